@@ -1,0 +1,29 @@
+/**
+ * The one error type of the protocol layer. It carries the MQTT 5 reason code
+ * that the broker sends (v5) or maps to a close (3.x) when it ends the connection.
+ *
+ * @module
+ */
+import { Reason } from "./packet.ts";
+
+/** A violation of the protocol by the peer: ends that one connection, never the broker. */
+export class ProtocolError extends Error {
+  /** The v5 reason code to report: 0x81 Malformed Packet, 0x82 Protocol Error, 0x95 Packet Too Large, ... */
+  readonly reasonCode: number;
+
+  constructor(reasonCode: number, message: string) {
+    super(message);
+    this.name = "ProtocolError";
+    this.reasonCode = reasonCode;
+  }
+}
+
+/** Builds a {@link ProtocolError}; reads well at a `throw` site. */
+export function protocolError(reasonCode: number, message: string): ProtocolError {
+  return new ProtocolError(reasonCode, message);
+}
+
+/** Shorthand for the most common failure, 0x81 Malformed Packet. */
+export function malformed(message: string): ProtocolError {
+  return new ProtocolError(Reason.MalformedPacket, message);
+}

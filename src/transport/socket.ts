@@ -1,0 +1,36 @@
+/**
+ * What the broker engine needs from a client connection, whatever carries it
+ * (TCP, TLS, WebSocket, an in-memory pair in tests). The engine imports this
+ * file as a type only.
+ *
+ * @module
+ */
+import type { Frame } from "../protocol/packet.ts";
+
+/** One client connection as the engine sees it. */
+export interface Socket {
+  /** "host:port" of the peer (after PROXY protocol, the real client). */
+  readonly remoteAddress: string;
+  /** The name of the listener that accepted it, e.g. "tcp:127.0.0.1:1883". */
+  readonly listener: string;
+  /**
+   * Batches of framed packets, one batch per chunk read. A batch's `body` views are
+   * valid only until the next read from this stream: handle the batch (and copy
+   * whatever must outlive it) before reading again.
+   */
+  readonly frames: ReadableStream<Frame[]>;
+  /** Queues bytes; all queued bytes are coalesced and written once per microtask. Never blocks. */
+  write(bytes: Uint8Array): void;
+  /**
+   * Queues an encoded PUBLISH that is shared by many subscribers without copying it first:
+   * `head` (fixed header, topic, packet id, properties) with `packetId` patched in at
+   * `packetIdOffset` when that is >= 0, followed by `payload`.
+   */
+  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void;
+  /** Bytes queued and not yet handed to the operating system. */
+  readonly bufferedBytes: number;
+  /** Flushes what is queued, then closes. Idempotent. */
+  close(): void;
+  /** Resolves once the socket is closed, by either side. */
+  readonly closed: Promise<void>;
+}
