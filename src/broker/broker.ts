@@ -1,0 +1,248 @@
+/**
+ * The broker engine: owns sessions, the subscription tree and retained
+ * messages; serves any {@link Socket}; publishes directly; recovers from the
+ * store at start. No sockets and no `Deno.*` here: the clock and the store are
+ * injected.
+ *
+ * @module
+ */
+import { getLogger, type Logger } from "@logtape/logtape";
+import { validateTopicName } from "../protocol/topic.ts";
+import type { Properties, QoS } from "../protocol/packet.ts";
+import type { Store, StoredMessage } from "../persistence/store.ts";
+import type { Socket } from "../transport/socket.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { type CommitBatch, CommitChain } from "./commit_batch.ts";
+import { Connection } from "./connection.ts";
+import type { BrokerContext } from "./context.ts";
+import { type BrokerHook, hookMessage, Hooks } from "./hooks.ts";
+import { defaultLimitOptions, defaultMqttOptions, type BrokerOptions, type LimitOptions, type MqttOptions } from "./options.ts";
+import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
+import { restoreState } from "./recovery.ts";
+import { RetainedIndex } from "./retained.ts";
+import { Router } from "./router.ts";
+import type { Access, AuthResult, ConnectInfo } from "./security.ts";
+import { type Session, type Subscription } from "./session.ts";
+import { SessionLifecycle } from "./session_lifecycle.ts";
+import { BrokerStats } from "./stats.ts";
+import { TopicTree } from "./topic_tree.ts";
+
+/** A message given to {@link Broker.publish}. */
+export interface PublishOptions {
+  topic: string;
+  payload: Uint8Array | string;
+  qos?: QoS;
+  retain?: boolean;
+  properties?: Properties;
+}
+
+const encoder = new TextEncoder();
+
+export class Broker implements BrokerContext {
+  readonly clock: Clock;
+  readonly stats: BrokerStats;
+  readonly mqtt: MqttOptions;
+  readonly limits: LimitOptions;
+  readonly store: Store | undefined;
+  readonly persistMessages: boolean;
+  readonly sessions = new Map<string, Session>();
+  readonly tree = new TopicTree<Subscription>();
+  readonly retained = new RetainedIndex<StoredMessage>();
+  readonly router: Router;
+  readonly log: Logger = getLogger(["mqtt", "broker"]);
+  readonly hooks: Hooks = new Hooks(getLogger(["mqtt", "hooks"]));
+  readonly version: string;
+  readonly #options: BrokerOptions;
+  readonly #connections = new Set<Connection>();
+  readonly #chain: CommitChain;
+  readonly #lifecycle: SessionLifecycle;
+  #closing = false;
+  #started = false;
+  #connected = 0;
+
+  constructor(options: BrokerOptions = {}) {
+    this.#options = options;
+    this.clock = options.clock ?? systemClock;
+    this.stats = new BrokerStats(this.clock.now());
+    this.mqtt = { ...defaultMqttOptions, ...options.mqtt };
+    this.limits = { ...defaultLimitOptions, ...options.limits };
+    this.store = options.store;
+    this.persistMessages = options.store?.durable ?? false;
+    this.version = options.version ?? "0.1.0";
+    this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
+    const relaxed = options.durability === "relaxed";
+    this.#chain = new CommitChain(this.store, relaxed, (err) => this.log.error("Store commit failed: {error}", { error: String(err) }));
+    this.#lifecycle = new SessionLifecycle(this, this.#chain);
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  get connectedCount(): number {
+    return this.#connected;
+  }
+
+  /** Opens the store and restores sessions, subscriptions, queues and retained messages. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.store === undefined) return;
+    await this.store.open();
+    const snapshot = await this.store.load();
+    const restored = restoreState(this, snapshot);
+    this.log.info("Restored {sessions} sessions and {retained} retained messages", restored);
+    for (const session of this.sessions.values()) this.#lifecycle.resumeAfterRestart(session);
+  }
+
+  /** Registers a hook; hooks run in registration order. */
+  use(hook: BrokerHook): this {
+    this.hooks.add(hook);
+    return this;
+  }
+
+  /** Serves one client connection until it closes. */
+  handle(socket: Socket): void {
+    if (this.#closing || (this.limits.maxConnections > 0 && this.#connections.size >= this.limits.maxConnections)) {
+      this.stats.connectRefused++;
+      socket.close();
+      return;
+    }
+    const conn = new Connection(this, socket);
+    if (this.#options.durability === "relaxed") conn.useRelaxedDurability();
+    this.#connections.add(conn);
+    this.stats.connectionsTotal++;
+    conn.run().finally(() => this.#connections.delete(conn));
+  }
+
+  /**
+   * Publishes a message as the broker itself. Resolves once it is routed and, with a
+   * durable store, once the resulting state is committed.
+   */
+  publish(message: PublishOptions): Promise<void> {
+    validateTopicName(message.topic);
+    const payload = typeof message.payload === "string" ? encoder.encode(message.payload) : message.payload.slice();
+    let stored: StoredMessage = {
+      topic: message.topic,
+      payload,
+      qos: message.qos ?? 0,
+      retain: message.retain ?? false,
+    };
+    if (message.properties) {
+      stored.properties = { ...message.properties };
+      const expiry = message.properties.messageExpiryInterval;
+      if (expiry !== undefined) stored.expiresAt = this.clock.now() + expiry * 1000;
+    }
+    if (this.hooks.onPublish.length > 0) {
+      for (const hook of this.hooks.onPublish) {
+        const result = hook.onPublish!(null, hookMessage(stored));
+        if (result === null) return Promise.resolve();
+        if (result !== undefined) stored = { ...stored, ...result };
+      }
+    }
+    return this.publishInternal(stored);
+  }
+
+  /**
+   * Subscribes in-process: the returned stream yields every matching message
+   * (also usable with `for await`); cancelling it (or breaking the loop) unsubscribes.
+   */
+  subscribe(filter: string, options?: LocalSubscribeOptions): ReadableStream<ReceivedMessage> {
+    return subscribeLocal(this, filter, options);
+  }
+
+  /** Routes a broker-originated message (wills, $SYS, the API) through the broker's own chain. */
+  publishInternal(message: StoredMessage): Promise<void> {
+    this.stats.messagesReceived++;
+    const batch = this.#chain.begin();
+    this.router.route(message, batch, false);
+    if (message.retain) this.retain(message, batch);
+    return this.#chain.submit(batch);
+  }
+
+  retain(message: StoredMessage, batch: CommitBatch): void {
+    if (!this.mqtt.retainAvailable) return;
+    if (message.payload.length === 0) {
+      // An empty retained payload removes the retained message and is not stored itself:
+      // [MQTT-3.3.1-10] in 3.1.1, [MQTT-3.3.1-6] [MQTT-3.3.1-7] in 5.0.
+      if (this.retained.get(message.topic) === undefined) return;
+      this.retained.delete(message.topic);
+      if (this.store) batch.persist({ kind: "deleteRetained", topic: message.topic });
+      return;
+    }
+    // [MQTT-3.3.1-5] the retained message replaces any earlier one on the topic.
+    const stored: StoredMessage = message.retain ? message : { ...message, retain: true };
+    this.retained.set(stored);
+    if (this.store) batch.persist({ kind: "putRetained", message: stored });
+  }
+
+  async authenticate(info: ConnectInfo): Promise<AuthResult> {
+    if (this.hooks.authenticate.length > 0) {
+      const decided = await this.hooks.decide(
+        "authenticate",
+        (h) => h.authenticate!(info),
+        { ok: false, reason: "not_authorized" } as AuthResult,
+      );
+      if (decided !== undefined) return decided;
+    }
+    return this.#options.authenticator ? await this.#options.authenticator.authenticate(info) : { ok: true };
+  }
+
+  authorize(client: { clientId: string; username?: string }, access: Access, topic: string): boolean | Promise<boolean> {
+    const authorizer = this.#options.authorizer;
+    const hookList = access === "write" ? this.hooks.authorizePublish : this.hooks.authorizeSubscribe;
+    if (hookList.length === 0) return authorizer ? authorizer.authorize(client, access, topic) : true;
+    const hookClient = { ...client, remoteAddress: "", protocolLevel: 0 };
+    const name = access === "write" ? "authorizePublish" : "authorizeSubscribe";
+    return this.hooks.decide(
+      name,
+      (h) => access === "write" ? h.authorizePublish!(hookClient, topic) : h.authorizeSubscribe!(hookClient, topic),
+      false,
+    ).then((decided) => decided ?? (authorizer ? authorizer.authorize(client, access, topic) : true));
+  }
+
+  willDue(session: Session): void {
+    this.#lifecycle.publishWill(session);
+  }
+
+  sessionDetached(session: Session, publishWill: boolean): void {
+    this.#lifecycle.detached(session, publishWill);
+  }
+
+  discardSession(session: Session, batch: CommitBatch): void {
+    this.#lifecycle.discard(session, batch);
+  }
+
+  connectionOpened(): void {
+    this.#connected++;
+    this.stats.clientsConnected = this.#connected;
+    if (this.#connected > this.stats.clientsMaximum) this.stats.clientsMaximum = this.#connected;
+  }
+
+  connectionClosed(wasConnected: boolean): void {
+    if (!wasConnected) return;
+    this.#connected--;
+    this.stats.clientsConnected = this.#connected;
+  }
+
+  /** Live connections (for the management API). */
+  get connections(): ReadonlySet<Connection> {
+    return this.#connections;
+  }
+
+  /**
+   * Graceful shutdown: refuses new connections, closes every client (v5: DISCONNECT
+   * 0x8B; wills are published as for any server-side close), waits for pending
+   * commits, and closes the store.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const closing = [...this.#connections];
+    for (const conn of closing) conn.close(0x8b, "server shutting down");
+    await Promise.all(closing.map((c) => c.chain.submit(c.chain.begin())));
+    await this.#chain.submit(this.#chain.begin());
+    this.#lifecycle.stopTimers();
+    await this.store?.close();
+  }
+}

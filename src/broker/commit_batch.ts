@@ -1,0 +1,109 @@
+/**
+ * Work produced while handling one batch of inbound frames: store mutations
+ * and the sends that must wait until those mutations are durable.
+ *
+ * Persist, then acknowledge: a PUBACK/PUBREC/SUBACK that depends on stored state
+ * is queued here and written only after the store commit resolves. Batches of
+ * one connection complete in order, so acknowledgements keep the order in which
+ * the PUBLISH packets arrived [MQTT-4.6.0-2].
+ *
+ * @module
+ */
+import type { Mutation, Store } from "../persistence/store.ts";
+
+/** One unit of durable work and the actions waiting on it. */
+export class CommitBatch {
+  readonly mutations: Mutation[] = [];
+  readonly #after: (() => void)[] = [];
+  /** True once actions must wait (mutations exist, or an earlier batch is still committing). */
+  deferring: boolean;
+
+  constructor(deferring = false) {
+    this.deferring = deferring;
+  }
+
+  /** Adds a mutation; everything queued with {@link then} from now on waits for it. */
+  persist(mutation: Mutation): void {
+    this.mutations.push(mutation);
+    this.deferring = true;
+  }
+
+  /** Runs `action` now if nothing is pending, else once the batch is durable. */
+  then(action: () => void): void {
+    if (this.deferring) this.#after.push(action);
+    else action();
+  }
+
+  get empty(): boolean {
+    return this.mutations.length === 0 && this.#after.length === 0;
+  }
+
+  /** Runs the deferred actions in order; an action that throws does not stop the others. */
+  runDeferred(onError: (err: unknown) => void): void {
+    for (const action of this.#after) {
+      try {
+        action();
+      } catch (err) {
+        onError(err);
+      }
+    }
+    this.#after.length = 0;
+  }
+}
+
+/**
+ * Chains batches of one source (a connection, or the broker's own publishes) so
+ * that their deferred actions run in submission order.
+ */
+export class CommitChain {
+  #tail: Promise<void> | null = null;
+  readonly #store: Store | undefined;
+  readonly #relaxed: boolean;
+  readonly #onError: (err: unknown) => void;
+
+  constructor(store: Store | undefined, relaxed: boolean, onError: (err: unknown) => void) {
+    this.#store = store;
+    this.#relaxed = relaxed;
+    this.#onError = onError;
+  }
+
+  /** A new batch that defers its actions when an earlier one is still pending. */
+  begin(): CommitBatch {
+    return new CommitBatch(this.#tail !== null);
+  }
+
+  /** True while an earlier batch's actions are still waiting. */
+  get pending(): boolean {
+    return this.#tail !== null;
+  }
+
+  /** Commits the batch's mutations and then runs its deferred actions. Resolves when done. */
+  submit(batch: CommitBatch): Promise<void> {
+    if (batch.empty) return this.#tail ?? Promise.resolve();
+    const store = this.#store;
+    let durable: Promise<void>;
+    if (batch.mutations.length === 0 || store === undefined) {
+      durable = Promise.resolve();
+    } else if (this.#relaxed) {
+      // Relaxed durability: acknowledge now; the commit follows within the store's window.
+      store.commit(batch.mutations).catch(this.#onError);
+      durable = Promise.resolve();
+    } else {
+      durable = store.commit(batch.mutations);
+    }
+    const previous = this.#tail;
+    const run = (previous ? Promise.all([previous, durable]) : durable).then(
+      () => batch.runDeferred(this.#onError),
+      (err) => {
+        // The store failed: the dependent acknowledgements are never sent, so the
+        // publisher will retransmit. Report it; the broker decides whether to go on.
+        this.#onError(err);
+      },
+    );
+    const tail = run.then(() => {
+      if (this.#tail === tail) this.#tail = null;
+    });
+    this.#tail = tail;
+    return tail;
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * One client connection: reads frame batches, decodes and dispatches them to
+ * the handlers, enforces CONNECT-first and keep-alive, and closes with the
+ * right reason code. Protocol failures end this connection only and are
+ * logged once, here, at the boundary.
+ *
+ * @module
+ */
+import { decodePacket, encodePacket } from "../protocol/codec.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import {
+  type ConnectPacket,
+  type Frame,
+  type Packet,
+  PacketType,
+  type ProtocolLevel,
+  Reason,
+} from "../protocol/packet.ts";
+import type { Socket } from "../transport/socket.ts";
+import type { TimerHandle } from "./clock.ts";
+import { type CommitBatch, CommitChain } from "./commit_batch.ts";
+import type { BrokerContext } from "./context.ts";
+import { handleConnect, rejectUnsupportedVersion } from "./handlers/connect.ts";
+import { handleDisconnect, handlePing } from "./handlers/control.ts";
+import { handleOutboundAck } from "./handlers/outbound_ack.ts";
+import { handlePublish, handlePubrel } from "./handlers/publish.ts";
+import { handleSubscribe, handleUnsubscribe } from "./handlers/subscribe.ts";
+import type { Session, SessionLink } from "./session.ts";
+import type { InboundAliases, OutboundAliases } from "./topic_alias.ts";
+
+type State = "awaiting_connect" | "connecting" | "connected" | "closed";
+
+export class Connection implements SessionLink {
+  readonly socket: Socket;
+  readonly broker: BrokerContext;
+  level: ProtocolLevel = 4;
+  state: State = "awaiting_connect";
+  session: Session | null = null;
+  clientId = "";
+  username: string | undefined;
+  /** Seconds; 0 disables the keep-alive check. */
+  keepAlive = 0;
+  maxPacketSize = 268_435_460;
+  sendWindow = 65535;
+  aliases: OutboundAliases | null = null;
+  inboundAliases: InboundAliases | null = null;
+  /** QoS 1/2 PUBLISH received and not yet acknowledged (v5 Receive Maximum accounting). */
+  inboundUnacked = 0;
+  /** v5 Request Problem Information: false means no Reason String / User Properties on errors. */
+  problemInformation = true;
+  /** Set when the client sent DISCONNECT: the will is not published [MQTT-3.1.2-10]. */
+  normalDisconnect = false;
+  /** Set by DISCONNECT 0x04: publish the will although the disconnect is normal. */
+  willOnDisconnect = false;
+  /** Inbound publish rate accounting (limits.messageRate). */
+  rateWindowStart = 0;
+  rateCount = 0;
+  readonly chain: CommitChain;
+  #lastActivity: number;
+  #keepAliveTimer: TimerHandle | undefined;
+  #connectTimer: TimerHandle | undefined;
+  #closeReason = "connection closed";
+
+  constructor(broker: BrokerContext, socket: Socket) {
+    this.broker = broker;
+    this.socket = socket;
+    this.#lastActivity = broker.clock.now();
+    this.chain = new CommitChain(broker.store, false, (err) => this.#storeFailed(err));
+    this.#connectTimer = broker.clock.setTimer(
+      () => this.#connectTimedOut(),
+      broker.limits.connectTimeoutMs,
+    );
+  }
+
+  /** The chain is rebuilt once durability mode is known (relaxed acknowledges early). */
+  useRelaxedDurability(): void {
+    (this as { chain: CommitChain }).chain = new CommitChain(
+      this.broker.store,
+      true,
+      (err) => this.#storeFailed(err),
+    );
+  }
+
+  /** Reads until the socket ends. Never rejects. */
+  async run(): Promise<void> {
+    const reader = this.socket.frames.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || this.state === "closed") break;
+        this.#lastActivity = this.broker.clock.now();
+        await this.#handleBatch(value);
+        if (this.isClosed) break;
+      }
+    } catch (err) {
+      this.#fail(err);
+    } finally {
+      reader.releaseLock();
+      this.#socketEnded();
+    }
+  }
+
+  async #handleBatch(frames: Frame[]): Promise<void> {
+    const batch = this.chain.begin();
+    try {
+      for (let i = 0; i < frames.length && this.state !== "closed"; i++) {
+        const frame = frames[i];
+        this.broker.stats.bytesReceived += frame.body.length + 2;
+        const pending = this.#dispatch(frame, batch);
+        if (pending !== undefined) await pending;
+      }
+    } finally {
+      this.chain.submit(batch);
+    }
+  }
+
+  #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {
+    if (this.state === "awaiting_connect") {
+      // [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
+      if (frame.header >> 4 !== PacketType.CONNECT) {
+        throw new ProtocolError(Reason.ProtocolError, "first packet was not CONNECT");
+      }
+      let connect: ConnectPacket;
+      try {
+        connect = decodePacket(frame, 4) as ConnectPacket;
+      } catch (err) {
+        if (err instanceof ProtocolError && err.reasonCode === Reason.UnsupportedProtocolVersion) {
+          rejectUnsupportedVersion(this, frame);
+        }
+        throw err;
+      }
+      this.state = "connecting";
+      this.#clearConnectTimer();
+      return handleConnect(this, connect, batch);
+    }
+    const packet = decodePacket(frame, this.level);
+    return this.#dispatchConnected(packet, batch);
+  }
+
+  #dispatchConnected(packet: Packet, batch: CommitBatch): Promise<void> | void {
+    switch (packet.type) {
+      case PacketType.PUBLISH:
+        return handlePublish(this, packet, batch);
+      case PacketType.PUBACK:
+      case PacketType.PUBREC:
+      case PacketType.PUBCOMP:
+        return handleOutboundAck(this, packet, batch);
+      case PacketType.PUBREL:
+        return handlePubrel(this, packet, batch);
+      case PacketType.SUBSCRIBE:
+        return handleSubscribe(this, packet, batch);
+      case PacketType.UNSUBSCRIBE:
+        return handleUnsubscribe(this, packet, batch);
+      case PacketType.PINGREQ:
+        return handlePing(this);
+      case PacketType.DISCONNECT:
+        return handleDisconnect(this, packet, batch);
+      case PacketType.CONNECT:
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+        throw new ProtocolError(Reason.ProtocolError, "second CONNECT on one connection");
+      case PacketType.AUTH:
+        throw new ProtocolError(Reason.ProtocolError, "AUTH without an authentication method");
+      default:
+        // CONNACK, SUBACK, UNSUBACK, PINGRESP only flow from server to client.
+        throw new ProtocolError(Reason.ProtocolError, `packet type ${packet.type} is not sent by clients`);
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  /** Encodes and queues a packet at this connection's protocol level. */
+  send(packet: Packet): void {
+    if (this.state === "closed") return;
+    const bytes = encodePacket(packet, this.level);
+    this.broker.stats.bytesSent += bytes.length;
+    this.socket.write(bytes);
+  }
+
+  /** Marks the connection established: starts the keep-alive check. */
+  established(): void {
+    this.state = "connected";
+    this.#armKeepAlive();
+  }
+
+  /**
+   * Closes from the broker side. For v5 after CONNECT, a DISCONNECT with `reason`
+   * is sent first [MQTT-4.13.1-1]; the will is published (abnormal close).
+   */
+  close(reason: number, why: string): void {
+    if (this.state === "closed") return;
+    if (this.level === 5 && (this.state === "connected" || this.state === "connecting") && reason !== 0) {
+      const properties = this.problemInformation ? { reasonString: why } : undefined;
+      this.send({ type: PacketType.DISCONNECT, reasonCode: reason, properties });
+    }
+    this.#closeReason = why;
+    this.#shutdown();
+  }
+
+  /** SessionLink: another connection took the session over [MQTT-3.1.4-3]. */
+  takeOver(): void {
+    this.close(Reason.SessionTakenOver, "session taken over");
+  }
+
+  #fail(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.broker.stats.protocolErrors++;
+      this.broker.log.info("Closing {clientId} ({remote}): {error}", {
+        clientId: this.clientId,
+        remote: this.socket.remoteAddress,
+        error: err.message,
+      });
+      this.close(err.reasonCode, err.message);
+      return;
+    }
+    this.broker.log.error("Unexpected error on {clientId}: {error}", {
+      clientId: this.clientId,
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+    this.close(Reason.UnspecifiedError, "internal error");
+  }
+
+  #storeFailed(err: unknown): void {
+    this.broker.log.error("Store commit failed for {clientId}: {error}", { clientId: this.clientId, error: String(err) });
+    this.close(Reason.UnspecifiedError, "store failure");
+  }
+
+  #shutdown(): void {
+    const wasConnected = this.state === "connected";
+    this.state = "closed";
+    this.#clearConnectTimer();
+    if (this.#keepAliveTimer !== undefined) this.broker.clock.clearTimer(this.#keepAliveTimer);
+    this.#keepAliveTimer = undefined;
+    const session = this.session;
+    if (session !== null && session.link === this) {
+      session.link = null;
+      const publishWill = !this.normalDisconnect || this.willOnDisconnect;
+      this.broker.sessionDetached(session, publishWill);
+    }
+    this.broker.connectionClosed(wasConnected);
+    if (wasConnected) {
+      const client = { clientId: this.clientId, username: this.username, remoteAddress: this.socket.remoteAddress, protocolLevel: this.level };
+      this.broker.hooks.notify("onDisconnect", (h) => h.onDisconnect!(client, this.#closeReason));
+      this.broker.log.debug("Client {clientId} disconnected: {reason}", { clientId: this.clientId, reason: this.#closeReason });
+    }
+    this.socket.close();
+  }
+
+  #socketEnded(): void {
+    if (this.state !== "closed") this.#shutdown();
+  }
+
+  #connectTimedOut(): void {
+    this.#connectTimer = undefined;
+    if (this.state === "awaiting_connect") {
+      this.#closeReason = "no CONNECT in time";
+      this.#shutdown();
+    }
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== undefined) this.broker.clock.clearTimer(this.#connectTimer);
+    this.#connectTimer = undefined;
+  }
+
+  /** [MQTT-3.1.2-24] no packet within 1.5 × keep-alive: the connection is closed. */
+  #armKeepAlive(): void {
+    if (this.keepAlive === 0) return;
+    const limit = this.keepAlive * 1500;
+    const check = () => {
+      if (this.state === "closed") return;
+      const idle = this.broker.clock.now() - this.#lastActivity;
+      if (idle >= limit) {
+        this.close(Reason.KeepAliveTimeout, "keep-alive timeout");
+        return;
+      }
+      this.#keepAliveTimer = this.broker.clock.setTimer(check, limit - idle);
+    };
+    this.#keepAliveTimer = this.broker.clock.setTimer(check, limit);
+  }
+}

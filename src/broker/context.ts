@@ -1,0 +1,47 @@
+/**
+ * The broker internals that the connection and the packet handlers use. The
+ * Broker class implements it; handlers depend on this interface only, which
+ * keeps them small and testable.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Store } from "../persistence/store.ts";
+import type { StoredMessage } from "../persistence/store.ts";
+import type { CommitBatch } from "./commit_batch.ts";
+import type { DeliveryContext } from "./delivery.ts";
+import type { Hooks } from "./hooks.ts";
+import type { MqttOptions } from "./options.ts";
+import type { RetainedIndex } from "./retained.ts";
+import type { Router } from "./router.ts";
+import type { Access, AuthResult, ConnectInfo } from "./security.ts";
+import type { Session, Subscription } from "./session.ts";
+import type { TopicTree } from "./topic_tree.ts";
+
+export interface BrokerContext extends DeliveryContext {
+  readonly mqtt: MqttOptions;
+  readonly store: Store | undefined;
+  readonly sessions: Map<string, Session>;
+  readonly tree: TopicTree<Subscription>;
+  readonly retained: RetainedIndex<StoredMessage>;
+  readonly router: Router;
+  readonly hooks: Hooks;
+  readonly log: Logger;
+  /** True while the broker is shutting down (new connections are refused). */
+  readonly closing: boolean;
+  /** Number of connections currently served (CONNECT accepted). */
+  readonly connectedCount: number;
+  authenticate(info: ConnectInfo): Promise<AuthResult>;
+  authorize(client: { clientId: string; username?: string }, access: Access, topic: string): boolean | Promise<boolean>;
+  /** Stores or clears a retained message, recording the mutation in `batch`. */
+  retain(message: StoredMessage, batch: CommitBatch): void;
+  /** Publishes a session's will now (or schedules it for its delay). */
+  willDue(session: Session): void;
+  /** Called when a session loses its connection: schedules expiry, will. */
+  sessionDetached(session: Session, publishWill: boolean): void;
+  /** Removes a session and everything it owns. */
+  discardSession(session: Session, batch: CommitBatch): void;
+  /** Connection bookkeeping for limits and stats. */
+  connectionOpened(): void;
+  connectionClosed(wasConnected: boolean): void;
+}

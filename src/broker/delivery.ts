@@ -1,0 +1,229 @@
+/**
+ * Outbound delivery to one session: QoS 0 sends, the QoS 1/2 in-flight window,
+ * the bounded queue behind it, redelivery after reconnect, and the encoding of
+ * outbound PUBLISH packets (shared across subscribers wherever the bytes are equal).
+ *
+ * @module
+ */
+import { type EncodedPublish, encodePacket, encodePublish } from "../protocol/codec.ts";
+import { PacketType, type Properties, type PublishPacket, type QoS } from "../protocol/packet.ts";
+import type { OutboundEntry, StoredMessage } from "../persistence/store.ts";
+import type { Clock } from "./clock.ts";
+import type { CommitBatch } from "./commit_batch.ts";
+import type { LimitOptions } from "./options.ts";
+import type { Session, SessionLink } from "./session.ts";
+import type { BrokerStats } from "./stats.ts";
+
+/** What delivery needs from the broker. */
+export interface DeliveryContext {
+  readonly clock: Clock;
+  readonly stats: BrokerStats;
+  readonly limits: LimitOptions;
+  /** True when outbound state must be written to a durable store. */
+  readonly persistMessages: boolean;
+}
+
+/** Seconds left before `expiresAt`, rounded up; 0 when it has passed. */
+function secondsLeft(expiresAt: number, now: number): number {
+  return expiresAt <= now ? 0 : Math.ceil((expiresAt - now) / 1000);
+}
+
+/**
+ * The PUBLISH to send for `message`. Properties are forwarded unchanged except the
+ * Message Expiry Interval, reduced by the time the message waited [MQTT-3.3.2-6],
+ * and the subscription identifiers of the matching subscriptions [MQTT-3.3.4-3].
+ */
+export function outboundPublish(
+  message: StoredMessage,
+  qos: QoS,
+  retain: boolean,
+  subscriptionIds: number[] | undefined,
+  now: number,
+): PublishPacket {
+  let properties: Properties | undefined = message.properties;
+  if (message.expiresAt !== undefined || subscriptionIds !== undefined) {
+    properties = { ...properties };
+    if (message.expiresAt !== undefined) {
+      properties.messageExpiryInterval = Math.max(1, secondsLeft(message.expiresAt, now));
+    }
+    if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
+  }
+  return {
+    type: PacketType.PUBLISH,
+    topic: message.topic,
+    payload: message.payload,
+    qos,
+    retain,
+    dup: false,
+    packetId: qos > 0 ? 1 : undefined, // patched per subscriber at write time
+    properties,
+  };
+}
+
+/** Encodes for one link, applying its outbound topic alias when it has any. */
+export function encodeForLink(link: SessionLink, packet: PublishPacket): EncodedPublish {
+  if (link.aliases !== null && link.level === 5) {
+    const { alias, sendTopic } = link.aliases.lookup(packet.topic);
+    packet = {
+      ...packet,
+      topic: sendTopic ? packet.topic : "",
+      properties: { ...packet.properties, topicAlias: alias },
+    };
+  }
+  return encodePublish(packet, link.level);
+}
+
+/**
+ * Writes an encoded PUBLISH to a link unless it exceeds the client's Maximum
+ * Packet Size, in which case it is dropped for that client as if sent [MQTT-3.1.2-25].
+ * Returns false when dropped.
+ */
+export function writePublish(
+  ctx: DeliveryContext,
+  link: SessionLink,
+  encoded: EncodedPublish,
+  packetId: number,
+): boolean {
+  const size = encoded.head.length + encoded.payload.length;
+  if (size > link.maxPacketSize) {
+    ctx.stats.dropped.packet_too_large++;
+    return false;
+  }
+  link.socket.writePublish(encoded.head, encoded.packetIdOffset, packetId, encoded.payload);
+  ctx.stats.publishSent++;
+  ctx.stats.messagesSent++;
+  ctx.stats.bytesSent += size;
+  return true;
+}
+
+/** Whether a queued message still fits the per-client bounds. */
+function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMessage): boolean {
+  return session.queue.length < ctx.limits.maxQueuedMessages &&
+    session.queuedBytes + message.payload.length <= ctx.limits.maxQueuedBytes;
+}
+
+/**
+ * Hands a QoS 1/2 (or queued QoS 0) entry to a session: straight into the
+ * in-flight window when the client is online and the window has room, otherwise
+ * into the bounded queue. Returns false when the queue is full (dropped, counted).
+ */
+export function admitEntry(
+  ctx: DeliveryContext,
+  session: Session,
+  entry: OutboundEntry,
+  batch: CommitBatch,
+  encoded?: EncodedPublish,
+): boolean {
+  const link = session.link;
+  const persist = ctx.persistMessages && session.persistent && entry.qos > 0;
+  if (link !== null && session.queue.length === 0 && session.inflight.size < link.sendWindow) {
+    if (entry.qos === 0) {
+      batch.then(() => sendEntry(ctx, session, link, entry, encoded));
+      return true;
+    }
+    entry.packetId = session.allocatePacketId();
+    session.inflight.set(entry.packetId, entry);
+    if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+    batch.then(() => sendEntry(ctx, session, link, entry, encoded));
+    return true;
+  }
+  if (!queueHasRoom(ctx, session, entry.message)) {
+    ctx.stats.dropped.queue_full++;
+    return false;
+  }
+  session.queue.push(entry);
+  session.queuedBytes += entry.message.payload.length;
+  if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+  return true;
+}
+
+/** Sends one entry if its link is still the session's link (a reconnect resends it otherwise). */
+function sendEntry(
+  ctx: DeliveryContext,
+  session: Session,
+  link: SessionLink,
+  entry: OutboundEntry,
+  encoded: EncodedPublish | undefined,
+): void {
+  if (session.link !== link) return;
+  if (entry.qos > 0 && session.inflight.get(entry.packetId) !== entry) return;
+  const now = ctx.clock.now();
+  if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
+    ctx.stats.dropped.expired++;
+    forgetInflight(ctx, session, entry, null);
+    return;
+  }
+  const enc = encoded ??
+    encodeForLink(link, outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now));
+  if (!writePublish(ctx, link, enc, entry.packetId)) forgetInflight(ctx, session, entry, null);
+}
+
+/** Removes an entry from the window (and the store); the caller pumps afterwards. */
+export function forgetInflight(
+  ctx: DeliveryContext,
+  session: Session,
+  entry: OutboundEntry,
+  batch: CommitBatch | null,
+): void {
+  if (entry.qos === 0) return;
+  session.inflight.delete(entry.packetId);
+  if (ctx.persistMessages && session.persistent) {
+    const mutation = { kind: "deleteOutbound", clientId: session.clientId, seq: entry.seq } as const;
+    if (batch) batch.persist(mutation);
+    // Without a batch (a drop at send time) the delete is not urgent: a stale entry
+    // only causes one redelivery after a crash, which QoS 1/2 permits.
+  }
+}
+
+/** Moves queued entries into the window while it has room. */
+export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
+  const link = session.link;
+  if (link === null) return;
+  const now = ctx.clock.now();
+  while (session.queue.length > 0 && session.inflight.size < link.sendWindow) {
+    const entry = session.queue.shift()!;
+    session.queuedBytes -= entry.message.payload.length;
+    const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
+    if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
+      ctx.stats.dropped.expired++;
+      if (persisted) batch.persist({ kind: "deleteOutbound", clientId: session.clientId, seq: entry.seq });
+      continue;
+    }
+    if (entry.qos > 0) {
+      entry.packetId = session.allocatePacketId();
+      session.inflight.set(entry.packetId, entry);
+      // The packet id is made durable before the PUBLISH leaves, so that a resend after
+      // a crash reuses it and a QoS 2 receiver recognises the duplicate.
+      if (persisted) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+    }
+    batch.then(() => sendEntry(ctx, session, link, entry, undefined));
+  }
+}
+
+/**
+ * After a session is resumed on a new connection: resend every unacknowledged
+ * PUBLISH with DUP set [MQTT-4.4.0-1] and every PUBREL [MQTT-4.4.0-2], in their
+ * original order, then fill the window from the queue.
+ */
+export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
+  const link = session.link;
+  if (link === null) return;
+  const now = ctx.clock.now();
+  for (const entry of session.inflight.values()) {
+    if (entry.phase === "pubrel") {
+      batch.then(() => {
+        link.socket.write(
+          encodePacket({ type: PacketType.PUBREL, packetId: entry.packetId, reasonCode: 0 }, link.level),
+        );
+      });
+      continue;
+    }
+    const packet = outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now);
+    packet.dup = true;
+    packet.packetId = entry.packetId;
+    batch.then(() => {
+      if (session.link === link) writePublish(ctx, link, encodePublish(packet, link.level), entry.packetId);
+    });
+  }
+  pump(ctx, session, batch);
+}

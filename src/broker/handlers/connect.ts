@@ -1,0 +1,262 @@
+/**
+ * CONNECT: protocol level, client identifier, authentication, session
+ * creation / resumption / takeover, will, and the CONNACK with what the broker
+ * supports.
+ *
+ * @module
+ */
+import { encodePacket } from "../../protocol/codec.ts";
+import { validateTopicName } from "../../protocol/topic.ts";
+import {
+  ConnackReturnCode,
+  type ConnectPacket,
+  type Frame,
+  PacketType,
+  type Properties,
+  Reason,
+} from "../../protocol/packet.ts";
+import type { CommitBatch } from "../commit_batch.ts";
+import type { Connection } from "../connection.ts";
+import { redeliver } from "../delivery.ts";
+import type { StoredWill } from "../../persistence/store.ts";
+import { NEVER_EXPIRES, Session } from "../session.ts";
+import { InboundAliases, OutboundAliases } from "../topic_alias.ts";
+import { ProtocolError } from "../../protocol/errors.ts";
+
+/** [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01, then the connection closes. */
+export function rejectUnsupportedVersion(conn: Connection, _frame: Frame): void {
+  conn.socket.write(
+    encodePacket({
+      type: PacketType.CONNACK,
+      sessionPresent: false,
+      reasonCode: ConnackReturnCode.UnacceptableProtocolVersion,
+    }, 4),
+  );
+}
+
+/** Sends a refusing CONNACK (v5 reason or 3.x return code) and closes [MQTT-3.2.2-7]. */
+function refuse(conn: Connection, v5Reason: number, v3Code: number, why: string): void {
+  conn.broker.stats.connectRefused++;
+  const reasonCode = conn.level === 5 ? v5Reason : v3Code;
+  const properties: Properties | undefined = conn.level === 5 ? { reasonString: why } : undefined;
+  conn.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode, properties });
+  conn.broker.log.info("Refused {clientId} from {remote}: {why}", {
+    clientId: conn.clientId,
+    remote: conn.socket.remoteAddress,
+    why,
+  });
+  conn.close(0, why);
+}
+
+/** A unique identifier for clients that sent an empty one [MQTT-3.1.3-6]. */
+function assignClientId(): string {
+  return `auto-${crypto.randomUUID()}`;
+}
+
+export async function handleConnect(conn: Connection, packet: ConnectPacket, batch: CommitBatch): Promise<void> {
+  const broker = conn.broker;
+  conn.level = packet.protocolLevel;
+  const v5 = packet.protocolLevel === 5;
+  const props = packet.properties ?? {};
+  if (broker.closing) {
+    return refuse(conn, Reason.ServerUnavailable, ConnackReturnCode.ServerUnavailable, "server shutting down");
+  }
+  if (props.authenticationMethod !== undefined) {
+    return refuse(conn, Reason.BadAuthenticationMethod, ConnackReturnCode.NotAuthorized, "unsupported authentication method");
+  }
+  let clientId = packet.clientId;
+  let assigned = false;
+  if (clientId === "") {
+    // [MQTT-3.1.3-8] 3.1.1: an empty client id requires Clean Session = 1.
+    if (!v5 && !packet.clean) {
+      conn.clientId = "";
+      return refuse(conn, Reason.ClientIdentifierNotValid, ConnackReturnCode.IdentifierRejected, "empty client id needs clean session");
+    }
+    clientId = assignClientId();
+    assigned = true;
+  }
+  conn.clientId = clientId;
+  if (packet.will) {
+    const willError = checkWill(conn, packet);
+    if (willError) return refuse(conn, willError.reasonCode, ConnackReturnCode.NotAuthorized, willError.message);
+  }
+
+  const result = await broker.authenticate({
+    clientId,
+    username: packet.username,
+    password: packet.password,
+    remoteAddress: conn.socket.remoteAddress,
+    listener: conn.socket.listener,
+    protocolLevel: packet.protocolLevel,
+  });
+  if (conn.state === "closed") return;
+  if (!result.ok) {
+    if (result.reason === "bad_credentials") {
+      return refuse(conn, Reason.BadUserNameOrPassword, ConnackReturnCode.BadUserNameOrPassword, "bad user name or password");
+    }
+    return refuse(conn, result.reason === "banned" ? Reason.Banned : Reason.NotAuthorized, ConnackReturnCode.NotAuthorized, "not authorized");
+  }
+  conn.username = result.username ?? packet.username;
+  applyClientLimits(conn, packet);
+
+  const { session, present } = attachSession(conn, packet, clientId, batch);
+  const connack: Properties = {};
+  if (v5) fillConnackProperties(conn, packet, connack, assigned ? clientId : undefined);
+  // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session Present tells whether state was resumed.
+  batch.then(() => {
+    conn.send({
+      type: PacketType.CONNACK,
+      sessionPresent: present,
+      reasonCode: 0,
+      properties: v5 && Object.keys(connack).length > 0 ? connack : undefined,
+    });
+  });
+  conn.established();
+  broker.connectionOpened();
+  if (present) redeliver(broker, session, batch);
+  broker.log.debug("Client {clientId} connected from {remote} (v{level}, session present: {present})", {
+    clientId,
+    remote: conn.socket.remoteAddress,
+    level: packet.protocolLevel,
+    present,
+  });
+  const client = { clientId, username: conn.username, remoteAddress: conn.socket.remoteAddress, protocolLevel: conn.level };
+  broker.hooks.notify("onConnect", (h) => h.onConnect!(client));
+}
+
+/** Will topic, QoS and retain checks against what the broker supports. */
+function checkWill(conn: Connection, packet: ConnectPacket): ProtocolError | undefined {
+  const will = packet.will!;
+  try {
+    validateTopicName(will.topic);
+  } catch (err) {
+    return err as ProtocolError;
+  }
+  const mqtt = conn.broker.mqtt;
+  // [MQTT-3.2.2-12] a will QoS above Maximum QoS is refused with 0x9B.
+  if (will.qos > mqtt.maxQoS) return new ProtocolError(Reason.QoSNotSupported, "will QoS not supported");
+  // [MQTT-3.2.2-13] a retained will when retain is unavailable is refused with 0x9A.
+  if (will.retain && !mqtt.retainAvailable) return new ProtocolError(Reason.RetainNotSupported, "retain not supported");
+  return undefined;
+}
+
+/** Applies keep-alive and the client's v5 limits to the connection. */
+function applyClientLimits(conn: Connection, packet: ConnectPacket): void {
+  const broker = conn.broker;
+  const props = packet.properties ?? {};
+  conn.keepAlive = packet.keepAlive;
+  if (packet.protocolLevel === 5) {
+    const max = broker.mqtt.maxKeepAlive;
+    if (packet.keepAlive > max || (packet.keepAlive === 0 && max < 65535)) conn.keepAlive = max;
+    // [MQTT-3.1.2-24] (5.0) never send more than the client's Maximum Packet Size.
+    if (props.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;
+    // [MQTT-3.3.4-9] never more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum.
+    conn.sendWindow = Math.min(broker.limits.maxInflight, props.receiveMaximum ?? 65535);
+    if ((props.topicAliasMaximum ?? 0) > 0) conn.aliases = new OutboundAliases(props.topicAliasMaximum!);
+    conn.inboundAliases = new InboundAliases(broker.mqtt.topicAliasMaximum);
+    conn.problemInformation = props.requestProblemInformation !== 0;
+  } else {
+    conn.sendWindow = broker.limits.maxInflight;
+  }
+}
+
+/** Creates, resumes or replaces the session, and takes it over from an older connection. */
+function attachSession(
+  conn: Connection,
+  packet: ConnectPacket,
+  clientId: string,
+  batch: CommitBatch,
+): { session: Session; present: boolean } {
+  const broker = conn.broker;
+  const expiry = packet.protocolLevel === 5
+    ? (packet.properties?.sessionExpiryInterval ?? 0)
+    : (packet.clean ? 0 : NEVER_EXPIRES);
+  let session = broker.sessions.get(clientId);
+  // [MQTT-3.1.4-3] an existing connection with this client id is closed (v5: DISCONNECT 0x8E).
+  if (session?.link) session.link.takeOver();
+  let present = false;
+  if (session !== undefined && packet.clean) {
+    // [MQTT-3.1.2-4] Clean Start discards any existing session.
+    broker.discardSession(session, batch);
+    session = undefined;
+  }
+  if (session === undefined) {
+    session = new Session(clientId, packet.protocolLevel, expiry);
+    broker.sessions.set(clientId, session);
+  } else {
+    present = true;
+    cancelTimers(conn, session);
+    session.protocolLevel = packet.protocolLevel;
+    session.expiryInterval = expiry;
+  }
+  session.username = conn.username;
+  session.disconnectedAt = undefined;
+  session.will = packet.will ? toStoredWill(packet, clientId) : undefined;
+  session.link = conn;
+  conn.session = session;
+  if (session.persistent) {
+    batch.persist({
+      kind: "putSession",
+      session: {
+        clientId,
+        protocolLevel: session.protocolLevel,
+        expiryInterval: session.expiryInterval,
+        will: session.will,
+      },
+    });
+  } else if (present) {
+    // It was persistent before and is not any more: drop its stored copy.
+    batch.persist({ kind: "deleteSession", clientId });
+  }
+  return { session, present };
+}
+
+/** A resumed session's pending expiry and delayed will are cancelled [MQTT-3.1.3-9]. */
+function cancelTimers(conn: Connection, session: Session): void {
+  const clock = conn.broker.clock;
+  if (session.expiryTimer !== undefined) clock.clearTimer(session.expiryTimer);
+  if (session.willTimer !== undefined) clock.clearTimer(session.willTimer);
+  session.expiryTimer = undefined;
+  session.willTimer = undefined;
+}
+
+function toStoredWill(packet: ConnectPacket, clientId: string): StoredWill {
+  const will = packet.will!;
+  const properties = will.properties ? { ...will.properties } : undefined;
+  const delay = properties?.willDelayInterval ?? 0;
+  if (properties) delete properties.willDelayInterval;
+  return {
+    delay,
+    message: {
+      topic: will.topic,
+      payload: will.payload.slice(),
+      qos: will.qos,
+      retain: will.retain,
+      properties,
+      origin: clientId,
+    },
+  };
+}
+
+/** CONNACK properties: only what differs from the protocol defaults is sent. */
+function fillConnackProperties(
+  conn: Connection,
+  packet: ConnectPacket,
+  out: Properties,
+  assignedId: string | undefined,
+): void {
+  const mqtt = conn.broker.mqtt;
+  if (assignedId !== undefined) out.assignedClientIdentifier = assignedId; // [MQTT-3.2.2-16]
+  if (conn.keepAlive !== packet.keepAlive) out.serverKeepAlive = conn.keepAlive; // [MQTT-3.2.2-21]
+  if (mqtt.receiveMaximum < 65535) out.receiveMaximum = mqtt.receiveMaximum;
+  if (mqtt.maxQoS < 2) out.maximumQoS = mqtt.maxQoS;
+  if (!mqtt.retainAvailable) out.retainAvailable = 0;
+  if (mqtt.maxPacketSize < 268_435_460) out.maximumPacketSize = mqtt.maxPacketSize;
+  if (mqtt.topicAliasMaximum > 0) out.topicAliasMaximum = mqtt.topicAliasMaximum;
+  if (!mqtt.wildcardSubscriptions) out.wildcardSubscriptionAvailable = 0;
+  if (!mqtt.subscriptionIdentifiers) out.subscriptionIdentifiersAvailable = 0;
+  if (!mqtt.sharedSubscriptions) out.sharedSubscriptionAvailable = 0;
+  if (packet.properties?.requestResponseInformation === 1) {
+    out.responseInformation = `response/${conn.clientId}`;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Inbound PUBLISH and PUBREL: topic aliases, the limits the broker advertised,
+ * authorisation, routing, retained messages, and the QoS 1/2 acknowledgements
+ * that are sent only once the resulting state is durable.
+ *
+ * @module
+ */
+import { protocolError } from "../../protocol/errors.ts";
+import { type AckPacket, PacketType, type PublishPacket, Reason } from "../../protocol/packet.ts";
+import type { StoredMessage } from "../../persistence/store.ts";
+import type { CommitBatch } from "../commit_batch.ts";
+import type { Connection } from "../connection.ts";
+import { hookMessage } from "../hooks.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function handlePublish(conn: Connection, packet: PublishPacket, batch: CommitBatch): Promise<void> | void {
+  const broker = conn.broker;
+  broker.stats.publishReceived++;
+  broker.stats.messagesReceived++;
+  const topic = checkPublish(conn, packet);
+  if (packet.qos === 2 && conn.session!.inbound2.has(packet.packetId!)) {
+    // [MQTT-4.3.3-10] a duplicate of a QoS 2 PUBLISH not yet released is acknowledged, not routed again.
+    acknowledge(conn, packet, Reason.Success, batch);
+    return;
+  }
+  if (packet.qos > 0) countInbound(conn);
+  if (packet.properties?.payloadFormatIndicator === 1 && !isUtf8(packet.payload)) {
+    // A payload that declares itself UTF-8 and is not: the spec lets the receiver refuse it with 0x99.
+    return refuseMessage(conn, packet, Reason.PayloadFormatInvalid, batch);
+  }
+  // Topics beginning with "$" are the broker's own ($SYS): clients may not publish there.
+  if (topic.charCodeAt(0) === 0x24) return refuseMessage(conn, packet, Reason.NotAuthorized, batch);
+  const allowed = broker.authorize({ clientId: conn.clientId, username: conn.username }, "write", topic);
+  if (allowed === true) return accept(conn, packet, topic, batch);
+  if (allowed === false) return refuseMessage(conn, packet, Reason.NotAuthorized, batch);
+  return allowed.then((ok) => ok ? accept(conn, packet, topic, batch) : refuseMessage(conn, packet, Reason.NotAuthorized, batch));
+}
+
+/** Resolves the topic and enforces what the broker advertised. Throws ProtocolError. */
+function checkPublish(conn: Connection, packet: PublishPacket): string {
+  const broker = conn.broker;
+  let topic = packet.topic;
+  if (conn.inboundAliases !== null) {
+    topic = conn.inboundAliases.resolve(topic, packet.properties?.topicAlias);
+  } else if (topic === "") {
+    // [MQTT-4.7.3-1] topic names are at least one character long.
+    throw protocolError(Reason.TopicNameInvalid, "empty topic name");
+  }
+  if (topic.length > broker.limits.maxTopicLength) {
+    throw protocolError(Reason.TopicNameInvalid, "topic longer than the broker allows");
+  }
+  if (broker.limits.maxTopicLevels > 0 && countLevels(topic) > broker.limits.maxTopicLevels) {
+    throw protocolError(Reason.TopicNameInvalid, "topic has more levels than the broker allows");
+  }
+  // [MQTT-3.2.2-11] a QoS above the advertised Maximum QoS is a protocol error (0x9B).
+  if (packet.qos > broker.mqtt.maxQoS) throw protocolError(Reason.QoSNotSupported, "QoS not supported");
+  // [MQTT-3.2.2-14] RETAIN when Retain Available is 0 is a protocol error (0x9A).
+  if (packet.retain && !broker.mqtt.retainAvailable) throw protocolError(Reason.RetainNotSupported, "retain not supported");
+  checkRate(conn);
+  return topic;
+}
+
+function countLevels(topic: string): number {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 0x2f) n++;
+  return n;
+}
+
+/** [MQTT-3.3.4-7] more unacknowledged QoS 1/2 PUBLISH than Receive Maximum: 0x93. */
+function countInbound(conn: Connection): void {
+  conn.inboundUnacked++;
+  if (conn.inboundUnacked > conn.broker.mqtt.receiveMaximum) {
+    throw protocolError(Reason.ReceiveMaximumExceeded, "receive maximum exceeded");
+  }
+}
+
+/** limits.messageRate: PUBLISH per second per client; over it the connection is closed (0x96). */
+function checkRate(conn: Connection): void {
+  const limit = conn.broker.limits.messageRate;
+  if (limit <= 0) return;
+  const now = conn.broker.clock.now();
+  if (now - conn.rateWindowStart >= 1000) {
+    conn.rateWindowStart = now;
+    conn.rateCount = 0;
+  }
+  if (++conn.rateCount > limit) throw protocolError(Reason.MessageRateTooHigh, "message rate too high");
+}
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    utf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Routes an authorised message and acknowledges it once its effects are durable. */
+function accept(conn: Connection, packet: PublishPacket, topic: string, batch: CommitBatch): void {
+  const broker = conn.broker;
+  // Payload bytes are a view into the read buffer: kept only when something must outlive this call.
+  const keep = packet.qos > 0 || packet.retain;
+  let message: StoredMessage = {
+    topic,
+    payload: keep ? packet.payload.slice() : packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    origin: conn.clientId,
+  };
+  const props = packet.properties;
+  if (props !== undefined && conn.level === 5) {
+    const forwarded = { ...props };
+    delete forwarded.topicAlias;
+    delete forwarded.subscriptionIdentifiers;
+    message.properties = forwarded;
+    if (props.messageExpiryInterval !== undefined) {
+      message.expiresAt = broker.clock.now() + props.messageExpiryInterval * 1000;
+    }
+  }
+  if (broker.hooks.onPublish.length > 0) {
+    const rewritten = runPublishHooks(conn, message);
+    if (rewritten === null) return acknowledge(conn, packet, Reason.Success, batch);
+    message = rewritten;
+  }
+  const delivered = broker.router.route(message, batch, !keep);
+  if (packet.retain) broker.retain(message, batch);
+  if (packet.qos === 2) {
+    conn.session!.inbound2.add(packet.packetId!);
+    if (broker.persistMessages && conn.session!.persistent) {
+      batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: packet.packetId! });
+    }
+  }
+  const reason = delivered === 0 && conn.level === 5 ? Reason.NoMatchingSubscribers : Reason.Success;
+  acknowledge(conn, packet, reason, batch);
+}
+
+function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessage | null {
+  const client = { clientId: conn.clientId, username: conn.username, remoteAddress: conn.socket.remoteAddress, protocolLevel: conn.level };
+  let current = message;
+  for (const hook of conn.broker.hooks.onPublish) {
+    try {
+      const result = hook.onPublish!(client, hookMessage(current));
+      if (result === null) return null;
+      if (result !== undefined) current = { ...current, ...result, payload: result.payload.slice() };
+    } catch (err) {
+      conn.broker.log.warn("onPublish hook failed: {error}; message dropped", { error: String(err) });
+      return null;
+    }
+  }
+  return current;
+}
+
+/**
+ * A message the broker will not route. 3.x: dropped silently (still acknowledged so
+ * the client does not resend forever); v5: the acknowledgement carries the reason.
+ */
+function refuseMessage(conn: Connection, packet: PublishPacket, reason: number, batch: CommitBatch): void {
+  conn.broker.stats.dropped.not_authorized += reason === Reason.NotAuthorized ? 1 : 0;
+  acknowledge(conn, packet, conn.level === 5 ? reason : Reason.Success, batch);
+}
+
+/** PUBACK (QoS 1) or PUBREC (QoS 2), after the batch is durable. */
+function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number, batch: CommitBatch): void {
+  if (packet.qos === 0) return;
+  const ack: AckPacket = {
+    type: packet.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC,
+    packetId: packet.packetId!,
+    reasonCode,
+  };
+  const flowEnds = packet.qos === 1 || !conn.session!.inbound2.has(ack.packetId);
+  batch.then(() => {
+    if (flowEnds) conn.inboundUnacked--;
+    conn.send(ack);
+  });
+}
+
+/** PUBREL: the QoS 2 flow completes; PUBCOMP follows once the release is durable. */
+export function handlePubrel(conn: Connection, packet: AckPacket, batch: CommitBatch): void {
+  const session = conn.session!;
+  const known = session.inbound2.delete(packet.packetId);
+  if (known && conn.broker.persistMessages && session.persistent) {
+    batch.persist({ kind: "deleteInbound", clientId: conn.clientId, packetId: packet.packetId });
+  }
+  // (5.0) [MQTT-3.7.2-1] an unknown packet id is answered with 0x92 Packet Identifier not found.
+  const reasonCode = known || conn.level !== 5 ? Reason.Success : Reason.PacketIdentifierNotFound;
+  batch.then(() => {
+    if (known) conn.inboundUnacked--;
+    conn.send({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode });
+  });
+}

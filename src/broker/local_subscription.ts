@@ -1,0 +1,111 @@
+/**
+ * In-process subscriptions for embedders: `broker.subscribe(filter)` returns a
+ * ReadableStream (also an async iterable) of the messages that match, fed by
+ * the same router as network clients.
+ *
+ * Delivery is at QoS 0 into a bounded queue: when the reader falls more than
+ * `bufferSize` messages behind, further messages are dropped for this
+ * subscription and counted as `slow_consumer`, so a stalled reader can never
+ * grow the broker's memory or slow down publishers.
+ *
+ * @module
+ */
+import { decodePacket } from "../protocol/codec.ts";
+import type { Properties, PublishPacket, QoS } from "../protocol/packet.ts";
+import { parseSharedFilter, validateTopicFilter } from "../protocol/topic.ts";
+import type { Socket } from "../transport/socket.ts";
+import type { BrokerContext } from "./context.ts";
+import { Session, type SessionLink, type Subscription } from "./session.ts";
+
+/** A message delivered to an in-process subscriber. */
+export interface ReceivedMessage {
+  topic: string;
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+  properties?: Properties;
+}
+
+/** Options of {@link subscribeLocal}. */
+export interface LocalSubscribeOptions {
+  /** Messages held for a slow reader before new ones are dropped (default 1000). */
+  bufferSize?: number;
+  /** Also deliver the retained messages that match, first. */
+  retained?: boolean;
+}
+
+let counter = 0;
+
+/** Reads back the PUBLISH the router encoded: the head and the payload form one frame. */
+function decodeDelivery(head: Uint8Array, payload: Uint8Array): PublishPacket {
+  let offset = 1;
+  while (head[offset] & 0x80) offset++;
+  const body = new Uint8Array(head.length - offset - 1 + payload.length);
+  body.set(head.subarray(offset + 1), 0);
+  body.set(payload, head.length - offset - 1);
+  return decodePacket({ header: head[0], body }, 5) as PublishPacket;
+}
+
+/** Subscribes in-process. The stream ends when cancelled; cancelling unsubscribes. */
+export function subscribeLocal(
+  broker: BrokerContext,
+  filter: string,
+  options: LocalSubscribeOptions = {},
+): ReadableStream<ReceivedMessage> {
+  validateTopicFilter(filter);
+  const shared = parseSharedFilter(filter);
+  const inner = shared?.filter ?? filter;
+  const bufferSize = options.bufferSize ?? 1000;
+  // U+0000 can never appear in a client id on the wire [MQTT-1.5.4-2], so this id cannot collide.
+  const session = new Session(`\u0000local:${++counter}`, 5, 0);
+  let controller!: ReadableStreamDefaultController<ReceivedMessage>;
+  const socket: Socket = {
+    remoteAddress: "local",
+    listener: "local",
+    frames: new ReadableStream(),
+    write() {},
+    writePublish(head, _offset, _id, payload) {
+      const p = decodeDelivery(head, payload);
+      controller.enqueue({ topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties });
+    },
+    // Full queue: report an overflowing buffer so the router drops and counts instead of queueing.
+    get bufferedBytes() {
+      return (controller.desiredSize ?? 0) <= 0 ? Number.MAX_SAFE_INTEGER : 0;
+    },
+    close() {},
+    closed: new Promise(() => {}),
+  };
+  const link: SessionLink = {
+    level: 5,
+    socket,
+    maxPacketSize: Number.MAX_SAFE_INTEGER,
+    sendWindow: 65535,
+    aliases: null,
+    takeOver() {},
+  };
+  session.link = link;
+  const sub: Subscription = {
+    filter,
+    qos: 0,
+    noLocal: false,
+    retainAsPublished: true,
+    retainHandling: 0,
+    session,
+  };
+  if (shared !== null) sub.group = shared.group;
+  return new ReadableStream<ReceivedMessage>({
+    start(c) {
+      controller = c;
+      if (options.retained && shared === null) {
+        for (const m of broker.retained.match(inner)) {
+          c.enqueue({ topic: m.topic, payload: m.payload, qos: 0, retain: true, properties: m.properties });
+        }
+      }
+      broker.tree.subscribe(inner, session.clientId, sub, shared?.group);
+    },
+    cancel() {
+      broker.tree.unsubscribe(inner, session.clientId, shared?.group);
+      session.link = null;
+    },
+  }, new CountQueuingStrategy({ highWaterMark: bufferSize }));
+}

@@ -1,0 +1,97 @@
+/**
+ * Engine options with their defaults. Every limit has a safe default so that
+ * memory stays bounded even when the embedder sets nothing.
+ *
+ * @module
+ */
+import type { Store } from "../persistence/store.ts";
+import type { Clock } from "./clock.ts";
+import type { Authenticator, Authorizer } from "./security.ts";
+
+/** How shared-subscription messages are spread over a group's members. */
+export type SharedStrategy = "round_robin" | "random" | "sticky";
+
+/** Protocol features the broker advertises in CONNACK (v5) and enforces for every level. */
+export interface MqttOptions {
+  /** Seconds. Clients asking for more, or for 0, are given this value (v5: Server Keep Alive). */
+  maxKeepAlive: number;
+  /** How many QoS 1/2 PUBLISH a client may have unacknowledged towards the broker. */
+  receiveMaximum: number;
+  /** How many inbound topic aliases a v5 client may use. */
+  topicAliasMaximum: number;
+  /** Largest packet accepted, in bytes (whole packet). */
+  maxPacketSize: number;
+  maxQoS: 0 | 1 | 2;
+  retainAvailable: boolean;
+  wildcardSubscriptions: boolean;
+  sharedSubscriptions: boolean;
+  subscriptionIdentifiers: boolean;
+  sharedStrategy: SharedStrategy;
+}
+
+/** Limits against abuse and for bounded memory. 0 means "unlimited" where noted. */
+export interface LimitOptions {
+  /** Global connection limit (0 = unlimited). */
+  maxConnections: number;
+  /** A socket that sends no CONNECT within this time is closed. */
+  connectTimeoutMs: number;
+  /** Outbound QoS 1/2 messages in flight per client (further capped by the client's Receive Maximum). */
+  maxInflight: number;
+  /** Messages queued per client beyond the in-flight window. */
+  maxQueuedMessages: number;
+  /** Payload bytes queued per client. */
+  maxQueuedBytes: number;
+  /** Queue QoS 0 messages for offline persistent sessions. */
+  queueQos0: boolean;
+  /** Subscriptions per client (0 = unlimited). */
+  maxSubscriptions: number;
+  /** Bytes of a topic name or filter. */
+  maxTopicLength: number;
+  /** Levels of a topic name or filter. */
+  maxTopicLevels: number;
+  /** Inbound PUBLISH per second per client (0 = unlimited). */
+  messageRate: number;
+  /** Bytes waiting to be written to one client before QoS 0 deliveries to it are dropped. */
+  maxOutboundBuffer: number;
+}
+
+/** Everything a {@link Broker} can be given. All fields are optional. */
+export interface BrokerOptions {
+  store?: Store;
+  clock?: Clock;
+  /** "durable": acknowledge after the store commit; "relaxed": acknowledge at once. */
+  durability?: "durable" | "relaxed";
+  mqtt?: Partial<MqttOptions>;
+  limits?: Partial<LimitOptions>;
+  authenticator?: Authenticator;
+  authorizer?: Authorizer;
+  /** Reported as $SYS/broker/version. */
+  version?: string;
+}
+
+export const defaultMqttOptions: MqttOptions = {
+  maxKeepAlive: 65535,
+  receiveMaximum: 65535,
+  topicAliasMaximum: 64,
+  maxPacketSize: 268_435_460,
+  maxQoS: 2,
+  retainAvailable: true,
+  wildcardSubscriptions: true,
+  sharedSubscriptions: true,
+  subscriptionIdentifiers: true,
+  sharedStrategy: "round_robin",
+};
+
+export const defaultLimitOptions: LimitOptions = {
+  maxConnections: 10_000,
+  connectTimeoutMs: 10_000,
+  maxInflight: 64,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  queueQos0: false,
+  maxSubscriptions: 1000,
+  maxTopicLength: 65535,
+  maxTopicLevels: 128,
+  messageRate: 0,
+  maxOutboundBuffer: 4 * 1024 * 1024,
+};

@@ -1,0 +1,242 @@
+/**
+ * Routes one application message to every matching subscription: merges
+ * overlapping subscriptions of one client, applies the subscription options,
+ * picks one member per shared-subscription group, and encodes each distinct
+ * outbound PUBLISH once for all the subscribers that receive the same bytes.
+ *
+ * @module
+ */
+import type { EncodedPublish } from "../protocol/codec.ts";
+import type { QoS } from "../protocol/packet.ts";
+import type { StoredMessage } from "../persistence/store.ts";
+import type { CommitBatch } from "./commit_batch.ts";
+import { admitEntry, type DeliveryContext, encodeForLink, outboundPublish, writePublish } from "./delivery.ts";
+import type { SharedStrategy } from "./options.ts";
+import type { Session, SessionLink, Subscription } from "./session.ts";
+import type { SharedGroupMatch, TopicTree } from "./topic_tree.ts";
+
+/** One delivery decision: the options merged over a client's matching subscriptions. */
+interface Merged {
+  session: Session;
+  qos: QoS;
+  retainAsPublished: boolean;
+  noLocal: boolean;
+  ids: number[] | undefined;
+}
+
+export class Router {
+  readonly #ctx: DeliveryContext;
+  readonly #tree: TopicTree<Subscription>;
+  readonly #strategy: SharedStrategy;
+  readonly #groupCursor = new Map<string, number>();
+  /** Encodings of the message being routed, by (level, qos, retain). Reset per message. */
+  readonly #variants: (EncodedPublish | undefined)[] = new Array(18).fill(undefined);
+  #stamp = 0;
+  // State of the message being routed (route() is synchronous and not re-entrant).
+  #message!: StoredMessage;
+  #retainCleared: StoredMessage | undefined;
+  #transient = false;
+  #deferring = false;
+  #origin: string | undefined;
+  #batch!: CommitBatch;
+
+  constructor(ctx: DeliveryContext, tree: TopicTree<Subscription>, strategy: SharedStrategy) {
+    this.#ctx = ctx;
+    this.#tree = tree;
+    this.#strategy = strategy;
+  }
+
+  /**
+   * Delivers `message` to all matching subscriptions. `transient` says its payload is a
+   * view into a read buffer: it is copied once, only if some delivery must outlive the call.
+   * Returns the number of sessions it was handed to.
+   */
+  route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
+    const match = this.#tree.match(message.topic);
+    const subscribers = match.subscribers;
+    if (subscribers.length === 0 && match.shared.length === 0) return 0;
+    this.#begin(message, batch, transient);
+    const stamp = ++this.#stamp;
+    let overlapping = false;
+    for (let i = 0; i < subscribers.length; i++) {
+      const session = subscribers[i][1].session;
+      if (session.routeStamp === stamp) {
+        overlapping = true;
+        break;
+      }
+      session.routeStamp = stamp;
+    }
+    let count = 0;
+    if (!overlapping) {
+      for (let i = 0; i < subscribers.length; i++) {
+        const sub = subscribers[i][1];
+        const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+        if (this.#deliver(sub.session, sub.qos, sub.retainAsPublished, sub.noLocal, ids)) count++;
+      }
+    } else {
+      for (const m of mergeOverlapping(subscribers)) {
+        if (this.#deliver(m.session, m.qos, m.retainAsPublished, m.noLocal, m.ids)) count++;
+      }
+    }
+    for (const group of match.shared) {
+      const sub = this.#pickMember(group);
+      if (sub === undefined) continue;
+      const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+      if (this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids)) count++;
+    }
+    this.#message = undefined as unknown as StoredMessage;
+    return count;
+  }
+
+  /**
+   * Delivers one message to one session with a given granted QoS and RETAIN flag:
+   * used for retained messages sent on SUBSCRIBE, which always carry RETAIN [MQTT-3.3.1-8].
+   */
+  deliverRetained(
+    message: StoredMessage,
+    session: Session,
+    granted: QoS,
+    subscriptionIds: number[] | undefined,
+    batch: CommitBatch,
+  ): void {
+    this.#begin(message, batch, false);
+    this.#deliver(session, granted, true, false, subscriptionIds);
+    this.#message = undefined as unknown as StoredMessage;
+  }
+
+  #begin(message: StoredMessage, batch: CommitBatch, transient: boolean): void {
+    this.#message = message;
+    this.#retainCleared = undefined;
+    this.#transient = transient;
+    this.#batch = batch;
+    this.#deferring = batch.deferring;
+    this.#origin = message.origin;
+    this.#variants.fill(undefined);
+    // Deferred sends run after this call returns: they need bytes that stay valid.
+    if (transient && this.#deferring) this.#own();
+  }
+
+  #own(): StoredMessage {
+    if (this.#transient) {
+      this.#message = { ...this.#message, payload: this.#message.payload.slice() };
+      this.#transient = false;
+    }
+    return this.#message;
+  }
+
+  /** The message with the RETAIN flag the subscriber must see, owned. */
+  #messageFor(retain: boolean): StoredMessage {
+    const message = this.#own();
+    if (message.retain === retain) return message;
+    return this.#retainCleared ??= { ...message, retain };
+  }
+
+  #encoded(link: SessionLink, qos: QoS, retain: boolean, ids: number[] | undefined): EncodedPublish {
+    const now = this.#ctx.clock.now();
+    const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
+    if (uncached) return encodeForLink(link, outboundPublish(this.#message, qos, retain, ids, now));
+    const slot = (link.level - 3) * 6 + qos * 2 + (retain ? 1 : 0);
+    return this.#variants[slot] ??= encodeForLink(link, outboundPublish(this.#message, qos, retain, ids, now));
+  }
+
+  #deliver(
+    session: Session,
+    granted: QoS,
+    retainAsPublished: boolean,
+    noLocal: boolean,
+    ids: number[] | undefined,
+  ): boolean {
+    // [MQTT-3.8.3-3] No Local: never back to the publishing client.
+    if (noLocal && this.#origin === session.clientId) return false;
+    const message = this.#message;
+    const qos = (message.qos < granted ? message.qos : granted) as QoS;
+    // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
+    const retain = retainAsPublished ? message.retain : false;
+    const link = session.link;
+    const ctx = this.#ctx;
+    if (qos === 0 && link !== null) {
+      if (link.socket.bufferedBytes > ctx.limits.maxOutboundBuffer) {
+        ctx.stats.dropped.slow_consumer++;
+        return false;
+      }
+      const encoded = this.#encoded(link, 0, retain, ids);
+      if (this.#deferring) {
+        this.#batch.then(() => {
+          if (session.link === link) writePublish(ctx, link, encoded, 0);
+        });
+      } else {
+        writePublish(ctx, link, encoded, 0);
+      }
+      return true;
+    }
+    if (qos === 0 && !(session.persistent && ctx.limits.queueQos0)) {
+      ctx.stats.dropped.offline_qos0++;
+      return false;
+    }
+    const entry = session.newEntry(this.#messageFor(retain), qos, ids);
+    const encoded = link !== null ? this.#encoded(link, qos, retain, ids) : undefined;
+    return admitEntry(ctx, session, entry, this.#batch, encoded);
+  }
+
+  /** One member of a share group, by the configured strategy, preferring connected members. */
+  #pickMember(group: SharedGroupMatch<Subscription>): Subscription | undefined {
+    const members = group.members;
+    const n = members.length;
+    if (n === 0) return undefined;
+    if (this.#strategy === "sticky") {
+      return members[hashString(this.#origin ?? "") % n][1];
+    }
+    const start = this.#strategy === "random"
+      ? Math.floor(Math.random() * n)
+      : this.#nextCursor(`${group.group}\u0000${group.filter}`, n);
+    for (let i = 0; i < n; i++) {
+      const sub = members[(start + i) % n][1];
+      if (sub.session.online) return sub;
+    }
+    // Nobody is connected: the chosen member's session queues it (QoS 1/2).
+    return members[start % n][1];
+  }
+
+  #nextCursor(key: string, n: number): number {
+    const cursor = this.#groupCursor.get(key) ?? 0;
+    this.#groupCursor.set(key, (cursor + 1) % n);
+    return cursor % n;
+  }
+}
+
+/**
+ * A client with several matching subscriptions gets the message once: at the
+ * highest granted QoS, with every subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3].
+ */
+function mergeOverlapping(subscribers: ReadonlyArray<readonly [string, Subscription]>): Merged[] {
+  const bySession = new Map<Session, Merged>();
+  for (const [, sub] of subscribers) {
+    const found = bySession.get(sub.session);
+    if (found === undefined) {
+      bySession.set(sub.session, {
+        session: sub.session,
+        qos: sub.qos,
+        retainAsPublished: sub.retainAsPublished,
+        noLocal: sub.noLocal,
+        ids: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+      });
+      continue;
+    }
+    if (sub.qos > found.qos) found.qos = sub.qos;
+    found.retainAsPublished ||= sub.retainAsPublished;
+    // Delivered unless every matching subscription asked for No Local.
+    found.noLocal &&= sub.noLocal;
+    if (sub.subscriptionId !== undefined) (found.ids ??= []).push(sub.subscriptionId);
+  }
+  return [...bySession.values()];
+}
+
+/** FNV-1a: a cheap stable hash for sticky share-group assignment. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

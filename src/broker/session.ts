@@ -1,0 +1,108 @@
+/**
+ * A client's session: what outlives a network connection. Subscriptions, the
+ * outbound queue and in-flight window, inbound QoS 2 state, the will and the
+ * expiry. The connection that currently serves it (if any) is referenced here.
+ *
+ * @module
+ */
+import type { ProtocolLevel, QoS } from "../protocol/packet.ts";
+import type { OutboundEntry, StoredMessage, StoredSubscription, StoredWill } from "../persistence/store.ts";
+import type { Socket } from "../transport/socket.ts";
+import type { TimerHandle } from "./clock.ts";
+import type { OutboundAliases } from "./topic_alias.ts";
+
+/** The subset of a connection a session delivers through (avoids an import cycle). */
+export interface SessionLink {
+  readonly level: ProtocolLevel;
+  readonly socket: Socket;
+  /** The client's Maximum Packet Size (v5), else the protocol maximum. */
+  readonly maxPacketSize: number;
+  /** How many QoS 1/2 messages may be in flight to this client. */
+  readonly sendWindow: number;
+  /** Outbound topic aliases, when the client allows them (v5). */
+  readonly aliases: OutboundAliases | null;
+  /** Closes the connection because another one took the session over. */
+  takeOver(): void;
+}
+
+/** A subscription as stored in the topic tree: its options plus the session it feeds. */
+export interface Subscription extends StoredSubscription {
+  /** Share group name for `$share/{group}/{filter}` subscriptions. */
+  group?: string;
+  readonly session: Session;
+}
+
+/** Session expiry value meaning "never". */
+export const NEVER_EXPIRES = 0xffffffff;
+
+/** The key of a subscription within a session: the filter, prefixed for shared ones. */
+export function subscriptionKey(filter: string, group?: string): string {
+  return group === undefined ? filter : `$share/${group}/${filter}`;
+}
+
+export class Session {
+  readonly clientId: string;
+  protocolLevel: ProtocolLevel;
+  /** Seconds; NEVER_EXPIRES for 3.x persistent sessions, 0 for clean ones. */
+  expiryInterval: number;
+  username?: string;
+  readonly subscriptions = new Map<string, Subscription>();
+  /** In-flight outbound QoS 1/2 messages by packet id, in send order. */
+  readonly inflight = new Map<number, OutboundEntry>();
+  /** Outbound messages waiting for a window slot (or for the client to come back). */
+  readonly queue: OutboundEntry[] = [];
+  queuedBytes = 0;
+  /** Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received. */
+  readonly inbound2 = new Set<number>();
+  will?: StoredWill;
+  link: SessionLink | null = null;
+  disconnectedAt?: number;
+  expiryTimer?: TimerHandle;
+  willTimer?: TimerHandle;
+  /** Router bookkeeping: the id of the last message routed here (detects overlapping subscriptions). */
+  routeStamp = 0;
+  #nextSeq = 1;
+  #nextPacketId = 1;
+
+  constructor(clientId: string, protocolLevel: ProtocolLevel, expiryInterval: number) {
+    this.clientId = clientId;
+    this.protocolLevel = protocolLevel;
+    this.expiryInterval = expiryInterval;
+  }
+
+  /** A session that outlives its connection must be kept (and stored). */
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get online(): boolean {
+    return this.link !== null;
+  }
+
+  /** Next delivery sequence number (orders the stored outbound entries). */
+  nextSeq(): number {
+    return this.#nextSeq++;
+  }
+
+  /** Restores the counters after loading stored entries. */
+  resumeSequence(lastSeq: number): void {
+    if (lastSeq >= this.#nextSeq) this.#nextSeq = lastSeq + 1;
+  }
+
+  /** A packet identifier not used by any in-flight message, or 0 when all 65535 are taken. */
+  allocatePacketId(): number {
+    if (this.inflight.size >= 65535) return 0;
+    for (;;) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Builds a queued outbound entry (packet id 0 until it is sent). */
+  newEntry(message: StoredMessage, qos: QoS, subscriptionIds?: number[]): OutboundEntry {
+    const entry: OutboundEntry = { seq: this.nextSeq(), packetId: 0, phase: "publish", qos, message };
+    if (subscriptionIds && subscriptionIds.length > 0) entry.subscriptionIds = subscriptionIds;
+    return entry;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * PUBACK, PUBREC, PUBREL and PUBCOMP: one shape, one code path.
+ *
+ * @module
+ */
+import { malformed, protocolError } from "./errors.ts";
+import { type AckPacket, PacketType, type ProtocolLevel, Reason } from "./packet.ts";
+import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
+import { Reader } from "./reader.ts";
+import { varintSize, Writer } from "./writer.ts";
+
+export function decodeAck(type: AckPacket["type"], body: Uint8Array, level: ProtocolLevel): AckPacket {
+  const r = new Reader(body);
+  const packetId = r.u16("packet identifier");
+  // [MQTT-2.2.1-5] acknowledgements carry the non-zero id of the PUBLISH they answer.
+  if (packetId === 0) throw protocolError(Reason.ProtocolError, "acknowledgement with packet identifier 0");
+  const packet: AckPacket = { type, packetId, reasonCode: 0 };
+  if (level === 5) {
+    // A remaining length of 2 means reason 0x00 and no properties.
+    if (r.remaining > 0) packet.reasonCode = r.u8("reason code");
+    if (r.remaining > 0) {
+      const properties = readProperties(r, type);
+      if (properties) packet.properties = properties;
+    }
+  }
+  if (r.remaining !== 0) throw malformed("unexpected bytes after the acknowledgement");
+  return packet;
+}
+
+export function encodeAck(p: AckPacket, level: ProtocolLevel): Uint8Array {
+  const flags = p.type === PacketType.PUBREL ? 0x02 : 0x00;
+  const props = level === 5 ? encodeProperties(p.properties, p.type) : undefined;
+  const long = level === 5 && (p.reasonCode !== 0 || (props !== undefined && props.length > 0));
+  const size = 2 + (long ? 1 + propertiesSize(props!) : 0);
+  const w = new Writer(1 + varintSize(size) + size);
+  w.u8((p.type << 4) | flags);
+  w.varint(size);
+  w.u16(p.packetId);
+  if (long) {
+    w.u8(p.reasonCode);
+    props!.write(w);
+  }
+  return w.buf;
+}

@@ -1,0 +1,91 @@
+/**
+ * PUBLISH for all protocol levels. Decoding keeps the payload as a view (no
+ * copy); encoding produces a shareable head plus the referenced payload.
+ *
+ * @module
+ */
+import { malformed, protocolError } from "./errors.ts";
+import { PacketType, type ProtocolLevel, type PublishPacket, type QoS, Reason } from "./packet.ts";
+import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
+import { decodeUtf8, Reader } from "./reader.ts";
+import { utf8Bytes, varintSize, Writer } from "./writer.ts";
+
+export function decodePublish(flags: number, body: Uint8Array, level: ProtocolLevel): PublishPacket {
+  const qos = (flags >> 1) & 0x03;
+  // [MQTT-3.3.1-4] both QoS bits set is malformed.
+  if (qos === 3) throw malformed("PUBLISH with QoS 3");
+  const dup = (flags & 0x08) !== 0;
+  // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
+  if (dup && qos === 0) throw malformed("PUBLISH QoS 0 with DUP set");
+  if (body.length < 2) throw malformed("packet too short: topic length truncated");
+  const topicLength = (body[0] << 8) | body[1];
+  let pos = 2 + topicLength;
+  if (pos > body.length) throw malformed("packet too short: topic truncated");
+  const topic = decodeUtf8(body, 2, pos);
+  // [MQTT-3.3.2-2] a topic name must not contain wildcard characters.
+  if (topic.indexOf("+") !== -1 || topic.indexOf("#") !== -1) {
+    throw protocolError(Reason.TopicNameInvalid, "wildcard in a PUBLISH topic name");
+  }
+  let packetId: number | undefined;
+  if (qos > 0) {
+    if (pos + 2 > body.length) throw malformed("packet too short: packet identifier truncated");
+    packetId = (body[pos] << 8) | body[pos + 1];
+    pos += 2;
+    // [MQTT-2.2.1-3] QoS 1 and 2 need a non-zero packet identifier.
+    if (packetId === 0) throw protocolError(Reason.ProtocolError, "PUBLISH with packet identifier 0");
+  }
+  let properties;
+  if (level === 5) {
+    const r = new Reader(body, pos);
+    properties = readProperties(r, PacketType.PUBLISH);
+    pos = r.pos;
+  }
+  const packet: PublishPacket = {
+    type: PacketType.PUBLISH,
+    topic,
+    payload: body.subarray(pos),
+    qos: qos as QoS,
+    retain: (flags & 0x01) !== 0,
+    dup,
+    packetId,
+    properties,
+  };
+  return packet;
+}
+
+/** An encoded PUBLISH that many subscribers can share. */
+export interface EncodedPublish {
+  /** Fixed header, topic, packet id and properties; the remaining length counts the payload too. */
+  head: Uint8Array;
+  /** Index of the 2-byte packet identifier in `head`, -1 for QoS 0. */
+  packetIdOffset: number;
+  /** The payload: the same object as the packet's, never copied. */
+  payload: Uint8Array;
+}
+
+export function encodePublish(p: PublishPacket, level: ProtocolLevel): EncodedPublish {
+  const topic = utf8Bytes(p.topic);
+  const props = level === 5 ? encodeProperties(p.properties, PacketType.PUBLISH) : undefined;
+  const variable = 2 + topic.length + (p.qos > 0 ? 2 : 0) + (props ? propertiesSize(props) : 0);
+  const remaining = variable + p.payload.length;
+  const w = new Writer(1 + varintSize(remaining) + variable);
+  w.u8((PacketType.PUBLISH << 4) | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0));
+  w.varint(remaining);
+  w.prefixed(topic);
+  let packetIdOffset = -1;
+  if (p.qos > 0) {
+    packetIdOffset = w.pos;
+    w.u16(p.packetId ?? 0);
+  }
+  props?.write(w);
+  return { head: w.buf, packetIdOffset, payload: p.payload };
+}
+
+/** The whole packet in one buffer (copies the payload once). */
+export function encodePublishPacket(p: PublishPacket, level: ProtocolLevel): Uint8Array {
+  const { head, payload } = encodePublish(p, level);
+  const out = new Uint8Array(head.length + payload.length);
+  out.set(head, 0);
+  out.set(payload, head.length);
+  return out;
+}

@@ -1,0 +1,158 @@
+/**
+ * TCP listener: `Deno.listen`, TCP_NODELAY, and per connection one reused read
+ * buffer that grows while reads fill it and shrinks when the connection goes
+ * quiet, so an idle connection pins only a small buffer. Frames are produced by
+ * a pull ReadableStream (highWaterMark 0): the next read happens only after the
+ * engine has handled the previous batch, which keeps frame views valid.
+ *
+ * @module
+ */
+import { FrameSplitter } from "../protocol/frame_stream.ts";
+import type { Frame } from "../protocol/packet.ts";
+import { BatchWriter } from "./batch_writer.ts";
+import type { Socket } from "./socket.ts";
+
+export interface TcpOptions {
+  hostname: string;
+  port: number;
+  name?: string;
+  maxPacketSize?: number;
+  /** Disable Nagle's algorithm (default true). */
+  noDelay?: boolean;
+  onError?: (err: unknown) => void;
+}
+
+/** A running listener. */
+export interface TcpListener {
+  readonly type: "tcp";
+  readonly name: string;
+  readonly hostname: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const MIN_READ = 2048;
+const MAX_READ = 64 * 1024;
+
+/** Wraps one accepted connection (exported for TLS, which shares the read/write logic). */
+export function connSocket(
+  conn: Deno.Conn,
+  listener: string,
+  options: { maxPacketSize?: number; remoteAddress?: string } = {},
+): Socket {
+  const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
+  let buffer = new Uint8Array(MIN_READ);
+  let smallReads = 0;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => resolveClosed = r);
+  let isClosed = false;
+  const closeConn = () => {
+    if (isClosed) return;
+    isClosed = true;
+    try {
+      conn.close();
+    } catch {
+      // already closed by the peer
+    }
+    resolveClosed();
+  };
+  const writer = new BatchWriter((bytes) => conn.write(bytes), { onClose: closeConn, onError: () => {} });
+  const frames = new ReadableStream<Frame[]>({
+    async pull(controller) {
+      for (;;) {
+        let n: number | null;
+        try {
+          n = await conn.read(buffer);
+        } catch {
+          n = null;
+        }
+        if (n === null) {
+          controller.close();
+          writer.close();
+          closeConn();
+          return;
+        }
+        const batch = splitter.push(buffer.subarray(0, n));
+        resize(n);
+        if (batch.length > 0) {
+          controller.enqueue(batch);
+          return;
+        }
+      }
+    },
+    cancel() {
+      writer.close();
+    },
+  }, { highWaterMark: 0 });
+
+  /** Doubles the buffer after a full read; halves it after several small ones. */
+  function resize(n: number): void {
+    if (n === buffer.length && buffer.length < MAX_READ) {
+      buffer = new Uint8Array(buffer.length * 2);
+      smallReads = 0;
+    } else if (n < buffer.length / 4 && buffer.length > MIN_READ) {
+      if (++smallReads >= 4) {
+        buffer = new Uint8Array(buffer.length / 2);
+        smallReads = 0;
+      }
+    } else {
+      smallReads = 0;
+    }
+  }
+
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  return {
+    remoteAddress: options.remoteAddress ?? `${remote.hostname}:${remote.port}`,
+    listener,
+    frames,
+    write: (bytes) => writer.write(bytes),
+    writePublish: (head, offset, id, payload) => writer.writePublish(head, offset, id, payload),
+    get bufferedBytes() {
+      return writer.bufferedBytes;
+    },
+    close: () => writer.close(),
+    closed,
+  };
+}
+
+/** Listens on TCP and hands every accepted connection to `onSocket`. */
+export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => void): TcpListener {
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+  const addr = listener.addr as Deno.NetAddr;
+  const name = options.name ?? `tcp:${addr.hostname}:${addr.port}`;
+  const open = new Set<Deno.Conn>();
+  let stopped = false;
+  const loop = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (stopped) return;
+        options.onError?.(err);
+        if (err instanceof Deno.errors.BadResource) return;
+        continue;
+      }
+      try {
+        if (options.noDelay !== false) conn.setNoDelay(true);
+        open.add(conn);
+        const socket = connSocket(conn, name, { maxPacketSize: options.maxPacketSize });
+        socket.closed.then(() => open.delete(conn));
+        onSocket(socket);
+      } catch (err) {
+        options.onError?.(err);
+      }
+    }
+  })();
+  return {
+    type: "tcp",
+    name,
+    hostname: addr.hostname,
+    port: addr.port,
+    async close() {
+      stopped = true;
+      listener.close();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Runs the real broker (main.ts) as a child process for interop and crash
+ * tests: a free port on 127.0.0.1, a temporary YAML config, and helpers to stop
+ * it gracefully or kill it.
+ */
+
+const root = new URL("../../", import.meta.url).pathname;
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+export interface BrokerProcess {
+  readonly port: number;
+  readonly dir: string;
+  readonly child: Deno.ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<Deno.CommandStatus>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<Deno.CommandStatus>;
+}
+
+export interface StartOptions {
+  /** Extra YAML appended after the listener (e.g. a persistence section). Defaults to in-memory persistence. */
+  yaml?: string;
+  port?: number;
+  /** Reuse a directory (to restart on the same KV file). */
+  dir?: string;
+  args?: string[];
+}
+
+async function waitForPort(port: number, child: Deno.ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  child.status.then(() => exited = true);
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`broker exited before listening:\n${output()}`);
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`broker did not listen on ${port} within ${timeoutMs} ms:\n${output()}`);
+}
+
+/** Starts `main.ts --config <tmp>/broker.yaml` and waits until the port accepts connections. */
+export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
+  const port = options.port ?? freePort();
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mqtt-broker-" });
+  const yaml = `listeners:\n  - { type: tcp, host: 127.0.0.1, port: ${port} }\n` +
+    (options.yaml ?? "persistence:\n  type: memory\n");
+  const config = `${dir}/broker.yaml`;
+  await Deno.writeTextFile(config, yaml);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...(options.args ?? [])],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  const done = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  const output = () => text;
+  await waitForPort(port, child, 20_000, output);
+  const finish = async (signal: Deno.Signal) => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already exited
+    }
+    const status = await child.status;
+    await done;
+    return status;
+  };
+  return { port, dir, child, output, stop: () => finish("SIGTERM"), kill: () => finish("SIGKILL") };
+}
+
+/** Whether an executable is on PATH. */
+export async function hasCommand(name: string): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null", stderr: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a command with a time limit; returns its output and exit code. */
+export async function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 10_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }, timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}

@@ -1,0 +1,199 @@
+/**
+ * A scripted MQTT client for engine tests: it talks to a Broker over an
+ * in-memory socket pair, sends typed packets (or raw bytes) and awaits the
+ * broker's replies decoded, with a timeout so a missing reply fails fast.
+ */
+import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
+import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
+import {
+  type AckPacket,
+  type ConnackPacket,
+  type ConnectPacket,
+  type Packet,
+  PacketType,
+  type ProtocolLevel,
+  type PublishPacket,
+  type QoS,
+  type SubackPacket,
+  type SubscriptionRequest,
+} from "../../src/protocol/packet.ts";
+import type { Broker } from "../../src/broker/broker.ts";
+import { memorySocketPair } from "./memory_socket.ts";
+
+/** The packet interface for a packet type (the four acknowledgements share one). */
+export type PacketOf<T extends Packet["type"]> = T extends AckPacket["type"] ? AckPacket : Extract<Packet, { type: T }>;
+
+export interface ConnectOptions extends Partial<Omit<ConnectPacket, "type">> {
+  /** How long to wait for a reply before failing, in ms. */
+  timeoutMs?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class TestClient {
+  readonly level: ProtocolLevel;
+  readonly #client: ReturnType<typeof memorySocketPair>["client"];
+  readonly #splitter = new FrameSplitter();
+  readonly #received: Packet[] = [];
+  #waiter: (() => void) | null = null;
+  #ended = false;
+  #nextId = 1;
+  readonly timeoutMs: number;
+
+  private constructor(broker: Broker, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
+    this.level = level;
+    this.timeoutMs = timeoutMs;
+    const { socket, client } = memorySocketPair({ remoteAddress });
+    this.#client = client;
+    broker.handle(socket);
+    this.#pumpReads();
+  }
+
+  /** Opens a connection and sends nothing yet. */
+  static open(broker: Broker, level: ProtocolLevel = 4, timeoutMs = 2000, remoteAddress = "127.0.0.1:50000"): TestClient {
+    return new TestClient(broker, level, timeoutMs, remoteAddress);
+  }
+
+  /** Opens a connection, sends CONNECT and returns the client with the CONNACK. */
+  static async connect(broker: Broker, options: ConnectOptions = {}): Promise<{ client: TestClient; connack: ConnackPacket }> {
+    const level = options.protocolLevel ?? 4;
+    const client = TestClient.open(broker, level, options.timeoutMs);
+    client.send({
+      type: PacketType.CONNECT,
+      protocolName: level === 3 ? "MQIsdp" : "MQTT",
+      protocolLevel: level,
+      clean: options.clean ?? true,
+      keepAlive: options.keepAlive ?? 0,
+      clientId: options.clientId ?? "",
+      username: options.username,
+      password: options.password,
+      will: options.will,
+      properties: options.properties,
+    });
+    const connack = await client.expect(PacketType.CONNACK);
+    return { client, connack };
+  }
+
+  async #pumpReads(): Promise<void> {
+    for (;;) {
+      const chunk = await this.#client.read();
+      if (chunk === null) break;
+      for (const frame of this.#splitter.push(chunk)) {
+        this.#received.push(decodePacket(frame, this.level));
+      }
+      this.#wake();
+    }
+    this.#ended = true;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.();
+  }
+
+  send(packet: Packet): void {
+    this.#client.write(encodePacket(packet, this.level));
+  }
+
+  sendRaw(bytes: Uint8Array | number[]): void {
+    this.#client.write(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+  }
+
+  /** The next packet from the broker; rejects on timeout or when the connection ends first. */
+  async next(timeoutMs = this.timeoutMs): Promise<Packet> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#received.length === 0) {
+      if (this.#ended) throw new Error("connection closed while waiting for a packet");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no packet within ${timeoutMs} ms`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+    return this.#received.shift()!;
+  }
+
+  /** The next packet, which must be of `type`. */
+  async expect<T extends Packet["type"]>(type: T, timeoutMs?: number): Promise<PacketOf<T>> {
+    const packet = await this.next(timeoutMs);
+    if (packet.type !== type) {
+      throw new Error(`expected packet type ${type}, got ${packet.type}: ${JSON.stringify(packet, replacer)}`);
+    }
+    return packet as PacketOf<T>;
+  }
+
+  /** Resolves true if no packet arrives within `ms`. */
+  async silentFor(ms = 50): Promise<boolean> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.#received.length === 0;
+  }
+
+  /** Resolves once the broker closed the connection (rejects after the timeout). */
+  async closedByBroker(timeoutMs = this.timeoutMs): Promise<Packet[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#ended) {
+      if (Date.now() > deadline) throw new Error("connection still open");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.#received.splice(0);
+  }
+
+  get isClosed(): boolean {
+    return this.#ended;
+  }
+
+  packetId(): number {
+    return this.#nextId++;
+  }
+
+  async subscribe(filter: string | Partial<SubscriptionRequest>[], qos: QoS = 0, properties?: SubackPacket["properties"]) {
+    const subscriptions: SubscriptionRequest[] = typeof filter === "string"
+      ? [{ filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }]
+      : filter.map((s) => ({ filter: "", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, ...s }));
+    const packetId = this.packetId();
+    this.send({ type: PacketType.SUBSCRIBE, packetId, subscriptions, properties });
+    return await this.expect(PacketType.SUBACK);
+  }
+
+  publish(topic: string, payload: string | Uint8Array, options: Partial<PublishPacket> = {}): number | undefined {
+    const qos = options.qos ?? 0;
+    const packetId = qos > 0 ? (options.packetId ?? this.packetId()) : undefined;
+    this.send({
+      type: PacketType.PUBLISH,
+      topic,
+      payload: typeof payload === "string" ? encoder.encode(payload) : payload,
+      qos,
+      retain: options.retain ?? false,
+      dup: options.dup ?? false,
+      packetId,
+      properties: options.properties,
+    });
+    return packetId;
+  }
+
+  /** Sends DISCONNECT (normal) and closes. */
+  disconnect(reasonCode = 0, properties?: Packet extends never ? never : Record<string, unknown>): void {
+    this.send({ type: PacketType.DISCONNECT, reasonCode, properties });
+    this.#client.close();
+  }
+
+  /** Drops the connection without DISCONNECT (an abnormal close: the will fires). */
+  drop(): void {
+    this.#client.close();
+  }
+}
+
+/** Payload of a PUBLISH as text. */
+export function text(packet: PublishPacket): string {
+  return decoder.decode(packet.payload);
+}
+
+function replacer(_key: string, value: unknown): unknown {
+  return value instanceof Uint8Array ? decoder.decode(value) : value;
+}

@@ -1,0 +1,339 @@
+import assert from "node:assert/strict";
+import { Broker } from "../../../src/broker/broker.ts";
+import { ManualClock } from "../../../src/broker/clock.ts";
+import { PacketType, Reason } from "../../../src/protocol/packet.ts";
+import { text, TestClient } from "../../_helpers/test_client.ts";
+
+const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) => new Broker({ clock: new ManualClock(), ...options });
+
+Deno.test("QoS 0: a message reaches a subscriber", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("a/b");
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("a/b", "hello");
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(got.topic, "a/b");
+  assert.equal(text(got), "hello");
+  assert.equal(got.qos, 0);
+  assert.equal(got.dup, false);
+});
+
+Deno.test("QoS 1: the publisher gets PUBACK and the subscriber PUBLISH with a packet id", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("q1", 1);
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  const id = pub.client.publish("q1", "m", { qos: 1 });
+  const ack = await pub.client.expect(PacketType.PUBACK);
+  assert.equal(ack.packetId, id);
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(got.qos, 1);
+  assert.ok(got.packetId! > 0);
+  sub.client.send({ type: PacketType.PUBACK, packetId: got.packetId!, reasonCode: 0 });
+});
+
+Deno.test("QoS 2 inbound: PUBREC, then PUBCOMP after PUBREL; a duplicate PUBLISH is not routed twice [MQTT-4.3.3-10]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("q2", 2);
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("q2", "once", { qos: 2, packetId: 7 });
+  assert.equal((await pub.client.expect(PacketType.PUBREC)).packetId, 7);
+  pub.client.publish("q2", "once", { qos: 2, packetId: 7, dup: true });
+  assert.equal((await pub.client.expect(PacketType.PUBREC)).packetId, 7);
+  pub.client.send({ type: PacketType.PUBREL, packetId: 7, reasonCode: 0 });
+  assert.equal((await pub.client.expect(PacketType.PUBCOMP)).packetId, 7);
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(got.qos, 2);
+  assert.ok(await sub.client.silentFor(30), "delivered exactly once");
+});
+
+Deno.test("QoS 2 outbound: PUBREC from the subscriber is answered with PUBREL, then PUBCOMP ends the flow [MQTT-4.3.3-3]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("q2", 2);
+  await b.publish({ topic: "q2", payload: "x", qos: 2 });
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  sub.client.send({ type: PacketType.PUBREC, packetId: got.packetId!, reasonCode: 0 });
+  const rel = await sub.client.expect(PacketType.PUBREL);
+  assert.equal(rel.packetId, got.packetId);
+  sub.client.send({ type: PacketType.PUBCOMP, packetId: got.packetId!, reasonCode: 0 });
+  sub.client.send({ type: PacketType.PINGREQ });
+  await sub.client.expect(PacketType.PINGRESP);
+  assert.equal(b.sessions.get("sub")!.inflight.size, 0);
+});
+
+Deno.test("the delivered QoS is the lower of the published and the granted QoS", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("d", 1);
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("d", "x", { qos: 2 });
+  assert.equal((await sub.client.expect(PacketType.PUBLISH)).qos, 1);
+});
+
+Deno.test("PUBACKs go out in the order the PUBLISH packets arrived [MQTT-4.6.0-2]", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  const ids = [11, 12, 13, 14, 15];
+  for (const id of ids) pub.client.publish("o", "x", { qos: 1, packetId: id });
+  const acked: number[] = [];
+  for (const _ of ids) acked.push((await pub.client.expect(PacketType.PUBACK)).packetId);
+  assert.deepEqual(acked, ids);
+});
+
+Deno.test("retained: stored, replaced, and sent to a new subscriber with RETAIN set [MQTT-3.3.1-5]", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("r/1", "old", { retain: true, qos: 1 });
+  await pub.client.expect(PacketType.PUBACK);
+  pub.client.publish("r/1", "new", { retain: true, qos: 1 });
+  await pub.client.expect(PacketType.PUBACK);
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("r/#", 1);
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(text(got), "new");
+  assert.equal(got.retain, true);
+  assert.ok(await sub.client.silentFor(20));
+});
+
+Deno.test("retained: an empty retained payload deletes it and is not stored [MQTT-3.3.1-10] [MQTT-3.3.1-6] [MQTT-3.3.1-7]", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("r/x", "v", { retain: true, qos: 1 });
+  await pub.client.expect(PacketType.PUBACK);
+  pub.client.publish("r/x", "", { retain: true, qos: 1 });
+  await pub.client.expect(PacketType.PUBACK);
+  assert.equal(b.retained.size, 0);
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("r/x");
+  assert.ok(await sub.client.silentFor(30));
+});
+
+Deno.test("a message forwarded to an established 3.1.1 subscription has RETAIN 0 [MQTT-3.3.1-12]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("live");
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("live", "x", { retain: true });
+  assert.equal((await sub.client.expect(PacketType.PUBLISH)).retain, false);
+});
+
+Deno.test("v5 Retain As Published keeps the publisher's RETAIN flag [MQTT-3.3.1-13]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
+  await sub.client.subscribe([{ filter: "rap", retainAsPublished: true }]);
+  const pub = await TestClient.connect(b, { clientId: "pub" });
+  pub.client.publish("rap", "x", { retain: true });
+  assert.equal((await sub.client.expect(PacketType.PUBLISH)).retain, true);
+});
+
+Deno.test("v5 No Local: a client does not receive its own messages [MQTT-3.8.3-3]", async () => {
+  const b = broker();
+  const me = await TestClient.connect(b, { clientId: "me", protocolLevel: 5 });
+  await me.client.subscribe([{ filter: "echo", noLocal: true }]);
+  const other = await TestClient.connect(b, { clientId: "other", protocolLevel: 5 });
+  await other.client.subscribe("echo");
+  me.client.publish("echo", "x");
+  await other.client.expect(PacketType.PUBLISH);
+  assert.ok(await me.client.silentFor(30));
+});
+
+Deno.test("overlapping subscriptions deliver once at the highest QoS with every identifier [MQTT-3.3.4-3]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
+  sub.client.send({
+    type: PacketType.SUBSCRIBE,
+    packetId: 1,
+    subscriptions: [{ filter: "s/+", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+    properties: { subscriptionIdentifiers: [3] },
+  });
+  await sub.client.expect(PacketType.SUBACK);
+  sub.client.send({
+    type: PacketType.SUBSCRIBE,
+    packetId: 2,
+    subscriptions: [{ filter: "s/#", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+    properties: { subscriptionIdentifiers: [9] },
+  });
+  await sub.client.expect(PacketType.SUBACK);
+  await b.publish({ topic: "s/x", payload: "one", qos: 1 });
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(got.qos, 1);
+  assert.deepEqual([...got.properties!.subscriptionIdentifiers!].sort((a, b) => a - b), [3, 9]);
+  assert.ok(await sub.client.silentFor(30), "only one copy");
+});
+
+Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum gets DISCONNECT 0x93 [MQTT-3.3.4-7]", async () => {
+  const b = new Broker({
+    clock: new ManualClock(),
+    mqtt: { receiveMaximum: 2 },
+    store: {
+      durable: true,
+      open: () => Promise.resolve(),
+      load: () => Promise.resolve({ sessions: [], retained: [] }),
+      // Messages for the persistent subscriber never become durable: their PUBACKs stay pending.
+      commit: (m) => m.some((x) => x.kind === "putOutbound") ? new Promise(() => {}) : Promise.resolve(),
+      close: () => Promise.resolve(),
+    },
+  });
+  const pub = await TestClient.connect(b, { clientId: "flood", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  const sub = await TestClient.connect(b, { clientId: "s", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  await sub.client.subscribe("f", 1);
+  for (let i = 1; i <= 3; i++) pub.client.publish("f", "x", { qos: 1, packetId: i });
+  const packets = await pub.client.closedByBroker();
+  const disconnect = packets.find((p) => p.type === PacketType.DISCONNECT) as { reasonCode: number };
+  assert.equal(disconnect.reasonCode, Reason.ReceiveMaximumExceeded);
+});
+
+Deno.test("v5: the broker sends no more in-flight messages than the client's Receive Maximum [MQTT-3.3.4-9]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "slow", protocolLevel: 5, properties: { receiveMaximum: 2 } });
+  await sub.client.subscribe("w", 1);
+  for (let i = 0; i < 5; i++) await b.publish({ topic: "w", payload: `${i}`, qos: 1 });
+  const first = await sub.client.expect(PacketType.PUBLISH);
+  await sub.client.expect(PacketType.PUBLISH);
+  assert.ok(await sub.client.silentFor(30), "window of 2 is full");
+  sub.client.send({ type: PacketType.PUBACK, packetId: first.packetId!, reasonCode: 0 });
+  assert.equal(text(await sub.client.expect(PacketType.PUBLISH)), "2");
+});
+
+Deno.test("v5: a QoS above Maximum QoS is a protocol error, DISCONNECT 0x9B [MQTT-3.2.2-11]", async () => {
+  const b = new Broker({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
+  const pub = await TestClient.connect(b, { clientId: "p", protocolLevel: 5 });
+  assert.equal(pub.connack.properties?.maximumQoS, 1);
+  pub.client.publish("t", "x", { qos: 2 });
+  const packets = await pub.client.closedByBroker();
+  assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.QoSNotSupported);
+});
+
+Deno.test("v5: RETAIN when Retain Available is 0 is a protocol error, DISCONNECT 0x9A [MQTT-3.2.2-14]", async () => {
+  const b = new Broker({ clock: new ManualClock(), mqtt: { retainAvailable: false } });
+  const pub = await TestClient.connect(b, { clientId: "p", protocolLevel: 5 });
+  assert.equal(pub.connack.properties?.retainAvailable, 0);
+  pub.client.publish("t", "x", { retain: true });
+  const packets = await pub.client.closedByBroker();
+  assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.RetainNotSupported);
+});
+
+Deno.test("v5: the forwarded Message Expiry Interval is reduced by the time waited [MQTT-3.3.2-6]", async () => {
+  const clock = new ManualClock();
+  const b = new Broker({ clock });
+  const first = await TestClient.connect(b, { clientId: "late", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+  await first.client.subscribe("exp", 1);
+  first.client.disconnect();
+  await first.client.closedByBroker();
+  await b.publish({ topic: "exp", payload: "a", qos: 1, properties: { messageExpiryInterval: 60 } });
+  await b.publish({ topic: "exp", payload: "b", qos: 1, properties: { messageExpiryInterval: 5 } });
+  clock.advance(20_000);
+  const again = await TestClient.connect(b, { clientId: "late", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+  const got = await again.client.expect(PacketType.PUBLISH);
+  assert.equal(text(got), "a");
+  assert.equal(got.properties?.messageExpiryInterval, 40);
+  assert.ok(await again.client.silentFor(30), "the expired message is not delivered");
+});
+
+Deno.test("v5: a message larger than the client's Maximum Packet Size is not sent to it [MQTT-3.1.2-24] [MQTT-3.1.2-25]", async () => {
+  const b = broker();
+  const small = await TestClient.connect(b, { clientId: "small", protocolLevel: 5, properties: { maximumPacketSize: 64 } });
+  await small.client.subscribe("big", 1);
+  await b.publish({ topic: "big", payload: new Uint8Array(100), qos: 1 });
+  await b.publish({ topic: "big", payload: "fits", qos: 1 });
+  assert.equal(text(await small.client.expect(PacketType.PUBLISH)), "fits");
+  assert.equal(b.stats.dropped.packet_too_large, 1);
+});
+
+Deno.test("v5: inbound topic aliases map an empty topic to the aliased one; alias 0 is an error [MQTT-3.3.2-8]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("long/topic/name");
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  pub.client.publish("long/topic/name", "1", { properties: { topicAlias: 1 } });
+  pub.client.publish("", "2", { properties: { topicAlias: 1 } });
+  assert.equal(text(await sub.client.expect(PacketType.PUBLISH)), "1");
+  const second = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(second.topic, "long/topic/name");
+  assert.equal(text(second), "2");
+  pub.client.publish("x", "3", { properties: { topicAlias: 0 } });
+  const packets = await pub.client.closedByBroker();
+  assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.TopicAliasInvalid);
+});
+
+Deno.test("v5: a topic alias above the broker's Topic Alias Maximum is an error [MQTT-3.3.2-9]", async () => {
+  const b = new Broker({ clock: new ManualClock(), mqtt: { topicAliasMaximum: 2 } });
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  assert.equal(pub.connack.properties?.topicAliasMaximum, 2);
+  pub.client.publish("t", "x", { properties: { topicAlias: 3 } });
+  const packets = await pub.client.closedByBroker();
+  assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.TopicAliasInvalid);
+});
+
+Deno.test("v5: outbound topic aliases are used when the client allows them", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5, properties: { topicAliasMaximum: 4 } });
+  await sub.client.subscribe("alias/me");
+  await b.publish({ topic: "alias/me", payload: "1" });
+  await b.publish({ topic: "alias/me", payload: "2" });
+  const first = await sub.client.expect(PacketType.PUBLISH);
+  const second = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(first.topic, "alias/me");
+  assert.equal(first.properties?.topicAlias, 1);
+  assert.equal(second.topic, "");
+  assert.equal(second.properties?.topicAlias, 1);
+});
+
+Deno.test("v5: a PUBLISH to a topic nobody subscribes gets PUBACK 0x10 No matching subscribers", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  pub.client.publish("nobody", "x", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.NoMatchingSubscribers);
+});
+
+Deno.test("v5: a payload declared UTF-8 that is not gets PUBACK 0x99", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  pub.client.publish("t", new Uint8Array([0xff, 0xfe]), { qos: 1, properties: { payloadFormatIndicator: 1 } });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.PayloadFormatInvalid);
+});
+
+Deno.test("v5: publication properties reach the subscriber unaltered", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
+  await sub.client.subscribe("rr");
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  const properties = {
+    payloadFormatIndicator: 1,
+    contentType: "text/plain",
+    responseTopic: "reply/here",
+    correlationData: new Uint8Array([1, 2, 3]),
+    userProperties: [["a", "1"], ["b", "2"], ["a", "3"]] as [string, string][],
+  };
+  pub.client.publish("rr", "body", { properties });
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(got.properties?.contentType, "text/plain");
+  assert.equal(got.properties?.responseTopic, "reply/here");
+  assert.deepEqual([...got.properties!.correlationData!], [1, 2, 3]);
+  assert.deepEqual(got.properties?.userProperties, properties.userProperties);
+  assert.equal(got.properties?.payloadFormatIndicator, 1);
+});
+
+Deno.test("mixed versions: a 3.1.1 subscriber receives a v5 publisher's message without properties", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "old" });
+  await sub.client.subscribe("mix");
+  const pub = await TestClient.connect(b, { clientId: "new", protocolLevel: 5 });
+  pub.client.publish("mix", "hi", { properties: { userProperties: [["k", "v"]] } });
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(text(got), "hi");
+  assert.equal(got.properties, undefined);
+});
+
+Deno.test("clients may not publish to $ topics", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("$SYS/#");
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  pub.client.publish("$SYS/fake", "x", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.NotAuthorized);
+  assert.ok(await sub.client.silentFor(30));
+});
