@@ -23,7 +23,7 @@ export { Broker, type PublishOptions } from "./broker/broker.ts";
 export type { BrokerOptions, LimitOptions, MqttOptions, SharedStrategy } from "./broker/options.ts";
 export { type Clock, ManualClock, systemClock } from "./broker/clock.ts";
 export type { BrokerHook, HookClient, HookMessage } from "./broker/hooks.ts";
-export type { Access, AuthResult, Authenticator, Authorizer, ConnectInfo } from "./broker/security.ts";
+export type { Access, Authenticator, Authorizer, AuthResult, ConnectInfo } from "./broker/security.ts";
 export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subscription.ts";
 export type { DropReason } from "./broker/stats.ts";
 export type { Socket } from "./transport/socket.ts";

@@ -16,13 +16,19 @@ import { type CommitBatch, CommitChain } from "./commit_batch.ts";
 import { Connection } from "./connection.ts";
 import type { BrokerContext } from "./context.ts";
 import { type BrokerHook, hookMessage, Hooks } from "./hooks.ts";
-import { defaultLimitOptions, defaultMqttOptions, type BrokerOptions, type LimitOptions, type MqttOptions } from "./options.ts";
+import {
+  type BrokerOptions,
+  defaultLimitOptions,
+  defaultMqttOptions,
+  type LimitOptions,
+  type MqttOptions,
+} from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
 import { restoreState } from "./recovery.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
-import { type Session, type Subscription } from "./session.ts";
+import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
@@ -45,9 +51,9 @@ export class Broker implements BrokerContext {
   readonly limits: LimitOptions;
   readonly store: Store | undefined;
   readonly persistMessages: boolean;
-  readonly sessions = new Map<string, Session>();
-  readonly tree = new TopicTree<Subscription>();
-  readonly retained = new RetainedIndex<StoredMessage>();
+  readonly sessions: Map<string, Session> = new Map();
+  readonly tree: TopicTree<Subscription> = new TopicTree();
+  readonly retained: RetainedIndex<StoredMessage> = new RetainedIndex();
   readonly router: Router;
   readonly log: Logger = getLogger(["mqtt", "broker"]);
   readonly hooks: Hooks = new Hooks(getLogger(["mqtt", "hooks"]));
@@ -71,7 +77,11 @@ export class Broker implements BrokerContext {
     this.version = options.version ?? "0.1.0";
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
     const relaxed = options.durability === "relaxed";
-    this.#chain = new CommitChain(this.store, relaxed, (err) => this.log.error("Store commit failed: {error}", { error: String(err) }));
+    this.#chain = new CommitChain(
+      this.store,
+      relaxed,
+      (err) => this.log.error("Store commit failed: {error}", { error: String(err) }),
+    );
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
   }
 
@@ -103,7 +113,10 @@ export class Broker implements BrokerContext {
 
   /** Serves one client connection until it closes. */
   handle(socket: Socket): void {
-    if (this.#closing || (this.limits.maxConnections > 0 && this.#connections.size >= this.limits.maxConnections)) {
+    if (
+      this.#closing ||
+      (this.limits.maxConnections > 0 && this.#connections.size >= this.limits.maxConnections)
+    ) {
       this.stats.connectRefused++;
       socket.close();
       return;
@@ -121,7 +134,9 @@ export class Broker implements BrokerContext {
    */
   publish(message: PublishOptions): Promise<void> {
     validateTopicName(message.topic);
-    const payload = typeof message.payload === "string" ? encoder.encode(message.payload) : message.payload.slice();
+    const payload = typeof message.payload === "string"
+      ? encoder.encode(message.payload)
+      : message.payload.slice();
     let stored: StoredMessage = {
       topic: message.topic,
       payload,
@@ -188,7 +203,11 @@ export class Broker implements BrokerContext {
     return this.#options.authenticator ? await this.#options.authenticator.authenticate(info) : { ok: true };
   }
 
-  authorize(client: { clientId: string; username?: string }, access: Access, topic: string): boolean | Promise<boolean> {
+  authorize(
+    client: { clientId: string; username?: string },
+    access: Access,
+    topic: string,
+  ): boolean | Promise<boolean> {
     const authorizer = this.#options.authorizer;
     const hookList = access === "write" ? this.hooks.authorizePublish : this.hooks.authorizeSubscribe;
     if (hookList.length === 0) return authorizer ? authorizer.authorize(client, access, topic) : true;
@@ -196,7 +215,10 @@ export class Broker implements BrokerContext {
     const name = access === "write" ? "authorizePublish" : "authorizeSubscribe";
     return this.hooks.decide(
       name,
-      (h) => access === "write" ? h.authorizePublish!(hookClient, topic) : h.authorizeSubscribe!(hookClient, topic),
+      (h) =>
+        access === "write"
+          ? h.authorizePublish!(hookClient, topic)
+          : h.authorizeSubscribe!(hookClient, topic),
       false,
     ).then((decided) => decided ?? (authorizer ? authorizer.authorize(client, access, topic) : true));
   }

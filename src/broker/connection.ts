@@ -222,7 +222,10 @@ export class Connection implements SessionLink {
   }
 
   #storeFailed(err: unknown): void {
-    this.broker.log.error("Store commit failed for {clientId}: {error}", { clientId: this.clientId, error: String(err) });
+    this.broker.log.error("Store commit failed for {clientId}: {error}", {
+      clientId: this.clientId,
+      error: String(err),
+    });
     this.close(Reason.UnspecifiedError, "store failure");
   }
 
@@ -240,9 +243,17 @@ export class Connection implements SessionLink {
     }
     this.broker.connectionClosed(wasConnected);
     if (wasConnected) {
-      const client = { clientId: this.clientId, username: this.username, remoteAddress: this.socket.remoteAddress, protocolLevel: this.level };
+      const client = {
+        clientId: this.clientId,
+        username: this.username,
+        remoteAddress: this.socket.remoteAddress,
+        protocolLevel: this.level,
+      };
       this.broker.hooks.notify("onDisconnect", (h) => h.onDisconnect!(client, this.#closeReason));
-      this.broker.log.debug("Client {clientId} disconnected: {reason}", { clientId: this.clientId, reason: this.#closeReason });
+      this.broker.log.debug("Client {clientId} disconnected: {reason}", {
+        clientId: this.clientId,
+        reason: this.#closeReason,
+      });
     }
     this.socket.close();
   }

@@ -32,7 +32,11 @@ export interface BrokerContext extends DeliveryContext {
   /** Number of connections currently served (CONNECT accepted). */
   readonly connectedCount: number;
   authenticate(info: ConnectInfo): Promise<AuthResult>;
-  authorize(client: { clientId: string; username?: string }, access: Access, topic: string): boolean | Promise<boolean>;
+  authorize(
+    client: { clientId: string; username?: string },
+    access: Access,
+    topic: string,
+  ): boolean | Promise<boolean>;
   /** Stores or clears a retained message, recording the mutation in `batch`. */
   retain(message: StoredMessage, batch: CommitBatch): void;
   /** Publishes a session's will now (or schedules it for its delay). */

@@ -154,7 +154,10 @@ function sendEntry(
     return;
   }
   const enc = encoded ??
-    encodeForLink(link, outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now));
+    encodeForLink(
+      link,
+      outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now),
+    );
   if (!writePublish(ctx, link, enc, entry.packetId)) forgetInflight(ctx, session, entry, null);
 }
 
@@ -218,7 +221,13 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
       });
       continue;
     }
-    const packet = outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now);
+    const packet = outboundPublish(
+      entry.message,
+      entry.qos,
+      entry.message.retain,
+      entry.subscriptionIds,
+      now,
+    );
     packet.dup = true;
     packet.packetId = entry.packetId;
     batch.then(() => {

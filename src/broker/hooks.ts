@@ -91,7 +91,9 @@ export class Hooks {
       try {
         const result = call(hook);
         if (result instanceof Promise) {
-          result.catch((err) => this.#log.warn("Hook {hook} failed: {error}", { hook: name, error: String(err) }));
+          result.catch((err) =>
+            this.#log.warn("Hook {hook} failed: {error}", { hook: name, error: String(err) })
+          );
         }
       } catch (err) {
         this.#log.warn("Hook {hook} failed: {error}", { hook: name, error: String(err) });
@@ -123,7 +125,10 @@ export class Hooks {
         }
         if (result !== undefined) return result as T;
       } catch (err) {
-        this.#log.warn("Hook {hook} failed: {error}; treated as a denial", { hook: name, error: String(err) });
+        this.#log.warn("Hook {hook} failed: {error}; treated as a denial", {
+          hook: name,
+          error: String(err),
+        });
         return onFailure;
       }
     }

@@ -66,7 +66,13 @@ export function subscribeLocal(
     write() {},
     writePublish(head, _offset, _id, payload) {
       const p = decodeDelivery(head, payload);
-      controller.enqueue({ topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties });
+      controller.enqueue({
+        topic: p.topic,
+        payload: p.payload,
+        qos: p.qos,
+        retain: p.retain,
+        properties: p.properties,
+      });
     },
     // Full queue: report an overflowing buffer so the router drops and counts instead of queueing.
     get bufferedBytes() {

@@ -9,7 +9,10 @@ import type { BrokerContext } from "./context.ts";
 import { Session, type Subscription, subscriptionKey } from "./session.ts";
 
 /** Restores sessions (subscriptions, queues, in-flight, inbound QoS 2) and retained messages. */
-export function restoreState(broker: BrokerContext, snapshot: StoreSnapshot): { sessions: number; retained: number } {
+export function restoreState(
+  broker: BrokerContext,
+  snapshot: StoreSnapshot,
+): { sessions: number; retained: number } {
   const now = broker.clock.now();
   for (const loaded of snapshot.sessions) {
     const stored = loaded.session;

@@ -10,7 +10,13 @@ import type { EncodedPublish } from "../protocol/codec.ts";
 import type { QoS } from "../protocol/packet.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
-import { admitEntry, type DeliveryContext, encodeForLink, outboundPublish, writePublish } from "./delivery.ts";
+import {
+  admitEntry,
+  type DeliveryContext,
+  encodeForLink,
+  outboundPublish,
+  writePublish,
+} from "./delivery.ts";
 import type { SharedStrategy } from "./options.ts";
 import type { Session, SessionLink, Subscription } from "./session.ts";
 import type { SharedGroupMatch, TopicTree } from "./topic_tree.ts";
@@ -136,7 +142,10 @@ export class Router {
     const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
     if (uncached) return encodeForLink(link, outboundPublish(this.#message, qos, retain, ids, now));
     const slot = (link.level - 3) * 6 + qos * 2 + (retain ? 1 : 0);
-    return this.#variants[slot] ??= encodeForLink(link, outboundPublish(this.#message, qos, retain, ids, now));
+    return this.#variants[slot] ??= encodeForLink(
+      link,
+      outboundPublish(this.#message, qos, retain, ids, now),
+    );
   }
 
   #deliver(

@@ -46,14 +46,14 @@ export class Session {
   /** Seconds; NEVER_EXPIRES for 3.x persistent sessions, 0 for clean ones. */
   expiryInterval: number;
   username?: string;
-  readonly subscriptions = new Map<string, Subscription>();
+  readonly subscriptions: Map<string, Subscription> = new Map();
   /** In-flight outbound QoS 1/2 messages by packet id, in send order. */
-  readonly inflight = new Map<number, OutboundEntry>();
+  readonly inflight: Map<number, OutboundEntry> = new Map();
   /** Outbound messages waiting for a window slot (or for the client to come back). */
   readonly queue: OutboundEntry[] = [];
   queuedBytes = 0;
   /** Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received. */
-  readonly inbound2 = new Set<number>();
+  readonly inbound2: Set<number> = new Set();
   will?: StoredWill;
   link: SessionLink | null = null;
   disconnectedAt?: number;

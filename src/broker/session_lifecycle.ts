@@ -71,7 +71,10 @@ export class SessionLifecycle {
         message.expiresAt = broker.clock.now() + message.properties.messageExpiryInterval * 1000;
       }
       broker.publishInternal(message).catch((err) =>
-        broker.log.error("Will of {clientId} failed: {error}", { clientId: session.clientId, error: String(err) })
+        broker.log.error("Will of {clientId} failed: {error}", {
+          clientId: session.clientId,
+          error: String(err),
+        })
       );
     };
     const allowed = broker.authorize(client, "write", will.message.topic);

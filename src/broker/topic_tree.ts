@@ -183,8 +183,10 @@ export class TopicTree<T> {
 }
 
 function collect<T>(node: Node<T>, out: (readonly [string, T])[], shared: SharedGroupMatch<T>[]): void {
-  if (node.subscribers !== null) for (const entry of node.subscribers) out.push(entry);
+  if (node.subscribers !== null) { for (const entry of node.subscribers) out.push(entry); }
   if (node.shared !== null) {
-    for (const [group, members] of node.shared) shared.push({ group, filter: node.filter, members: [...members] });
+    for (const [group, members] of node.shared) {
+      shared.push({ group, filter: node.filter, members: [...members] });
+    }
   }
 }

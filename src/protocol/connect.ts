@@ -32,7 +32,10 @@ function readProtocol(r: Reader): { name: string; level: ProtocolLevel; bridge: 
   const level = raw & 0x7f;
   const known = (name === "MQIsdp" && level === 3) || (name === "MQTT" && (level === 4 || level === 5));
   if (!known) {
-    throw protocolError(Reason.UnsupportedProtocolVersion, `unsupported protocol ${JSON.stringify(name)} level ${level}`);
+    throw protocolError(
+      Reason.UnsupportedProtocolVersion,
+      `unsupported protocol ${JSON.stringify(name)} level ${level}`,
+    );
   }
   return { name, level: level as ProtocolLevel, bridge };
 }
@@ -62,7 +65,13 @@ export function decodeConnect(body: Uint8Array): ConnectPacket {
     const willProperties = level === 5 ? readProperties(r, WILL_PROPERTIES) : undefined;
     const topic = r.utf8("will topic");
     const payload = r.binary("will payload");
-    will = { topic, payload, qos: willQos as QoS, retain: (flags & FLAG_WILL_RETAIN) !== 0, properties: willProperties };
+    will = {
+      topic,
+      payload,
+      qos: willQos as QoS,
+      retain: (flags & FLAG_WILL_RETAIN) !== 0,
+    };
+    if (willProperties !== undefined) will.properties = willProperties;
   }
   const username = flags & FLAG_USERNAME ? r.utf8("user name") : undefined;
   const password = flags & FLAG_PASSWORD ? r.binary("password") : undefined;
@@ -93,7 +102,9 @@ export function encodeConnect(p: ConnectPacket): Uint8Array {
   const username = p.username !== undefined ? utf8Bytes(p.username) : undefined;
   let size = 2 + name.length + 1 + 1 + 2 + 2 + clientId.length;
   if (props) size += propertiesSize(props);
-  if (p.will) size += (willProps ? propertiesSize(willProps) : 0) + 2 + willTopic!.length + 2 + p.will.payload.length;
+  if (p.will) {
+    size += (willProps ? propertiesSize(willProps) : 0) + 2 + willTopic!.length + 2 + p.will.payload.length;
+  }
   if (username) size += 2 + username.length;
   if (p.password) size += 2 + p.password.length;
   let flags = 0;

@@ -4,7 +4,7 @@
  * @module
  */
 import { malformed } from "./errors.ts";
-import { type AuthPacket, type DisconnectPacket, PacketType, type ProtocolLevel } from "./packet.ts";
+import type { AuthPacket, DisconnectPacket, ProtocolLevel } from "./packet.ts";
 import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
 import { Reader } from "./reader.ts";
 import { varintSize, Writer } from "./writer.ts";

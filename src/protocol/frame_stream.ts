@@ -104,7 +104,10 @@ export class FrameSplitter {
 
   #checkSize(total: number): void {
     if (total > this.maxPacketSize) {
-      throw protocolError(Reason.PacketTooLarge, `packet of ${total} bytes exceeds the maximum of ${this.maxPacketSize}`);
+      throw protocolError(
+        Reason.PacketTooLarge,
+        `packet of ${total} bytes exceeds the maximum of ${this.maxPacketSize}`,
+      );
     }
   }
 }

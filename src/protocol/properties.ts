@@ -120,8 +120,11 @@ export function readProperties(r: Reader, packetType: number): Properties | unde
     if (!d.packets.has(packetType)) {
       throw protocolError(Reason.ProtocolError, `property ${d.name} is not allowed in this packet`);
     }
-    const repeatable = d.type === "pair" || (d.name === "subscriptionIdentifiers" && packetType === P.PUBLISH);
-    if (seen.has(id) && !repeatable) throw protocolError(Reason.ProtocolError, `property ${d.name} appears twice`);
+    const repeatable = d.type === "pair" ||
+      (d.name === "subscriptionIdentifiers" && packetType === P.PUBLISH);
+    if (seen.has(id) && !repeatable) {
+      throw protocolError(Reason.ProtocolError, `property ${d.name} appears twice`);
+    }
     seen.add(id);
     readOne(r, d, props);
   }

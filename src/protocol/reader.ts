@@ -59,7 +59,11 @@ export function decodeUtf8(buf: Uint8Array, start: number, end: number): string 
  * Reads a variable byte integer at `offset`. Returns null when more bytes are needed;
  * throws on a fifth byte [MQTT-1.5.5-1].
  */
-export function readVarint(buf: Uint8Array, offset: number, end = buf.length): { value: number; bytes: number } | null {
+export function readVarint(
+  buf: Uint8Array,
+  offset: number,
+  end = buf.length,
+): { value: number; bytes: number } | null {
   let value = 0;
   let multiplier = 1;
   for (let i = 0; i < 4; i++) {

@@ -35,7 +35,9 @@ export function decodeSubscribe(body: Uint8Array, level: ProtocolLevel): Subscri
     const filter = r.utf8("topic filter");
     const options = r.u8("subscription options");
     // [MQTT-3.8.3-5] reserved bits must be 0 (3.1.1: bits 7-2).
-    if (level === 5 ? options & 0xc0 : options & 0xfc) throw malformed("reserved subscription option bits set");
+    if (level === 5 ? options & 0xc0 : options & 0xfc) {
+      throw malformed("reserved subscription option bits set");
+    }
     const qos = options & 0x03;
     if (qos === 3) throw malformed("subscription with QoS 3");
     const retainHandling = (options >> 4) & 0x03;
@@ -49,7 +51,9 @@ export function decodeSubscribe(body: Uint8Array, level: ProtocolLevel): Subscri
     });
   }
   // [MQTT-3.8.3-2] at least one topic filter.
-  if (subscriptions.length === 0) throw protocolError(Reason.ProtocolError, "SUBSCRIBE without topic filters");
+  if (subscriptions.length === 0) {
+    throw protocolError(Reason.ProtocolError, "SUBSCRIBE without topic filters");
+  }
   const packet: SubscribePacket = { type: PacketType.SUBSCRIBE, packetId, subscriptions };
   if (properties) packet.properties = properties;
   return packet;

@@ -11,7 +11,9 @@ export function validateTopicName(topic: string): void {
   // [MQTT-4.7.3-1] at least one character.
   if (topic.length === 0) throw protocolError(Reason.TopicNameInvalid, "empty topic name");
   // [MQTT-4.7.0-1] no wildcards in topic names.
-  if (topic.includes("+") || topic.includes("#")) throw protocolError(Reason.TopicNameInvalid, "wildcard in a topic name");
+  if (topic.includes("+") || topic.includes("#")) {
+    throw protocolError(Reason.TopicNameInvalid, "wildcard in a topic name");
+  }
   // [MQTT-4.7.3-2] no U+0000.
   if (topic.includes("\u0000")) throw protocolError(Reason.TopicNameInvalid, "U+0000 in a topic name");
   // [MQTT-4.7.3-3] at most 65535 bytes once encoded (a UTF-16 unit is at most 3 UTF-8 bytes).

@@ -35,7 +35,12 @@ export interface StartOptions {
   args?: string[];
 }
 
-async function waitForPort(port: number, child: Deno.ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+async function waitForPort(
+  port: number,
+  child: Deno.ChildProcess,
+  timeoutMs: number,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   child.status.then(() => exited = true);
@@ -91,7 +96,11 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
 /** Whether an executable is on PATH. */
 export async function hasCommand(name: string): Promise<boolean> {
   try {
-    const { success } = await new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null", stderr: "null" })
+    const { success } = await new Deno.Command("sh", {
+      args: ["-c", `command -v ${name}`],
+      stdout: "null",
+      stderr: "null",
+    })
       .output();
     return success;
   } catch {

@@ -21,7 +21,8 @@ import type { Broker } from "../../src/broker/broker.ts";
 import { memorySocketPair } from "./memory_socket.ts";
 
 /** The packet interface for a packet type (the four acknowledgements share one). */
-export type PacketOf<T extends Packet["type"]> = T extends AckPacket["type"] ? AckPacket : Extract<Packet, { type: T }>;
+export type PacketOf<T extends Packet["type"]> = T extends AckPacket["type"] ? AckPacket
+  : Extract<Packet, { type: T }>;
 
 export interface ConnectOptions extends Partial<Omit<ConnectPacket, "type">> {
   /** How long to wait for a reply before failing, in ms. */
@@ -51,12 +52,20 @@ export class TestClient {
   }
 
   /** Opens a connection and sends nothing yet. */
-  static open(broker: Broker, level: ProtocolLevel = 4, timeoutMs = 2000, remoteAddress = "127.0.0.1:50000"): TestClient {
+  static open(
+    broker: Broker,
+    level: ProtocolLevel = 4,
+    timeoutMs = 2000,
+    remoteAddress = "127.0.0.1:50000",
+  ): TestClient {
     return new TestClient(broker, level, timeoutMs, remoteAddress);
   }
 
   /** Opens a connection, sends CONNECT and returns the client with the CONNACK. */
-  static async connect(broker: Broker, options: ConnectOptions = {}): Promise<{ client: TestClient; connack: ConnackPacket }> {
+  static async connect(
+    broker: Broker,
+    options: ConnectOptions = {},
+  ): Promise<{ client: TestClient; connack: ConnackPacket }> {
     const level = options.protocolLevel ?? 4;
     const client = TestClient.open(broker, level, options.timeoutMs);
     client.send({
@@ -123,7 +132,9 @@ export class TestClient {
   async expect<T extends Packet["type"]>(type: T, timeoutMs?: number): Promise<PacketOf<T>> {
     const packet = await this.next(timeoutMs);
     if (packet.type !== type) {
-      throw new Error(`expected packet type ${type}, got ${packet.type}: ${JSON.stringify(packet, replacer)}`);
+      throw new Error(
+        `expected packet type ${type}, got ${packet.type}: ${JSON.stringify(packet, replacer)}`,
+      );
     }
     return packet as PacketOf<T>;
   }
@@ -152,16 +163,31 @@ export class TestClient {
     return this.#nextId++;
   }
 
-  async subscribe(filter: string | Partial<SubscriptionRequest>[], qos: QoS = 0, properties?: SubackPacket["properties"]) {
+  async subscribe(
+    filter: string | Partial<SubscriptionRequest>[],
+    qos: QoS = 0,
+    properties?: SubackPacket["properties"],
+  ) {
     const subscriptions: SubscriptionRequest[] = typeof filter === "string"
       ? [{ filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }]
-      : filter.map((s) => ({ filter: "", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, ...s }));
+      : filter.map((s) => ({
+        filter: "",
+        qos: 0,
+        noLocal: false,
+        retainAsPublished: false,
+        retainHandling: 0,
+        ...s,
+      }));
     const packetId = this.packetId();
     this.send({ type: PacketType.SUBSCRIBE, packetId, subscriptions, properties });
     return await this.expect(PacketType.SUBACK);
   }
 
-  publish(topic: string, payload: string | Uint8Array, options: Partial<PublishPacket> = {}): number | undefined {
+  publish(
+    topic: string,
+    payload: string | Uint8Array,
+    options: Partial<PublishPacket> = {},
+  ): number | undefined {
     const qos = options.qos ?? 0;
     const packetId = qos > 0 ? (options.packetId ?? this.packetId()) : undefined;
     this.send({

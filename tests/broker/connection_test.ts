@@ -19,7 +19,14 @@ Deno.test("a first packet other than CONNECT closes the connection [MQTT-3.1.0-1
 Deno.test("a second CONNECT is a protocol error that closes the connection [MQTT-3.1.0-2]", async () => {
   const broker = newBroker();
   const { client } = await TestClient.connect(broker, { clientId: "twice", protocolLevel: 5 });
-  client.send({ type: PacketType.CONNECT, protocolName: "MQTT", protocolLevel: 5, clean: true, keepAlive: 0, clientId: "twice" });
+  client.send({
+    type: PacketType.CONNECT,
+    protocolName: "MQTT",
+    protocolLevel: 5,
+    clean: true,
+    keepAlive: 0,
+    clientId: "twice",
+  });
   const packets = await client.closedByBroker();
   assert.equal(packets.length, 1);
   assert.equal(packets[0].type, PacketType.DISCONNECT);
@@ -33,7 +40,10 @@ Deno.test("an unsupported protocol level gets CONNACK 0x01 and the connection cl
   client.sendRaw([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x09, 0x02, 0x00, 0x00, 0x00, 0x00]);
   const packets = await client.closedByBroker();
   assert.equal(packets[0].type, PacketType.CONNACK);
-  assert.equal((packets[0] as { reasonCode: number }).reasonCode, ConnackReturnCode.UnacceptableProtocolVersion);
+  assert.equal(
+    (packets[0] as { reasonCode: number }).reasonCode,
+    ConnackReturnCode.UnacceptableProtocolVersion,
+  );
 });
 
 Deno.test("3.1.1: an empty client id with a persistent session is rejected with 0x02 [MQTT-3.1.3-8]", async () => {
@@ -62,7 +72,11 @@ Deno.test("v5: the assigned client identifier is returned in CONNACK [MQTT-3.2.2
 Deno.test("a client silent for 1.5 × keep-alive is disconnected, v5 with 0x8D [MQTT-3.1.2-24]", async () => {
   const clock = new ManualClock();
   const broker = newBroker(clock);
-  const { client } = await TestClient.connect(broker, { clientId: "sleepy", protocolLevel: 5, keepAlive: 10 });
+  const { client } = await TestClient.connect(broker, {
+    clientId: "sleepy",
+    protocolLevel: 5,
+    keepAlive: 10,
+  });
   clock.advance(14_000);
   assert.ok(await client.silentFor(20), "still connected before 15 s");
   clock.advance(1_000);
@@ -110,7 +124,7 @@ Deno.test("a second connection with the same client id takes the session over, v
   await second.client.expect(PacketType.PINGRESP);
 });
 
-Deno.test("session present is 0 for a clean start and 1 when a stored session resumes [MQTT-3.2.2-3]", async () => {
+Deno.test("session present is 0 for a clean start and 1 when a stored session resumes [MQTT-3.2.2-2] [MQTT-3.2.2-3]", async () => {
   const broker = newBroker();
   const first = await TestClient.connect(broker, { clientId: "keeper", clean: false });
   assert.equal(first.connack.sessionPresent, false);
@@ -162,7 +176,11 @@ Deno.test("a refused CONNECT gets a CONNACK with the failure code and then the c
     clock: new ManualClock(),
     authenticator: { authenticate: () => Promise.resolve({ ok: false, reason: "bad_credentials" }) },
   });
-  const { client, connack } = await TestClient.connect(broker, { clientId: "x", protocolLevel: 5, username: "u" });
+  const { client, connack } = await TestClient.connect(broker, {
+    clientId: "x",
+    protocolLevel: 5,
+    username: "u",
+  });
   assert.equal(connack.reasonCode, Reason.BadUserNameOrPassword);
   assert.equal(connack.sessionPresent, false);
   await client.closedByBroker();

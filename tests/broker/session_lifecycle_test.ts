@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
-import { text, TestClient } from "../_helpers/test_client.ts";
+import { TestClient, text } from "../_helpers/test_client.ts";
 
 const will = (topic: string, payload: string, extra: Record<string, unknown> = {}) => ({
   topic,
@@ -34,14 +34,21 @@ Deno.test("v5 DISCONNECT with reason 0x04 publishes the will", async () => {
   const b = new Broker({ clock: new ManualClock() });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
-  const leaving = await TestClient.connect(b, { clientId: "l", protocolLevel: 5, will: will("wills/l", "asked") });
+  const leaving = await TestClient.connect(b, {
+    clientId: "l",
+    protocolLevel: 5,
+    will: will("wills/l", "asked"),
+  });
   leaving.client.disconnect(Reason.DisconnectWithWillMessage);
   assert.equal(text(await watcher.client.expect(PacketType.PUBLISH)), "asked");
 });
 
 Deno.test("a retained will is published as a retained message", async () => {
   const b = new Broker({ clock: new ManualClock() });
-  const dying = await TestClient.connect(b, { clientId: "d", will: will("status/d", "offline", { retain: true }) });
+  const dying = await TestClient.connect(b, {
+    clientId: "d",
+    will: will("status/d", "offline", { retain: true }),
+  });
   dying.client.drop();
   await dying.client.closedByBroker();
   await new Promise((r) => setTimeout(r, 10));
@@ -91,7 +98,11 @@ Deno.test("a delayed will is published after its delay", async () => {
 Deno.test("a session is removed when its expiry interval passes", async () => {
   const clock = new ManualClock();
   const b = new Broker({ clock });
-  const c = await TestClient.connect(b, { clientId: "e", protocolLevel: 5, properties: { sessionExpiryInterval: 10 } });
+  const c = await TestClient.connect(b, {
+    clientId: "e",
+    protocolLevel: 5,
+    properties: { sessionExpiryInterval: 10 },
+  });
   await c.client.subscribe("x");
   c.client.disconnect();
   await c.client.closedByBroker();

@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { hasCommand, run, startBroker } from "../_helpers/broker_process.ts";
 
 const available = await hasCommand("mosquitto_sub") && await hasCommand("mosquitto_pub");
-if (!available) console.warn("skipping mosquitto client interop tests: mosquitto_pub/mosquitto_sub not installed");
+if (!available) {
+  console.warn("skipping mosquitto client interop tests: mosquitto_pub/mosquitto_sub not installed");
+}
 
 /** Starts mosquitto_sub waiting for `count` messages, and resolves once it is subscribed. */
 async function subscriber(port: number, args: string[], count = 1) {
@@ -40,7 +42,20 @@ Deno.test({
           await t.step(`${version} QoS ${qos}: a published message reaches a subscriber`, async () => {
             const topic = `mc/${version}/${qos}`;
             const sub = await subscriber(broker.port, ["-V", version, "-q", qos, "-t", topic]);
-            const pub = await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-V", version, "-q", qos, "-t", topic, "-m", "hello"]);
+            const pub = await run("mosquitto_pub", [
+              "-h",
+              "127.0.0.1",
+              "-p",
+              port,
+              "-V",
+              version,
+              "-q",
+              qos,
+              "-t",
+              topic,
+              "-m",
+              "hello",
+            ]);
             assert.equal(pub.code, 0, pub.stderr);
             assert.deepEqual(await lines(sub), [`${topic} hello`]);
           });
@@ -48,16 +63,53 @@ Deno.test({
       }
 
       await t.step("a retained message is delivered to a later subscriber", async () => {
-        const pub = await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-q", "1", "-r", "-t", "mc/retained", "-m", "kept"]);
+        const pub = await run("mosquitto_pub", [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          port,
+          "-q",
+          "1",
+          "-r",
+          "-t",
+          "mc/retained",
+          "-m",
+          "kept",
+        ]);
         assert.equal(pub.code, 0, pub.stderr);
-        const sub = await run("mosquitto_sub", ["-h", "127.0.0.1", "-p", port, "-C", "1", "-W", "5", "-v", "-t", "mc/retained"]);
+        const sub = await run("mosquitto_sub", [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          port,
+          "-C",
+          "1",
+          "-W",
+          "5",
+          "-v",
+          "-t",
+          "mc/retained",
+        ]);
         assert.equal(sub.stdout.trim(), "mc/retained kept");
       });
 
       await t.step("the will of a killed client is published", async () => {
         const watcher = await subscriber(broker.port, ["-q", "1", "-t", "mc/will/#"]);
         const dying = new Deno.Command("mosquitto_sub", {
-          args: ["-h", "127.0.0.1", "-p", port, "-t", "mc/nothing", "--will-topic", "mc/will/x", "--will-payload", "dead", "--will-qos", "1"],
+          args: [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-t",
+            "mc/nothing",
+            "--will-topic",
+            "mc/will/x",
+            "--will-payload",
+            "dead",
+            "--will-qos",
+            "1",
+          ],
           stdout: "null",
           stderr: "null",
         }).spawn();

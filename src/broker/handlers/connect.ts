@@ -53,16 +53,30 @@ function assignClientId(): string {
   return `auto-${crypto.randomUUID()}`;
 }
 
-export async function handleConnect(conn: Connection, packet: ConnectPacket, batch: CommitBatch): Promise<void> {
+export async function handleConnect(
+  conn: Connection,
+  packet: ConnectPacket,
+  batch: CommitBatch,
+): Promise<void> {
   const broker = conn.broker;
   conn.level = packet.protocolLevel;
   const v5 = packet.protocolLevel === 5;
   const props = packet.properties ?? {};
   if (broker.closing) {
-    return refuse(conn, Reason.ServerUnavailable, ConnackReturnCode.ServerUnavailable, "server shutting down");
+    return refuse(
+      conn,
+      Reason.ServerUnavailable,
+      ConnackReturnCode.ServerUnavailable,
+      "server shutting down",
+    );
   }
   if (props.authenticationMethod !== undefined) {
-    return refuse(conn, Reason.BadAuthenticationMethod, ConnackReturnCode.NotAuthorized, "unsupported authentication method");
+    return refuse(
+      conn,
+      Reason.BadAuthenticationMethod,
+      ConnackReturnCode.NotAuthorized,
+      "unsupported authentication method",
+    );
   }
   let clientId = packet.clientId;
   let assigned = false;
@@ -70,7 +84,12 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket, bat
     // [MQTT-3.1.3-8] 3.1.1: an empty client id requires Clean Session = 1.
     if (!v5 && !packet.clean) {
       conn.clientId = "";
-      return refuse(conn, Reason.ClientIdentifierNotValid, ConnackReturnCode.IdentifierRejected, "empty client id needs clean session");
+      return refuse(
+        conn,
+        Reason.ClientIdentifierNotValid,
+        ConnackReturnCode.IdentifierRejected,
+        "empty client id needs clean session",
+      );
     }
     clientId = assignClientId();
     assigned = true;
@@ -78,7 +97,9 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket, bat
   conn.clientId = clientId;
   if (packet.will) {
     const willError = checkWill(conn, packet);
-    if (willError) return refuse(conn, willError.reasonCode, ConnackReturnCode.NotAuthorized, willError.message);
+    if (willError) {
+      return refuse(conn, willError.reasonCode, ConnackReturnCode.NotAuthorized, willError.message);
+    }
   }
 
   const result = await broker.authenticate({
@@ -92,9 +113,19 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket, bat
   if (conn.state === "closed") return;
   if (!result.ok) {
     if (result.reason === "bad_credentials") {
-      return refuse(conn, Reason.BadUserNameOrPassword, ConnackReturnCode.BadUserNameOrPassword, "bad user name or password");
+      return refuse(
+        conn,
+        Reason.BadUserNameOrPassword,
+        ConnackReturnCode.BadUserNameOrPassword,
+        "bad user name or password",
+      );
     }
-    return refuse(conn, result.reason === "banned" ? Reason.Banned : Reason.NotAuthorized, ConnackReturnCode.NotAuthorized, "not authorized");
+    return refuse(
+      conn,
+      result.reason === "banned" ? Reason.Banned : Reason.NotAuthorized,
+      ConnackReturnCode.NotAuthorized,
+      "not authorized",
+    );
   }
   conn.username = result.username ?? packet.username;
   applyClientLimits(conn, packet);
@@ -120,7 +151,12 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket, bat
     level: packet.protocolLevel,
     present,
   });
-  const client = { clientId, username: conn.username, remoteAddress: conn.socket.remoteAddress, protocolLevel: conn.level };
+  const client = {
+    clientId,
+    username: conn.username,
+    remoteAddress: conn.socket.remoteAddress,
+    protocolLevel: conn.level,
+  };
   broker.hooks.notify("onConnect", (h) => h.onConnect!(client));
 }
 
@@ -136,7 +172,9 @@ function checkWill(conn: Connection, packet: ConnectPacket): ProtocolError | und
   // [MQTT-3.2.2-12] a will QoS above Maximum QoS is refused with 0x9B.
   if (will.qos > mqtt.maxQoS) return new ProtocolError(Reason.QoSNotSupported, "will QoS not supported");
   // [MQTT-3.2.2-13] a retained will when retain is unavailable is refused with 0x9A.
-  if (will.retain && !mqtt.retainAvailable) return new ProtocolError(Reason.RetainNotSupported, "retain not supported");
+  if (will.retain && !mqtt.retainAvailable) {
+    return new ProtocolError(Reason.RetainNotSupported, "retain not supported");
+  }
   return undefined;
 }
 

@@ -41,6 +41,8 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
       break;
   }
   forgetInflight(broker, session, entry!, batch);
-  if (broker.hooks.onAck.length > 0) broker.hooks.notify("onAck", (h) => h.onAck!(session.clientId, packet.packetId));
+  if (broker.hooks.onAck.length > 0) {
+    broker.hooks.notify("onAck", (h) => h.onAck!(session.clientId, packet.packetId));
+  }
   pump(broker, session, batch);
 }

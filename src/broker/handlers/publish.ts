@@ -14,7 +14,11 @@ import { hookMessage } from "../hooks.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-export function handlePublish(conn: Connection, packet: PublishPacket, batch: CommitBatch): Promise<void> | void {
+export function handlePublish(
+  conn: Connection,
+  packet: PublishPacket,
+  batch: CommitBatch,
+): Promise<void> | void {
   const broker = conn.broker;
   broker.stats.publishReceived++;
   broker.stats.messagesReceived++;
@@ -34,7 +38,9 @@ export function handlePublish(conn: Connection, packet: PublishPacket, batch: Co
   const allowed = broker.authorize({ clientId: conn.clientId, username: conn.username }, "write", topic);
   if (allowed === true) return accept(conn, packet, topic, batch);
   if (allowed === false) return refuseMessage(conn, packet, Reason.NotAuthorized, batch);
-  return allowed.then((ok) => ok ? accept(conn, packet, topic, batch) : refuseMessage(conn, packet, Reason.NotAuthorized, batch));
+  return allowed.then((ok) =>
+    ok ? accept(conn, packet, topic, batch) : refuseMessage(conn, packet, Reason.NotAuthorized, batch)
+  );
 }
 
 /** Resolves the topic and enforces what the broker advertised. Throws ProtocolError. */
@@ -56,7 +62,9 @@ function checkPublish(conn: Connection, packet: PublishPacket): string {
   // [MQTT-3.2.2-11] a QoS above the advertised Maximum QoS is a protocol error (0x9B).
   if (packet.qos > broker.mqtt.maxQoS) throw protocolError(Reason.QoSNotSupported, "QoS not supported");
   // [MQTT-3.2.2-14] RETAIN when Retain Available is 0 is a protocol error (0x9A).
-  if (packet.retain && !broker.mqtt.retainAvailable) throw protocolError(Reason.RetainNotSupported, "retain not supported");
+  if (packet.retain && !broker.mqtt.retainAvailable) {
+    throw protocolError(Reason.RetainNotSupported, "retain not supported");
+  }
   checkRate(conn);
   return topic;
 }
@@ -136,7 +144,12 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
 }
 
 function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessage | null {
-  const client = { clientId: conn.clientId, username: conn.username, remoteAddress: conn.socket.remoteAddress, protocolLevel: conn.level };
+  const client = {
+    clientId: conn.clientId,
+    username: conn.username,
+    remoteAddress: conn.socket.remoteAddress,
+    protocolLevel: conn.level,
+  };
   let current = message;
   for (const hook of conn.broker.hooks.onPublish) {
     try {

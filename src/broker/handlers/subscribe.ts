@@ -19,7 +19,11 @@ import type { CommitBatch } from "../commit_batch.ts";
 import type { Connection } from "../connection.ts";
 import { type Subscription, subscriptionKey } from "../session.ts";
 
-export async function handleSubscribe(conn: Connection, packet: SubscribePacket, batch: CommitBatch): Promise<void> {
+export async function handleSubscribe(
+  conn: Connection,
+  packet: SubscribePacket,
+  batch: CommitBatch,
+): Promise<void> {
   const ids = packet.properties?.subscriptionIdentifiers;
   if (ids !== undefined && !conn.broker.mqtt.subscriptionIdentifiers) {
     // Subscription identifiers were not advertised: using one is a protocol error (0xA1).
@@ -61,16 +65,27 @@ async function subscribeOne(
     // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
     if (request.noLocal) throw protocolError(Reason.ProtocolError, "No Local on a shared subscription");
   }
-  if (!broker.mqtt.wildcardSubscriptions && /[+#]/.test(filter)) return Reason.WildcardSubscriptionsNotSupported;
-  if (filter.length > broker.limits.maxTopicLength || filter.split("/").length > broker.limits.maxTopicLevels) {
+  if (!broker.mqtt.wildcardSubscriptions && /[+#]/.test(filter)) {
+    return Reason.WildcardSubscriptionsNotSupported;
+  }
+  if (
+    filter.length > broker.limits.maxTopicLength || filter.split("/").length > broker.limits.maxTopicLevels
+  ) {
     return Reason.TopicFilterInvalid;
   }
   const key = subscriptionKey(filter, shared?.group);
   const isNew = !session.subscriptions.has(key);
-  if (isNew && broker.limits.maxSubscriptions > 0 && session.subscriptions.size >= broker.limits.maxSubscriptions) {
+  if (
+    isNew && broker.limits.maxSubscriptions > 0 &&
+    session.subscriptions.size >= broker.limits.maxSubscriptions
+  ) {
     return Reason.QuotaExceeded;
   }
-  const allowed = await broker.authorize({ clientId: conn.clientId, username: conn.username }, "read", filter);
+  const allowed = await broker.authorize(
+    { clientId: conn.clientId, username: conn.username },
+    "read",
+    filter,
+  );
   if (!allowed) return Reason.NotAuthorized;
 
   const granted = (request.qos < broker.mqtt.maxQoS ? request.qos : broker.mqtt.maxQoS) as QoS;
@@ -91,8 +106,20 @@ async function subscribeOne(
     const { session: _s, group: _g, ...stored } = sub;
     batch.persist({ kind: "putSubscription", clientId: session.clientId, subscription: stored });
   }
-  broker.hooks.notify("onSubscribe", (h) =>
-    h.onSubscribe!({ clientId: conn.clientId, username: conn.username, remoteAddress: conn.socket.remoteAddress, protocolLevel: conn.level }, request.filter, granted));
+  broker.hooks.notify(
+    "onSubscribe",
+    (h) =>
+      h.onSubscribe!(
+        {
+          clientId: conn.clientId,
+          username: conn.username,
+          remoteAddress: conn.socket.remoteAddress,
+          protocolLevel: conn.level,
+        },
+        request.filter,
+        granted,
+      ),
+  );
   // Retained messages: not for shared subscriptions; Retain Handling 0 always, 1 only for a
   // new subscription, 2 never [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
   const sendRetained = shared === null && broker.mqtt.retainAvailable &&
@@ -140,9 +167,19 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket, b
       continue;
     }
     broker.tree.unsubscribe(filter, session.clientId, shared?.group);
-    if (session.persistent) batch.persist({ kind: "deleteSubscription", clientId: session.clientId, filter: full });
-    broker.hooks.notify("onUnsubscribe", (h) =>
-      h.onUnsubscribe!({ clientId: conn.clientId, username: conn.username, remoteAddress: conn.socket.remoteAddress, protocolLevel: conn.level }, full));
+    if (session.persistent) {
+      batch.persist({ kind: "deleteSubscription", clientId: session.clientId, filter: full });
+    }
+    broker.hooks.notify(
+      "onUnsubscribe",
+      (h) =>
+        h.onUnsubscribe!({
+          clientId: conn.clientId,
+          username: conn.username,
+          remoteAddress: conn.socket.remoteAddress,
+          protocolLevel: conn.level,
+        }, full),
+    );
     reasonCodes.push(Reason.Success);
   }
   // [MQTT-3.10.4-4] UNSUBACK answers UNSUBSCRIBE with the same packet id; codes only in v5.

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { Broker } from "../../../src/broker/broker.ts";
 import { ManualClock } from "../../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../../src/protocol/packet.ts";
-import { text, TestClient } from "../../_helpers/test_client.ts";
+import { TestClient, text } from "../../_helpers/test_client.ts";
 
-const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) => new Broker({ clock: new ManualClock(), ...options });
+const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) =>
+  new Broker({ clock: new ManualClock(), ...options });
 
 Deno.test("QoS 0: a message reaches a subscriber", async () => {
   const b = broker();
@@ -140,7 +141,7 @@ Deno.test("v5 No Local: a client does not receive its own messages [MQTT-3.8.3-3
   assert.ok(await me.client.silentFor(30));
 });
 
-Deno.test("overlapping subscriptions deliver once at the highest QoS with every identifier [MQTT-3.3.4-3]", async () => {
+Deno.test("overlapping subscriptions deliver once at the highest QoS with every identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]", async () => {
   const b = broker();
   const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
   sub.client.send({
@@ -177,8 +178,18 @@ Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum gets DISCO
       close: () => Promise.resolve(),
     },
   });
-  const pub = await TestClient.connect(b, { clientId: "flood", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
-  const sub = await TestClient.connect(b, { clientId: "s", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  const pub = await TestClient.connect(b, {
+    clientId: "flood",
+    protocolLevel: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 60 },
+  });
+  const sub = await TestClient.connect(b, {
+    clientId: "s",
+    protocolLevel: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 60 },
+  });
   await sub.client.subscribe("f", 1);
   for (let i = 1; i <= 3; i++) pub.client.publish("f", "x", { qos: 1, packetId: i });
   const packets = await pub.client.closedByBroker();
@@ -188,7 +199,11 @@ Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum gets DISCO
 
 Deno.test("v5: the broker sends no more in-flight messages than the client's Receive Maximum [MQTT-3.3.4-9]", async () => {
   const b = broker();
-  const sub = await TestClient.connect(b, { clientId: "slow", protocolLevel: 5, properties: { receiveMaximum: 2 } });
+  const sub = await TestClient.connect(b, {
+    clientId: "slow",
+    protocolLevel: 5,
+    properties: { receiveMaximum: 2 },
+  });
   await sub.client.subscribe("w", 1);
   for (let i = 0; i < 5; i++) await b.publish({ topic: "w", payload: `${i}`, qos: 1 });
   const first = await sub.client.expect(PacketType.PUBLISH);
@@ -219,14 +234,24 @@ Deno.test("v5: RETAIN when Retain Available is 0 is a protocol error, DISCONNECT
 Deno.test("v5: the forwarded Message Expiry Interval is reduced by the time waited [MQTT-3.3.2-6]", async () => {
   const clock = new ManualClock();
   const b = new Broker({ clock });
-  const first = await TestClient.connect(b, { clientId: "late", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+  const first = await TestClient.connect(b, {
+    clientId: "late",
+    protocolLevel: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 300 },
+  });
   await first.client.subscribe("exp", 1);
   first.client.disconnect();
   await first.client.closedByBroker();
   await b.publish({ topic: "exp", payload: "a", qos: 1, properties: { messageExpiryInterval: 60 } });
   await b.publish({ topic: "exp", payload: "b", qos: 1, properties: { messageExpiryInterval: 5 } });
   clock.advance(20_000);
-  const again = await TestClient.connect(b, { clientId: "late", protocolLevel: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+  const again = await TestClient.connect(b, {
+    clientId: "late",
+    protocolLevel: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 300 },
+  });
   const got = await again.client.expect(PacketType.PUBLISH);
   assert.equal(text(got), "a");
   assert.equal(got.properties?.messageExpiryInterval, 40);
@@ -235,7 +260,11 @@ Deno.test("v5: the forwarded Message Expiry Interval is reduced by the time wait
 
 Deno.test("v5: a message larger than the client's Maximum Packet Size is not sent to it [MQTT-3.1.2-24] [MQTT-3.1.2-25]", async () => {
   const b = broker();
-  const small = await TestClient.connect(b, { clientId: "small", protocolLevel: 5, properties: { maximumPacketSize: 64 } });
+  const small = await TestClient.connect(b, {
+    clientId: "small",
+    protocolLevel: 5,
+    properties: { maximumPacketSize: 64 },
+  });
   await small.client.subscribe("big", 1);
   await b.publish({ topic: "big", payload: new Uint8Array(100), qos: 1 });
   await b.publish({ topic: "big", payload: "fits", qos: 1 });
@@ -270,7 +299,11 @@ Deno.test("v5: a topic alias above the broker's Topic Alias Maximum is an error 
 
 Deno.test("v5: outbound topic aliases are used when the client allows them", async () => {
   const b = broker();
-  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5, properties: { topicAliasMaximum: 4 } });
+  const sub = await TestClient.connect(b, {
+    clientId: "sub",
+    protocolLevel: 5,
+    properties: { topicAliasMaximum: 4 },
+  });
   await sub.client.subscribe("alias/me");
   await b.publish({ topic: "alias/me", payload: "1" });
   await b.publish({ topic: "alias/me", payload: "2" });
@@ -292,7 +325,10 @@ Deno.test("v5: a PUBLISH to a topic nobody subscribes gets PUBACK 0x10 No matchi
 Deno.test("v5: a payload declared UTF-8 that is not gets PUBACK 0x99", async () => {
   const b = broker();
   const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
-  pub.client.publish("t", new Uint8Array([0xff, 0xfe]), { qos: 1, properties: { payloadFormatIndicator: 1 } });
+  pub.client.publish("t", new Uint8Array([0xff, 0xfe]), {
+    qos: 1,
+    properties: { payloadFormatIndicator: 1 },
+  });
   assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.PayloadFormatInvalid);
 });
 
@@ -336,4 +372,13 @@ Deno.test("clients may not publish to $ topics", async () => {
   pub.client.publish("$SYS/fake", "x", { qos: 1 });
   assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.NotAuthorized);
   assert.ok(await sub.client.silentFor(30));
+});
+
+Deno.test("v5: PUBREL for an unknown packet id is answered with PUBCOMP 0x92 (5.0) [MQTT-3.7.2-1]", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  pub.client.send({ type: PacketType.PUBREL, packetId: 99, reasonCode: 0 });
+  const comp = await pub.client.expect(PacketType.PUBCOMP);
+  assert.equal(comp.packetId, 99);
+  assert.equal(comp.reasonCode, Reason.PacketIdentifierNotFound);
 });

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { Broker } from "../../../src/broker/broker.ts";
 import { ManualClock } from "../../../src/broker/clock.ts";
 import { PacketType, Reason, SubackFailureV4 } from "../../../src/protocol/packet.ts";
-import { text, TestClient } from "../../_helpers/test_client.ts";
+import { TestClient, text } from "../../_helpers/test_client.ts";
 
-const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) => new Broker({ clock: new ManualClock(), ...options });
+const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) =>
+  new Broker({ clock: new ManualClock(), ...options });
 
-Deno.test("SUBACK carries the SUBSCRIBE's packet id and one code per filter, in order [MQTT-3.8.4-6]", async () => {
+Deno.test("SUBACK answers SUBSCRIBE with its packet id and one code per filter, in order [MQTT-3.8.4-1] [MQTT-3.8.4-6]", async () => {
   const b = broker();
   const { client } = await TestClient.connect(b, { clientId: "c", protocolLevel: 5 });
   client.send({
@@ -82,7 +83,13 @@ Deno.test("retained messages arrive with RETAIN set, after the SUBACK [MQTT-3.3.
   client.send({
     type: PacketType.SUBSCRIBE,
     packetId: 5,
-    subscriptions: [{ filter: "order/#", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+    subscriptions: [{
+      filter: "order/#",
+      qos: 1,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0,
+    }],
   });
   await client.expect(PacketType.SUBACK);
   const got = await client.expect(PacketType.PUBLISH);
@@ -117,7 +124,13 @@ Deno.test("No Local on a shared subscription is a protocol error [MQTT-3.8.3-4]"
   client.send({
     type: PacketType.SUBSCRIBE,
     packetId: 1,
-    subscriptions: [{ filter: "$share/g/t", qos: 0, noLocal: true, retainAsPublished: false, retainHandling: 0 }],
+    subscriptions: [{
+      filter: "$share/g/t",
+      qos: 0,
+      noLocal: true,
+      retainAsPublished: false,
+      retainHandling: 0,
+    }],
   });
   const packets = await client.closedByBroker();
   assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.ProtocolError);
@@ -131,7 +144,9 @@ Deno.test("a subscription over the per-client limit is refused with 0x97 Quota e
 });
 
 Deno.test("a denied subscription gets 0x87 in v5", async () => {
-  const b = broker({ authorizer: { authorize: (_c, access, topic) => !(access === "read" && topic.startsWith("secret")) } });
+  const b = broker({
+    authorizer: { authorize: (_c, access, topic) => !(access === "read" && topic.startsWith("secret")) },
+  });
   const { client } = await TestClient.connect(b, { clientId: "c", protocolLevel: 5 });
   assert.deepEqual((await client.subscribe("secret/#")).reasonCodes, [Reason.NotAuthorized]);
 });

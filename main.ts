@@ -1,0 +1,70 @@
+/**
+ * The broker program: parse flags, load the configuration, configure logging,
+ * start the server, and handle signals. Everything else lives in src/.
+ */
+import denoJson from "./deno.json" with { type: "json" };
+import { parseArgs, usage } from "./src/config/cli.ts";
+import { DEFAULT_CONFIG_YAML } from "./src/config/default_config.ts";
+import { ConfigError, loadConfig, parseConfig } from "./src/config/load_config.ts";
+import type { BrokerConfig, LogLevelName } from "./src/config/schema.ts";
+import { configureLogging, getLog } from "./src/log/logging.ts";
+import { startServer } from "./src/server.ts";
+
+async function readConfig(path: string | undefined): Promise<BrokerConfig> {
+  return path ? await loadConfig(path) : parseConfig(DEFAULT_CONFIG_YAML, "<built-in default>");
+}
+
+async function main(args: string[]): Promise<number> {
+  const cli = parseArgs(args);
+  if ("error" in cli) {
+    console.error(`${cli.error}\n\n${usage()}`);
+    return 2;
+  }
+  if (cli.help) {
+    console.log(usage());
+    return 0;
+  }
+  if (cli.version) {
+    console.log(`deno-mqtt ${denoJson.version}`);
+    return 0;
+  }
+  let config: BrokerConfig;
+  try {
+    config = await readConfig(cli.config);
+  } catch (err) {
+    console.error(
+      err instanceof ConfigError ? err.message : `cannot load the configuration: ${(err as Error).message}`,
+    );
+    return 1;
+  }
+  if (cli.checkConfig) {
+    console.log(`${cli.config ?? "built-in configuration"}: valid`);
+    return 0;
+  }
+  if (cli.logLevel) config.log.level = cli.logLevel as LogLevelName;
+  if (cli.port !== undefined && config.listeners.length > 0) config.listeners[0].port = cli.port;
+  await configureLogging(config.log);
+  const log = getLog("main");
+  let server;
+  try {
+    server = await startServer(config, { version: denoJson.version });
+  } catch (err) {
+    log.fatal("Cannot start: {error}", { error: (err as Error).message });
+    return 1;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info("Received {signal}, shutting down", { signal });
+      server.close().finally(resolve);
+    };
+    Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  });
+  await stopped;
+  return 0;
+}
+
+Deno.exit(await main(Deno.args));

@@ -1,0 +1,312 @@
+/**
+ * The configuration schema: one table describing every key (type, default,
+ * range, meaning). Validation, defaults and docs/configuration.md all derive
+ * from it, so they cannot drift apart.
+ *
+ * @module
+ */
+
+/** How one key is checked and what it defaults to. */
+export type Field =
+  | { kind: "int"; min: number; max: number; default?: number; doc: string }
+  | { kind: "bool"; default?: boolean; doc: string }
+  | { kind: "string"; default?: string; doc: string; required?: boolean }
+  | { kind: "enum"; values: readonly string[]; default?: string; doc: string }
+  | { kind: "file"; doc: string; required?: boolean }
+  | { kind: "object"; fields: Record<string, Field>; doc: string }
+  | { kind: "list"; item: Field; doc: string }
+  | { kind: "map"; value: Field; doc: string };
+
+const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+export const listenerSchema: Field = {
+  kind: "object",
+  doc: "One listener.",
+  fields: {
+    type: { kind: "enum", values: ["tcp", "tls", "ws", "wss"], doc: "Transport.", default: "tcp" },
+    host: { kind: "string", default: "127.0.0.1", doc: "Address to bind." },
+    port: { kind: "int", min: 0, max: 65535, doc: "Port to bind (0 = any free port).", default: 1883 },
+    name: { kind: "string", doc: 'Name in logs and metrics (default "<type>:<host>:<port>").' },
+    path: { kind: "string", doc: "ws/wss: the HTTP path that upgrades to MQTT.", default: "/mqtt" },
+    cert_file: { kind: "file", doc: "tls/wss: PEM certificate chain." },
+    key_file: { kind: "file", doc: "tls/wss: PEM private key." },
+    ca_file: { kind: "file", doc: "tls/wss: PEM CA bundle to verify client certificates." },
+    require_certificate: { kind: "bool", default: false, doc: "tls/wss: require a client certificate." },
+    proxy_protocol: { kind: "bool", default: false, doc: "tcp/tls: expect a PROXY protocol v1/v2 header." },
+    max_connections: {
+      kind: "int",
+      min: 0,
+      max: 10_000_000,
+      default: 0,
+      doc: "Per-listener limit (0 = none).",
+    },
+    allow_anonymous: { kind: "bool", doc: "Overrides auth.allow_anonymous for this listener." },
+  },
+};
+
+/** The whole file. */
+export const configSchema: Field & { kind: "object" } = {
+  kind: "object",
+  doc: "Broker configuration.",
+  fields: {
+    listeners: {
+      kind: "list",
+      item: listenerSchema,
+      doc: "Where clients connect (default: tcp 127.0.0.1:1883).",
+    },
+    persistence: {
+      kind: "object",
+      doc: "Where state is kept.",
+      fields: {
+        type: {
+          kind: "enum",
+          values: ["kv", "memory"],
+          default: "kv",
+          doc: "kv = Deno KV file; memory = lost on exit.",
+        },
+        path: { kind: "string", default: "./data/broker.kv", doc: "Deno KV file (kv only)." },
+        durability: {
+          kind: "enum",
+          values: ["durable", "relaxed"],
+          default: "durable",
+          doc:
+            "durable: acknowledge after the commit; relaxed: acknowledge at once, commit within the window.",
+        },
+        commit_window_ms: { kind: "int", min: 0, max: 1000, default: 2, doc: "Group-commit window in ms." },
+      },
+    },
+    mqtt: {
+      kind: "object",
+      doc: "Protocol features advertised in CONNACK and enforced.",
+      fields: {
+        max_keepalive: {
+          kind: "int",
+          min: 1,
+          max: 65535,
+          default: 65535,
+          doc: "Seconds; larger (or 0) requests get this.",
+        },
+        receive_maximum: {
+          kind: "int",
+          min: 1,
+          max: 65535,
+          default: 65535,
+          doc: "Unacknowledged QoS 1/2 per client inbound.",
+        },
+        topic_alias_maximum: {
+          kind: "int",
+          min: 0,
+          max: 65535,
+          default: 64,
+          doc: "Inbound topic aliases per client.",
+        },
+        max_packet_size: {
+          kind: "int",
+          min: 64,
+          max: 268_435_460,
+          default: 268_435_460,
+          doc: "Bytes, whole packet.",
+        },
+        max_qos: { kind: "int", min: 0, max: 2, default: 2, doc: "Highest QoS accepted." },
+        retain_available: { kind: "bool", default: true, doc: "Whether retained messages are supported." },
+        wildcard_subscriptions: { kind: "bool", default: true, doc: "Whether + and # are allowed." },
+        shared_subscriptions: { kind: "bool", default: true, doc: "Whether $share/... is allowed." },
+        subscription_identifiers: {
+          kind: "bool",
+          default: true,
+          doc: "Whether subscription identifiers are supported.",
+        },
+        shared_subscription_strategy: {
+          kind: "enum",
+          values: ["round_robin", "random", "sticky"],
+          default: "round_robin",
+          doc: "How a share group's messages are spread.",
+        },
+      },
+    },
+    limits: {
+      kind: "object",
+      doc: "Limits against abuse; all bounded by default.",
+      fields: {
+        max_connections: {
+          kind: "int",
+          min: 0,
+          max: 10_000_000,
+          default: 10_000,
+          doc: "Global (0 = unlimited).",
+        },
+        connect_timeout_ms: {
+          kind: "int",
+          min: 100,
+          max: 3_600_000,
+          default: 10_000,
+          doc: "Time to send CONNECT.",
+        },
+        max_inflight: {
+          kind: "int",
+          min: 1,
+          max: 65535,
+          default: 64,
+          doc: "Outbound QoS 1/2 in flight per client.",
+        },
+        max_queued_messages: {
+          kind: "int",
+          min: 0,
+          max: 10_000_000,
+          default: 1000,
+          doc: "Queued per client.",
+        },
+        max_queued_bytes: {
+          kind: "int",
+          min: 0,
+          max: 2 ** 40,
+          default: 16_777_216,
+          doc: "Queued payload bytes per client.",
+        },
+        queue_qos0: { kind: "bool", default: false, doc: "Queue QoS 0 for offline persistent sessions." },
+        max_subscriptions: {
+          kind: "int",
+          min: 0,
+          max: 10_000_000,
+          default: 1000,
+          doc: "Per client (0 = unlimited).",
+        },
+        max_topic_length: {
+          kind: "int",
+          min: 1,
+          max: 65535,
+          default: 65535,
+          doc: "Bytes of a topic or filter.",
+        },
+        max_topic_levels: {
+          kind: "int",
+          min: 1,
+          max: 65535,
+          default: 128,
+          doc: "Levels of a topic or filter.",
+        },
+        message_rate: {
+          kind: "int",
+          min: 0,
+          max: 10_000_000,
+          default: 0,
+          doc: "Inbound PUBLISH/s per client (0 = none).",
+        },
+        max_outbound_buffer: {
+          kind: "int",
+          min: 1024,
+          max: 2 ** 32,
+          default: 4_194_304,
+          doc: "Bytes queued to a slow client before QoS 0 to it is dropped.",
+        },
+      },
+    },
+    auth: {
+      kind: "object",
+      doc: "Authentication and authorisation.",
+      fields: {
+        allow_anonymous: { kind: "bool", default: true, doc: "Clients without a user name may connect." },
+        password_file: { kind: "file", doc: "Password file (deno task passwd)." },
+        acl_file: { kind: "file", doc: "ACL file in Mosquitto's acl_file syntax." },
+      },
+    },
+    log: {
+      kind: "object",
+      doc: "Logging.",
+      fields: {
+        level: { kind: "enum", values: LEVELS, default: "info", doc: "Lowest level logged." },
+        format: {
+          kind: "enum",
+          values: ["text", "json"],
+          default: "text",
+          doc: "text for people, json for machines.",
+        },
+        categories: {
+          kind: "map",
+          value: { kind: "enum", values: LEVELS, doc: "Level for this category." },
+          doc: 'Per-category levels, e.g. { "mqtt.transport": debug }.',
+        },
+        payloads: { kind: "bool", default: false, doc: "Include payload previews in debug logs." },
+      },
+    },
+    sys: {
+      kind: "object",
+      doc: "$SYS topics.",
+      fields: {
+        interval: { kind: "int", min: 0, max: 86400, default: 10, doc: "Seconds between updates (0 = off)." },
+      },
+    },
+    admin: {
+      kind: "object",
+      doc: "Admin HTTP listener.",
+      fields: {
+        enabled: { kind: "bool", default: false, doc: "Serve the admin HTTP API." },
+        host: { kind: "string", default: "127.0.0.1", doc: "Address to bind." },
+        port: { kind: "int", min: 0, max: 65535, default: 18083, doc: "Port to bind." },
+        token: { kind: "string", doc: "Bearer token required by the API." },
+      },
+    },
+  },
+};
+
+export type LogLevelName = typeof LEVELS[number];
+
+export interface ListenerConfig {
+  type: "tcp" | "tls" | "ws" | "wss";
+  host: string;
+  port: number;
+  name?: string;
+  path: string;
+  cert_file?: string;
+  key_file?: string;
+  ca_file?: string;
+  require_certificate: boolean;
+  proxy_protocol: boolean;
+  max_connections: number;
+  allow_anonymous?: boolean;
+}
+
+/** The validated configuration with every default filled in. */
+export interface BrokerConfig {
+  listeners: ListenerConfig[];
+  persistence: {
+    type: "kv" | "memory";
+    path: string;
+    durability: "durable" | "relaxed";
+    commit_window_ms: number;
+  };
+  mqtt: {
+    max_keepalive: number;
+    receive_maximum: number;
+    topic_alias_maximum: number;
+    max_packet_size: number;
+    max_qos: 0 | 1 | 2;
+    retain_available: boolean;
+    wildcard_subscriptions: boolean;
+    shared_subscriptions: boolean;
+    subscription_identifiers: boolean;
+    shared_subscription_strategy: "round_robin" | "random" | "sticky";
+  };
+  limits: {
+    max_connections: number;
+    connect_timeout_ms: number;
+    max_inflight: number;
+    max_queued_messages: number;
+    max_queued_bytes: number;
+    queue_qos0: boolean;
+    max_subscriptions: number;
+    max_topic_length: number;
+    max_topic_levels: number;
+    message_rate: number;
+    max_outbound_buffer: number;
+  };
+  auth: { allow_anonymous: boolean; password_file?: string; acl_file?: string };
+  log: {
+    level: LogLevelName;
+    format: "text" | "json";
+    categories: Record<string, LogLevelName>;
+    payloads: boolean;
+  };
+  sys: { interval: number };
+  admin: { enabled: boolean; host: string; port: number; token?: string };
+}

@@ -1,0 +1,87 @@
+/**
+ * Group commit: many callers' writes gathered for a short window into one
+ * write. Each caller's promise settles only when the write holding its items
+ * has settled, and writes happen one after another in submission order.
+ *
+ * @module
+ */
+
+export interface GroupCommitOptions {
+  /** How long the first item of a batch waits for company, in ms (0 = next macrotask). */
+  windowMs: number;
+  /** A batch this large is written at once, without waiting for the window. */
+  maxItems: number;
+}
+
+interface Pending<T> {
+  items: T[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class GroupCommitter<T> {
+  readonly #write: (items: T[]) => Promise<void>;
+  readonly #options: GroupCommitOptions;
+  #queue: Pending<T>[] = [];
+  #queued = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #writing: Promise<void> | null = null;
+  /** Number of writes performed (for tests and metrics). */
+  writes = 0;
+
+  constructor(write: (items: T[]) => Promise<void>, options: GroupCommitOptions) {
+    this.#write = write;
+    this.#options = options;
+  }
+
+  /** Adds items to the current batch; resolves once they are written. */
+  submit(items: T[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ items, resolve, reject });
+      this.#queued += items.length;
+      if (this.#queued >= this.#options.maxItems) this.#kick(0);
+      else this.#kick(this.#options.windowMs);
+    });
+  }
+
+  #kick(delay: number): void {
+    if (this.#writing !== null) return; // the running write starts the next batch when it ends
+    if (this.#timer !== undefined) {
+      if (delay > 0) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#run();
+    }, delay);
+  }
+
+  #run(): void {
+    if (this.#queue.length === 0) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    this.#queued = 0;
+    const items = batch.length === 1 ? batch[0].items : batch.flatMap((p) => p.items);
+    this.writes++;
+    this.#writing = this.#write(items).then(
+      () => batch.forEach((p) => p.resolve()),
+      (err) => batch.forEach((p) => p.reject(err)),
+    ).finally(() => {
+      this.#writing = null;
+      // Whatever queued up meanwhile goes at once: it has already waited one write.
+      if (this.#queue.length > 0) this.#kick(0);
+    });
+  }
+
+  /** Resolves when everything submitted so far is written. */
+  async drain(): Promise<void> {
+    while (this.#queue.length > 0 || this.#writing !== null || this.#timer !== undefined) {
+      if (this.#timer !== undefined && this.#writing === null) {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#run();
+      }
+      await (this.#writing ?? Promise.resolve());
+    }
+  }
+}

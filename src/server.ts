@@ -1,0 +1,116 @@
+/**
+ * A complete broker process from a configuration: store, security, engine and
+ * listeners. main.ts and embedders that want "the program" call startServer().
+ *
+ * @module
+ */
+import { Broker } from "./broker/broker.ts";
+import type { Authenticator, Authorizer } from "./broker/security.ts";
+import { brokerOptionsFrom } from "./config/broker_options.ts";
+import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+import { getLog } from "./log/logging.ts";
+import { KvStore } from "./persistence/kv_store.ts";
+import { MemoryStore } from "./persistence/memory_store.ts";
+import type { Store } from "./persistence/store.ts";
+import { listenTcp } from "./transport/tcp.ts";
+import type { Socket } from "./transport/socket.ts";
+
+/** A running listener of any type. */
+export interface Listener {
+  readonly type: string;
+  readonly name: string;
+  readonly hostname: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** A running broker with its listeners. */
+export interface Server {
+  readonly broker: Broker;
+  readonly listeners: Listener[];
+  readonly config: BrokerConfig;
+  /** Stops listening, closes clients gracefully and flushes the store. */
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  version?: string;
+  /** Replace the security objects built from the configuration. */
+  authenticator?: Authenticator;
+  authorizer?: Authorizer;
+}
+
+function storeFor(config: BrokerConfig): Store {
+  const p = config.persistence;
+  if (p.type === "memory") return new MemoryStore();
+  return new KvStore({ path: p.path, commitWindowMs: p.commit_window_ms });
+}
+
+/** The default policy without files: anonymous clients per `auth.allow_anonymous`. */
+function anonymousPolicy(config: BrokerConfig): Authenticator {
+  return {
+    authenticate: (info) => {
+      const listener = config.listeners.find((l) => (l.name ?? "") === info.listener);
+      const allowed = listener?.allow_anonymous ?? config.auth.allow_anonymous;
+      if (info.username === undefined && allowed) return Promise.resolve({ ok: true });
+      return Promise.resolve({
+        ok: false,
+        reason: info.username === undefined ? "not_authorized" : "bad_credentials",
+      });
+    },
+  };
+}
+
+/** Starts one listener; the other listener types plug in here. */
+function startListener(l: ListenerConfig, config: BrokerConfig, onSocket: (s: Socket) => void): Listener {
+  const name = l.name ?? `${l.type}:${l.host}:${l.port}`;
+  switch (l.type) {
+    case "tcp":
+      return listenTcp(
+        { hostname: l.host, port: l.port, name, maxPacketSize: config.mqtt.max_packet_size },
+        onSocket,
+      );
+    default:
+      throw new Error(`listener type ${l.type} is not available in this build`);
+  }
+}
+
+/** Builds and starts everything the configuration describes. */
+export async function startServer(config: BrokerConfig, options: ServerOptions = {}): Promise<Server> {
+  const log = getLog("server");
+  const store = storeFor(config);
+  const broker = new Broker({
+    ...brokerOptionsFrom(config),
+    store,
+    version: options.version,
+    authenticator: options.authenticator ?? anonymousPolicy(config),
+    authorizer: options.authorizer,
+  });
+  await broker.start();
+  const listeners: Listener[] = [];
+  try {
+    for (const l of config.listeners) {
+      const listener = startListener(l, config, (socket) => broker.handle(socket));
+      listeners.push(listener);
+      log.info("Listening on {type} {host}:{port}", {
+        type: listener.type,
+        host: listener.hostname,
+        port: listener.port,
+      });
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await broker.close();
+    throw err;
+  }
+  return {
+    broker,
+    listeners,
+    config,
+    async close() {
+      await Promise.all(listeners.map((l) => l.close()));
+      await broker.close();
+      log.info("Broker stopped");
+    },
+  };
+}
