@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseConfig } from "../../src/config/load_config.ts";
+import { DEFAULT_CONFIG_YAML } from "../../src/config/default_config.ts";
+
+function problems(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, "broker.yaml", { env, checkFiles: true });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems.map((p) => `${p.line} ${p.key}: ${p.message}`);
+  }
+  return [];
+}
+
+Deno.test("the built-in default parses: one tcp listener on 127.0.0.1:1883, KV under ./data", () => {
+  const c = parseConfig(DEFAULT_CONFIG_YAML, "default");
+  assert.deepEqual(c.listeners.map((l) => [l.type, l.host, l.port]), [["tcp", "127.0.0.1", 1883]]);
+  assert.equal(c.persistence.type, "kv");
+  assert.equal(c.persistence.path, "./data/broker.kv");
+  assert.equal(c.mqtt.max_qos, 2);
+  assert.equal(c.limits.max_inflight, 64);
+});
+
+Deno.test("an empty file gives every default", () => {
+  const c = parseConfig("", "empty.yaml");
+  assert.equal(c.listeners.length, 1);
+  assert.equal(c.listeners[0].port, 1883);
+  assert.equal(c.log.level, "info");
+});
+
+Deno.test("unknown keys, wrong types and out-of-range values are all reported with line and key", () => {
+  const found = problems(`listeners:
+  - { type: tcp, host: 127.0.0.1, port: 1883 }
+  - type: tcp
+    port: abc
+mqtt:
+  max_qos: 3
+  recieve_maximum: 10
+persistence:
+  durability: sometimes
+colour: blue
+`);
+  assert.deepEqual(found, [
+    `4 listeners[1].port: expected an integer 0..65535, got "abc"`,
+    `6 mqtt.max_qos: expected an integer 0..2, got 3`,
+    `7 mqtt.recieve_maximum: unknown key (did you mean "receive_maximum"?)`,
+    `9 persistence.durability: expected one of durable, relaxed, got "sometimes"`,
+    `10 colour: unknown key`,
+  ]);
+});
+
+Deno.test("the error message names the file, the line, the key and what is expected", () => {
+  assert.throws(
+    () => parseConfig("limits:\n  max_inflight: 0\n", "my.yaml"),
+    (err: Error) =>
+      err.message.includes("my.yaml:2: limits.max_inflight: expected an integer 1..65535, got 0"),
+  );
+});
+
+Deno.test("YAML syntax errors carry the line", () => {
+  const found = problems("listeners:\n  - { type: tcp\nmqtt: [\n");
+  assert.ok(found.length > 0);
+  assert.match(found[0], /YAML syntax/);
+});
+
+Deno.test("${VAR} and ${VAR:-default} are substituted; a missing variable is a problem", () => {
+  const c = parseConfig(
+    "listeners:\n  - { type: tcp, host: '${HOST}', port: '${PORT:-1999}' }\n",
+    "env.yaml",
+    {
+      env: { HOST: "0.0.0.0" },
+    },
+  );
+  assert.equal(c.listeners[0].host, "0.0.0.0");
+  assert.equal(c.listeners[0].port, 1999);
+  const found = problems("auth:\n  password_file: ${NOPE}\n");
+  assert.equal(
+    found[0],
+    "2 auth.password_file: environment variable NOPE is not set (use ${NOPE:-default} for a default)",
+  );
+});
+
+Deno.test("unreadable files and tls listeners without certificates are reported", () => {
+  const found = problems(`listeners:
+  - { type: tls, port: 8883 }
+  - { type: wss, port: 8443, cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem }
+`);
+  assert.ok(
+    found.some((p) => p.startsWith("2 listeners[0]: a tls listener needs cert_file and key_file")),
+    found.join("\n"),
+  );
+  assert.ok(
+    found.some((p) => p.startsWith("3 listeners[1].cert_file: cannot read /nonexistent/cert.pem")),
+    found.join("\n"),
+  );
+});
+
+Deno.test("two listeners on the same address are reported", () => {
+  const found = problems("listeners:\n  - { port: 1883 }\n  - { port: 1883 }\n");
+  assert.deepEqual(found, ["3 listeners[1].port: 127.0.0.1:1883 is already used by listeners[0]"]);
+});

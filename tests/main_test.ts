@@ -1,0 +1,47 @@
+/** The program's command line, run as a real process. */
+import assert from "node:assert/strict";
+
+const main = new URL("../main.ts", import.meta.url).pathname;
+
+async function run(args: string[], cwd?: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--unstable-kv", "-A", main, ...args],
+    cwd,
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+Deno.test("--version and --help print and exit 0", async () => {
+  const version = await run(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^deno-mqtt \d+\.\d+\.\d+/);
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--check-config/);
+});
+
+Deno.test("--check-config accepts a valid file and rejects a bad one, naming file, line and key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/good.yaml`, "listeners:\n  - { type: tcp, port: 1999 }\n");
+    await Deno.writeTextFile(`${dir}/bad.yaml`, "listeners:\n  - { type: tcp, port: 99999 }\n");
+    const good = await run(["--config", `${dir}/good.yaml`, "--check-config"]);
+    assert.equal(good.code, 0, good.stderr);
+    const bad = await run(["--config", `${dir}/bad.yaml`, "--check-config"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /bad\.yaml:2: listeners\[0\]\.port: expected an integer 0\.\.65535, got 99999/);
+    const missing = await run(["--config", `${dir}/none.yaml`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /none\.yaml.*cannot read the file/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an unknown flag prints usage and exits 2", async () => {
+  const r = await run(["--frobnicate"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown argument --frobnicate/);
+});

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { KvStore } from "../../src/persistence/kv_store.ts";
+import type { StoredMessage } from "../../src/persistence/store.ts";
+import { runStoreSuite } from "./store_suite.ts";
+
+async function tempPath(): Promise<{ path: string; dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-" });
+  return { path: `${dir}/broker.kv`, dir };
+}
+
+runStoreSuite("KvStore", async () => {
+  const { path, dir } = await tempPath();
+  let current = new KvStore({ path, commitWindowMs: 1 });
+  return {
+    store: current,
+    async reopen() {
+      await current.close();
+      current = new KvStore({ path });
+      await current.open();
+      return current;
+    },
+    async cleanup() {
+      await current.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+});
+
+async function withStore(fn: (store: KvStore, path: string) => Promise<void>): Promise<void> {
+  const { path, dir } = await tempPath();
+  const store = new KvStore({ path, commitWindowMs: 2 });
+  await store.open();
+  try {
+    await fn(store, path);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const big = (size: number, fill: number): StoredMessage => ({
+  topic: "big",
+  payload: new Uint8Array(size).fill(fill),
+  qos: 1,
+  retain: true,
+});
+
+Deno.test("KvStore: a 1 MiB payload is chunked, reassembled, and overwritten without orphan chunks", async () => {
+  await withStore(async (store, path) => {
+    await store.commit([{ kind: "putRetained", message: big(1024 * 1024, 7) }]);
+    let [m] = (await store.load()).retained;
+    assert.equal(m.payload.length, 1024 * 1024);
+    assert.ok(m.payload.every((b) => b === 7));
+    await store.commit([{ kind: "putRetained", message: big(100, 9) }]);
+    [m] = (await store.load()).retained;
+    assert.equal(m.payload.length, 100);
+    const kv = await Deno.openKv(path);
+    let keys = 0;
+    for await (const _ of kv.list({ prefix: ["r"] })) keys++;
+    kv.close();
+    assert.equal(keys, 1, "only the record is left");
+  });
+});
+
+Deno.test("KvStore: a batch over 1000 mutations is split into several atomics", async () => {
+  await withStore(async (store) => {
+    const mutations = Array.from({ length: 2500 }, (_, i) => ({
+      kind: "putRetained" as const,
+      message: { topic: `t/${i}`, payload: new Uint8Array([1]), qos: 0 as const, retain: true },
+    }));
+    await store.commit(mutations);
+    assert.ok(store.atomics >= 3);
+    assert.equal((await store.load()).retained.length, 2500);
+  });
+});
+
+Deno.test("KvStore: concurrent commits are grouped into few writes", async () => {
+  await withStore(async (store) => {
+    const before = store.groupWrites;
+    await Promise.all(
+      Array.from(
+        { length: 100 },
+        (_, i) => store.commit([{ kind: "putInbound", clientId: "c", packetId: i + 1 }]),
+      ),
+    );
+    assert.ok(store.groupWrites - before <= 5, `${store.groupWrites - before} writes for 100 commits`);
+  });
+});
+
+Deno.test("KvStore: very long client ids and topics still work as keys", async () => {
+  await withStore(async (store) => {
+    const id = "c".repeat(5000);
+    const topic = "t/".repeat(3000);
+    await store.commit([
+      { kind: "putSession", session: { clientId: id, protocolLevel: 5, expiryInterval: 9 } },
+      {
+        kind: "putSubscription",
+        clientId: id,
+        subscription: { filter: topic, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 },
+      },
+      { kind: "putRetained", message: { topic, payload: new Uint8Array([1]), qos: 0, retain: true } },
+    ]);
+    const snap = await store.load();
+    assert.equal(snap.sessions[0].session.clientId, id);
+    assert.equal(snap.sessions[0].subscriptions[0].filter, topic);
+    assert.equal(snap.retained[0].topic, topic);
+  });
+});
+
+Deno.test("KvStore: a second store on the same file fails with a clear message", async () => {
+  await withStore(async (_store, path) => {
+    const second = new KvStore({ path });
+    await assert.rejects(() => second.open(), /in use by another broker process/);
+  });
+});
+
+Deno.test("KvStore: a second broker process on the same file fails at start", async () => {
+  await withStore(async (_store, path) => {
+    const code = `import { KvStore } from "${
+      new URL("../../src/persistence/kv_store.ts", import.meta.url).href
+    }";
+      try { await new KvStore({ path: ${JSON.stringify(path)} }).open(); console.log("opened"); }
+      catch (e) { console.log(e.message); }`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--unstable-kv", code],
+      env: { RUST_BACKTRACE: "0" },
+    }).output();
+    assert.match(new TextDecoder().decode(out.stdout), /in use by another broker process/);
+  });
+});

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { BatchWriter } from "../../src/transport/batch_writer.ts";
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("writes queued in one turn reach the sink as one write", async () => {
+  const writes: number[][] = [];
+  const w = new BatchWriter((b) => (writes.push([...b]), Promise.resolve(b.length)));
+  for (let i = 0; i < 100; i++) w.write(new Uint8Array([i]));
+  assert.equal(w.bufferedBytes, 100);
+  await tick();
+  assert.equal(writes.length, 1);
+  assert.equal(writes[0].length, 100);
+  assert.equal(w.bufferedBytes, 0);
+});
+
+Deno.test("partial writes are looped until everything is written", async () => {
+  const received: number[] = [];
+  const w = new BatchWriter((b) => {
+    received.push(b[0]); // take one byte per call
+    return Promise.resolve(1);
+  });
+  w.write(new Uint8Array([1, 2, 3, 4, 5]));
+  for (let i = 0; i < 10; i++) await tick();
+  assert.deepEqual(received, [1, 2, 3, 4, 5]);
+});
+
+Deno.test("writePublish patches the packet id into a copy and leaves the shared head alone", async () => {
+  const writes: number[][] = [];
+  const w = new BatchWriter((b) => (writes.push([...b]), Promise.resolve(b.length)));
+  const head = new Uint8Array([0x32, 0x06, 0x00, 0x01, 0x74, 0x00, 0x00]);
+  w.writePublish(head, 5, 0x1234, new Uint8Array([0xaa]));
+  w.writePublish(head, 5, 7, new Uint8Array([0xbb]));
+  await tick();
+  assert.deepEqual(writes[0], [
+    0x32,
+    0x06,
+    0x00,
+    0x01,
+    0x74,
+    0x12,
+    0x34,
+    0xaa,
+    0x32,
+    0x06,
+    0x00,
+    0x01,
+    0x74,
+    0x00,
+    0x07,
+    0xbb,
+  ]);
+  assert.deepEqual([...head], [0x32, 0x06, 0x00, 0x01, 0x74, 0x00, 0x00]);
+});
+
+Deno.test("writes made while the sink is busy are collected and sent next, in order", async () => {
+  const writes: number[][] = [];
+  let release!: () => void;
+  const w = new BatchWriter((b) => {
+    writes.push([...b]);
+    return writes.length === 1 ? new Promise((r) => release = () => r(b.length)) : Promise.resolve(b.length);
+  });
+  w.write(new Uint8Array([1]));
+  await tick();
+  w.write(new Uint8Array([2]));
+  w.write(new Uint8Array([3]));
+  await tick();
+  assert.equal(writes.length, 1, "second batch waits for the first write");
+  assert.equal(w.bufferedBytes, 3);
+  release();
+  await tick();
+  await tick();
+  assert.deepEqual(writes, [[1], [2, 3]]);
+});
+
+Deno.test("close flushes first and then calls onClose once", async () => {
+  const writes: number[][] = [];
+  let closed = 0;
+  const w = new BatchWriter((b) => (writes.push([...b]), Promise.resolve(b.length)), {
+    onClose: () => closed++,
+  });
+  w.write(new Uint8Array([9]));
+  w.close();
+  w.close();
+  await tick();
+  await tick();
+  assert.deepEqual(writes, [[9]]);
+  assert.equal(closed, 1);
+  w.write(new Uint8Array([1]));
+  await tick();
+  assert.equal(writes.length, 1, "nothing is written after close");
+});
+
+Deno.test("a failing sink closes the writer", async () => {
+  let closed = false;
+  let error: unknown;
+  const w = new BatchWriter(() => Promise.reject(new Error("broken pipe")), {
+    onClose: () => closed = true,
+    onError: (e) => error = e,
+  });
+  w.write(new Uint8Array([1]));
+  await tick();
+  await tick();
+  assert.equal(closed, true);
+  assert.match(String(error), /broken pipe/);
+});
