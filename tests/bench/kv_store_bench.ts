@@ -13,9 +13,14 @@ for (const committers of [1, 10, 100]) {
       store.commit([{
         kind: "putOutbound",
         clientId: "bench",
-        entry: { seq: ++seq, packetId: 0, phase: "publish", qos: 1, message: { topic: "t", payload, qos: 1, retain: false } },
-      }])
-    ));
+        entry: {
+          seq: ++seq,
+          packetId: 0,
+          phase: "publish",
+          qos: 1,
+          message: { topic: "t", payload, qos: 1, retain: false },
+        },
+      }])));
   });
 }
 
