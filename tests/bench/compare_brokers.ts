@@ -163,7 +163,13 @@ async function main(): Promise<number> {
     {};
   try {
     for (const scenario of args.scenarios) {
-      const r = results[scenario] = { ours: [], mosq: [], oursP99: [], mosqP99: [] };
+      const r: { ours: number[]; mosq: number[]; oursP99: number[]; mosqP99: number[] } = {
+        ours: [],
+        mosq: [],
+        oursP99: [],
+        mosqP99: [],
+      };
+      results[scenario] = r;
       for (let run = 0; run < args.runs; run++) {
         for (const which of ["ours", "mosq"] as const) {
           const port = freePort();
