@@ -195,9 +195,12 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
     if (entry.qos > 0) {
       entry.packetId = session.allocatePacketId();
       session.inflight.set(entry.packetId, entry);
-      // The packet id is made durable before the PUBLISH leaves, so that a resend after
-      // a crash reuses it and a QoS 2 receiver recognises the duplicate.
-      if (persisted) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+      // QoS 2: the packet id is made durable before the PUBLISH leaves, so that a resend after
+      // a crash reuses it and the receiver recognises the duplicate. QoS 1 may be redelivered
+      // under a new id (at least once), so it does not wait for a commit here.
+      if (persisted && entry.qos === 2) {
+        batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+      }
     }
     batch.then(() => sendEntry(ctx, session, link, entry, undefined));
   }

@@ -72,7 +72,14 @@ export const configSchema: Field & { kind: "object" } = {
           doc:
             "durable: acknowledge after the commit; relaxed: acknowledge at once, commit within the window.",
         },
-        commit_window_ms: { kind: "int", min: 0, max: 1000, default: 2, doc: "Group-commit window in ms." },
+        commit_window_ms: {
+          kind: "int",
+          min: 0,
+          max: 1000,
+          default: 0,
+          doc:
+            "Extra wait (ms) for a group commit to fill; 0 writes at the end of each turn, grouping while a write is in flight.",
+        },
       },
     },
     mqtt: {

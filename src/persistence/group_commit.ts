@@ -7,7 +7,11 @@
  */
 
 export interface GroupCommitOptions {
-  /** How long the first item of a batch waits for company, in ms (0 = next macrotask). */
+  /**
+   * How long the first item of a batch waits for company, in ms. 0 writes at the end of
+   * the current turn (everything submitted in that turn, e.g. one read's worth of packets,
+   * goes together); while a write is in flight new items always wait for it and go next.
+   */
   windowMs: number;
   /** A batch this large is written at once, without waiting for the window. */
   maxItems: number;
@@ -26,6 +30,7 @@ export class GroupCommitter<T> {
   #queued = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> | null = null;
+  #dueNow = false;
   /** Number of writes performed (for tests and metrics). */
   writes = 0;
 
@@ -45,11 +50,18 @@ export class GroupCommitter<T> {
   }
 
   #kick(delay: number): void {
-    if (this.#writing !== null) return; // the running write starts the next batch when it ends
-    if (this.#timer !== undefined) {
-      if (delay > 0) return;
-      clearTimeout(this.#timer);
+    if (this.#writing !== null || this.#dueNow) return; // the running write starts the next batch
+    if (delay === 0) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#dueNow = true;
+      queueMicrotask(() => {
+        this.#dueNow = false;
+        this.#run();
+      });
+      return;
     }
+    if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#run();
@@ -75,7 +87,7 @@ export class GroupCommitter<T> {
 
   /** Resolves when everything submitted so far is written. */
   async drain(): Promise<void> {
-    while (this.#queue.length > 0 || this.#writing !== null || this.#timer !== undefined) {
+    while (this.#queue.length > 0 || this.#writing !== null || this.#timer !== undefined || this.#dueNow) {
       if (this.#timer !== undefined && this.#writing === null) {
         clearTimeout(this.#timer);
         this.#timer = undefined;

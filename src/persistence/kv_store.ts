@@ -34,7 +34,7 @@ import type {
 export interface KvStoreOptions {
   /** KV file; undefined opens the platform default (e.g. on Deno Deploy). */
   path?: string;
-  /** Group-commit window in ms (default 2). */
+  /** Extra group-commit wait in ms (default 0: write at the end of the turn). */
   commitWindowMs?: number;
   /** Mutations that trigger an immediate write (default 500). */
   maxBatchMutations?: number;
@@ -88,7 +88,7 @@ export class KvStore implements Store {
   constructor(options: KvStoreOptions = {}) {
     this.#options = options;
     this.#committer = new GroupCommitter((m) => this.#write(m), {
-      windowMs: options.commitWindowMs ?? 2,
+      windowMs: options.commitWindowMs ?? 0,
       maxItems: options.maxBatchMutations ?? 500,
     });
   }
