@@ -382,3 +382,23 @@ Deno.test("v5: PUBREL for an unknown packet id is answered with PUBCOMP 0x92 (5.
   assert.equal(comp.packetId, 99);
   assert.equal(comp.reasonCode, Reason.PacketIdentifierNotFound);
 });
+
+Deno.test("durable mode acknowledges only after the commit; relaxed mode acknowledges at once", async () => {
+  const stuck = {
+    durable: true,
+    open: () => Promise.resolve(),
+    load: () => Promise.resolve({ sessions: [], retained: [] }),
+    commit: (m: { kind: string }[]) =>
+      m.some((x) => x.kind === "putOutbound") ? new Promise<void>(() => {}) : Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  for (const durability of ["durable", "relaxed"] as const) {
+    const b = new Broker({ clock: new ManualClock(), store: stuck, durability });
+    const sub = await TestClient.connect(b, { clientId: "s", clean: false });
+    await sub.client.subscribe("d", 1);
+    const pub = await TestClient.connect(b, { clientId: "p" });
+    pub.client.publish("d", "x", { qos: 1 });
+    if (durability === "durable") assert.ok(await pub.client.silentFor(50), "no PUBACK before the commit");
+    else await pub.client.expect(PacketType.PUBACK);
+  }
+});
