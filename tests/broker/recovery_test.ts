@@ -107,3 +107,46 @@ Deno.test("a delayed will whose time came while the broker was down is published
     await broker.close();
   });
 });
+
+Deno.test("message expiry keeps counting across a restart", async () => {
+  await withKv(async (path) => {
+    const clock = new ManualClock();
+    let broker = await start(path, clock);
+    const props = { sessionExpiryInterval: 600 };
+    const c = await TestClient.connect(broker, {
+      clientId: "m",
+      protocolLevel: 5,
+      clean: false,
+      properties: props,
+    });
+    await c.client.subscribe("exp", 1);
+    c.client.disconnect();
+    await c.client.closedByBroker();
+    await broker.publish({
+      topic: "exp",
+      payload: "long",
+      qos: 1,
+      properties: { messageExpiryInterval: 100 },
+    });
+    await broker.publish({
+      topic: "exp",
+      payload: "short",
+      qos: 1,
+      properties: { messageExpiryInterval: 10 },
+    });
+    await broker.close();
+    clock.advance(30_000);
+    broker = await start(path, clock);
+    const again = await TestClient.connect(broker, {
+      clientId: "m",
+      protocolLevel: 5,
+      clean: false,
+      properties: props,
+    });
+    const got = await again.client.expect(PacketType.PUBLISH);
+    assert.equal(text(got), "long");
+    assert.equal(got.properties?.messageExpiryInterval, 70);
+    assert.ok(await again.client.silentFor(30), "the expired message is dropped");
+    await broker.close();
+  });
+});
