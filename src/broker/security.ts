@@ -12,6 +12,8 @@ export interface ConnectInfo {
   password?: Uint8Array;
   remoteAddress: string;
   listener: string;
+  /** Subject of a verified client certificate, when the listener requested one. */
+  certificateIdentity?: string;
   protocolLevel: 3 | 4 | 5;
 }
 

@@ -13,6 +13,8 @@ export interface Socket {
   readonly remoteAddress: string;
   /** The name of the listener that accepted it, e.g. "tcp:127.0.0.1:1883". */
   readonly listener: string;
+  /** The subject CN of a verified client certificate (TLS listeners that request one). */
+  readonly identity?: string;
   /**
    * Batches of framed packets, one batch per chunk read. A batch's `body` views are
    * valid only until the next read from this stream: handle the batch (and copy

@@ -61,6 +61,7 @@ async function waitForPort(
 export async function startBroker(options: StartOptions = {}): Promise<BrokerProcess> {
   const port = options.port ?? freePort();
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mqtt-broker-" });
+  // Extra YAML starting with "  - " adds listeners after the tcp one; anything else follows as top-level keys.
   const yaml = `listeners:\n  - { type: tcp, host: 127.0.0.1, port: ${port} }\n` +
     (options.yaml ?? "persistence:\n  type: memory\n");
   const config = `${dir}/broker.yaml`;

@@ -104,10 +104,12 @@ export async function handleConnect(
 
   const result = await broker.authenticate({
     clientId,
-    username: packet.username,
+    // A verified client certificate stands in for a missing user name.
+    username: packet.username ?? conn.socket.identity,
     password: packet.password,
     remoteAddress: conn.socket.remoteAddress,
     listener: conn.socket.listener,
+    certificateIdentity: conn.socket.identity,
     protocolLevel: packet.protocolLevel,
   });
   if (conn.state === "closed") return;
@@ -127,7 +129,7 @@ export async function handleConnect(
       "not authorized",
     );
   }
-  conn.username = result.username ?? packet.username;
+  conn.username = result.username ?? packet.username ?? conn.socket.identity;
   applyClientLimits(conn, packet);
 
   const { session, present } = attachSession(conn, packet, clientId, batch);

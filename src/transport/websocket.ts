@@ -1,0 +1,168 @@
+/**
+ * MQTT over WebSocket (ws and wss): Deno.serve + Deno.upgradeWebSocket on a
+ * configurable path. The broker negotiates the subprotocol itself: it parses
+ * the offered list (commas with or without spaces) and answers `mqtt` (or
+ * `mqttv3.1` for old clients). Binary messages go through the same framer as
+ * TCP; a packet may span messages and a message may hold several packets.
+ *
+ * @module
+ */
+import { FrameSplitter } from "../protocol/frame_stream.ts";
+import type { Frame } from "../protocol/packet.ts";
+import { malformed } from "../protocol/errors.ts";
+import { BatchWriter } from "./batch_writer.ts";
+import type { Socket } from "./socket.ts";
+
+export interface WebSocketOptions {
+  hostname: string;
+  port: number;
+  /** HTTP path that upgrades to MQTT (default "/mqtt"). */
+  path?: string;
+  name?: string;
+  maxPacketSize?: number;
+  /** PEM certificate chain and key: serve wss. */
+  tls?: { cert: string; key: string };
+}
+
+export interface WebSocketListener {
+  readonly type: "ws" | "wss";
+  readonly name: string;
+  readonly hostname: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Picks the subprotocol to answer from a Sec-WebSocket-Protocol header, or null. */
+export function chooseSubprotocol(header: string | null): string | null {
+  const offered = (header ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  // [MQTT-6.0.0-4] the server answers "mqtt"; "mqttv3.1" is what MQTT 3.1 clients offer.
+  if (offered.includes("mqtt")) return "mqtt";
+  if (offered.includes("mqttv3.1")) return "mqttv3.1";
+  return null;
+}
+
+/** Wraps an upgraded WebSocket as a Socket. */
+export function webSocketSocket(
+  ws: WebSocket,
+  listener: string,
+  remoteAddress: string,
+  maxPacketSize?: number,
+): Socket {
+  ws.binaryType = "arraybuffer";
+  const splitter = new FrameSplitter({ maxPacketSize });
+  let controller!: ReadableStreamDefaultController<Frame[]>;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => resolveClosed = r);
+  let ended = false;
+  const end = (err?: unknown) => {
+    if (ended) return;
+    ended = true;
+    try {
+      if (err === undefined) controller.close();
+      else controller.error(err);
+    } catch {
+      // stream already finished
+    }
+  };
+  ws.onmessage = (event) => {
+    if (typeof event.data === "string") {
+      // [MQTT-6.0.0-1] MQTT travels in binary frames only: a text frame closes the connection.
+      end(malformed("text WebSocket frame"));
+      return;
+    }
+    try {
+      // Each message is a fresh buffer, so frame views stay valid however long they wait.
+      const batch = splitter.push(new Uint8Array(event.data as ArrayBuffer));
+      if (batch.length > 0) controller.enqueue(batch);
+    } catch (err) {
+      end(err);
+    }
+  };
+  ws.onclose = () => {
+    end();
+    resolveClosed();
+  };
+  ws.onerror = () => end();
+  const writer = new BatchWriter((bytes) => {
+    if (ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("WebSocket closed"));
+    // One binary message per flush; it may carry several MQTT packets.
+    ws.send(bytes.slice());
+    return Promise.resolve(bytes.length);
+  }, {
+    onClose: () => {
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
+    },
+  });
+  return {
+    remoteAddress,
+    listener,
+    frames: new ReadableStream<Frame[]>({ start: (c) => void (controller = c) }),
+    write: (b) => writer.write(b),
+    writePublish: (h, o, id, p) => writer.writePublish(h, o, id, p),
+    get bufferedBytes() {
+      return writer.bufferedBytes + ws.bufferedAmount;
+    },
+    close: () => writer.close(),
+    closed,
+  };
+}
+
+/** Serves MQTT over WebSocket; every accepted connection goes to `onSocket`. */
+export function listenWebSocket(
+  options: WebSocketOptions,
+  onSocket: (socket: Socket) => void,
+): Promise<WebSocketListener> {
+  const path = options.path ?? "/mqtt";
+  const type = options.tls ? "wss" : "ws";
+  return new Promise((resolve, reject) => {
+    let name = options.name ?? "";
+    const handler = (req: Request, info: Deno.ServeHandlerInfo): Response => {
+      try {
+        return upgrade(req, info);
+      } catch {
+        // A broken request fails alone; the listener keeps serving.
+        return new Response("bad request", { status: 400 });
+      }
+    };
+    const upgrade = (req: Request, info: Deno.ServeHandlerInfo): Response => {
+      const url = new URL(req.url);
+      if (url.pathname !== path) return new Response("not found", { status: 404 });
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("this endpoint speaks MQTT over WebSocket", {
+          status: 426,
+          headers: { upgrade: "websocket" },
+        });
+      }
+      const protocol = chooseSubprotocol(req.headers.get("sec-websocket-protocol"));
+      if (protocol === null) return new Response("offer the mqtt WebSocket subprotocol", { status: 400 });
+      // The peer address must be read before the upgrade takes the connection over.
+      const remote = info.remoteAddr as Deno.NetAddr;
+      // Deno.upgradeWebSocket's own `protocol` check splits the offered list on ", " only and
+      // refuses "mqttv3.1,mqtt": upgrade without it and answer the header ourselves.
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      response.headers.set("sec-websocket-protocol", protocol);
+      onSocket(webSocketSocket(socket, name, `${remote.hostname}:${remote.port}`, options.maxPacketSize));
+      return response;
+    };
+    try {
+      const server = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        ...(options.tls ?? {}),
+        onListen: (addr) => {
+          const a = addr as Deno.NetAddr;
+          name ||= `${type}:${a.hostname}:${a.port}`;
+          resolve({
+            type,
+            name,
+            hostname: a.hostname,
+            port: a.port,
+            close: () => server.shutdown(),
+          });
+        },
+      }, handler);
+    } catch (err) {
+      reject(err);
+    }
+  });
+}

@@ -1,0 +1,45 @@
+/** Tests of the side-by-side runner's argument parsing, result parsing and regression gate (no brokers run). */
+import assert from "node:assert/strict";
+import { check, parseArgs, parseLastLine } from "./compare_brokers.ts";
+
+Deno.test("the runner defaults to all six scenarios, three runs, ours against Mosquitto", () => {
+  const a = parseArgs([]);
+  assert.deepEqual([a.scenarios, a.runs, a.scale, a.brokers], [["a", "b", "c", "d", "e", "f"], 3, 1, [
+    "deno",
+    "mosquitto",
+  ]]);
+});
+
+Deno.test("the regression gate alone measures only the gated fan-out and QoS 1 scenarios", () => {
+  assert.deepEqual(parseArgs(["--check", "x.json"]).scenarios, ["c", "e"]);
+  assert.deepEqual(parseArgs(["--check", "x.json", "--scenarios", "a,c"]).scenarios, ["a", "c"]);
+});
+
+Deno.test("unknown scenarios, brokers and flags are refused", () => {
+  assert.throws(() => parseArgs(["--scenarios", "a,z"]), /unknown scenario z/);
+  assert.throws(() => parseArgs(["--brokers", "deno,hivemq"]), /unknown broker hivemq/);
+  assert.throws(() => parseArgs(["--scale", "0"]), /positive/);
+  assert.throws(() => parseArgs(["--fast", "1"]), /unknown argument/);
+});
+
+Deno.test("mqttload's last line gives the rate, p99 and loss", () => {
+  const m = parseLastLine(
+    "progress\ndelivered=100 expected=100 rate=1429561 msg/s p50_us=1679.4 p99_us=11337.7 loss=0 " +
+      "pub_rate=72035 msg/s published=5000\n",
+  );
+  assert.deepEqual(m, { rate: 1429561, p99: 11337.7, loss: 0 });
+  assert.ok(Number.isNaN(parseLastLine("").rate));
+});
+
+Deno.test("the gate fails only when a ratio is more than 10% below the recorded one", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify({ scale: 1, c: 10, e: 2 }));
+    assert.equal(await check(file, { scale: 1 }, { c: 9.1, e: 1.81 }), 0);
+    assert.equal(await check(file, { scale: 1 }, { c: 8.9, e: 2.5 }), 1);
+    assert.equal(await check(file, { scale: 1 }, { c: 12, e: 1.7 }), 1);
+    assert.equal(await check(file, { scale: 1 }, { c: NaN, e: 2 }), 1);
+  } finally {
+    await Deno.remove(file);
+  }
+});
