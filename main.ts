@@ -52,6 +52,24 @@ async function main(args: string[]): Promise<number> {
     log.fatal("Cannot start: {error}", { error: (err as Error).message });
     return 1;
   }
+  /** SIGHUP: re-read the file and apply what can change at runtime; name what needs a restart. */
+  const reload = async () => {
+    try {
+      const next = await readConfig(cli.config);
+      if (cli.logLevel) next.log.level = cli.logLevel as LogLevelName;
+      if (cli.port !== undefined && next.listeners.length > 0) next.listeners[0].port = cli.port;
+      await configureLogging(next.log);
+      const { applied, restartRequired } = await server.reload(next);
+      log.info("Reloaded: {applied}; log settings applied", { applied: applied.join(", ") });
+      if (restartRequired.length > 0) {
+        log.warn("These changes need a restart to take effect: {keys}", { keys: restartRequired.join(", ") });
+      }
+    } catch (err) {
+      log.error("Reload failed, keeping the running configuration: {error}", {
+        error: (err as Error).message,
+      });
+    }
+  };
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -62,6 +80,7 @@ async function main(args: string[]): Promise<number> {
     };
     Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
     Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+    Deno.addSignalListener("SIGHUP", () => reload());
   });
   await stopped;
   return 0;

@@ -6,7 +6,9 @@
  */
 import { Broker } from "./broker/broker.ts";
 import type { Authenticator, Authorizer } from "./broker/security.ts";
-import { brokerOptionsFrom } from "./config/broker_options.ts";
+import { AclFileAuthorizer } from "./auth/acl_file.ts";
+import { FileAuthenticator } from "./auth/file_authenticator.ts";
+import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
 import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
@@ -31,6 +33,11 @@ export interface Server {
   readonly broker: Broker;
   readonly listeners: Listener[];
   readonly config: BrokerConfig;
+  /**
+   * Applies what can change at runtime from a new configuration (auth files, ACL,
+   * certificates, limits); returns the keys applied and those that need a restart.
+   */
+  reload(next: BrokerConfig): Promise<{ applied: string[]; restartRequired: string[] }>;
   /** Stops listening, closes clients gracefully and flushes the store. */
   close(): Promise<void>;
 }
@@ -48,23 +55,40 @@ function storeFor(config: BrokerConfig): Store {
   return new KvStore({ path: p.path, commitWindowMs: p.commit_window_ms });
 }
 
-/** The default policy without files: anonymous clients per `auth.allow_anonymous`. */
-function anonymousPolicy(config: BrokerConfig): Authenticator {
-  return {
-    authenticate: (info) => {
-      const listener = config.listeners.find((l) => (l.name ?? "") === info.listener);
-      const allowed = listener?.allow_anonymous ?? config.auth.allow_anonymous;
-      if (info.username === undefined && allowed) return Promise.resolve({ ok: true });
-      // A user name taken from a verified client certificate is authenticated by that certificate.
-      if (info.username !== undefined && info.username === info.certificateIdentity) {
-        return Promise.resolve({ ok: true });
-      }
-      return Promise.resolve({
-        ok: false,
-        reason: info.username === undefined ? "not_authorized" : "bad_credentials",
-      });
-    },
-  };
+/** Security built from the `auth` section, swappable on reload. */
+class Security implements Authenticator, Authorizer {
+  authenticator: FileAuthenticator;
+  acl: AclFileAuthorizer | undefined;
+
+  constructor(authenticator: FileAuthenticator, acl: AclFileAuthorizer | undefined) {
+    this.authenticator = authenticator;
+    this.acl = acl;
+  }
+
+  static async build(config: BrokerConfig): Promise<Security> {
+    const anonymous = new Map(
+      config.listeners.map((l) => [l.name ?? `${l.type}:${l.host}:${l.port}`, l.allow_anonymous]),
+    );
+    const authenticator = new FileAuthenticator({
+      passwordFile: config.auth.password_file,
+      allowAnonymous: (listener) => anonymous.get(listener) ?? config.auth.allow_anonymous,
+    });
+    await authenticator.reload();
+    const acl = config.auth.acl_file ? await AclFileAuthorizer.load(config.auth.acl_file) : undefined;
+    return new Security(authenticator, acl);
+  }
+
+  authenticate(info: Parameters<Authenticator["authenticate"]>[0]) {
+    return this.authenticator.authenticate(info);
+  }
+
+  authorize(
+    client: { clientId: string; username?: string },
+    access: "read" | "write",
+    topic: string,
+  ): boolean {
+    return this.acl ? this.acl.authorize(client, access, topic) : true;
+  }
 }
 
 /** Starts one listener of any type. */
@@ -120,12 +144,13 @@ export function reloadCertificates(server: Server): string[] {
 export async function startServer(config: BrokerConfig, options: ServerOptions = {}): Promise<Server> {
   const log = getLog("server");
   const store = storeFor(config);
+  const security = await Security.build(config);
   const broker = new Broker({
     ...brokerOptionsFrom(config),
     store,
     version: options.version,
-    authenticator: options.authenticator ?? anonymousPolicy(config),
-    authorizer: options.authorizer,
+    authenticator: options.authenticator ?? security,
+    authorizer: options.authorizer ?? security,
   });
   await broker.start();
   const listeners: Listener[] = [];
@@ -144,14 +169,42 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     await broker.close();
     throw err;
   }
-  return {
+  const server: Server = {
     broker,
     listeners,
     config,
+    async reload(next) {
+      const changed = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+      const applied: string[] = [];
+      const restartRequired: string[] = [];
+      for (const key of ["persistence", "mqtt", "admin", "sys"] as const) {
+        if (changed(server.config[key], next[key])) restartRequired.push(key);
+      }
+      const listenerShape = (c: BrokerConfig) =>
+        c.listeners.map((l) => ({ ...l, cert_file: 0, key_file: 0, ca_file: 0 }));
+      if (changed(listenerShape(server.config), listenerShape(next))) restartRequired.push("listeners");
+      const fresh = await Security.build({ ...next, listeners: server.config.listeners });
+      security.authenticator = fresh.authenticator;
+      security.acl = fresh.acl;
+      applied.push("auth (password file and ACL re-read)");
+      if (changed(server.config.limits, next.limits)) {
+        Object.assign(broker.limits, limitOptions(next.limits));
+        applied.push("limits");
+      }
+      if (!restartRequired.includes("listeners")) {
+        const reloaded = reloadCertificates(server);
+        if (reloaded.length > 0) applied.push(`certificates (${reloaded.join(", ")})`);
+      }
+      (server as { config: BrokerConfig }).config = restartRequired.length === 0
+        ? next
+        : { ...server.config, auth: next.auth, limits: next.limits, log: next.log };
+      return { applied, restartRequired };
+    },
     async close() {
       // In parallel: some listeners (WebSocket, TLS) finish closing only once their connections end.
       await Promise.all([...listeners.map((l) => l.close()), broker.close()]);
       log.info("Broker stopped");
     },
   };
+  return server;
 }

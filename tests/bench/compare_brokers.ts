@@ -2,10 +2,10 @@
  * Side-by-side broker comparison with the native load generator
  * (../shared/tools/mqttload): for each scenario the brokers run ALTERNATELY
  * (A B A B A B), each started fresh per run on its own port on 127.0.0.1, and
- * the medians and the ratio first/second broker are printed as a Markdown table.
+ * the medians and the ratios of the first broker to the others are printed as a Markdown table.
  *
  *   deno run -A tests/bench/compare_brokers.ts [--runs 3] [--scenarios a,b,c,d,e,f] [--scale 0.2]
- *       [--brokers deno,mosquitto,aedes] [--duration 30] [--out FILE] [--check FILE.json] [--record FILE.json]
+ *       [--brokers deno,mosquitto,mosquitto-nodelay,aedes] [--duration 30] [--out FILE] [--check FILE.json] [--record FILE.json]
  *
  * `--check FILE` exits 1 when the ratio of scenario c (fan-out QoS 0) or e (1:1 QoS 1) is more
  * than 10% below the ratio recorded in FILE: the no-regression gate. `--record FILE` writes the
@@ -192,18 +192,19 @@ async function runAll(a: CompareArgs, loadgen: string, dir: string): Promise<Res
   return results;
 }
 
+/** Medians per broker and the ratio of the first broker to each other one; `ratios` holds first/second. */
 function table(a: CompareArgs, results: Results): { text: string; ratios: Record<string, number> } {
   const names = columnNames(a.brokers);
-  const ratioName = `ratio ${names[0]}/${names[1] ?? names[0]}`;
   const head = [
     "scenario",
     ...names.map((n) => `${n} msg/s`),
-    ratioName,
+    ...names.slice(1).map((n) => `${names[0]}/${n}`),
     `p99 µs (${names.join(" / ")})`,
     "loss",
   ];
   const lines = [`| ${head.join(" | ")} |`, `| --- | ${head.slice(1).map(() => "---:").join(" | ")} |`];
   const ratios: Record<string, number> = {};
+  const show = (x: number, digits = 0) => Number.isFinite(x) ? x.toFixed(digits) : "—";
   for (const [scenario, cols] of Object.entries(results)) {
     const rates = cols.map((runs) => median(runs.map((m) => m.error ? NaN : m.rate)));
     const p99s = cols.map((runs) => median(runs.map((m) => m.p99)));
@@ -214,11 +215,9 @@ function table(a: CompareArgs, results: Results): { text: string; ratios: Record
     ratios[scenario] = rates[0] / rates[1];
     const cells = [
       `${scenario}: ${SCENARIOS[scenario].label}`,
-      ...rates.map((r, i) =>
-        `${Number.isFinite(r) ? Math.round(r) : "—"}${failed[i] ? ` (${failed[i]} failed)` : ""}`
-      ),
-      Number.isFinite(ratios[scenario]) ? `${ratios[scenario].toFixed(2)}×` : "—",
-      p99s.map((p) => Number.isFinite(p) ? Math.round(p) : "—").join(" / "),
+      ...rates.map((r, i) => `${show(r)}${failed[i] ? ` (${failed[i]} failed)` : ""}`),
+      ...rates.slice(1).map((r) => `${show(rates[0] / r, 2)}×`),
+      p99s.map((p) => show(p)).join(" / "),
       losses.join(" / "),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
