@@ -19,7 +19,102 @@
  * @module
  */
 
-export { Broker, type PublishOptions } from "./broker/broker.ts";
+import { Broker as Engine } from "./broker/broker.ts";
+import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+import { type Listener, startListener } from "./server.ts";
+import type { Socket } from "./transport/socket.ts";
+import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
+import { listenerSchema } from "./config/schema.ts";
+
+/** Where {@link Broker.listen} listens; omitted keys take the configuration defaults. */
+export type ListenOptions = Partial<ListenerConfig> & { type?: ListenerConfig["type"] };
+
+/**
+ * The broker. Serve clients with {@link Broker.listen} (TCP, TLS, WebSocket) or hand it
+ * any duplex byte stream with {@link Broker.handle}; publish with {@link Broker.publish};
+ * receive in-process with {@link Broker.subscribe}.
+ *
+ * @example
+ * ```ts
+ * import { Broker } from "./mod.ts";
+ * const broker = new Broker();
+ * await broker.start();
+ * const listener = await broker.listen({ type: "tcp", host: "127.0.0.1", port: 0 });
+ * console.log(`MQTT on port ${listener.port}`);
+ * await broker.close();
+ * ```
+ */
+export class Broker extends Engine {
+  readonly #listeners: Listener[] = [];
+
+  /**
+   * Serves one client over a Socket or any `{ readable, writable }` byte stream pair.
+   *
+   * @example
+   * ```ts
+   * import { Broker } from "./mod.ts";
+   * const broker = new Broker();
+   * const a = new TransformStream<Uint8Array, Uint8Array>();
+   * const b = new TransformStream<Uint8Array, Uint8Array>();
+   * broker.handle({ readable: a.readable, writable: b.writable }); // the client writes to a, reads b
+   * await broker.close();
+   * ```
+   */
+  override handle(socket: Socket | DuplexStream): void {
+    super.handle(isSocket(socket) ? socket : streamSocket(socket));
+  }
+
+  /**
+   * Starts a listener; it is closed by {@link Broker.close}.
+   *
+   * @example
+   * ```ts
+   * import { Broker } from "./mod.ts";
+   * const broker = new Broker();
+   * const ws = await broker.listen({ type: "ws", host: "127.0.0.1", port: 0, path: "/mqtt" });
+   * console.log(ws.name);
+   * await broker.close();
+   * ```
+   */
+  async listen(options: ListenOptions = {}): Promise<Listener> {
+    const defaults: Record<string, unknown> = {};
+    for (
+      const [key, field] of Object.entries(
+        (listenerSchema as { fields: Record<string, { default?: unknown }> }).fields,
+      )
+    ) {
+      if (field.default !== undefined) defaults[key] = field.default;
+    }
+    const config = { ...defaults, ...options } as ListenerConfig;
+    const mqtt = { max_packet_size: this.mqtt.maxPacketSize } as BrokerConfig["mqtt"];
+    const listener = await startListener(config, { mqtt } as BrokerConfig, (s) => this.handle(s));
+    this.#listeners.push(listener);
+    return listener;
+  }
+
+  /**
+   * Stops the listeners, then closes the engine gracefully.
+   *
+   * @example
+   * ```ts
+   * import { Broker } from "./mod.ts";
+   * const broker = new Broker();
+   * await broker.close();
+   * ```
+   */
+  override async close(): Promise<void> {
+    await Promise.all([...this.#listeners.splice(0).map((l) => l.close()), super.close()]);
+  }
+}
+
+export type { PublishOptions } from "./broker/broker.ts";
+export { type DuplexStream, streamSocket } from "./transport/stream_socket.ts";
+export { type Listener, type Server, startServer } from "./server.ts";
+export { loadConfig, parseConfig } from "./config/load_config.ts";
+export type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+export { MemoryStore } from "./persistence/memory_store.ts";
+export { KvStore, type KvStoreOptions } from "./persistence/kv_store.ts";
+export { configureLogging } from "./log/logging.ts";
 export type { BrokerOptions, LimitOptions, MqttOptions, SharedStrategy } from "./broker/options.ts";
 export { type Clock, ManualClock, systemClock } from "./broker/clock.ts";
 export type { BrokerHook, HookClient, HookMessage } from "./broker/hooks.ts";

@@ -92,7 +92,7 @@ class Security implements Authenticator, Authorizer {
 }
 
 /** Starts one listener of any type. */
-async function startListener(
+export async function startListener(
   l: ListenerConfig,
   config: BrokerConfig,
   onSocket: (s: Socket) => void,
@@ -140,7 +140,18 @@ export function reloadCertificates(server: Server): string[] {
   return reloaded;
 }
 
-/** Builds and starts everything the configuration describes. */
+/**
+ * Builds and starts everything the configuration describes.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, startServer } from "../src/mod.ts";
+ * const config = parseConfig("listeners:\n  - { type: tcp, port: 0 }\npersistence: { type: memory }\n", "inline");
+ * const server = await startServer(config);
+ * console.log(server.listeners[0].port);
+ * await server.close();
+ * ```
+ */
 export async function startServer(config: BrokerConfig, options: ServerOptions = {}): Promise<Server> {
   const log = getLog("server");
   const store = storeFor(config);

@@ -56,7 +56,7 @@ export class Broker implements BrokerContext {
   readonly retained: RetainedIndex<StoredMessage> = new RetainedIndex();
   readonly router: Router;
   readonly log: Logger = getLogger(["mqtt", "broker"]);
-  readonly hooks: Hooks = new Hooks(getLogger(["mqtt", "hooks"]));
+  readonly hooks: Hooks;
   readonly version: string;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
@@ -68,6 +68,7 @@ export class Broker implements BrokerContext {
 
   constructor(options: BrokerOptions = {}) {
     this.#options = options;
+    this.hooks = new Hooks(getLogger(["mqtt", "hooks"]), options.hookTimeoutMs);
     this.clock = options.clock ?? systemClock;
     this.stats = new BrokerStats(this.clock.now());
     this.mqtt = { ...defaultMqttOptions, ...options.mqtt };

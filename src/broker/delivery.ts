@@ -12,7 +12,8 @@ import type { Clock } from "./clock.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import type { LimitOptions } from "./options.ts";
 import type { Session, SessionLink } from "./session.ts";
-import type { BrokerStats } from "./stats.ts";
+import type { Hooks } from "./hooks.ts";
+import type { BrokerStats, DropReason } from "./stats.ts";
 
 /** What delivery needs from the broker. */
 export interface DeliveryContext {
@@ -21,6 +22,15 @@ export interface DeliveryContext {
   readonly limits: LimitOptions;
   /** True when outbound state must be written to a durable store. */
   readonly persistMessages: boolean;
+  readonly hooks: Hooks;
+}
+
+/** Counts a message not delivered to a client, and tells onMessageDropped hooks if any. */
+export function dropped(ctx: DeliveryContext, clientId: string, topic: string, reason: DropReason): void {
+  ctx.stats.dropped[reason]++;
+  if (ctx.hooks.onMessageDropped.length > 0) {
+    ctx.hooks.notify("onMessageDropped", (h) => h.onMessageDropped!(clientId, topic, reason));
+  }
 }
 
 /** Seconds left before `expiresAt`, rounded up; 0 when it has passed. */
@@ -89,11 +99,27 @@ export function writePublish(
     ctx.stats.dropped.packet_too_large++;
     return false;
   }
+  if (ctx.hooks.onDeliver.length > 0) notifyDeliver(ctx, link, encoded);
   link.socket.writePublish(encoded.head, encoded.packetIdOffset, packetId, encoded.payload);
   ctx.stats.publishSent++;
   ctx.stats.messagesSent++;
   ctx.stats.bytesSent += size;
   return true;
+}
+
+/** onDeliver hooks see the message as the client receives it (slow path: only with hooks). */
+function notifyDeliver(ctx: DeliveryContext, link: SessionLink, encoded: EncodedPublish): void {
+  const head = encoded.head;
+  let offset = 1;
+  while (head[offset] & 0x80) offset++;
+  const topicLength = (head[offset + 1] << 8) | head[offset + 2];
+  const topic = new TextDecoder().decode(head.subarray(offset + 3, offset + 3 + topicLength));
+  const qos = ((head[0] >> 1) & 3) as QoS;
+  const owner = (link as { clientId?: string }).clientId ?? "";
+  ctx.hooks.notify(
+    "onDeliver",
+    (h) => h.onDeliver!(owner, { topic, payload: encoded.payload, qos, retain: (head[0] & 1) === 1 }),
+  );
 }
 
 /** Whether a queued message still fits the per-client bounds. */
@@ -128,7 +154,7 @@ export function admitEntry(
     return true;
   }
   if (!queueHasRoom(ctx, session, entry.message)) {
-    ctx.stats.dropped.queue_full++;
+    dropped(ctx, session.clientId, entry.message.topic, "queue_full");
     return false;
   }
   session.queue.push(entry);
@@ -149,7 +175,7 @@ function sendEntry(
   if (entry.qos > 0 && session.inflight.get(entry.packetId) !== entry) return;
   const now = ctx.clock.now();
   if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
-    ctx.stats.dropped.expired++;
+    dropped(ctx, session.clientId, entry.message.topic, "expired");
     forgetInflight(ctx, session, entry, null);
     return;
   }
@@ -188,7 +214,7 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
     session.queuedBytes -= entry.message.payload.length;
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
     if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
-      ctx.stats.dropped.expired++;
+      dropped(ctx, session.clientId, entry.message.topic, "expired");
       if (persisted) batch.persist({ kind: "deleteOutbound", clientId: session.clientId, seq: entry.seq });
       continue;
     }

@@ -64,8 +64,11 @@ export class Hooks {
   onMessageDropped: BrokerHook[] = [];
   onSessionExpired: BrokerHook[] = [];
 
-  constructor(log: Logger) {
+  readonly #timeoutMs: number;
+
+  constructor(log: Logger, timeoutMs = 5000) {
     this.#log = log;
+    this.#timeoutMs = timeoutMs;
   }
 
   add(hook: BrokerHook): void {
@@ -109,7 +112,7 @@ export class Hooks {
     name: "authenticate" | "authorizePublish" | "authorizeSubscribe",
     call: (hook: BrokerHook) => Promise<T | undefined> | T | undefined,
     onFailure: T,
-    timeoutMs = 5000,
+    timeoutMs: number = this.#timeoutMs,
   ): Promise<T | undefined> {
     for (const hook of this[name]) {
       try {

@@ -67,6 +67,8 @@ export interface BrokerOptions {
   authorizer?: Authorizer;
   /** Reported as $SYS/broker/version. */
   version?: string;
+  /** A decision hook (authenticate/authorize) taking longer than this counts as a denial (default 5000 ms). */
+  hookTimeoutMs?: number;
 }
 
 export const defaultMqttOptions: MqttOptions = {

@@ -13,6 +13,7 @@ import type { CommitBatch } from "./commit_batch.ts";
 import {
   admitEntry,
   type DeliveryContext,
+  dropped,
   encodeForLink,
   outboundPublish,
   writePublish,
@@ -165,7 +166,7 @@ export class Router {
     const ctx = this.#ctx;
     if (qos === 0 && link !== null) {
       if (link.socket.bufferedBytes > ctx.limits.maxOutboundBuffer) {
-        ctx.stats.dropped.slow_consumer++;
+        dropped(ctx, session.clientId, message.topic, "slow_consumer");
         return false;
       }
       const encoded = this.#encoded(link, 0, retain, ids);
@@ -179,7 +180,7 @@ export class Router {
       return true;
     }
     if (qos === 0 && !(session.persistent && ctx.limits.queueQos0)) {
-      ctx.stats.dropped.offline_qos0++;
+      dropped(ctx, session.clientId, message.topic, "offline_qos0");
       return false;
     }
     const entry = session.newEntry(this.#messageFor(retain), qos, ids);

@@ -235,7 +235,16 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
   });
 }
 
-/** Parses and validates configuration text. Throws ConfigError listing every problem. */
+/**
+ * Parses and validates configuration text. Throws ConfigError listing every problem.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "../mod.ts";
+ * const config = parseConfig("mqtt:\n  max_qos: 1\n", "broker.yaml");
+ * console.assert(config.mqtt.max_qos === 1 && config.listeners[0].port === 1883);
+ * ```
+ */
 export function parseConfig(text: string, fileName: string, options: ParseOptions = {}): BrokerConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -275,7 +284,17 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   return config;
 }
 
-/** Reads and validates a configuration file. */
+/**
+ * Reads and validates a configuration file.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "../mod.ts";
+ * const file = await Deno.makeTempFile({ suffix: ".yaml" });
+ * await Deno.writeTextFile(file, "listeners:\n  - { type: tcp, port: 1999 }\n");
+ * console.assert((await loadConfig(file)).listeners[0].port === 1999);
+ * ```
+ */
 export async function loadConfig(path: string, options: ParseOptions = {}): Promise<BrokerConfig> {
   let text: string;
   try {

@@ -54,15 +54,24 @@ export function stderrSink(format: LogConfig["format"]): Sink {
 }
 
 /**
- * (Re)configures logging from the `log` section. Safe to call again on SIGHUP.
+ * (Re)configures logging from the `log` section.
+ *
+ * @example
+ * ```ts
+ * import { configureLogging } from "../mod.ts";
+ * await configureLogging({ level: "warning", format: "json", categories: {}, payloads: false });
+ * ```
+ * Safe to call again on SIGHUP.
  * `sink` replaces stderr (tests capture records with it).
  */
 export async function configureLogging(config: LogConfig, sink?: Sink): Promise<void> {
   const loggers = [
     { category: ["mqtt"], sinks: ["main"], lowestLevel: config.level as LogLevel },
+    // A category override replaces the parent's level in both directions (more or less verbose).
     ...Object.entries(config.categories).map(([name, level]) => ({
       category: name.split("."),
-      sinks: [] as string[],
+      sinks: ["main"],
+      parentSinks: "override" as const,
       lowestLevel: level as LogLevel,
     })),
     // LogTape reports its own problems under this category; keep only the serious ones.

@@ -74,6 +74,16 @@ function withPayload(kind: Kind, value: unknown, payload: Uint8Array): unknown {
 
 const keyString = (key: Deno.KvKey) => JSON.stringify(key);
 
+/**
+ * @example
+ * ```ts
+ * import { Broker, KvStore } from "../mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const broker = new Broker({ store: new KvStore({ path: `${dir}/broker.kv` }), durability: "durable" });
+ * await broker.start();
+ * await broker.close();
+ * ```
+ */
 export class KvStore implements Store {
   readonly durable = true;
   readonly #options: KvStoreOptions;

@@ -22,6 +22,15 @@ interface ClientState {
   inbound: Set<number>;
 }
 
+/**
+ * @example
+ * ```ts
+ * import { Broker, MemoryStore } from "../mod.ts";
+ * const broker = new Broker({ store: new MemoryStore() });
+ * await broker.start();
+ * await broker.close();
+ * ```
+ */
 export class MemoryStore implements Store {
   readonly durable = false;
   readonly #clients = new Map<string, ClientState>();

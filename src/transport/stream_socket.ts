@@ -1,0 +1,69 @@
+/**
+ * Any duplex byte stream as a Socket: the readable side goes through the Web
+ * Streams framer, the writable side gets coalesced writes.
+ *
+ * @module
+ */
+import { FrameStream } from "../protocol/frame_stream.ts";
+import { BatchWriter } from "./batch_writer.ts";
+import type { Socket } from "./socket.ts";
+
+/** A pair of byte streams, e.g. a `Deno.Conn` or one end of a TransformStream pair. */
+export interface DuplexStream {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+export interface StreamSocketOptions {
+  remoteAddress?: string;
+  listener?: string;
+  maxPacketSize?: number;
+}
+
+/**
+ * Wraps a duplex stream.
+ *
+ * @example
+ * ```ts
+ * import { Broker, streamSocket } from "../mod.ts";
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const broker = new Broker();
+ * broker.handle(streamSocket({ readable: up.readable, writable: down.writable }, { remoteAddress: "pipe" }));
+ * await broker.close();
+ * ```
+ * Its readable side must hand out fresh chunks (frames are
+ * views into them and may be held while the engine is busy).
+ */
+export function streamSocket(duplex: DuplexStream, options: StreamSocketOptions = {}): Socket {
+  const writer = duplex.writable.getWriter();
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => resolveClosed = r);
+  const batch = new BatchWriter(async (bytes) => {
+    // The coalescing buffer is reused after this resolves: hand the stream its own copy.
+    await writer.write(bytes.slice());
+    return bytes.length;
+  }, {
+    onClose: () => {
+      writer.close().catch(() => {}).finally(resolveClosed);
+    },
+  });
+  const frames = duplex.readable.pipeThrough(new FrameStream({ maxPacketSize: options.maxPacketSize }));
+  return {
+    remoteAddress: options.remoteAddress ?? "stream",
+    listener: options.listener ?? "stream",
+    frames,
+    write: (b) => batch.write(b),
+    writePublish: (h, o, id, p) => batch.writePublish(h, o, id, p),
+    get bufferedBytes() {
+      return batch.bufferedBytes;
+    },
+    close: () => batch.close(),
+    closed,
+  };
+}
+
+/** Whether a value is already a Socket (has framed input). */
+export function isSocket(value: Socket | DuplexStream): value is Socket {
+  return "frames" in value;
+}

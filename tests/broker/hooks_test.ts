@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { Broker } from "../../src/broker/broker.ts";
+import { ManualClock } from "../../src/broker/clock.ts";
+import type { BrokerHook } from "../../src/broker/hooks.ts";
+import { ConnackReturnCode, PacketType, Reason } from "../../src/protocol/packet.ts";
+import { TestClient, text } from "../_helpers/test_client.ts";
+
+function broker(hook: BrokerHook, clock = new ManualClock()) {
+  return new Broker({ clock, hookTimeoutMs: 50 }).use(hook);
+}
+
+Deno.test("hooks: authenticate decides, and a hook that throws or times out is a denial", async () => {
+  const b = broker({
+    authenticate: (info) => {
+      if (info.username === "ok") return { ok: true };
+      if (info.username === "boom") throw new Error("hook bug");
+      if (info.username === "slow") return new Promise(() => {});
+      return { ok: false, reason: "bad_credentials" };
+    },
+  });
+  assert.equal((await TestClient.connect(b, { clientId: "a", username: "ok" })).connack.reasonCode, 0);
+  assert.equal(
+    (await TestClient.connect(b, { clientId: "b", username: "no" })).connack.reasonCode,
+    ConnackReturnCode.BadUserNameOrPassword,
+  );
+  assert.equal(
+    (await TestClient.connect(b, { clientId: "c", username: "boom" })).connack.reasonCode,
+    ConnackReturnCode.NotAuthorized,
+  );
+  assert.equal(
+    (await TestClient.connect(b, { clientId: "d", username: "slow" })).connack.reasonCode,
+    ConnackReturnCode.NotAuthorized,
+  );
+});
+
+Deno.test("hooks: authorizePublish and authorizeSubscribe can refuse", async () => {
+  const b = broker({
+    authorizePublish: (_c, topic) => topic.startsWith("allowed") ? undefined : false,
+    authorizeSubscribe: (_c, filter) => filter !== "forbidden",
+  });
+  const c = await TestClient.connect(b, { clientId: "x", protocolLevel: 5 });
+  assert.deepEqual((await c.client.subscribe("forbidden")).reasonCodes, [Reason.NotAuthorized]);
+  await c.client.subscribe("#");
+  c.client.publish("denied", "x", { qos: 1 });
+  assert.equal((await c.client.expect(PacketType.PUBACK)).reasonCode, Reason.NotAuthorized);
+  c.client.publish("allowed", "y", { qos: 1 });
+  const packets = [await c.client.next(), await c.client.next()];
+  assert.ok(packets.some((p) => p.type === PacketType.PUBLISH && text(p) === "y"));
+});
+
+Deno.test("hooks: onPublish may rewrite or drop a message", async () => {
+  const b = broker({
+    onPublish: (_client, m) => {
+      if (m.topic === "drop") return null;
+      return { ...m, payload: new TextEncoder().encode(text(m as never).toUpperCase()) };
+    },
+  });
+  const c = await TestClient.connect(b, { clientId: "x" });
+  await c.client.subscribe("#");
+  c.client.publish("drop", "gone");
+  c.client.publish("keep", "shout");
+  assert.equal(text(await c.client.expect(PacketType.PUBLISH)), "SHOUT");
+});
+
+Deno.test("hooks: lifecycle notifications arrive, in registration order, and a throwing one is harmless", async () => {
+  const clock = new ManualClock();
+  const events: string[] = [];
+  const b = new Broker({ clock });
+  b.use({ onConnect: () => void events.push("first") });
+  b.use({
+    onConnect: (c) => void events.push(`connect ${c.clientId}`),
+    onDisconnect: (c, reason) => void events.push(`disconnect ${c.clientId} ${reason}`),
+    onSubscribe: (_c, f, qos) => void events.push(`subscribe ${f} ${qos}`),
+    onUnsubscribe: (_c, f) => void events.push(`unsubscribe ${f}`),
+    onDeliver: (id, m) => void events.push(`deliver ${id} ${m.topic}`),
+    onAck: (id, packetId) => void events.push(`ack ${id} ${packetId}`),
+    onMessageDropped: (id, topic, why) => void events.push(`dropped ${id} ${topic} ${why}`),
+    onSessionExpired: (id) => void events.push(`expired ${id}`),
+  });
+  b.use({
+    onConnect: () => {
+      throw new Error("ignored");
+    },
+  });
+  const c = await TestClient.connect(b, {
+    clientId: "h",
+    protocolLevel: 5,
+    properties: { sessionExpiryInterval: 10 },
+  });
+  await c.client.subscribe("t", 1);
+  await b.publish({ topic: "t", payload: "x", qos: 1 });
+  const got = await c.client.expect(PacketType.PUBLISH);
+  c.client.send({ type: PacketType.PUBACK, packetId: got.packetId!, reasonCode: 0 });
+  c.client.send({ type: PacketType.UNSUBSCRIBE, packetId: 9, filters: ["t"] });
+  await c.client.expect(PacketType.UNSUBACK);
+  await c.client.subscribe("q", 0);
+  c.client.disconnect();
+  await c.client.closedByBroker();
+  await b.publish({ topic: "q", payload: "offline" });
+  clock.advance(10_000);
+  assert.deepEqual(events, [
+    "first",
+    "connect h",
+    "subscribe t 1",
+    "deliver h t",
+    "ack h 1",
+    "unsubscribe t",
+    "subscribe q 0",
+    "disconnect h client disconnected",
+    "dropped h q offline_qos0",
+    "expired h",
+  ]);
+});
