@@ -102,7 +102,14 @@ export async function startListener(
   const read = (path: string | undefined) => path === undefined ? undefined : Deno.readTextFileSync(path);
   switch (l.type) {
     case "tcp":
-      return listenTcp({ hostname: l.host, port: l.port, name, maxPacketSize }, onSocket);
+      return listenTcp({
+        hostname: l.host,
+        port: l.port,
+        name,
+        maxPacketSize,
+        proxyProtocol: l.proxy_protocol,
+        maxConnections: l.max_connections,
+      }, onSocket);
     case "tls":
       return await listenTls({
         hostname: l.host,
@@ -113,6 +120,8 @@ export async function startListener(
         key: read(l.key_file)!,
         ca: read(l.ca_file),
         requireCertificate: l.require_certificate,
+        minVersion: l.min_tls_version,
+        maxConnections: l.max_connections,
       }, onSocket);
     case "ws":
     case "wss":

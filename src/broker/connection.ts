@@ -17,6 +17,7 @@ import {
   Reason,
 } from "../protocol/packet.ts";
 import type { Socket } from "../transport/socket.ts";
+import { varintSize } from "../protocol/writer.ts";
 import type { TimerHandle } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
 import type { BrokerContext } from "./context.ts";
@@ -115,6 +116,14 @@ export class Connection implements SessionLink {
   }
 
   #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {
+    // Transports enforce the size while framing; this covers sockets handed in by embedders.
+    const size = frame.body.length + 1 + varintSize(frame.body.length);
+    if (size > this.broker.mqtt.maxPacketSize) {
+      throw new ProtocolError(
+        Reason.PacketTooLarge,
+        `packet of ${size} bytes exceeds the maximum of ${this.broker.mqtt.maxPacketSize}`,
+      );
+    }
     if (this.state === "awaiting_connect") {
       // [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
       if (frame.header >> 4 !== PacketType.CONNECT) {

@@ -227,6 +227,13 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
     if ((l.type === "tls" || l.type === "wss") && (!l.cert_file || !l.key_file)) {
       v.problem(doc, key, `a ${l.type} listener needs cert_file and key_file`);
     }
+    if (l.proxy_protocol && l.type !== "tcp") {
+      v.problem(
+        doc,
+        `${key}.proxy_protocol`,
+        `PROXY protocol is supported on tcp listeners only (got ${l.type}); terminate TLS at the load balancer and use tcp`,
+      );
+    }
     const addr = `${l.host}:${l.port}`;
     if (l.port !== 0 && seen.has(addr)) {
       v.problem(doc, `${key}.port`, `${addr} is already used by listeners[${seen.get(addr)}]`);

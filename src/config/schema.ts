@@ -32,7 +32,13 @@ export const listenerSchema: Field = {
     key_file: { kind: "file", doc: "tls/wss: PEM private key." },
     ca_file: { kind: "file", doc: "tls/wss: PEM CA bundle to verify client certificates." },
     require_certificate: { kind: "bool", default: false, doc: "tls/wss: require a client certificate." },
-    proxy_protocol: { kind: "bool", default: false, doc: "tcp/tls: expect a PROXY protocol v1/v2 header." },
+    proxy_protocol: { kind: "bool", default: false, doc: "tcp: expect a PROXY protocol v1/v2 header first." },
+    min_tls_version: {
+      kind: "enum",
+      values: ["TLSv1.2", "TLSv1.3"],
+      default: "TLSv1.2",
+      doc: "tls: the oldest TLS version accepted.",
+    },
     max_connections: {
       kind: "int",
       min: 0,
@@ -269,6 +275,7 @@ export interface ListenerConfig {
   ca_file?: string;
   require_certificate: boolean;
   proxy_protocol: boolean;
+  min_tls_version: "TLSv1.2" | "TLSv1.3";
   max_connections: number;
   allow_anonymous?: boolean;
 }

@@ -10,6 +10,7 @@
 import { FrameSplitter } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import { readProxyHeader } from "./proxy_protocol.ts";
 import type { Socket } from "./socket.ts";
 
 export interface TcpOptions {
@@ -19,6 +20,10 @@ export interface TcpOptions {
   maxPacketSize?: number;
   /** Disable Nagle's algorithm (default true). */
   noDelay?: boolean;
+  /** Expect a PROXY protocol v1/v2 header first; its address becomes the client's. */
+  proxyProtocol?: boolean;
+  /** Connections accepted at once on this listener (0 = no limit). */
+  maxConnections?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -38,9 +43,11 @@ const MAX_READ = 64 * 1024;
 export function connSocket(
   conn: Deno.Conn,
   listener: string,
-  options: { maxPacketSize?: number; remoteAddress?: string } = {},
+  options: { maxPacketSize?: number; remoteAddress?: string; initial?: Uint8Array } = {},
 ): Socket {
   const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
+  // Bytes already read (after a PROXY header) are framed first.
+  let initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
   let buffer = new Uint8Array(MIN_READ);
   let smallReads = 0;
   let resolveClosed!: () => void;
@@ -59,6 +66,11 @@ export function connSocket(
   const writer = new BatchWriter((bytes) => conn.write(bytes), { onClose: closeConn, onError: () => {} });
   const frames = new ReadableStream<Frame[]>({
     async pull(controller) {
+      if (initial !== undefined) {
+        const batch = splitter.push(initial);
+        initial = undefined;
+        if (batch.length > 0) return controller.enqueue(batch);
+      }
       for (;;) {
         let n: number | null;
         try {
@@ -122,6 +134,15 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
   const name = options.name ?? `tcp:${addr.hostname}:${addr.port}`;
   const open = new Set<Deno.Conn>();
   let stopped = false;
+  const accepted = async (conn: Deno.TcpConn) => {
+    if (options.noDelay !== false) conn.setNoDelay(true);
+    let remoteAddress: string | undefined;
+    let initial: Uint8Array | undefined;
+    if (options.proxyProtocol) ({ remoteAddress, rest: initial } = await readProxyHeader(conn));
+    const socket = connSocket(conn, name, { maxPacketSize: options.maxPacketSize, remoteAddress, initial });
+    socket.closed.then(() => open.delete(conn));
+    onSocket(socket);
+  };
   const loop = (async () => {
     for (;;) {
       let conn: Deno.TcpConn;
@@ -133,15 +154,20 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
         if (err instanceof Deno.errors.BadResource) return;
         continue;
       }
-      try {
-        if (options.noDelay !== false) conn.setNoDelay(true);
-        open.add(conn);
-        const socket = connSocket(conn, name, { maxPacketSize: options.maxPacketSize });
-        socket.closed.then(() => open.delete(conn));
-        onSocket(socket);
-      } catch (err) {
-        options.onError?.(err);
+      if (options.maxConnections && open.size >= options.maxConnections) {
+        conn.close(); // listener full: refused before any byte is read
+        continue;
       }
+      open.add(conn);
+      accepted(conn).catch((err) => {
+        open.delete(conn);
+        options.onError?.(err);
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      });
     }
   })();
   return {

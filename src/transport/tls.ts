@@ -23,6 +23,10 @@ export interface TlsOptions {
   ca?: string;
   /** Require a client certificate signed by `ca`. */
   requireCertificate?: boolean;
+  /** Oldest TLS version accepted (default TLSv1.2). */
+  minVersion?: "TLSv1.2" | "TLSv1.3";
+  /** Connections accepted at once on this listener (0 = no limit). */
+  maxConnections?: number;
   name?: string;
   maxPacketSize?: number;
 }
@@ -120,7 +124,9 @@ export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => voi
     requestCert: options.ca !== undefined || options.requireCertificate === true,
     rejectUnauthorized: options.requireCertificate === true,
     ALPNProtocols: ["mqtt"],
+    minVersion: options.minVersion ?? "TLSv1.2",
   });
+  if (options.maxConnections) server.maxConnections = options.maxConnections;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.hostname, () => {
