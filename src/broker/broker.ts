@@ -28,6 +28,7 @@ import { restoreState } from "./recovery.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
+import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
 import { BrokerStats } from "./stats.ts";
@@ -190,6 +191,10 @@ export class Broker implements BrokerContext {
     const stored: StoredMessage = message.retain ? message : { ...message, retain: true };
     this.retained.set(stored);
     if (this.store) batch.persist({ kind: "putRetained", message: stored });
+  }
+
+  enhancedAuth(method: string): EnhancedAuthenticator | undefined {
+    return this.#options.enhancedAuth?.find((a) => a.method === method);
   }
 
   async authenticate(info: ConnectInfo): Promise<AuthResult> {

@@ -21,7 +21,9 @@ import { varintSize } from "../protocol/writer.ts";
 import type { TimerHandle } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
 import type { BrokerContext } from "./context.ts";
-import { handleConnect, rejectUnsupportedVersion } from "./handlers/connect.ts";
+import { handleConnect, type PendingConnect, rejectUnsupportedVersion } from "./handlers/connect.ts";
+import { handleAuth } from "./handlers/auth.ts";
+import type { AuthConversation } from "./enhanced_auth.ts";
 import { handleDisconnect, handlePing } from "./handlers/control.ts";
 import { handleOutboundAck } from "./handlers/outbound_ack.ts";
 import { handlePublish, handlePubrel } from "./handlers/publish.ts";
@@ -57,6 +59,12 @@ export class Connection implements SessionLink {
   rateWindowStart = 0;
   rateCount = 0;
   readonly chain: CommitChain;
+  /** A CONNECT waiting for its enhanced authentication exchange (MQTT 5 AUTH). */
+  pendingConnect: (PendingConnect & { conversation: AuthConversation & { done: false } }) | null = null;
+  /** The Authentication Method this connection authenticated with, if any. */
+  authMethod: string | undefined;
+  /** A re-authentication exchange in progress. */
+  reauth: (AuthConversation & { done: false }) | null = null;
   #lastActivity: number;
   #keepAliveTimer: TimerHandle | undefined;
   #connectTimer: TimerHandle | undefined;
@@ -147,6 +155,11 @@ export class Connection implements SessionLink {
   }
 
   #dispatchConnected(packet: Packet, batch: CommitBatch): Promise<void> | void {
+    if (this.state === "connecting") {
+      // Until the CONNACK only the authentication exchange may continue.
+      if (packet.type === PacketType.AUTH) return handleAuth(this, packet, batch);
+      throw new ProtocolError(Reason.ProtocolError, "packet before the authentication completed");
+    }
     switch (packet.type) {
       case PacketType.PUBLISH:
         return handlePublish(this, packet, batch);
@@ -168,7 +181,7 @@ export class Connection implements SessionLink {
         // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
         throw new ProtocolError(Reason.ProtocolError, "second CONNECT on one connection");
       case PacketType.AUTH:
-        throw new ProtocolError(Reason.ProtocolError, "AUTH without an authentication method");
+        return handleAuth(this, packet, batch);
       default:
         // CONNACK, SUBACK, UNSUBACK, PINGRESP only flow from server to client.
         throw new ProtocolError(Reason.ProtocolError, `packet type ${packet.type} is not sent by clients`);
@@ -189,6 +202,7 @@ export class Connection implements SessionLink {
 
   /** Marks the connection established: starts the keep-alive check. */
   established(): void {
+    this.#clearConnectTimer();
     this.state = "connected";
     this.#armKeepAlive();
   }
@@ -199,7 +213,8 @@ export class Connection implements SessionLink {
    */
   close(reason: number, why: string): void {
     if (this.state === "closed") return;
-    if (this.level === 5 && (this.state === "connected" || this.state === "connecting") && reason !== 0) {
+    // [MQTT-3.14.0-1] no DISCONNECT before a successful CONNACK.
+    if (this.level === 5 && this.state === "connected" && reason !== 0) {
       const properties = this.problemInformation ? { reasonString: why } : undefined;
       this.send({ type: PacketType.DISCONNECT, reasonCode: reason, properties });
     }
@@ -277,6 +292,17 @@ export class Connection implements SessionLink {
       this.#closeReason = "no CONNECT in time";
       this.#shutdown();
     }
+  }
+
+  /** (Re)starts the connect timeout, e.g. while an authentication exchange waits for the client. */
+  armConnectTimer(): void {
+    this.#clearConnectTimer();
+    this.#connectTimer = this.broker.clock.setTimer(() => {
+      this.#connectTimer = undefined;
+      if (this.state !== "connected") {
+        this.close(Reason.NotAuthorized, "authentication did not complete in time");
+      }
+    }, this.broker.limits.connectTimeoutMs);
   }
 
   #clearConnectTimer(): void {

@@ -11,6 +11,7 @@ import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import type { DeliveryContext } from "./delivery.ts";
 import type { Hooks } from "./hooks.ts";
+import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { MqttOptions } from "./options.ts";
 import type { RetainedIndex } from "./retained.ts";
 import type { Router } from "./router.ts";
@@ -32,6 +33,8 @@ export interface BrokerContext extends DeliveryContext {
   /** Number of connections currently served (CONNECT accepted). */
   readonly connectedCount: number;
   authenticate(info: ConnectInfo): Promise<AuthResult>;
+  /** The enhanced authentication method of that name, if configured. */
+  enhancedAuth(method: string): EnhancedAuthenticator | undefined;
   authorize(
     client: { clientId: string; username?: string },
     access: Access,

@@ -7,6 +7,7 @@
 import type { Store } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { Authenticator, Authorizer } from "./security.ts";
+import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 
 /** How shared-subscription messages are spread over a group's members. */
 export type SharedStrategy = "round_robin" | "random" | "sticky";
@@ -65,6 +66,8 @@ export interface BrokerOptions {
   limits?: Partial<LimitOptions>;
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+  /** MQTT 5 enhanced authentication methods (AUTH exchange), e.g. SCRAM-SHA-256. */
+  enhancedAuth?: EnhancedAuthenticator[];
   /** Reported as $SYS/broker/version. */
   version?: string;
   /** A decision hook (authenticate/authorize) taking longer than this counts as a denial (default 5000 ms). */

@@ -19,6 +19,8 @@ import type { CommitBatch } from "../commit_batch.ts";
 import type { Connection } from "../connection.ts";
 import { redeliver } from "../delivery.ts";
 import type { StoredWill } from "../../persistence/store.ts";
+import type { AuthConversation } from "../enhanced_auth.ts";
+import type { AuthResult } from "../security.ts";
 import { NEVER_EXPIRES, Session } from "../session.ts";
 import { InboundAliases, OutboundAliases } from "../topic_alias.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
@@ -70,7 +72,9 @@ export async function handleConnect(
       "server shutting down",
     );
   }
-  if (props.authenticationMethod !== undefined) {
+  const method = props.authenticationMethod;
+  // [MQTT-4.12.0-1] an unsupported Authentication Method is refused with 0x8C.
+  if (method !== undefined && (!v5 || broker.enhancedAuth(method) === undefined)) {
     return refuse(
       conn,
       Reason.BadAuthenticationMethod,
@@ -102,7 +106,7 @@ export async function handleConnect(
     }
   }
 
-  const result = await broker.authenticate({
+  const info = {
     clientId,
     // A verified client certificate stands in for a missing user name.
     username: packet.username ?? conn.socket.identity,
@@ -111,8 +115,65 @@ export async function handleConnect(
     listener: conn.socket.listener,
     certificateIdentity: conn.socket.identity,
     protocolLevel: packet.protocolLevel,
-  });
+  };
+  if (method !== undefined) {
+    const conversation = await broker.enhancedAuth(method)!.start(info, props.authenticationData);
+    return continueEnhancedAuth(conn, { packet, assigned, method }, conversation, batch);
+  }
+  const result = await broker.authenticate(info);
+  return completeConnect(conn, packet, assigned, result, batch);
+}
+
+/** The CONNECT waiting for an enhanced authentication exchange to finish. */
+export interface PendingConnect {
+  packet: ConnectPacket;
+  assigned: boolean;
+  method: string;
+}
+
+/**
+ * Sends the next AUTH 0x18 of an exchange [MQTT-4.12.0-2], or finishes the CONNECT
+ * once the authenticator has decided.
+ */
+export function continueEnhancedAuth(
+  conn: Connection,
+  pending: PendingConnect,
+  conversation: AuthConversation,
+  batch: CommitBatch,
+): void {
   if (conn.state === "closed") return;
+  if (!conversation.done) {
+    conn.pendingConnect = { ...pending, conversation };
+    conn.armConnectTimer();
+    conn.send({
+      type: PacketType.AUTH,
+      reasonCode: Reason.ContinueAuthentication,
+      properties: { authenticationMethod: pending.method, authenticationData: conversation.data },
+    });
+    return;
+  }
+  conn.pendingConnect = null;
+  if (conversation.ok) conn.authMethod = pending.method;
+  completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
+    method: pending.method,
+    data: conversation.data,
+  });
+}
+
+/** Everything after authentication: the session, the CONNACK, redelivery. */
+function completeConnect(
+  conn: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+  result: AuthResult,
+  batch: CommitBatch,
+  enhanced?: { method: string; data?: Uint8Array },
+): void {
+  const broker = conn.broker;
+  const v5 = packet.protocolLevel === 5;
+  const clientId = conn.clientId;
+  if (conn.state === "closed") return;
+  // [MQTT-4.12.0-4] a failed authentication gets a CONNACK of 0x80 or above, then the close.
   if (!result.ok) {
     if (result.reason === "bad_credentials") {
       return refuse(
@@ -135,6 +196,11 @@ export async function handleConnect(
   const { session, present } = attachSession(conn, packet, clientId, batch);
   const connack: Properties = {};
   if (v5) fillConnackProperties(conn, packet, connack, assigned ? clientId : undefined);
+  if (enhanced !== undefined) {
+    // [MQTT-4.12.0-5] a successful CONNACK repeats the Authentication Method of CONNECT.
+    connack.authenticationMethod = enhanced.method;
+    if (enhanced.data !== undefined) connack.authenticationData = enhanced.data;
+  }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session Present tells whether state was resumed.
   batch.then(() => {
     conn.send({

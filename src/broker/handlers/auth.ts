@@ -1,0 +1,64 @@
+/**
+ * AUTH: the continuation of an enhanced authentication started by CONNECT, and
+ * re-authentication of an established connection (MQTT 5).
+ *
+ * @module
+ */
+import { protocolError } from "../../protocol/errors.ts";
+import { type AuthPacket, PacketType, Reason } from "../../protocol/packet.ts";
+import type { CommitBatch } from "../commit_batch.ts";
+import type { Connection } from "../connection.ts";
+import type { AuthConversation } from "../enhanced_auth.ts";
+import { continueEnhancedAuth } from "./connect.ts";
+
+export async function handleAuth(conn: Connection, packet: AuthPacket, batch: CommitBatch): Promise<void> {
+  const method = packet.properties?.authenticationMethod;
+  const pending = conn.pendingConnect;
+  if (pending !== null) {
+    // During the CONNECT exchange the client may only continue it, with the same method.
+    if (packet.reasonCode !== Reason.ContinueAuthentication || method !== pending.method) {
+      throw protocolError(Reason.ProtocolError, "AUTH does not continue the authentication in progress");
+    }
+    const next = await pending.conversation.next(packet.properties?.authenticationData);
+    return continueEnhancedAuth(conn, pending, next, batch);
+  }
+  if (conn.authMethod === undefined) {
+    // [MQTT-4.12.0-7] without an Authentication Method in CONNECT there is no AUTH exchange.
+    throw protocolError(Reason.ProtocolError, "AUTH without an authentication method in CONNECT");
+  }
+  // [MQTT-4.12.1-1] re-authentication uses the method of the original authentication.
+  if (method !== conn.authMethod) {
+    throw protocolError(Reason.ProtocolError, "re-authentication with another method");
+  }
+  let step: AuthConversation;
+  if (packet.reasonCode === Reason.ReAuthenticate) {
+    step = await conn.broker.enhancedAuth(method)!.start({
+      clientId: conn.clientId,
+      username: conn.username,
+      remoteAddress: conn.socket.remoteAddress,
+      listener: conn.socket.listener,
+      protocolLevel: 5,
+    }, packet.properties?.authenticationData);
+  } else if (packet.reasonCode === Reason.ContinueAuthentication && conn.reauth !== null) {
+    step = await conn.reauth.next(packet.properties?.authenticationData);
+  } else {
+    throw protocolError(Reason.ProtocolError, "unexpected AUTH reason code");
+  }
+  if (!step.done) {
+    conn.reauth = step;
+    conn.send({
+      type: PacketType.AUTH,
+      reasonCode: Reason.ContinueAuthentication,
+      properties: { authenticationMethod: method, authenticationData: step.data },
+    });
+    return;
+  }
+  conn.reauth = null;
+  // [MQTT-4.12.1-2] a failed re-authentication ends the connection.
+  if (!step.ok) throw protocolError(Reason.NotAuthorized, "re-authentication failed");
+  conn.send({
+    type: PacketType.AUTH,
+    reasonCode: Reason.Success,
+    properties: { authenticationMethod: method, authenticationData: step.data },
+  });
+}
