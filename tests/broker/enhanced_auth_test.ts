@@ -83,11 +83,11 @@ Deno.test("other packets during the exchange are a protocol error, and no DISCON
 
 Deno.test("re-authentication with AUTH 0x19 ends with AUTH 0x00, or DISCONNECT 0x87 on failure [MQTT-4.12.1-1] [MQTT-4.12.1-2]", async () => {
   const b = await scramBroker();
-  const login = async (password: string) => {
+  const login = (password: string) => {
     const scram = new ScramSha256Client("alice", password);
     return { scram, first: scram.first() };
   };
-  const first = await login("wonderland");
+  const first = login("wonderland");
   const client = connectWithMethod(b, "SCRAM-SHA-256", first.first);
   let challenge = await client.expect(PacketType.AUTH);
   client.send({
@@ -100,7 +100,7 @@ Deno.test("re-authentication with AUTH 0x19 ends with AUTH 0x00, or DISCONNECT 0
   });
   await client.expect(PacketType.CONNACK);
   for (const [password, ok] of [["wonderland", true], ["bad", false]] as const) {
-    const again = await login(password);
+    const again = login(password);
     client.send({
       type: PacketType.AUTH,
       reasonCode: Reason.ReAuthenticate,
