@@ -1,40 +1,27 @@
 /**
  * Every specification statement id cited in src/ must be named by at least one
- * test, so a cited rule is never left unchecked.
+ * test, so a cited rule is never left unchecked, and docs/conformance.md must
+ * list them all.
  */
 import assert from "node:assert/strict";
+import { findCitations, renderTable, tableRows } from "./_helpers/conformance.ts";
 
-const ID = /\[MQTT-\d+(?:\.\d+)*-\d+\]/g;
-
-async function* files(dir: string, suffix: string): AsyncGenerator<string> {
-  for await (const entry of Deno.readDir(dir)) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory) yield* files(path, suffix);
-    else if (entry.name.endsWith(suffix)) yield path;
-  }
-}
-
-/** Ids named inside test names: the first string argument of Deno.test / t.step. */
-function idsInTestNames(source: string): Set<string> {
-  const found = new Set<string>();
-  const nameCall = /(?:Deno\.test|\.step|\btest)\(\s*(?:\{\s*name:\s*)?(["'`])((?:(?!\1)[\s\S])*)\1/g;
-  for (const match of source.matchAll(nameCall)) {
-    for (const id of match[2].matchAll(ID)) found.add(id[0]);
-  }
-  return found;
-}
+const root = new URL("..", import.meta.url).pathname;
 
 Deno.test("every statement id cited in src/ is named by a test", async () => {
-  const root = new URL("..", import.meta.url).pathname;
-  const cited = new Map<string, string>();
-  for await (const path of files(`${root}src`, ".ts")) {
-    const text = await Deno.readTextFile(path);
-    for (const m of text.matchAll(ID)) if (!cited.has(m[0])) cited.set(m[0], path.slice(root.length));
-  }
-  const tested = new Set<string>();
-  for await (const path of files(`${root}tests`, "_test.ts")) {
-    for (const id of idsInTestNames(await Deno.readTextFile(path))) tested.add(id);
-  }
-  const missing = [...cited].filter(([id]) => !tested.has(id)).map(([id, file]) => `${id} (${file})`);
+  const { cited, tested } = await findCitations(root);
+  const missing = [...cited].filter(([id]) => !tested.has(id)).map(([id, files]) =>
+    `${id} (${[...files][0]})`
+  );
   assert.deepEqual(missing, [], `ids cited in src/ but named by no test:\n${missing.join("\n")}`);
+});
+
+Deno.test("docs/conformance.md lists every cited statement with its tests (deno task conformance refreshes it)", async () => {
+  const doc = await Deno.readTextFile(`${root}docs/conformance.md`);
+  const expected = tableRows(renderTable(await findCitations(root)));
+  assert.deepEqual(
+    tableRows(doc),
+    expected,
+    "docs/conformance.md is out of date: run `deno task conformance`",
+  );
 });

@@ -13,6 +13,7 @@ import {
   type Frame,
   type Packet,
   PacketType,
+  type Properties,
   type ProtocolLevel,
   Reason,
 } from "../protocol/packet.ts";
@@ -195,9 +196,24 @@ export class Connection implements SessionLink {
   /** Encodes and queues a packet at this connection's protocol level. */
   send(packet: Packet): void {
     if (this.state === "closed") return;
-    const bytes = encodePacket(packet, this.level);
+    let bytes = encodePacket(packet, this.level);
+    if (bytes.length > this.maxPacketSize) bytes = this.#withoutDiagnostics(packet, bytes);
     this.broker.stats.bytesSent += bytes.length;
     this.socket.write(bytes);
+  }
+
+  /**
+   * A Reason String or User Properties that would push a packet past the client's
+   * Maximum Packet Size are left out rather than the packet: [MQTT-3.2.2-19]
+   * [MQTT-3.2.2-20] CONNACK, [MQTT-3.4.2-2] [MQTT-3.4.2-3] PUBACK and the other acks,
+   * [MQTT-3.14.2-3] [MQTT-3.14.2-4] DISCONNECT.
+   */
+  #withoutDiagnostics(packet: Packet, bytes: Uint8Array): Uint8Array {
+    const props = (packet as { properties?: Properties }).properties;
+    if (props?.reasonString === undefined && props?.userProperties === undefined) return bytes;
+    const { reasonString: _r, userProperties: _u, ...rest } = props;
+    const properties = Object.keys(rest).length > 0 ? rest : undefined;
+    return encodePacket({ ...packet, properties } as Packet, this.level);
   }
 
   /** Marks the connection established: starts the keep-alive check. */

@@ -50,6 +50,9 @@ export function outboundPublish(
   subscriptionIds: number[] | undefined,
   now: number,
 ): PublishPacket {
+  // The publisher's properties go out by reference, unaltered and in order: [MQTT-3.3.2-4] Payload Format
+  // Indicator, [MQTT-3.3.2-15] Response Topic, [MQTT-3.3.2-16] Correlation Data, [MQTT-3.3.2-17]
+  // [MQTT-3.3.2-18] User Properties, [MQTT-3.3.2-20] Content Type.
   let properties: Properties | undefined = message.properties;
   if (message.expiresAt !== undefined || subscriptionIds !== undefined) {
     properties = { ...properties };

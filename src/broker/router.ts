@@ -159,6 +159,7 @@ export class Router {
     // [MQTT-3.8.3-3] No Local: never back to the publishing client.
     if (noLocal && this.#origin === session.clientId) return false;
     const message = this.#message;
+    // [MQTT-3.8.4-8] delivered at the lower of the published QoS and the granted QoS.
     const qos = (message.qos < granted ? message.qos : granted) as QoS;
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
     const retain = retainAsPublished ? message.retain : false;

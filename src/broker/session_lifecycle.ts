@@ -139,7 +139,7 @@ export class SessionLifecycle {
     }, ms);
   }
 
-  /** The session's time is up: its pending will goes out first [MQTT-3.1.3-9]. */
+  /** The session's time is up [MQTT-4.1.0-2]: its pending will goes out first [MQTT-3.1.3-9]. */
   #expire(session: Session): void {
     const broker = this.#broker;
     if (session.will !== undefined) this.publishWill(session);

@@ -201,3 +201,52 @@ Deno.test("v5: a retained will when retain is unavailable is refused with 0x9A [
   const { connack } = await TestClient.connect(broker, { clientId: "w", protocolLevel: 5, will });
   assert.equal(connack.reasonCode, Reason.RetainNotSupported);
 });
+
+Deno.test("v5: a Reason String that would exceed the client's Maximum Packet Size is left out of CONNACK and DISCONNECT [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.14.2-3] [MQTT-3.14.2-4]", async () => {
+  const broker = new Broker({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
+  const will = { topic: "w", payload: new Uint8Array([1]), qos: 2 as const, retain: false };
+  const small = { maximumPacketSize: 16 };
+  const refused = await TestClient.connect(broker, {
+    clientId: "w",
+    protocolLevel: 5,
+    will,
+    properties: small,
+  });
+  assert.equal(refused.connack.reasonCode, Reason.QoSNotSupported);
+  assert.equal(refused.connack.properties, undefined);
+  const roomy = await TestClient.connect(broker, { clientId: "r", protocolLevel: 5, will });
+  assert.equal(typeof roomy.connack.properties?.reasonString, "string");
+
+  const { client } = await TestClient.connect(broker, { clientId: "d", protocolLevel: 5, properties: small });
+  client.send({
+    type: PacketType.SUBSCRIBE,
+    packetId: 1,
+    subscriptions: [{
+      filter: "$share/g/t",
+      qos: 0,
+      noLocal: true,
+      retainAsPublished: false,
+      retainHandling: 0,
+    }],
+  });
+  const [disconnect] = await client.closedByBroker() as {
+    type: number;
+    reasonCode: number;
+    properties?: object;
+  }[];
+  assert.equal(disconnect.type, PacketType.DISCONNECT);
+  assert.equal(disconnect.reasonCode, Reason.ProtocolError);
+  assert.equal(disconnect.properties, undefined);
+});
+
+Deno.test("v5: Response Information is in CONNACK only when the client requests it [MQTT-3.1.2-28]", async () => {
+  const broker = newBroker();
+  const asked = await TestClient.connect(broker, {
+    clientId: "asks",
+    protocolLevel: 5,
+    properties: { requestResponseInformation: 1 },
+  });
+  assert.equal(asked.connack.properties?.responseInformation, "response/asks");
+  const silent = await TestClient.connect(broker, { clientId: "quiet", protocolLevel: 5 });
+  assert.equal(silent.connack.properties?.responseInformation, undefined);
+});

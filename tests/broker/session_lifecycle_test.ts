@@ -95,7 +95,7 @@ Deno.test("a delayed will is published after its delay", async () => {
   assert.equal(text(await watcher.client.expect(PacketType.PUBLISH)), "late");
 });
 
-Deno.test("a session is removed when its expiry interval passes", async () => {
+Deno.test("a session is removed when its expiry interval passes [MQTT-4.1.0-2]", async () => {
   const clock = new ManualClock();
   const b = new Broker({ clock });
   const c = await TestClient.connect(b, {

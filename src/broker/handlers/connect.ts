@@ -64,6 +64,8 @@ export async function handleConnect(
   conn.level = packet.protocolLevel;
   const v5 = packet.protocolLevel === 5;
   const props = packet.properties ?? {};
+  // Known before any reply, so that even a refusing CONNACK respects it [MQTT-3.2.2-19] [MQTT-3.2.2-20].
+  if (v5 && props.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;
   if (broker.closing) {
     return refuse(
       conn,
@@ -258,6 +260,7 @@ function applyClientLimits(conn: Connection, packet: ConnectPacket): void {
     if (props.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;
     // [MQTT-3.3.4-9] never more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum.
     conn.sendWindow = Math.min(broker.limits.maxInflight, props.receiveMaximum ?? 65535);
+    // [MQTT-3.1.2-26] aliases stay within the client's Topic Alias Maximum; [MQTT-3.1.2-27] none when it is 0 or absent.
     if ((props.topicAliasMaximum ?? 0) > 0) conn.aliases = new OutboundAliases(props.topicAliasMaximum!);
     conn.inboundAliases = new InboundAliases(broker.mqtt.topicAliasMaximum);
     conn.problemInformation = props.requestProblemInformation !== 0;
@@ -362,6 +365,7 @@ function fillConnackProperties(
   if (!mqtt.wildcardSubscriptions) out.wildcardSubscriptionAvailable = 0;
   if (!mqtt.subscriptionIdentifiers) out.subscriptionIdentifiersAvailable = 0;
   if (!mqtt.sharedSubscriptions) out.sharedSubscriptionAvailable = 0;
+  // [MQTT-3.1.2-28] Response Information only for a client that asked for it.
   if (packet.properties?.requestResponseInformation === 1) {
     out.responseInformation = `response/${conn.clientId}`;
   }

@@ -31,15 +31,21 @@ export function handlePublish(
   if (packet.qos > 0) countInbound(conn);
   if (packet.properties?.payloadFormatIndicator === 1 && !isUtf8(packet.payload)) {
     // A payload that declares itself UTF-8 and is not: the spec lets the receiver refuse it with 0x99.
-    return refuseMessage(conn, packet, Reason.PayloadFormatInvalid, batch);
+    return refuseMessage(conn, packet, Reason.PayloadFormatInvalid, batch, "payload is not valid UTF-8");
   }
   // Topics beginning with "$" are the broker's own ($SYS): clients may not publish there.
-  if (topic.charCodeAt(0) === 0x24) return refuseMessage(conn, packet, Reason.NotAuthorized, batch);
+  if (topic.charCodeAt(0) === 0x24) {
+    return refuseMessage(conn, packet, Reason.NotAuthorized, batch, "topics starting with $ are reserved");
+  }
   const allowed = broker.authorize({ clientId: conn.clientId, username: conn.username }, "write", topic);
   if (allowed === true) return accept(conn, packet, topic, batch);
-  if (allowed === false) return refuseMessage(conn, packet, Reason.NotAuthorized, batch);
+  if (allowed === false) {
+    return refuseMessage(conn, packet, Reason.NotAuthorized, batch, "publish not authorized");
+  }
   return allowed.then((ok) =>
-    ok ? accept(conn, packet, topic, batch) : refuseMessage(conn, packet, Reason.NotAuthorized, batch)
+    ok
+      ? accept(conn, packet, topic, batch)
+      : refuseMessage(conn, packet, Reason.NotAuthorized, batch, "publish not authorized")
   );
 }
 
@@ -64,6 +70,10 @@ function checkPublish(conn: Connection, packet: PublishPacket): string {
   // [MQTT-3.2.2-14] RETAIN when Retain Available is 0 is a protocol error (0x9A).
   if (packet.retain && !broker.mqtt.retainAvailable) {
     throw protocolError(Reason.RetainNotSupported, "retain not supported");
+  }
+  // [MQTT-3.3.4-6] Subscription Identifiers are the broker's to send, never the client's.
+  if (packet.properties?.subscriptionIdentifiers !== undefined) {
+    throw protocolError(Reason.ProtocolError, "PUBLISH from a client carries a Subscription Identifier");
   }
   checkRate(conn);
   return topic;
@@ -120,7 +130,6 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
   if (props !== undefined && conn.level === 5) {
     const forwarded = { ...props };
     delete forwarded.topicAlias;
-    delete forwarded.subscriptionIdentifiers;
     message.properties = forwarded;
     if (props.messageExpiryInterval !== undefined) {
       message.expiresAt = broker.clock.now() + props.messageExpiryInterval * 1000;
@@ -168,18 +177,33 @@ function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessag
  * A message the broker will not route. 3.x: dropped silently (still acknowledged so
  * the client does not resend forever); v5: the acknowledgement carries the reason.
  */
-function refuseMessage(conn: Connection, packet: PublishPacket, reason: number, batch: CommitBatch): void {
+function refuseMessage(
+  conn: Connection,
+  packet: PublishPacket,
+  reason: number,
+  batch: CommitBatch,
+  why: string,
+): void {
   conn.broker.stats.dropped.not_authorized += reason === Reason.NotAuthorized ? 1 : 0;
-  acknowledge(conn, packet, conn.level === 5 ? reason : Reason.Success, batch);
+  // [MQTT-3.1.2-29] a Reason String on an ack only when the client asked for problem information.
+  const reasonString = conn.level === 5 && conn.problemInformation ? why : undefined;
+  acknowledge(conn, packet, conn.level === 5 ? reason : Reason.Success, batch, reasonString);
 }
 
 /** PUBACK (QoS 1) or PUBREC (QoS 2), after the batch is durable. */
-function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number, batch: CommitBatch): void {
+function acknowledge(
+  conn: Connection,
+  packet: PublishPacket,
+  reasonCode: number,
+  batch: CommitBatch,
+  reasonString?: string,
+): void {
   if (packet.qos === 0) return;
   const ack: AckPacket = {
     type: packet.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC,
     packetId: packet.packetId!,
     reasonCode,
+    properties: reasonString === undefined ? undefined : { reasonString },
   };
   const flowEnds = packet.qos === 1 || !conn.session!.inbound2.has(ack.packetId);
   batch.then(() => {

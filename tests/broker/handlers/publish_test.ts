@@ -65,7 +65,7 @@ Deno.test("QoS 2 outbound: PUBREC from the subscriber is answered with PUBREL, t
   assert.equal(b.sessions.get("sub")!.inflight.size, 0);
 });
 
-Deno.test("the delivered QoS is the lower of the published and the granted QoS", async () => {
+Deno.test("the delivered QoS is the lower of the published and the granted QoS [MQTT-3.8.4-8]", async () => {
   const b = broker();
   const sub = await TestClient.connect(b, { clientId: "sub" });
   await sub.client.subscribe("d", 1);
@@ -297,22 +297,37 @@ Deno.test("v5: a topic alias above the broker's Topic Alias Maximum is an error 
   assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.TopicAliasInvalid);
 });
 
-Deno.test("v5: outbound topic aliases are used when the client allows them", async () => {
+Deno.test("v5: outbound topic aliases are used when the client allows them, never above its maximum [MQTT-3.1.2-26]", async () => {
   const b = broker();
   const sub = await TestClient.connect(b, {
     clientId: "sub",
     protocolLevel: 5,
-    properties: { topicAliasMaximum: 4 },
+    properties: { topicAliasMaximum: 2 },
   });
-  await sub.client.subscribe("alias/me");
-  await b.publish({ topic: "alias/me", payload: "1" });
-  await b.publish({ topic: "alias/me", payload: "2" });
-  const first = await sub.client.expect(PacketType.PUBLISH);
-  const second = await sub.client.expect(PacketType.PUBLISH);
-  assert.equal(first.topic, "alias/me");
-  assert.equal(first.properties?.topicAlias, 1);
-  assert.equal(second.topic, "");
-  assert.equal(second.properties?.topicAlias, 1);
+  await sub.client.subscribe("alias/#");
+  for (const topic of ["alias/me", "alias/me", "alias/a", "alias/b", "alias/c", "alias/a"]) {
+    await b.publish({ topic, payload: "x" });
+  }
+  const got = [];
+  for (let i = 0; i < 6; i++) got.push(await sub.client.expect(PacketType.PUBLISH));
+  assert.equal(got[0].topic, "alias/me");
+  assert.equal(got[0].properties?.topicAlias, 1);
+  assert.equal(got[1].topic, "");
+  assert.equal(got[1].properties?.topicAlias, 1);
+  for (const p of got) assert.ok(p.properties!.topicAlias! >= 1 && p.properties!.topicAlias! <= 2);
+});
+
+Deno.test("v5: a client without Topic Alias Maximum never gets a topic alias [MQTT-3.1.2-27]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
+  await sub.client.subscribe("plain");
+  await b.publish({ topic: "plain", payload: "1" });
+  await b.publish({ topic: "plain", payload: "2" });
+  for (let i = 0; i < 2; i++) {
+    const p = await sub.client.expect(PacketType.PUBLISH);
+    assert.equal(p.topic, "plain");
+    assert.equal(p.properties?.topicAlias, undefined);
+  }
 });
 
 Deno.test("v5: a PUBLISH to a topic nobody subscribes gets PUBACK 0x10 No matching subscribers", async () => {
@@ -332,7 +347,7 @@ Deno.test("v5: a payload declared UTF-8 that is not gets PUBACK 0x99", async () 
   assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.PayloadFormatInvalid);
 });
 
-Deno.test("v5: publication properties reach the subscriber unaltered", async () => {
+Deno.test("v5: publication properties reach the subscriber unaltered and in order [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]", async () => {
   const b = broker();
   const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
   await sub.client.subscribe("rr");
@@ -401,4 +416,28 @@ Deno.test("durable mode acknowledges only after the commit; relaxed mode acknowl
     if (durability === "durable") assert.ok(await pub.client.silentFor(50), "no PUBACK before the commit");
     else await pub.client.expect(PacketType.PUBACK);
   }
+});
+
+Deno.test("v5: a refused PUBLISH's ack carries a Reason String only when problem information is wanted and it fits [MQTT-3.1.2-29] [MQTT-3.4.2-2] [MQTT-3.4.2-3]", async () => {
+  const b = broker();
+  const cases = [
+    { properties: {}, expectReason: true },
+    { properties: { requestProblemInformation: 0 }, expectReason: false },
+    { properties: { maximumPacketSize: 8 }, expectReason: false },
+  ];
+  for (const [i, { properties, expectReason }] of cases.entries()) {
+    const pub = await TestClient.connect(b, { clientId: `p${i}`, protocolLevel: 5, properties });
+    pub.client.publish("$SYS/x", "no", { qos: 1 });
+    const ack = await pub.client.expect(PacketType.PUBACK);
+    assert.equal(ack.reasonCode, Reason.NotAuthorized);
+    assert.equal(ack.properties?.reasonString !== undefined, expectReason, JSON.stringify(properties));
+  }
+});
+
+Deno.test("v5: a PUBLISH from a client with a Subscription Identifier is a protocol error [MQTT-3.3.4-6]", async () => {
+  const b = broker();
+  const pub = await TestClient.connect(b, { clientId: "p", protocolLevel: 5 });
+  pub.client.publish("t", "x", { properties: { subscriptionIdentifiers: [3] } });
+  const [disconnect] = await pub.client.closedByBroker() as { reasonCode: number }[];
+  assert.equal(disconnect.reasonCode, Reason.ProtocolError);
 });
