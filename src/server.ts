@@ -18,6 +18,10 @@ import { listenTcp } from "./transport/tcp.ts";
 import { listenTls, type TlsListener } from "./transport/tls.ts";
 import { listenWebSocket } from "./transport/websocket.ts";
 import type { Socket } from "./transport/socket.ts";
+import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
+import { EventLoopMonitor } from "./admin/event_loop.ts";
+import { LiveStats } from "./admin/live_stats.ts";
+import { SysTopics } from "./admin/sys_topics.ts";
 
 /** A running listener of any type. */
 export interface Listener {
@@ -32,6 +36,8 @@ export interface Listener {
 export interface Server {
   readonly broker: Broker;
   readonly listeners: Listener[];
+  /** The admin HTTP listener, when `admin.enabled`. */
+  readonly admin: AdminServer | undefined;
   readonly config: BrokerConfig;
   /**
    * Applies what can change at runtime from a new configuration (auth files, ACL,
@@ -149,6 +155,55 @@ export function reloadCertificates(server: Server): string[] {
   return reloaded;
 }
 
+/** $SYS topics, live rates, event-loop monitor and the admin listener, as configured. */
+function startMonitoring(
+  broker: Broker,
+  config: BrokerConfig,
+  listeners: Listener[],
+  ready: () => boolean,
+): { admin: AdminServer | undefined; stop(): void } {
+  const sys = new SysTopics(broker, config.sys.interval);
+  sys.start();
+  const a = config.admin;
+  if (!a.enabled) return { admin: undefined, stop: () => sys.stop() };
+  const live = new LiveStats(broker);
+  const loop = new EventLoopMonitor();
+  live.start();
+  loop.start();
+  const wsPaths = new Map(config.listeners.map((l, i) => [i, l.path]));
+  const admin = startAdminServer({
+    broker,
+    config: () => config,
+    listeners: () =>
+      listeners.map((l, i) => ({
+        type: l.type,
+        name: l.name,
+        hostname: l.hostname,
+        port: l.port,
+        path: wsPaths.get(i),
+      })),
+    live,
+    loop,
+    ready,
+  }, {
+    host: a.host,
+    port: a.port,
+    token: a.token,
+    username: a.username,
+    password: a.password,
+    certFile: a.cert_file,
+    keyFile: a.key_file,
+  });
+  return {
+    admin,
+    stop() {
+      sys.stop();
+      live.stop();
+      loop.stop();
+    },
+  };
+}
+
 /**
  * Builds and starts everything the configuration describes.
  *
@@ -189,9 +244,11 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     await broker.close();
     throw err;
   }
+  const monitoring = startMonitoring(broker, config, listeners, () => !broker.closing);
   const server: Server = {
     broker,
     listeners,
+    admin: monitoring.admin,
     config,
     async reload(next) {
       const changed = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
@@ -222,7 +279,8 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     },
     async close() {
       // In parallel: some listeners (WebSocket, TLS) finish closing only once their connections end.
-      await Promise.all([...listeners.map((l) => l.close()), broker.close()]);
+      monitoring.stop();
+      await Promise.all([...listeners.map((l) => l.close()), broker.close(), monitoring.admin?.close()]);
       log.info("Broker stopped");
     },
   };

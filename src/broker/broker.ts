@@ -8,7 +8,7 @@
  */
 import { getLogger, type Logger } from "@logtape/logtape";
 import { validateTopicName } from "../protocol/topic.ts";
-import type { Properties, QoS } from "../protocol/packet.ts";
+import { type Properties, type QoS, Reason } from "../protocol/packet.ts";
 import type { Store, StoredMessage } from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -83,6 +83,7 @@ export class Broker implements BrokerContext {
       this.store,
       relaxed,
       (err) => this.log.error("Store commit failed: {error}", { error: String(err) }),
+      (ms) => this.stats.observeCommit(ms),
     );
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
   }
@@ -169,8 +170,9 @@ export class Broker implements BrokerContext {
   }
 
   /** Routes a broker-originated message (wills, $SYS, the API) through the broker's own chain. */
-  publishInternal(message: StoredMessage): Promise<void> {
-    this.stats.messagesReceived++;
+  publishInternal(message: StoredMessage, counted = true): Promise<void> {
+    // $SYS updates pass counted=false so that they do not inflate the figures they report.
+    if (counted) this.stats.messagesReceived++;
     const batch = this.#chain.begin();
     this.router.route(message, batch, false);
     if (message.retain) this.retain(message, batch);
@@ -251,6 +253,28 @@ export class Broker implements BrokerContext {
     if (!wasConnected) return;
     this.#connected--;
     this.stats.clientsConnected = this.#connected;
+  }
+
+  /**
+   * Closes a client's connection as an administrative action (v5: DISCONNECT 0x98).
+   * Its session stays, as after any server-side close. False when it is not connected.
+   */
+  disconnectClient(clientId: string): boolean {
+    const link = this.sessions.get(clientId)?.link;
+    if (link === null || link === undefined) return false;
+    (link as Connection).close(Reason.AdministrativeAction, "disconnected by an administrator");
+    return true;
+  }
+
+  /** Disconnects the client if needed and deletes its session, subscriptions and queue. */
+  async removeSession(clientId: string): Promise<boolean> {
+    this.disconnectClient(clientId);
+    const session = this.sessions.get(clientId);
+    if (session === undefined) return false;
+    const batch = this.#chain.begin();
+    this.#lifecycle.discard(session, batch);
+    await this.#chain.submit(batch);
+    return true;
   }
 
   /** Live connections (for the management API). */

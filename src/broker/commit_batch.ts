@@ -60,11 +60,18 @@ export class CommitChain {
   readonly #store: Store | undefined;
   readonly #relaxed: boolean;
   readonly #onError: (err: unknown) => void;
+  readonly #onCommitTime: ((ms: number) => void) | undefined;
 
-  constructor(store: Store | undefined, relaxed: boolean, onError: (err: unknown) => void) {
+  constructor(
+    store: Store | undefined,
+    relaxed: boolean,
+    onError: (err: unknown) => void,
+    onCommitTime?: (ms: number) => void,
+  ) {
     this.#store = store;
     this.#relaxed = relaxed;
     this.#onError = onError;
+    this.#onCommitTime = onCommitTime;
   }
 
   /** A new batch that defers its actions when an earlier one is still pending. */
@@ -90,6 +97,11 @@ export class CommitChain {
       durable = Promise.resolve();
     } else {
       durable = store.commit(batch.mutations);
+      const observe = this.#onCommitTime;
+      if (observe !== undefined) {
+        const started = performance.now();
+        durable = durable.then(() => observe(performance.now() - started));
+      }
     }
     const previous = this.#tail;
     const run = (previous ? Promise.all([previous, durable]) : durable).then(

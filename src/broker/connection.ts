@@ -75,7 +75,12 @@ export class Connection implements SessionLink {
     this.broker = broker;
     this.socket = socket;
     this.#lastActivity = broker.clock.now();
-    this.chain = new CommitChain(broker.store, false, (err) => this.#storeFailed(err));
+    this.chain = new CommitChain(
+      broker.store,
+      false,
+      (err) => this.#storeFailed(err),
+      (ms) => broker.stats.observeCommit(ms),
+    );
     this.#connectTimer = broker.clock.setTimer(
       () => this.#connectTimedOut(),
       broker.limits.connectTimeoutMs,
@@ -115,7 +120,9 @@ export class Connection implements SessionLink {
     try {
       for (let i = 0; i < frames.length && this.state !== "closed"; i++) {
         const frame = frames[i];
-        this.broker.stats.bytesReceived += frame.body.length + 2;
+        const stats = this.broker.stats;
+        stats.bytesReceived += frame.body.length + 2;
+        stats.packetsReceived[frame.header >> 4]++;
         const pending = this.#dispatch(frame, batch);
         if (pending !== undefined) await pending;
       }
@@ -199,6 +206,7 @@ export class Connection implements SessionLink {
     let bytes = encodePacket(packet, this.level);
     if (bytes.length > this.maxPacketSize) bytes = this.#withoutDiagnostics(packet, bytes);
     this.broker.stats.bytesSent += bytes.length;
+    this.broker.stats.packetsSent[packet.type]++;
     this.socket.write(bytes);
   }
 

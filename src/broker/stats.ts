@@ -14,6 +14,12 @@ export type DropReason =
   | "offline_qos0"
   | "not_authorized";
 
+/** Upper bounds (ms) of the store commit latency histogram buckets; the last bucket is +Inf. */
+export const COMMIT_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 1000] as const;
+
+/** Most distinct topics one rate sample tracks. */
+export const TOPIC_SAMPLE_LIMIT = 1000;
+
 /** Broker-wide counters since start. */
 export class BrokerStats {
   readonly startedAt: number;
@@ -38,8 +44,47 @@ export class BrokerStats {
     not_authorized: 0,
   };
 
+  /** Control packets received and sent, indexed by packet type (1..15). PUBLISH sent is `publishSent`. */
+  readonly packetsReceived: number[] = new Array(16).fill(0);
+  readonly packetsSent: number[] = new Array(16).fill(0);
+  /**
+   * Messages received per topic since the last {@link takeTopicSample}; null
+   * (and free on the hot path) until an observer asks for it. Holds at most
+   * {@link TOPIC_SAMPLE_LIMIT} topics so that a flood of distinct topics cannot grow it.
+   */
+  topicSample: Map<string, number> | null = null;
+  /** Store commit latency: counts per bucket of {@link COMMIT_BUCKETS_MS}, plus sum and count. */
+  readonly commitBuckets: number[] = new Array(COMMIT_BUCKETS_MS.length + 1).fill(0);
+  commitSumMs = 0;
+  commitCount = 0;
+
   constructor(now: number) {
     this.startedAt = now;
+  }
+
+  /** Counts a message on `topic` when sampling is on. */
+  sampleTopic(topic: string): void {
+    const sample = this.topicSample;
+    if (sample === null) return;
+    const n = sample.get(topic);
+    if (n !== undefined) sample.set(topic, n + 1);
+    else if (sample.size < TOPIC_SAMPLE_LIMIT) sample.set(topic, 1);
+  }
+
+  /** Returns the per-topic counts gathered since the last call and starts a new sample. */
+  takeTopicSample(): Map<string, number> {
+    const taken = this.topicSample ?? new Map();
+    this.topicSample = new Map();
+    return taken;
+  }
+
+  /** Records how long one durable store commit took. */
+  observeCommit(ms: number): void {
+    let i = 0;
+    while (i < COMMIT_BUCKETS_MS.length && ms > COMMIT_BUCKETS_MS[i]) i++;
+    this.commitBuckets[i]++;
+    this.commitSumMs += ms;
+    this.commitCount++;
   }
 
   /** Total messages dropped, all reasons. */

@@ -256,7 +256,17 @@ export const configSchema: Field & { kind: "object" } = {
         enabled: { kind: "bool", default: false, doc: "Serve the admin HTTP API." },
         host: { kind: "string", default: "127.0.0.1", doc: "Address to bind." },
         port: { kind: "int", min: 0, max: 65535, default: 18083, doc: "Port to bind." },
-        token: { kind: "string", doc: "Bearer token required by the API." },
+        token: { kind: "string", doc: "Bearer token required by the API, /metrics and the dashboard data." },
+        username: {
+          kind: "string",
+          doc: "User name for HTTP basic auth (with password), instead of or beside a token.",
+        },
+        password: { kind: "string", doc: "Password for HTTP basic auth." },
+        cert_file: {
+          kind: "file",
+          doc: "PEM certificate: serve the admin listener over HTTPS (with key_file).",
+        },
+        key_file: { kind: "file", doc: "PEM private key for cert_file." },
       },
     },
   },
@@ -322,5 +332,14 @@ export interface BrokerConfig {
     payloads: boolean;
   };
   sys: { interval: number };
-  admin: { enabled: boolean; host: string; port: number; token?: string };
+  admin: {
+    enabled: boolean;
+    host: string;
+    port: number;
+    token?: string;
+    username?: string;
+    password?: string;
+    cert_file?: string;
+    key_file?: string;
+  };
 }

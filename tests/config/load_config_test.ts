@@ -12,9 +12,14 @@ function problems(yaml: string, env: Record<string, string> = {}): string[] {
   return [];
 }
 
-Deno.test("the built-in default parses: one tcp listener on 127.0.0.1:1883, KV under ./data", () => {
+Deno.test("the built-in default parses: tcp on 127.0.0.1:1883, ws on :8083, admin on :18083, KV under ./data", () => {
   const c = parseConfig(DEFAULT_CONFIG_YAML, "default");
-  assert.deepEqual(c.listeners.map((l) => [l.type, l.host, l.port]), [["tcp", "127.0.0.1", 1883]]);
+  assert.deepEqual(c.listeners.map((l) => [l.type, l.host, l.port]), [["tcp", "127.0.0.1", 1883], [
+    "ws",
+    "127.0.0.1",
+    8083,
+  ]]);
+  assert.deepEqual([c.admin.enabled, c.admin.host, c.admin.port], [true, "127.0.0.1", 18083]);
   assert.equal(c.persistence.type, "kv");
   assert.equal(c.persistence.path, "./data/broker.kv");
   assert.equal(c.mqtt.max_qos, 2);

@@ -23,6 +23,7 @@ export function handlePublish(
   broker.stats.publishReceived++;
   broker.stats.messagesReceived++;
   const topic = checkPublish(conn, packet);
+  broker.stats.sampleTopic(topic);
   if (packet.qos === 2 && conn.session!.inbound2.has(packet.packetId!)) {
     // [MQTT-4.3.3-10] a duplicate of a QoS 2 PUBLISH not yet released is acknowledged, not routed again.
     acknowledge(conn, packet, Reason.Success, batch);

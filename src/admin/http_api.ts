@@ -1,0 +1,246 @@
+/**
+ * The management API (JSON), `/metrics`, health and readiness, and the
+ * dashboard page, as one request handler. Documented in docs/http-api.md.
+ *
+ * @module
+ */
+import type { Broker } from "../broker/broker.ts";
+import type { Connection } from "../broker/connection.ts";
+import type { Session } from "../broker/session.ts";
+import type { BrokerConfig } from "../config/schema.ts";
+import { topicMatches, validateTopicFilter, validateTopicName } from "../protocol/topic.ts";
+import { DASHBOARD_HTML } from "./dashboard_page.ts";
+import type { EventLoopMonitor } from "./event_loop.ts";
+import type { LiveStats } from "./live_stats.ts";
+import { renderMetrics } from "./metrics.ts";
+
+/** What the API reads besides the broker. */
+export interface AdminContext {
+  broker: Broker;
+  config: () => BrokerConfig;
+  listeners: () => { type: string; name: string; hostname: string; port: number; path?: string }[];
+  live: LiveStats;
+  loop: EventLoopMonitor;
+  /** False until the broker has started, and again while it shuts down. */
+  ready: () => boolean;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+/** Reads `limit` (1..1000, default 100) and `offset` and slices `items`. */
+function page<T>(url: URL, items: T[]): { total: number; offset: number; limit: number; items: T[] } {
+  const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get("limit") ?? 100) || 100));
+  const offset = Math.max(0, Number(url.searchParams.get("offset") ?? 0) || 0);
+  return { total: items.length, offset, limit, items: items.slice(offset, offset + limit) };
+}
+
+function clientSummary(session: Session) {
+  const conn = session.link as Connection | null;
+  return {
+    clientId: session.clientId,
+    username: session.username ?? null,
+    connected: conn !== null,
+    address: conn?.socket.remoteAddress ?? null,
+    listener: conn?.socket.listener ?? null,
+    protocol: session.protocolLevel,
+    keepAlive: conn?.keepAlive ?? null,
+    inflight: session.inflight.size,
+    queued: session.queue.length,
+    subscriptions: session.subscriptions.size,
+    expiryInterval: session.expiryInterval,
+  };
+}
+
+function subscriptionsOf(session: Session) {
+  return [...session.subscriptions.entries()].map(([key, sub]) => ({
+    clientId: session.clientId,
+    filter: key,
+    qos: sub.qos,
+    noLocal: sub.noLocal,
+    retainAsPublished: sub.retainAsPublished,
+    retainHandling: sub.retainHandling,
+    subscriptionId: sub.subscriptionId ?? null,
+    group: sub.group ?? null,
+  }));
+}
+
+const SECRET_KEYS = new Set(["token", "password", "key_file"]);
+
+/** The configuration with secrets replaced by "***". */
+function redacted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redacted);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, SECRET_KEYS.has(k) && v !== undefined ? "***" : redacted(v)]),
+  );
+}
+
+async function publish(broker: Broker, req: Request): Promise<Response> {
+  const body = await req.json().catch(() => {
+    throw new HttpError(400, "the body must be JSON");
+  });
+  const { topic, payload = "", encoding = "utf8", qos = 0, retain = false } = body ?? {};
+  if (typeof topic !== "string") throw new HttpError(400, "topic (string) is required");
+  if (typeof payload !== "string") throw new HttpError(400, "payload must be a string");
+  if (![0, 1, 2].includes(qos)) throw new HttpError(400, "qos must be 0, 1 or 2");
+  if (encoding !== "utf8" && encoding !== "base64") {
+    throw new HttpError(400, 'encoding must be "utf8" or "base64"');
+  }
+  try {
+    validateTopicName(topic);
+  } catch (err) {
+    throw new HttpError(400, `invalid topic: ${(err as Error).message}`);
+  }
+  const bytes = encoding === "base64" ? Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)) : payload;
+  await broker.publish({ topic, payload: bytes, qos, retain: retain === true });
+  return json({ published: true }, 202);
+}
+
+function retainedList(broker: Broker, url: URL) {
+  const filter = url.searchParams.get("topic") ?? "#";
+  try {
+    validateTopicFilter(filter);
+  } catch (err) {
+    throw new HttpError(400, `invalid topic filter: ${(err as Error).message}`);
+  }
+  const messages = broker.retained.match(filter).sort((a, b) => a.topic < b.topic ? -1 : 1);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const result = page(url, messages);
+  return {
+    ...result,
+    items: result.items.map((m) => {
+      let text: string | null = null;
+      try {
+        text = decoder.decode(m.payload.subarray(0, 4096));
+      } catch { /* binary payload: base64 only */ }
+      // Previews stop at 4 KiB; `size` tells the whole length.
+      return {
+        topic: m.topic,
+        qos: m.qos,
+        size: m.payload.length,
+        payloadText: text,
+        payloadBase64: btoa(String.fromCharCode(...m.payload.subarray(0, 4096))),
+      };
+    }),
+  };
+}
+
+function overview(ctx: AdminContext) {
+  const b = ctx.broker;
+  const s = b.stats;
+  let inflight = 0, queued = 0;
+  for (const session of b.sessions.values()) {
+    inflight += session.inflight.size;
+    queued += session.queue.length;
+  }
+  const perListener = new Map<string, number>();
+  for (const conn of b.connections) {
+    if (conn.state === "connected") {
+      perListener.set(conn.socket.listener, (perListener.get(conn.socket.listener) ?? 0) + 1);
+    }
+  }
+  return {
+    version: b.version,
+    uptimeSeconds: Math.floor((b.clock.now() - s.startedAt) / 1000),
+    clients: { connected: s.clientsConnected, maximum: s.clientsMaximum, sessions: b.sessions.size },
+    messages: {
+      received: s.messagesReceived,
+      sent: s.messagesSent,
+      dropped: s.droppedTotal,
+      inflight,
+      queued,
+    },
+    bytes: { received: s.bytesReceived, sent: s.bytesSent },
+    subscriptions: b.tree.size,
+    retained: b.retained.size,
+    eventLoopDelayMs: ctx.loop.lastMs,
+    memory: Deno.memoryUsage(),
+    listeners: ctx.listeners().map((l) => ({ ...l, connections: perListener.get(l.name) ?? 0 })),
+    rates: ctx.live.history,
+    topTopics: ctx.live.topTopics,
+  };
+}
+
+/** Routes one authenticated request. */
+export async function route(ctx: AdminContext, req: Request): Promise<Response> {
+  const url = new URL(req.url);
+  const b = ctx.broker;
+  const parts = url.pathname.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  const method = req.method;
+  try {
+    if (url.pathname === "/" || url.pathname === "/dashboard") {
+      return new Response(DASHBOARD_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    if (url.pathname === "/metrics") {
+      return new Response(renderMetrics(b, ctx.loop), {
+        headers: { "content-type": "text/plain; version=0.0.4" },
+      });
+    }
+    if (url.pathname === "/health") return json({ status: "ok" });
+    if (url.pathname === "/ready") return ctx.ready() ? json({ ready: true }) : json({ ready: false }, 503);
+    if (parts[0] !== "api" || parts[1] !== "v1") throw new HttpError(404, "not found");
+    const [resource, id] = [parts[2], parts[3]];
+    if (resource === "overview" && method === "GET") return json(overview(ctx));
+    if (resource === "config" && method === "GET") return json(redacted(ctx.config()));
+    if (resource === "publish" && method === "POST") return await publish(b, req);
+    if (resource === "clients" && id === undefined && method === "GET") {
+      const q = url.searchParams.get("q")?.toLowerCase() ?? "";
+      const connectedOnly = url.searchParams.get("connected") === "true";
+      const items = [...b.sessions.values()]
+        .filter((s) => (!connectedOnly || s.link !== null) && s.clientId.toLowerCase().includes(q))
+        .sort((x, y) => x.clientId < y.clientId ? -1 : 1)
+        .map(clientSummary);
+      return json(page(url, items));
+    }
+    if ((resource === "clients" || resource === "sessions") && id !== undefined) {
+      const session = b.sessions.get(id);
+      if (session === undefined) throw new HttpError(404, `no session for client id "${id}"`);
+      if (method === "GET") {
+        return json({ ...clientSummary(session), subscriptions: subscriptionsOf(session) });
+      }
+      if (method === "DELETE" && resource === "clients") {
+        if (!b.disconnectClient(id)) throw new HttpError(409, `client "${id}" is not connected`);
+        return new Response(null, { status: 204 });
+      }
+      if (method === "DELETE") {
+        await b.removeSession(id);
+        return new Response(null, { status: 204 });
+      }
+    }
+    if (resource === "sessions" && id === undefined && method === "GET") {
+      const items = [...b.sessions.values()].sort((x, y) => x.clientId < y.clientId ? -1 : 1).map(
+        clientSummary,
+      );
+      return json(page(url, items));
+    }
+    if (resource === "subscriptions" && method === "GET") {
+      const client = url.searchParams.get("client");
+      const topic = url.searchParams.get("topic");
+      let items = [...b.sessions.values()].filter((s) => client === null || s.clientId === client)
+        .flatMap(subscriptionsOf);
+      if (topic !== null) {
+        // Only the subscriptions that would receive a message on `topic`.
+        items = items.filter((s) => topicMatches(s.filter.replace(/^\$share\/[^/]+\//, ""), topic));
+      }
+      return json(page(url, items));
+    }
+    if (resource === "retained" && method === "GET") return json(retainedList(b, url));
+    if (resource === "retained" && method === "DELETE" && id !== undefined) {
+      // The topic is the rest of the path as written (empty levels included).
+      const topic = decodeURIComponent(url.pathname.slice("/api/v1/retained/".length));
+      await b.publish({ topic, payload: new Uint8Array(0), retain: true });
+      return new Response(null, { status: 204 });
+    }
+    throw new HttpError(404, `no route for ${method} ${url.pathname}`);
+  } catch (err) {
+    if (err instanceof HttpError) return json({ error: err.message }, err.status);
+    return json({ error: String(err) }, 500);
+  }
+}

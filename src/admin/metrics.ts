@@ -1,0 +1,138 @@
+/**
+ * The `/metrics` endpoint in the Prometheus text exposition format. Labels are
+ * drawn from bounded sets only (listener names from the configuration, protocol
+ * levels, packet types, drop reasons): never a client id or a topic, so that the
+ * series count cannot grow with traffic.
+ *
+ * @module
+ */
+import type { Broker } from "../broker/broker.ts";
+import { COMMIT_BUCKETS_MS } from "../broker/stats.ts";
+import { PacketType } from "../protocol/packet.ts";
+import type { EventLoopMonitor } from "./event_loop.ts";
+
+const TYPE_NAMES = Object.fromEntries(Object.entries(PacketType).map(([k, v]) => [v, k.toLowerCase()]));
+
+/** Accumulates one metric family at a time. */
+class Exposition {
+  readonly lines: string[] = [];
+
+  family(name: string, type: "counter" | "gauge" | "histogram", help: string): this {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    return this;
+  }
+
+  sample(name: string, value: number, labels?: Record<string, string | number>): this {
+    const text = labels === undefined
+      ? ""
+      : `{${
+        Object.entries(labels).map(([k, v]) =>
+          `${k}="${String(v).replace(/["\\\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`)}"`
+        )
+          .join(",")
+      }}`;
+    this.lines.push(`${name}${text} ${Number.isFinite(value) ? value : 0}`);
+    return this;
+  }
+}
+
+/** Renders every metric for `broker`; `loop` adds event-loop delay when given. */
+export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
+  const s = broker.stats;
+  const e = new Exposition();
+  const byListener = new Map<string, number>();
+  for (const conn of broker.connections) {
+    if (conn.state !== "connected") continue;
+    const key = `${conn.socket.listener}\u0000${conn.level}`;
+    byListener.set(key, (byListener.get(key) ?? 0) + 1);
+  }
+  e.family("mqtt_connections", "gauge", "Connected clients by listener and protocol level.");
+  for (const [key, n] of byListener) {
+    const [listener, level] = key.split("\u0000");
+    e.sample("mqtt_connections", n, { listener, protocol: level });
+  }
+  e.family("mqtt_connections_total", "counter", "Network connections accepted since start.")
+    .sample("mqtt_connections_total", s.connectionsTotal);
+  e.family("mqtt_connect_refused_total", "counter", "CONNECT packets refused.")
+    .sample("mqtt_connect_refused_total", s.connectRefused);
+  e.family(
+    "mqtt_protocol_errors_total",
+    "counter",
+    "Connections closed for a malformed packet or protocol error.",
+  )
+    .sample("mqtt_protocol_errors_total", s.protocolErrors);
+  e.family("mqtt_sessions", "gauge", "Sessions held, connected or not.").sample(
+    "mqtt_sessions",
+    broker.sessions.size,
+  );
+
+  e.family("mqtt_packets_received_total", "counter", "Control packets received, by type.");
+  for (let t = 1; t <= 15; t++) {
+    e.sample("mqtt_packets_received_total", s.packetsReceived[t], { type: TYPE_NAMES[t] });
+  }
+  e.family("mqtt_packets_sent_total", "counter", "Control packets sent, by type.");
+  for (let t = 1; t <= 15; t++) {
+    const n = t === PacketType.PUBLISH ? s.publishSent : s.packetsSent[t];
+    e.sample("mqtt_packets_sent_total", n, { type: TYPE_NAMES[t] });
+  }
+  e.family("mqtt_bytes_received_total", "counter", "Bytes received.").sample(
+    "mqtt_bytes_received_total",
+    s.bytesReceived,
+  );
+  e.family("mqtt_bytes_sent_total", "counter", "Bytes sent.").sample("mqtt_bytes_sent_total", s.bytesSent);
+
+  e.family("mqtt_messages_published_total", "counter", "Application messages received (clients and broker).")
+    .sample("mqtt_messages_published_total", s.messagesReceived);
+  e.family("mqtt_messages_delivered_total", "counter", "Application messages sent to clients.")
+    .sample("mqtt_messages_delivered_total", s.messagesSent);
+  e.family("mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.");
+  for (const [reason, n] of Object.entries(s.dropped)) e.sample("mqtt_messages_dropped_total", n, { reason });
+
+  let inflight = 0;
+  let queued = 0;
+  for (const session of broker.sessions.values()) {
+    inflight += session.inflight.size;
+    queued += session.queue.length;
+  }
+  e.family("mqtt_messages_inflight", "gauge", "QoS 1/2 messages sent and not yet acknowledged.")
+    .sample("mqtt_messages_inflight", inflight);
+  e.family("mqtt_messages_queued", "gauge", "Messages waiting in session queues.").sample(
+    "mqtt_messages_queued",
+    queued,
+  );
+  e.family("mqtt_subscriptions", "gauge", "Subscriptions in the topic tree.").sample(
+    "mqtt_subscriptions",
+    broker.tree.size,
+  );
+  e.family("mqtt_retained_messages", "gauge", "Retained messages.").sample(
+    "mqtt_retained_messages",
+    broker.retained.size,
+  );
+
+  e.family("mqtt_store_commit_seconds", "histogram", "Durable store commit latency.");
+  let cumulative = 0;
+  COMMIT_BUCKETS_MS.forEach((le, i) => {
+    cumulative += s.commitBuckets[i];
+    e.sample("mqtt_store_commit_seconds_bucket", cumulative, { le: le / 1000 });
+  });
+  e.sample("mqtt_store_commit_seconds_bucket", s.commitCount, { le: "+Inf" })
+    .sample("mqtt_store_commit_seconds_sum", s.commitSumMs / 1000)
+    .sample("mqtt_store_commit_seconds_count", s.commitCount);
+
+  if (loop !== undefined) {
+    e.family("process_event_loop_delay_seconds", "gauge", "How late the last event-loop timer fired.")
+      .sample("process_event_loop_delay_seconds", loop.lastMs / 1000);
+  }
+  const mem = Deno.memoryUsage();
+  e.family("process_resident_memory_bytes", "gauge", "Resident set size.").sample(
+    "process_resident_memory_bytes",
+    mem.rss,
+  );
+  e.family("process_heap_used_bytes", "gauge", "V8 heap in use.").sample(
+    "process_heap_used_bytes",
+    mem.heapUsed,
+  );
+  e.family("process_uptime_seconds", "gauge", "Seconds since the broker started.")
+    .sample("process_uptime_seconds", (broker.clock.now() - s.startedAt) / 1000);
+  return e.lines.join("\n") + "\n";
+}

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import mqtt from "mqtt";
+import { parseConfig } from "../../src/config/load_config.ts";
+import { startServer } from "../../src/server.ts";
+
+async function withAdmin(extra: string, fn: (base: string, mqttUrl: string) => Promise<void>) {
+  const config = parseConfig(
+    `listeners:\n  - { type: tcp, port: 0 }\npersistence: { type: memory }\nauth: { allow_anonymous: true }\n` +
+      `admin: { enabled: true, port: 0${extra} }\n`,
+    "inline.yaml",
+  );
+  const server = await startServer(config);
+  try {
+    await fn(`http://127.0.0.1:${server.admin!.port}`, `mqtt://127.0.0.1:${server.listeners[0].port}`);
+  } finally {
+    await server.close();
+  }
+}
+
+const connect = (url: string, clientId: string) => mqtt.connectAsync(url, { clientId, reconnectPeriod: 0 });
+
+Deno.test({
+  name: "the admin API lists, inspects and disconnects clients, and lists sessions and subscriptions",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withAdmin("", async (base, url) => {
+      const alice = await connect(url, "alice");
+      const bob = await connect(url, "bob");
+      await alice.subscribeAsync("room/+", { qos: 1 });
+      const clients = await (await fetch(`${base}/api/v1/clients?q=ali`)).json();
+      assert.equal(clients.total, 1);
+      assert.equal(clients.items[0].clientId, "alice");
+      assert.equal(clients.items[0].connected, true);
+      assert.equal(clients.items[0].subscriptions, 1);
+      assert.match(clients.items[0].address, /127\.0\.0\.1/);
+      const detail = await (await fetch(`${base}/api/v1/clients/alice`)).json();
+      assert.deepEqual(detail.subscriptions.map((s: { filter: string }) => s.filter), ["room/+"]);
+      const subs = await (await fetch(`${base}/api/v1/subscriptions?topic=room/1`)).json();
+      assert.deepEqual(subs.items.map((s: { clientId: string }) => s.clientId), ["alice"]);
+      const paged = await (await fetch(`${base}/api/v1/sessions?limit=1&offset=1`)).json();
+      assert.equal(paged.total, 2);
+      assert.deepEqual(paged.items.map((s: { clientId: string }) => s.clientId), ["bob"]);
+
+      const closed = new Promise<void>((resolve) => bob.once("close", () => resolve()));
+      const kicked = await fetch(`${base}/api/v1/clients/bob`, { method: "DELETE" });
+      assert.equal(kicked.status, 204);
+      await closed;
+      const missing = await fetch(`${base}/api/v1/clients/nobody`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+      await alice.endAsync();
+      await bob.endAsync(true);
+    });
+  },
+});
+
+Deno.test({
+  name: "the admin API publishes, lists and deletes retained messages, and removes sessions",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withAdmin("", async (base, url) => {
+      const sub = await connect(url, "listener");
+      await sub.subscribeAsync("api/#");
+      const got = new Promise<string>((resolve) => sub.once("message", (_t, p) => resolve(p.toString())));
+      const res = await fetch(`${base}/api/v1/publish`, {
+        method: "POST",
+        body: JSON.stringify({ topic: "api/news", payload: "extra", qos: 1, retain: true }),
+      });
+      assert.equal(res.status, 202);
+      await res.body?.cancel();
+      assert.equal(await got, "extra");
+      const retained = await (await fetch(`${base}/api/v1/retained?topic=api/%23`)).json();
+      assert.deepEqual(
+        retained.items.map((m: { topic: string; payloadText: string }) => [m.topic, m.payloadText]),
+        [[
+          "api/news",
+          "extra",
+        ]],
+      );
+      const bad = await fetch(`${base}/api/v1/publish`, {
+        method: "POST",
+        body: JSON.stringify({ topic: "a/#" }),
+      });
+      assert.equal(bad.status, 400);
+      assert.match((await bad.json()).error, /invalid topic/);
+      assert.equal((await fetch(`${base}/api/v1/retained/api/news`, { method: "DELETE" })).status, 204);
+      assert.equal((await (await fetch(`${base}/api/v1/retained`)).json()).total, 0);
+      assert.equal((await fetch(`${base}/api/v1/sessions/listener`, { method: "DELETE" })).status, 204);
+      assert.equal((await (await fetch(`${base}/api/v1/sessions`)).json()).total, 0);
+      await sub.endAsync(true);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "with a token the API and /metrics need it; health, readiness and the page do not; config secrets are hidden",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withAdmin(", token: s3cret", async (base) => {
+      for (const path of ["/api/v1/overview", "/metrics", "/api/v1/config"]) {
+        const res = await fetch(base + path);
+        assert.equal(res.status, 401, path);
+        await res.body?.cancel();
+      }
+      const wrong = await fetch(`${base}/metrics`, { headers: { authorization: "Bearer nope" } });
+      assert.equal(wrong.status, 401);
+      await wrong.body?.cancel();
+      const auth = { headers: { authorization: "Bearer s3cret" } };
+      const config = await (await fetch(`${base}/api/v1/config`, auth)).json();
+      assert.equal(config.admin.token, "***");
+      assert.equal((await (await fetch(`${base}/health`)).json()).status, "ok");
+      assert.equal((await (await fetch(`${base}/ready`)).json()).ready, true);
+      const page = await (await fetch(`${base}/`)).text();
+      assert.match(page, /<title>MQTT broker dashboard<\/title>/);
+      assert.doesNotMatch(page, /https?:\/\/(?!127)/, "the page loads nothing from the network");
+    });
+  },
+});
+
+Deno.test({
+  name: "basic auth is accepted when a user name and password are configured",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withAdmin(", username: ops, password: pw", async (base) => {
+      const ok = await fetch(`${base}/api/v1/overview`, {
+        headers: { authorization: `Basic ${btoa("ops:pw")}` },
+      });
+      assert.equal(ok.status, 200);
+      assert.equal((await ok.json()).clients.connected, 0);
+      const bad = await fetch(`${base}/api/v1/overview`, {
+        headers: { authorization: `Basic ${btoa("ops:no")}` },
+      });
+      assert.equal(bad.status, 401);
+      assert.match(bad.headers.get("www-authenticate") ?? "", /Basic/);
+      await bad.body?.cancel();
+    });
+  },
+});

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { renderMetrics } from "../../src/admin/metrics.ts";
+import { Broker } from "../../src/broker/broker.ts";
+import { ManualClock } from "../../src/broker/clock.ts";
+import { PacketType } from "../../src/protocol/packet.ts";
+import { TestClient } from "../_helpers/test_client.ts";
+
+/** The value of one sample line, e.g. `mqtt_connections{listener="memory",protocol="5"}`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+Deno.test("metrics count connections by listener and level, packets by type, and drops by reason", async () => {
+  const broker = new Broker({ clock: new ManualClock(), limits: { maxQueuedMessages: 1 } });
+  const sub = await TestClient.connect(broker, {
+    clientId: "s",
+    protocolLevel: 5,
+    properties: { sessionExpiryInterval: 60 },
+  });
+  await sub.client.subscribe("m", 1);
+  const pub = await TestClient.connect(broker, { clientId: "p" });
+  pub.client.publish("m", "1", { qos: 1 });
+  await pub.client.expect(PacketType.PUBACK);
+  await sub.client.expect(PacketType.PUBLISH);
+  const text = renderMetrics(broker);
+  const listener = "memory";
+  assert.equal(sample(text, `mqtt_connections{listener="${listener}",protocol="5"}`), 1);
+  assert.equal(sample(text, `mqtt_connections{listener="${listener}",protocol="4"}`), 1);
+  assert.equal(sample(text, 'mqtt_packets_received_total{type="connect"}'), 2);
+  assert.equal(sample(text, 'mqtt_packets_received_total{type="publish"}'), 1);
+  assert.equal(sample(text, 'mqtt_packets_sent_total{type="puback"}'), 1);
+  assert.equal(sample(text, 'mqtt_packets_sent_total{type="publish"}'), 1);
+  assert.equal(sample(text, "mqtt_messages_inflight"), 1);
+  assert.equal(sample(text, "mqtt_subscriptions"), 1);
+
+  sub.client.disconnect();
+  await sub.client.closedByBroker();
+  for (const n of ["2", "3"]) {
+    pub.client.publish("m", n, { qos: 1 });
+    await pub.client.expect(PacketType.PUBACK);
+  }
+  const after = renderMetrics(broker);
+  assert.equal(sample(after, 'mqtt_messages_dropped_total{reason="queue_full"}'), 1);
+  assert.equal(sample(after, "mqtt_messages_queued"), 1);
+});
+
+Deno.test("metric labels never carry client ids or topics, however many clients there are", async () => {
+  const broker = new Broker({ clock: new ManualClock() });
+  for (let i = 0; i < 20; i++) {
+    const c = await TestClient.connect(broker, { clientId: `client-${i}` });
+    c.client.publish(`topic/${i}`, "x");
+  }
+  const text = renderMetrics(broker);
+  assert.doesNotMatch(text, /client-\d|topic\/\d/);
+  const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+  assert.ok(series.length < 80, `${series.length} series`);
+});
+
+Deno.test({
+  name: "the store commit histogram counts durable commits",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { KvStore } = await import("../../src/persistence/kv_store.ts");
+    const dir = await Deno.makeTempDir();
+    const store = new KvStore({ path: `${dir}/m.kv` });
+    const broker = new Broker({ clock: new ManualClock(), store });
+    await broker.start();
+    const c = await TestClient.connect(broker, { clientId: "d", clean: false });
+    await c.client.subscribe("x", 1);
+    const text = renderMetrics(broker);
+    await broker.close();
+    await Deno.remove(dir, { recursive: true });
+    assert.ok(sample(text, "mqtt_store_commit_seconds_count")! >= 1);
+    assert.equal(
+      sample(text, 'mqtt_store_commit_seconds_bucket{le="+Inf"}'),
+      sample(text, "mqtt_store_commit_seconds_count"),
+    );
+  },
+});
