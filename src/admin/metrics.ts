@@ -75,11 +75,15 @@ export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
     const n = t === PacketType.PUBLISH ? s.publishSent : s.packetsSent[t];
     e.sample("mqtt_packets_sent_total", n, { type: TYPE_NAMES[t] });
   }
-  e.family("mqtt_bytes_received_total", "counter", "Bytes received.").sample(
-    "mqtt_bytes_received_total",
-    s.bytesReceived,
-  );
-  e.family("mqtt_bytes_sent_total", "counter", "Bytes sent.").sample("mqtt_bytes_sent_total", s.bytesSent);
+  e.family("mqtt_bytes_received_total", "counter", "Bytes received, by packet type.");
+  for (let t = 1; t <= 15; t++) {
+    e.sample("mqtt_bytes_received_total", s.bytesReceivedByType[t], { type: TYPE_NAMES[t] });
+  }
+  e.family("mqtt_bytes_sent_total", "counter", "Bytes sent, by packet type.");
+  for (let t = 1; t <= 15; t++) {
+    const n = t === PacketType.PUBLISH ? s.publishBytesSent : s.bytesSentByType[t];
+    e.sample("mqtt_bytes_sent_total", n, { type: TYPE_NAMES[t] });
+  }
 
   e.family("mqtt_messages_published_total", "counter", "Application messages received (clients and broker).")
     .sample("mqtt_messages_published_total", s.messagesReceived);

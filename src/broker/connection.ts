@@ -123,6 +123,7 @@ export class Connection implements SessionLink {
         const stats = this.broker.stats;
         stats.bytesReceived += frame.body.length + 2;
         stats.packetsReceived[frame.header >> 4]++;
+        stats.bytesReceivedByType[frame.header >> 4] += frame.body.length + 2;
         const pending = this.#dispatch(frame, batch);
         if (pending !== undefined) await pending;
       }
@@ -207,6 +208,7 @@ export class Connection implements SessionLink {
     if (bytes.length > this.maxPacketSize) bytes = this.#withoutDiagnostics(packet, bytes);
     this.broker.stats.bytesSent += bytes.length;
     this.broker.stats.packetsSent[packet.type]++;
+    this.broker.stats.bytesSentByType[packet.type] += bytes.length;
     this.socket.write(bytes);
   }
 

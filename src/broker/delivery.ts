@@ -107,6 +107,7 @@ export function writePublish(
   ctx.stats.publishSent++;
   ctx.stats.messagesSent++;
   ctx.stats.bytesSent += size;
+  ctx.stats.publishBytesSent += size;
   return true;
 }
 

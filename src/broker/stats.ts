@@ -47,6 +47,10 @@ export class BrokerStats {
   /** Control packets received and sent, indexed by packet type (1..15). PUBLISH sent is `publishSent`. */
   readonly packetsReceived: number[] = new Array(16).fill(0);
   readonly packetsSent: number[] = new Array(16).fill(0);
+  /** Bytes received and sent, by packet type. PUBLISH bytes sent are in `publishBytesSent`. */
+  readonly bytesReceivedByType: number[] = new Array(16).fill(0);
+  readonly bytesSentByType: number[] = new Array(16).fill(0);
+  publishBytesSent = 0;
   /**
    * Messages received per topic since the last {@link takeTopicSample}; null
    * (and free on the hot path) until an observer asks for it. Holds at most
