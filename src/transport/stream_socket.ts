@@ -7,6 +7,7 @@
 import { FrameStream } from "../protocol/frame_stream.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import type { Socket } from "./socket.ts";
+import { writerSocket } from "./writer_socket.ts";
 
 /** A pair of byte streams, e.g. a `Deno.Conn` or one end of a TransformStream pair. */
 export interface DuplexStream {
@@ -49,18 +50,12 @@ export function streamSocket(duplex: DuplexStream, options: StreamSocketOptions 
     },
   });
   const frames = duplex.readable.pipeThrough(new FrameStream({ maxPacketSize: options.maxPacketSize }));
-  return {
+  return writerSocket(batch, {
     remoteAddress: options.remoteAddress ?? "stream",
     listener: options.listener ?? "stream",
     frames,
-    write: (b) => batch.write(b),
-    writePublish: (h, o, id, p) => batch.writePublish(h, o, id, p),
-    get bufferedBytes() {
-      return batch.bufferedBytes;
-    },
-    close: () => batch.close(),
     closed,
-  };
+  });
 }
 
 /** Whether a value is already a Socket (has framed input). */

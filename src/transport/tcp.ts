@@ -12,6 +12,7 @@ import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import type { Socket } from "./socket.ts";
+import { writerSocket } from "./writer_socket.ts";
 
 export interface TcpOptions {
   hostname: string;
@@ -113,18 +114,12 @@ export function connSocket(
   }
 
   const remote = conn.remoteAddr as Deno.NetAddr;
-  return {
+  return writerSocket(writer, {
     remoteAddress: options.remoteAddress ?? `${remote.hostname}:${remote.port}`,
     listener,
     frames,
-    write: (bytes) => writer.write(bytes),
-    writePublish: (head, offset, id, payload) => writer.writePublish(head, offset, id, payload),
-    get bufferedBytes() {
-      return writer.bufferedBytes;
-    },
-    close: () => writer.close(),
     closed,
-  };
+  });
 }
 
 /** Listens on TCP and hands every accepted connection to `onSocket`. */

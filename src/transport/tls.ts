@@ -9,10 +9,10 @@
  */
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Buffer } from "node:buffer";
-import { FrameSplitter } from "../protocol/frame_stream.ts";
-import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
+import { writerSocket } from "./writer_socket.ts";
 
 export interface TlsOptions {
   hostname: string;
@@ -54,41 +54,19 @@ export function nodeSocket(
   listener: string,
   maxPacketSize?: number,
 ): Socket & { identity?: string } {
-  const splitter = new FrameSplitter({ maxPacketSize });
-  let controller!: ReadableStreamDefaultController<Frame[]>;
+  // Backpressure: stop reading the socket while the engine has batches waiting.
+  const source = new PushedFrames(maxPacketSize, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
-  let ended = false;
-  const end = (err?: unknown) => {
-    if (ended) return;
-    ended = true;
-    try {
-      if (err === undefined) controller.close();
-      else controller.error(err);
-    } catch {
-      // already finished
-    }
-  };
-  const frames = new ReadableStream<Frame[]>({
-    start: (c) => void (controller = c),
-    // Backpressure: stop reading the socket while the engine has batches waiting.
-    pull: () => void socket.resume(),
-  }, { highWaterMark: 4 });
   socket.on("data", (chunk: Buffer) => {
-    try {
-      // node hands out fresh buffers per event: frame views stay valid.
-      const batch = splitter.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      if (batch.length > 0) controller.enqueue(batch);
-      if ((controller.desiredSize ?? 1) <= 0) socket.pause();
-    } catch (err) {
-      end(err);
-      socket.destroy();
-    }
+    // node hands out fresh buffers per event: frame views stay valid.
+    if (!source.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) socket.destroy();
+    else if (!source.wantsMore) socket.pause();
   });
-  socket.on("end", () => end());
-  socket.on("error", () => end());
+  socket.on("end", () => source.end());
+  socket.on("error", () => source.end());
   socket.on("close", () => {
-    end();
+    source.end();
     resolveClosed();
   });
   const writer = new BatchWriter(
@@ -99,20 +77,14 @@ export function nodeSocket(
       }),
     { onClose: () => socket.end() },
   );
-  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-  return {
-    remoteAddress: remote,
+  return writerSocket(writer, {
+    remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
     listener,
-    frames,
-    identity: certificateIdentity(socket),
-    write: (b) => writer.write(b),
-    writePublish: (h, o, id, p) => writer.writePublish(h, o, id, p),
-    get bufferedBytes() {
-      return writer.bufferedBytes + socket.writableLength;
-    },
-    close: () => writer.close(),
+    frames: source.frames,
     closed,
-  };
+    identity: certificateIdentity(socket),
+    transportBuffered: () => socket.writableLength,
+  });
 }
 
 /** Listens for MQTT over TLS (ALPN "mqtt"). */

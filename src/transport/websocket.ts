@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { FrameSplitter } from "../protocol/frame_stream.ts";
-import type { Frame } from "../protocol/packet.ts";
 import { malformed } from "../protocol/errors.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
+import { writerSocket } from "./writer_socket.ts";
 
 export interface WebSocketOptions {
   hostname: string;
@@ -49,40 +49,23 @@ export function webSocketSocket(
   maxPacketSize?: number,
 ): Socket {
   ws.binaryType = "arraybuffer";
-  const splitter = new FrameSplitter({ maxPacketSize });
-  let controller!: ReadableStreamDefaultController<Frame[]>;
+  const source = new PushedFrames(maxPacketSize);
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
-  let ended = false;
-  const end = (err?: unknown) => {
-    if (ended) return;
-    ended = true;
-    try {
-      if (err === undefined) controller.close();
-      else controller.error(err);
-    } catch {
-      // stream already finished
-    }
-  };
   ws.onmessage = (event) => {
     if (typeof event.data === "string") {
       // [MQTT-6.0.0-1] MQTT travels in binary frames only: a text frame closes the connection.
-      end(malformed("text WebSocket frame"));
+      source.end(malformed("text WebSocket frame"));
       return;
     }
-    try {
-      // Each message is a fresh buffer, so frame views stay valid however long they wait.
-      const batch = splitter.push(new Uint8Array(event.data as ArrayBuffer));
-      if (batch.length > 0) controller.enqueue(batch);
-    } catch (err) {
-      end(err);
-    }
+    // Each message is a fresh buffer, so frame views stay valid however long they wait.
+    source.push(new Uint8Array(event.data as ArrayBuffer));
   };
   ws.onclose = () => {
-    end();
+    source.end();
     resolveClosed();
   };
-  ws.onerror = () => end();
+  ws.onerror = () => source.end();
   const writer = new BatchWriter((bytes) => {
     if (ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("WebSocket closed"));
     // One binary message per flush; it may carry several MQTT packets.
@@ -93,18 +76,13 @@ export function webSocketSocket(
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
     },
   });
-  return {
+  return writerSocket(writer, {
     remoteAddress,
     listener,
-    frames: new ReadableStream<Frame[]>({ start: (c) => void (controller = c) }),
-    write: (b) => writer.write(b),
-    writePublish: (h, o, id, p) => writer.writePublish(h, o, id, p),
-    get bufferedBytes() {
-      return writer.bufferedBytes + ws.bufferedAmount;
-    },
-    close: () => writer.close(),
+    frames: source.frames,
     closed,
-  };
+    transportBuffered: () => ws.bufferedAmount,
+  });
 }
 
 /** Serves MQTT over WebSocket; every accepted connection goes to `onSocket`. */

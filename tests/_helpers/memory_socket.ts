@@ -7,6 +7,7 @@ import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
 import type { Frame } from "../../src/protocol/packet.ts";
 import { BatchWriter } from "../../src/transport/batch_writer.ts";
 import type { Socket } from "../../src/transport/socket.ts";
+import { writerSocket } from "../../src/transport/writer_socket.ts";
 
 export interface MemoryClient {
   write(bytes: Uint8Array): void;
@@ -50,18 +51,12 @@ export function memorySocketPair(options: { remoteAddress?: string; maxPacketSiz
     return Promise.resolve(bytes.length);
   }, { onClose: shutdown });
 
-  const socket: Socket = {
+  const socket: Socket = writerSocket(writer, {
     remoteAddress: options.remoteAddress ?? "127.0.0.1:50000",
     listener: "memory",
     frames: new ReadableStream<Frame[]>({ start: (c) => void (frames = c) }),
-    write: (bytes) => writer.write(bytes),
-    writePublish: (head, offset, id, payload) => writer.writePublish(head, offset, id, payload),
-    get bufferedBytes() {
-      return writer.bufferedBytes;
-    },
-    close: () => writer.close(),
     closed,
-  };
+  });
 
   const client: MemoryClient = {
     write(bytes) {
