@@ -170,7 +170,6 @@ function startMonitoring(
   const loop = new EventLoopMonitor();
   live.start();
   loop.start();
-  const wsPaths = new Map(config.listeners.map((l, i) => [i, l.path]));
   const admin = startAdminServer({
     broker,
     config: () => config,
@@ -180,7 +179,7 @@ function startMonitoring(
         name: l.name,
         hostname: l.hostname,
         port: l.port,
-        path: wsPaths.get(i),
+        path: config.listeners[i].path,
       })),
     live,
     loop,

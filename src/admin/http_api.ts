@@ -135,11 +135,7 @@ function retainedList(broker: Broker, url: URL) {
 function overview(ctx: AdminContext) {
   const b = ctx.broker;
   const s = b.stats;
-  let inflight = 0, queued = 0;
-  for (const session of b.sessions.values()) {
-    inflight += session.inflight.size;
-    queued += session.queue.length;
-  }
+  const { inflight, queued } = b.pendingMessages();
   const perListener = new Map<string, number>();
   for (const conn of b.connections) {
     if (conn.state === "connected") {

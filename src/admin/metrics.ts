@@ -36,6 +36,12 @@ class Exposition {
   }
 }
 
+/** One counter family with a sample per packet type, from counts indexed by type. */
+function perType(e: Exposition, name: string, help: string, counts: readonly number[]): void {
+  e.family(name, "counter", help);
+  for (let t = 1; t <= 15; t++) e.sample(name, counts[t], { type: TYPE_NAMES[t] });
+}
+
 /** Renders every metric for `broker`; `loop` adds event-loop delay when given. */
 export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
   const s = broker.stats;
@@ -66,24 +72,10 @@ export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
     broker.sessions.size,
   );
 
-  e.family("mqtt_packets_received_total", "counter", "Control packets received, by type.");
-  for (let t = 1; t <= 15; t++) {
-    e.sample("mqtt_packets_received_total", s.packetsReceived[t], { type: TYPE_NAMES[t] });
-  }
-  e.family("mqtt_packets_sent_total", "counter", "Control packets sent, by type.");
-  for (let t = 1; t <= 15; t++) {
-    const n = t === PacketType.PUBLISH ? s.publishSent : s.packetsSent[t];
-    e.sample("mqtt_packets_sent_total", n, { type: TYPE_NAMES[t] });
-  }
-  e.family("mqtt_bytes_received_total", "counter", "Bytes received, by packet type.");
-  for (let t = 1; t <= 15; t++) {
-    e.sample("mqtt_bytes_received_total", s.bytesReceivedByType[t], { type: TYPE_NAMES[t] });
-  }
-  e.family("mqtt_bytes_sent_total", "counter", "Bytes sent, by packet type.");
-  for (let t = 1; t <= 15; t++) {
-    const n = t === PacketType.PUBLISH ? s.publishBytesSent : s.bytesSentByType[t];
-    e.sample("mqtt_bytes_sent_total", n, { type: TYPE_NAMES[t] });
-  }
+  perType(e, "mqtt_packets_received_total", "Control packets received, by type.", s.packetsReceived);
+  perType(e, "mqtt_packets_sent_total", "Control packets sent, by type.", s.packetsSent);
+  perType(e, "mqtt_bytes_received_total", "Bytes received, by packet type.", s.bytesReceivedByType);
+  perType(e, "mqtt_bytes_sent_total", "Bytes sent, by packet type.", s.bytesSentByType);
 
   e.family("mqtt_messages_published_total", "counter", "Application messages received (clients and broker).")
     .sample("mqtt_messages_published_total", s.messagesReceived);
@@ -92,12 +84,7 @@ export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
   e.family("mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.");
   for (const [reason, n] of Object.entries(s.dropped)) e.sample("mqtt_messages_dropped_total", n, { reason });
 
-  let inflight = 0;
-  let queued = 0;
-  for (const session of broker.sessions.values()) {
-    inflight += session.inflight.size;
-    queued += session.queue.length;
-  }
+  const { inflight, queued } = broker.pendingMessages();
   e.family("mqtt_messages_inflight", "gauge", "QoS 1/2 messages sent and not yet acknowledged.")
     .sample("mqtt_messages_inflight", inflight);
   e.family("mqtt_messages_queued", "gauge", "Messages waiting in session queues.").sample(

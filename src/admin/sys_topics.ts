@@ -52,14 +52,7 @@ export class SysTopics {
     const now = b.clock.now();
     this.#load.update(s, (now - this.#lastAt) / 1000);
     this.#lastAt = now;
-    let inflight = 0;
-    let queued = 0;
-    let queuedBytes = 0;
-    for (const session of b.sessions.values()) {
-      inflight += session.inflight.size;
-      queued += session.queue.length;
-      queuedBytes += session.queuedBytes;
-    }
+    const { inflight, queued, queuedBytes } = b.pendingMessages();
     const v = new Map<string, string>([
       ["version", `deno-mqtt-broker ${b.version}`],
       ["uptime", `${Math.floor((now - s.startedAt) / 1000)} seconds`],

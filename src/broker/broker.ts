@@ -277,6 +277,19 @@ export class Broker implements BrokerContext {
     return true;
   }
 
+  /** Messages held for sessions: sent and unacknowledged, and waiting in queues (for $SYS, metrics, the API). */
+  pendingMessages(): { inflight: number; queued: number; queuedBytes: number } {
+    let inflight = 0;
+    let queued = 0;
+    let queuedBytes = 0;
+    for (const session of this.sessions.values()) {
+      inflight += session.inflight.size;
+      queued += session.queue.length;
+      queuedBytes += session.queuedBytes;
+    }
+    return { inflight, queued, queuedBytes };
+  }
+
   /** Live connections (for the management API). */
   get connections(): ReadonlySet<Connection> {
     return this.#connections;

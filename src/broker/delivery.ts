@@ -104,10 +104,11 @@ export function writePublish(
   }
   if (ctx.hooks.onDeliver.length > 0) notifyDeliver(ctx, link, encoded);
   link.socket.writePublish(encoded.head, encoded.packetIdOffset, packetId, encoded.payload);
-  ctx.stats.publishSent++;
-  ctx.stats.messagesSent++;
-  ctx.stats.bytesSent += size;
-  ctx.stats.publishBytesSent += size;
+  const stats = ctx.stats;
+  stats.packetsSent[PacketType.PUBLISH]++;
+  stats.bytesSentByType[PacketType.PUBLISH] += size;
+  stats.messagesSent++;
+  stats.bytesSent += size;
   return true;
 }
 

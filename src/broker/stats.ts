@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { PacketType } from "../protocol/packet.ts";
 
 /** Why a message was not delivered to a client. Bounded set: used as a metrics label. */
 export type DropReason =
@@ -30,7 +31,6 @@ export class BrokerStats {
   messagesReceived = 0;
   messagesSent = 0;
   publishReceived = 0;
-  publishSent = 0;
   bytesReceived = 0;
   bytesSent = 0;
   connectRefused = 0;
@@ -44,13 +44,12 @@ export class BrokerStats {
     not_authorized: 0,
   };
 
-  /** Control packets received and sent, indexed by packet type (1..15). PUBLISH sent is `publishSent`. */
+  /** Control packets received and sent, indexed by packet type (1..15). */
   readonly packetsReceived: number[] = new Array(16).fill(0);
   readonly packetsSent: number[] = new Array(16).fill(0);
-  /** Bytes received and sent, by packet type. PUBLISH bytes sent are in `publishBytesSent`. */
+  /** Bytes received and sent, by packet type. */
   readonly bytesReceivedByType: number[] = new Array(16).fill(0);
   readonly bytesSentByType: number[] = new Array(16).fill(0);
-  publishBytesSent = 0;
   /**
    * Messages received per topic since the last {@link takeTopicSample}; null
    * (and free on the hot path) until an observer asks for it. Holds at most
@@ -89,6 +88,11 @@ export class BrokerStats {
     this.commitBuckets[i]++;
     this.commitSumMs += ms;
     this.commitCount++;
+  }
+
+  /** PUBLISH packets sent to clients. */
+  get publishSent(): number {
+    return this.packetsSent[PacketType.PUBLISH];
   }
 
   /** Total messages dropped, all reasons. */
