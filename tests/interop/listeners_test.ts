@@ -11,6 +11,27 @@ import { makeCerts, opensslAvailable } from "../_helpers/certs.ts";
 
 if (!opensslAvailable) console.warn("skipping TLS/WSS listener tests: openssl is not installed");
 
+/** A hand-written 3.1.1 CONNECT (clean session, keep-alive 60) for a one-character client id. */
+function rawConnect(clientId: string): number[] {
+  return [
+    0x10,
+    0x0d,
+    0x00,
+    0x04,
+    0x4d,
+    0x51,
+    0x54,
+    0x54,
+    0x04,
+    0x02,
+    0x00,
+    0x3c,
+    0x00,
+    0x01,
+    clientId.charCodeAt(0),
+  ];
+}
+
 async function roundTrip(url: string, options: mqtt.IClientOptions = {}): Promise<string> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
   try {
@@ -74,23 +95,7 @@ persistence:
             const done = (v: number | "closed") => (clearTimeout(timer), socket.destroy(), resolve(v));
             socket.on("secureConnect", () =>
               socket.write(
-                Buffer.from([
-                  0x10,
-                  0x0d,
-                  0x00,
-                  0x04,
-                  0x4d,
-                  0x51,
-                  0x54,
-                  0x54,
-                  0x04,
-                  0x02,
-                  0x00,
-                  0x3c,
-                  0x00,
-                  0x01,
-                  0x63,
-                ]),
+                Buffer.from(rawConnect("c")),
               ));
             socket.on("data", (d: Buffer) => done(d[3]));
             socket.on("error", () => done("closed"));
@@ -152,23 +157,7 @@ persistence:
               if (replies.length >= 8) resolve();
             }
           );
-          const connect = [
-            0x10,
-            0x0d,
-            0x00,
-            0x04,
-            0x4d,
-            0x51,
-            0x54,
-            0x54,
-            0x04,
-            0x02,
-            0x00,
-            0x3c,
-            0x00,
-            0x01,
-            0x77,
-          ];
+          const connect = rawConnect("w");
           socket.send(new Uint8Array(connect.slice(0, 6)));
           socket.send(new Uint8Array([...connect.slice(6), 0xc0, 0x00, 0xc0, 0x00]));
           await done;
@@ -226,23 +215,7 @@ persistence:
             await new Promise((resolve) => socket.once("secureConnect", resolve));
             const start = performance.now();
             socket.write(
-              Buffer.from([
-                0x10,
-                0x0d,
-                0x00,
-                0x04,
-                0x4d,
-                0x51,
-                0x54,
-                0x54,
-                0x04,
-                0x02,
-                0x00,
-                0x3c,
-                0x00,
-                0x01,
-                0x6c,
-              ]),
+              Buffer.from(rawConnect("l")),
             );
             await new Promise((resolve) => socket.once("data", resolve));
             times.push(performance.now() - start);
