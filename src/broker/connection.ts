@@ -98,38 +98,61 @@ export class Connection implements SessionLink {
 
   /** Reads until the socket ends. Never rejects. */
   async run(): Promise<void> {
-    const reader = this.socket.frames.getReader();
+    const source = this.socket.frames;
     try {
       for (;;) {
-        const { value, done } = await reader.read();
-        if (done || this.state === "closed") break;
+        const frames = await source.next();
+        if (frames === null || this.state === "closed") break;
         this.#lastActivity = this.broker.clock.now();
-        await this.#handleBatch(value);
+        const pending = this.#handleBatch(frames);
+        if (pending !== undefined) await pending;
         if (this.isClosed) break;
       }
     } catch (err) {
       this.#fail(err);
     } finally {
-      reader.releaseLock();
       this.#socketEnded();
     }
   }
 
-  async #handleBatch(frames: Frame[]): Promise<void> {
+  /**
+   * Dispatches a batch; synchronous unless a handler has to wait (authentication, a
+   * hook), so the common batch costs no promise.
+   */
+  #handleBatch(frames: Frame[]): Promise<void> | undefined {
     const batch = this.chain.begin();
+    let i = 0;
     try {
-      for (let i = 0; i < frames.length && this.state !== "closed"; i++) {
-        const frame = frames[i];
-        const stats = this.broker.stats;
-        stats.bytesReceived += frame.body.length + 2;
-        stats.packetsReceived[frame.header >> 4]++;
-        stats.bytesReceivedByType[frame.header >> 4] += frame.body.length + 2;
-        const pending = this.#dispatch(frame, batch);
-        if (pending !== undefined) await pending;
+      for (; i < frames.length && this.state !== "closed"; i++) {
+        const pending = this.#dispatch(this.#counted(frames[i]), batch);
+        if (pending !== undefined) return this.#finishBatch(frames, i, pending, batch);
+      }
+    } catch (err) {
+      this.chain.submit(batch);
+      throw err;
+    }
+    this.chain.submit(batch);
+  }
+
+  /** The rest of a batch after frame `i` started waiting on `pending`. */
+  async #finishBatch(frames: Frame[], i: number, pending: Promise<void>, batch: CommitBatch): Promise<void> {
+    try {
+      await pending;
+      for (i++; i < frames.length && this.state !== "closed"; i++) {
+        const next = this.#dispatch(this.#counted(frames[i]), batch);
+        if (next !== undefined) await next;
       }
     } finally {
       this.chain.submit(batch);
     }
+  }
+
+  #counted(frame: Frame): Frame {
+    const stats = this.broker.stats;
+    stats.bytesReceived += frame.body.length + 2;
+    stats.packetsReceived[frame.header >> 4]++;
+    stats.bytesReceivedByType[frame.header >> 4] += frame.body.length + 2;
+    return frame;
   }
 
   #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {

@@ -62,7 +62,7 @@ export function subscribeLocal(
   const socket: Socket = {
     remoteAddress: "local",
     listener: "local",
-    frames: new ReadableStream(),
+    frames: { next: () => Promise.resolve(null) }, // nothing is ever read from an in-process subscriber
     write() {},
     writePublish(head, _offset, _id, payload) {
       const p = decodeDelivery(head, payload);

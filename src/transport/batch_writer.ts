@@ -11,9 +11,18 @@
 /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
 export type WriteSink = (bytes: Uint8Array) => Promise<number>;
 
-const MIN_BUFFER = 4096;
+const MIN_BUFFER = 1024;
 /** Buffers that grew past this are released after draining, so an idle connection pins little. */
 const KEEP_BUFFER = 64 * 1024;
+
+/**
+ * Whether to keep a drained buffer for the next flush: yes while it is small or the
+ * connection still fills a good part of it; a large buffer that the last flush hardly
+ * used belongs to a connection that went quiet, and is released.
+ */
+function worthKeeping(buffer: Uint8Array, flushed: number): boolean {
+  return buffer.length <= MIN_BUFFER || (buffer.length <= KEEP_BUFFER && flushed * 4 >= buffer.length);
+}
 
 export class BatchWriter {
   readonly #sink: WriteSink;
@@ -109,8 +118,7 @@ export class BatchWriter {
       () => {
         this.#writing = false;
         this.#inFlight = 0;
-        // Keep one buffer for reuse unless it grew large: idle connections stay small.
-        if (full.length <= KEEP_BUFFER) this.#spare = full;
+        if (worthKeeping(full, out.length)) this.#spare = full;
         if (this.#length > 0) this.#schedule();
         else if (this.#closing) this.#finish();
       },

@@ -7,6 +7,22 @@
  */
 import type { Frame } from "../protocol/packet.ts";
 
+/**
+ * The read side of a connection: the engine asks for the next batch when it has handled
+ * the previous one, so a transport reads only as fast as the engine consumes.
+ *
+ * Why not a `ReadableStream<Frame[]>`: a stream read costs about a dozen objects (the pull
+ * promise, read request, result, deferreds) and a stream about 2 KiB per connection. With
+ * 10 000 clients each sending once a second every one of those lives a second, long enough
+ * to be promoted out of the young generation, and major GCs then stalled delivery for
+ * hundreds of milliseconds (docs/benchmarks.md). Web Streams remain the interface where
+ * users hand the broker bytes (`streamSocket`).
+ */
+export interface FrameSource {
+  /** The next non-empty batch, or null once the peer has ended. Rejects on malformed input. */
+  next(): Promise<Frame[] | null>;
+}
+
 /** One client connection as the engine sees it. */
 export interface Socket {
   /** "host:port" of the peer (after PROXY protocol, the real client). */
@@ -17,10 +33,10 @@ export interface Socket {
   readonly identity?: string;
   /**
    * Batches of framed packets, one batch per chunk read. A batch's `body` views are
-   * valid only until the next read from this stream: handle the batch (and copy
-   * whatever must outlive it) before reading again.
+   * valid only until the next read: handle the batch (and copy whatever must outlive
+   * it) before asking for the next one.
    */
-  readonly frames: ReadableStream<Frame[]>;
+  readonly frames: FrameSource;
   /** Queues bytes; all queued bytes are coalesced and written once per microtask. Never blocks. */
   write(bytes: Uint8Array): void;
   /**

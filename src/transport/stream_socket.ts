@@ -6,7 +6,8 @@
  */
 import { FrameStream } from "../protocol/frame_stream.ts";
 import { BatchWriter } from "./batch_writer.ts";
-import type { Socket } from "./socket.ts";
+import type { FrameSource, Socket } from "./socket.ts";
+import type { Frame } from "../protocol/packet.ts";
 import { writerSocket } from "./writer_socket.ts";
 
 /** A pair of byte streams, e.g. a `Deno.Conn` or one end of a TransformStream pair. */
@@ -49,13 +50,29 @@ export function streamSocket(duplex: DuplexStream, options: StreamSocketOptions 
       writer.close().catch(() => {}).finally(resolveClosed);
     },
   });
-  const frames = duplex.readable.pipeThrough(new FrameStream({ maxPacketSize: options.maxPacketSize }));
+  const frames = streamFrames(
+    duplex.readable.pipeThrough(new FrameStream({ maxPacketSize: options.maxPacketSize })),
+  );
   return writerSocket(batch, {
     remoteAddress: options.remoteAddress ?? "stream",
     listener: options.listener ?? "stream",
     frames,
     closed,
   });
+}
+
+/** Reads a stream of frame batches as a FrameSource. */
+export function streamFrames(readable: ReadableStream<Frame[]>): FrameSource {
+  const reader = readable.getReader();
+  return {
+    async next() {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return null;
+        if (value.length > 0) return value;
+      }
+    },
+  };
 }
 
 /** Whether a value is already a Socket (has framed input). */

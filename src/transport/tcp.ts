@@ -1,8 +1,8 @@
 /**
  * TCP listener: `Deno.listen`, TCP_NODELAY, and per connection one reused read
  * buffer that grows while reads fill it and shrinks when the connection goes
- * quiet, so an idle connection pins only a small buffer. Frames are produced by
- * a pull ReadableStream (highWaterMark 0): the next read happens only after the
+ * quiet, so an idle connection pins only a small buffer. Frames are read on
+ * demand (a FrameSource, see socket.ts): the next read happens only after the
  * engine has handled the previous batch, which keeps frame views valid.
  *
  * @module
@@ -11,7 +11,7 @@ import { FrameSplitter } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
-import type { Socket } from "./socket.ts";
+import type { FrameSource, Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
 
 export interface TcpOptions {
@@ -37,8 +37,69 @@ export interface TcpListener {
   close(): Promise<void>;
 }
 
-const MIN_READ = 2048;
+const MIN_READ = 1024;
 const MAX_READ = 64 * 1024;
+
+/**
+ * The read side of one connection: reads on demand into one reused buffer that
+ * doubles after a full read and halves after several small ones.
+ */
+class TcpFrames implements FrameSource {
+  readonly #conn: Deno.Conn;
+  readonly #splitter: FrameSplitter;
+  readonly #onEnd: () => void;
+  #buffer = new Uint8Array(MIN_READ);
+  #smallReads = 0;
+  #initial: Uint8Array | undefined;
+  #ended = false;
+
+  constructor(conn: Deno.Conn, splitter: FrameSplitter, initial: Uint8Array | undefined, onEnd: () => void) {
+    this.#conn = conn;
+    this.#splitter = splitter;
+    this.#initial = initial;
+    this.#onEnd = onEnd;
+  }
+
+  // The engine asks for the next batch only after handling the previous one, so the next
+  // read (into the same buffer, which the previous batch's views point into) waits for it.
+  async next(): Promise<Frame[] | null> {
+    if (this.#initial !== undefined) {
+      const batch = this.#splitter.push(this.#initial);
+      this.#initial = undefined;
+      if (batch.length > 0) return batch;
+    }
+    while (!this.#ended) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(this.#buffer);
+      } catch {
+        n = null;
+      }
+      if (n === null) break;
+      const batch = this.#splitter.push(this.#buffer.subarray(0, n));
+      this.#resize(n);
+      if (batch.length > 0) return batch;
+    }
+    this.#ended = true;
+    this.#onEnd();
+    return null;
+  }
+
+  #resize(n: number): void {
+    const size = this.#buffer.length;
+    if (n === size && size < MAX_READ) {
+      this.#buffer = new Uint8Array(size * 2);
+      this.#smallReads = 0;
+    } else if (n < size / 4 && size > MIN_READ) {
+      if (++this.#smallReads >= 4) {
+        this.#buffer = new Uint8Array(size / 2);
+        this.#smallReads = 0;
+      }
+    } else {
+      this.#smallReads = 0;
+    }
+  }
+}
 
 /** Wraps one accepted connection (exported for TLS, which shares the read/write logic). */
 export function connSocket(
@@ -46,11 +107,6 @@ export function connSocket(
   listener: string,
   options: { maxPacketSize?: number; remoteAddress?: string; initial?: Uint8Array } = {},
 ): Socket {
-  const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
-  // Bytes already read (after a PROXY header) are framed first.
-  let initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
-  let buffer = new Uint8Array(MIN_READ);
-  let smallReads = 0;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
   let isClosed = false;
@@ -65,54 +121,13 @@ export function connSocket(
     resolveClosed();
   };
   const writer = new BatchWriter((bytes) => conn.write(bytes), { onClose: closeConn, onError: () => {} });
-  const frames = new ReadableStream<Frame[]>({
-    async pull(controller) {
-      if (initial !== undefined) {
-        const batch = splitter.push(initial);
-        initial = undefined;
-        if (batch.length > 0) return controller.enqueue(batch);
-      }
-      for (;;) {
-        let n: number | null;
-        try {
-          n = await conn.read(buffer);
-        } catch {
-          n = null;
-        }
-        if (n === null) {
-          controller.close();
-          writer.close();
-          closeConn();
-          return;
-        }
-        const batch = splitter.push(buffer.subarray(0, n));
-        resize(n);
-        if (batch.length > 0) {
-          controller.enqueue(batch);
-          return;
-        }
-      }
-    },
-    cancel() {
-      writer.close();
-    },
-  }, { highWaterMark: 0 });
-
-  /** Doubles the buffer after a full read; halves it after several small ones. */
-  function resize(n: number): void {
-    if (n === buffer.length && buffer.length < MAX_READ) {
-      buffer = new Uint8Array(buffer.length * 2);
-      smallReads = 0;
-    } else if (n < buffer.length / 4 && buffer.length > MIN_READ) {
-      if (++smallReads >= 4) {
-        buffer = new Uint8Array(buffer.length / 2);
-        smallReads = 0;
-      }
-    } else {
-      smallReads = 0;
-    }
-  }
-
+  // Bytes already read (after a PROXY header) are framed first.
+  const initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
+  const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
+  const frames = new TcpFrames(conn, splitter, initial, () => {
+    writer.close();
+    closeConn();
+  });
   const remote = conn.remoteAddr as Deno.NetAddr;
   return writerSocket(writer, {
     remoteAddress: options.remoteAddress ?? `${remote.hostname}:${remote.port}`,

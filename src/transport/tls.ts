@@ -80,7 +80,7 @@ export function nodeSocket(
   return writerSocket(writer, {
     remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
     listener,
-    frames: source.frames,
+    frames: source,
     closed,
     identity: certificateIdentity(socket),
     transportBuffered: () => socket.writableLength,

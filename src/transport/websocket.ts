@@ -79,7 +79,7 @@ export function webSocketSocket(
   return writerSocket(writer, {
     remoteAddress,
     listener,
-    frames: source.frames,
+    frames: source,
     closed,
     transportBuffered: () => ws.bufferedAmount,
   });

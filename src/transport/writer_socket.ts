@@ -5,15 +5,14 @@
  *
  * @module
  */
-import type { Frame } from "../protocol/packet.ts";
 import type { BatchWriter } from "./batch_writer.ts";
-import type { Socket } from "./socket.ts";
+import type { FrameSource, Socket } from "./socket.ts";
 
 /** What differs between transports. */
 export interface SocketParts {
   remoteAddress: string;
   listener: string;
-  frames: ReadableStream<Frame[]>;
+  frames: FrameSource;
   closed: Promise<void>;
   identity?: string;
   /** Bytes the transport holds beyond the writer's own (e.g. `ws.bufferedAmount`). */
@@ -21,17 +20,48 @@ export interface SocketParts {
 }
 
 /** A Socket whose writes go through `writer`. */
+/**
+ * A class rather than an object literal of closures: one of these exists per connection,
+ * and with 100 000 connections every closure and context it saves is memory (docs/benchmarks.md).
+ */
+class WriterSocket implements Socket {
+  readonly remoteAddress: string;
+  readonly listener: string;
+  readonly frames: FrameSource;
+  readonly closed: Promise<void>;
+  readonly identity?: string;
+  readonly #writer: BatchWriter;
+  readonly #transportBuffered: (() => number) | undefined;
+
+  constructor(writer: BatchWriter, parts: SocketParts) {
+    this.#writer = writer;
+    this.remoteAddress = parts.remoteAddress;
+    this.listener = parts.listener;
+    this.frames = parts.frames;
+    this.closed = parts.closed;
+    if (parts.identity !== undefined) this.identity = parts.identity;
+    this.#transportBuffered = parts.transportBuffered;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.#writer.write(bytes);
+  }
+
+  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void {
+    this.#writer.writePublish(head, packetIdOffset, packetId, payload);
+  }
+
+  get bufferedBytes(): number {
+    const extra = this.#transportBuffered;
+    return extra === undefined ? this.#writer.bufferedBytes : this.#writer.bufferedBytes + extra();
+  }
+
+  close(): void {
+    this.#writer.close();
+  }
+}
+
+/** The Socket for a transport whose writes go through `writer`. */
 export function writerSocket(writer: BatchWriter, parts: SocketParts): Socket {
-  const { transportBuffered, ...fields } = parts;
-  return {
-    ...fields,
-    write: (bytes) => writer.write(bytes),
-    writePublish: (head, offset, id, payload) => writer.writePublish(head, offset, id, payload),
-    get bufferedBytes() {
-      return transportBuffered === undefined
-        ? writer.bufferedBytes
-        : writer.bufferedBytes + transportBuffered();
-    },
-    close: () => writer.close(),
-  };
+  return new WriterSocket(writer, parts);
 }

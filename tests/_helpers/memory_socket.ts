@@ -1,13 +1,12 @@
 /**
  * An in-memory connection for engine tests: the broker side is a real Socket
- * (FrameSplitter for framing, BatchWriter for coalesced writes); the client
+ * (PushedFrames for framing, BatchWriter for coalesced writes); the client
  * side writes raw bytes and reads what the broker wrote.
  */
-import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
-import type { Frame } from "../../src/protocol/packet.ts";
 import { BatchWriter } from "../../src/transport/batch_writer.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import { writerSocket } from "../../src/transport/writer_socket.ts";
+import { PushedFrames } from "../../src/transport/pushed_frames.ts";
 
 export interface MemoryClient {
   write(bytes: Uint8Array): void;
@@ -21,13 +20,12 @@ export function memorySocketPair(options: { remoteAddress?: string; maxPacketSiz
   socket: Socket;
   client: MemoryClient;
 } {
-  const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
+  const frames = new PushedFrames(options.maxPacketSize);
   const toClient: (Uint8Array | null)[] = [];
   let clientWaiter: (() => void) | null = null;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
   let isClosed = false;
-  let frames!: ReadableStreamDefaultController<Frame[]>;
 
   const deliver = (chunk: Uint8Array | null) => {
     toClient.push(chunk);
@@ -38,11 +36,7 @@ export function memorySocketPair(options: { remoteAddress?: string; maxPacketSiz
   const shutdown = () => {
     if (isClosed) return;
     isClosed = true;
-    try {
-      frames.close();
-    } catch {
-      // already closed or errored
-    }
+    frames.end();
     deliver(null);
     resolveClosed();
   };
@@ -54,19 +48,14 @@ export function memorySocketPair(options: { remoteAddress?: string; maxPacketSiz
   const socket: Socket = writerSocket(writer, {
     remoteAddress: options.remoteAddress ?? "127.0.0.1:50000",
     listener: "memory",
-    frames: new ReadableStream<Frame[]>({ start: (c) => void (frames = c) }),
+    frames,
     closed,
   });
 
   const client: MemoryClient = {
     write(bytes) {
       if (isClosed) return;
-      try {
-        const batch = splitter.push(bytes.slice());
-        if (batch.length > 0) frames.enqueue(batch);
-      } catch (err) {
-        frames.error(err);
-      }
+      frames.push(bytes.slice());
     },
     async read() {
       while (toClient.length === 0) await new Promise<void>((r) => clientWaiter = r);

@@ -5,7 +5,8 @@
  * the medians and the ratios of the first broker to the others are printed as a Markdown table.
  *
  *   deno run -A tests/bench/compare_brokers.ts [--runs 3] [--scenarios a,b,c,d,e,f] [--scale 0.2]
- *       [--brokers deno,mosquitto,mosquitto-nodelay,aedes] [--duration 30] [--out FILE] [--check FILE.json] [--record FILE.json]
+ *       [--brokers deno,mosquitto,mosquitto-nodelay,aedes] [--duration 30] [--out FILE] [--check FILE.json]
+ *       [--record FILE.json] [--chart FILE.svg]
  *
  * `--check FILE` exits 1 when the ratio of scenario c (fan-out QoS 0) or e (1:1 QoS 1) is more
  * than 10% below the ratio recorded in FILE: the no-regression gate. `--record FILE` writes the
@@ -20,9 +21,25 @@ import {
   startBroker,
   toolDir,
 } from "./loadgen/broker_launchers.ts";
+import { type ChartRow, ratioChart } from "./loadgen/ratio_chart.ts";
 
-/** mqttload's six reference scenarios (64-byte payloads, MQTT 3.1.1), counts at scale 1. */
-export const SCENARIOS: Record<string, { label: string; args: string; count: number }> = {
+/**
+ * A scenario: mqttload arguments and the message count per publisher at scale 1. `size` is the
+ * payload (64 bytes unless given). A latency scenario (`halfRateOf`) publishes at half the rate the
+ * reference broker (Mosquitto) reached in scenario `halfRateOf` in this same run, for `seconds`, so
+ * that every broker is compared at the same load, one Mosquitto itself can sustain.
+ */
+export interface Scenario {
+  label: string;
+  args: string;
+  count: number;
+  size?: number;
+  halfRateOf?: string;
+  seconds?: number;
+}
+
+/** mqttload's six reference scenarios (a–f), then 16 KiB fan-out (g) and latency at half rate (h, i). */
+export const SCENARIOS: Record<string, Scenario> = {
   a: {
     label: "1:1 QoS 0",
     args: "--pubs 1 --subs 1 --topic-mode shared --qos 0 --window 2000",
@@ -49,7 +66,30 @@ export const SCENARIOS: Record<string, { label: string; args: string; count: num
     args: "--pubs 1 --subs 1 --topic-mode shared --qos 2 --inflight 64",
     count: 180_000,
   },
+  g: {
+    label: "fan-out 1:20 QoS 0, 16 KiB",
+    args: "--pubs 1 --subs 20 --topic-mode shared --qos 0 --window 200",
+    count: 5_000,
+    size: 16 * 1024,
+  },
+  h: {
+    label: "1:1 QoS 0 at ½ Mosquitto's max (a)",
+    args: "--pubs 1 --subs 1 --topic-mode shared --qos 0 --window 2000",
+    count: 0,
+    halfRateOf: "a",
+    seconds: 10,
+  },
+  i: {
+    label: "1:1 QoS 1 at ½ Mosquitto's max (e)",
+    args: "--pubs 1 --subs 1 --topic-mode shared --qos 1 --inflight 64",
+    count: 0,
+    halfRateOf: "e",
+    seconds: 10,
+  },
 };
+
+/** The scenarios run when none are named: all of them. */
+const DEFAULT_SCENARIOS = Object.keys(SCENARIOS);
 
 /** The scenarios whose ratios the regression gate compares, and its tolerance. */
 const GATED = ["c", "e"];
@@ -64,6 +104,8 @@ export interface CompareArgs {
   out?: string;
   check?: string;
   record?: string;
+  /** An SVG file to draw the results in (ratios to the reference broker). */
+  chart?: string;
 }
 
 export function parseArgs(argv: string[]): CompareArgs {
@@ -79,10 +121,18 @@ export function parseArgs(argv: string[]): CompareArgs {
     else if (flag === "--out") a.out = v;
     else if (flag === "--check") a.check = v;
     else if (flag === "--record") a.record = v;
+    else if (flag === "--chart") a.chart = v;
     else throw new Error(`unknown argument ${flag}`);
   }
-  if (a.scenarios.length === 0) a.scenarios = a.check ? GATED : Object.keys(SCENARIOS);
-  for (const s of a.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s} (a–f)`);
+  if (a.scenarios.length === 0) a.scenarios = a.check ? GATED : DEFAULT_SCENARIOS;
+  for (const s of a.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s} (a–i)`);
+  // A latency scenario needs the maximum rate measured earlier in the same run.
+  for (const [i, s] of [...a.scenarios].entries()) {
+    const base = SCENARIOS[s].halfRateOf;
+    if (base !== undefined && !a.scenarios.slice(0, i).includes(base)) {
+      a.scenarios = [...a.scenarios.filter((x) => x !== base && x !== s), base, s];
+    }
+  }
   for (const b of a.brokers) if (!BROKER_KINDS.includes(b)) throw new Error(`unknown broker ${b}`);
   if (a.brokers.length < 2 && (a.check || a.record)) throw new Error("--check and --record need two brokers");
   return a;
@@ -114,19 +164,33 @@ async function buildLoadgen(): Promise<string> {
   return new TextDecoder().decode(out.stdout).trim().split("\n").pop()!;
 }
 
+/** mqttload's arguments for one run; `rate` is the fixed publish rate of a latency scenario. */
+export function loadArgs(
+  port: number,
+  scenario: string,
+  a: Pick<CompareArgs, "scale" | "duration">,
+  rate = 0,
+) {
+  const s = SCENARIOS[scenario];
+  const count = rate > 0
+    ? Math.max(100, Math.round(rate * s.seconds! * a.scale))
+    : Math.max(100, Math.round(s.count * a.scale));
+  return [
+    ...["--host", "127.0.0.1", "--port", `${port}`, ...s.args.split(" "), "--count", `${count}`],
+    ...["--size", `${s.size ?? 64}`, "--duration", `${a.duration}`, "--proto", "4"],
+    ...(rate > 0 ? ["--rate", `${Math.round(rate)}`] : []),
+  ];
+}
+
 /** One mqttload run against `port`, killed if it outlives its own cap by 20 s. */
 async function measure(
   loadgen: string,
   port: number,
   scenario: string,
   a: CompareArgs,
+  rate: number,
 ): Promise<Measurement> {
-  const s = SCENARIOS[scenario];
-  const count = Math.max(100, Math.round(s.count * a.scale));
-  const args = [
-    ...["--host", "127.0.0.1", "--port", `${port}`, ...s.args.split(" "), "--count", `${count}`],
-    ...["--size", "64", "--duration", `${a.duration}`, "--proto", "4"],
-  ];
+  const args = loadArgs(port, scenario, a, rate);
   const out = await new Deno.Command(loadgen, {
     args,
     stdout: "piped",
@@ -148,11 +212,12 @@ async function measureFresh(
   scenario: string,
   a: CompareArgs,
   dir: string,
+  rate: number,
 ): Promise<Measurement> {
   let broker;
   try {
     broker = await startBroker(kind, dir);
-    return await measure(loadgen, broker.port, scenario, a);
+    return await measure(loadgen, broker.port, scenario, a, rate);
   } catch (err) {
     return { rate: NaN, p99: NaN, loss: NaN, error: (err as Error).message.split("\n")[0] };
   } finally {
@@ -178,9 +243,11 @@ async function runAll(a: CompareArgs, loadgen: string, dir: string): Promise<Res
   const results: Results = {};
   for (const scenario of a.scenarios) {
     results[scenario] = a.brokers.map(() => []);
+    const rate = halfRate(a, results, scenario);
+    if (rate > 0) console.error(`${scenario}: every broker publishes at ${Math.round(rate)} msg/s`);
     for (let run = 0; run < a.runs; run++) {
       for (const [col, kind] of a.brokers.entries()) {
-        const m = await measureFresh(kind, loadgen, scenario, a, dir);
+        const m = await measureFresh(kind, loadgen, scenario, a, dir, rate);
         results[scenario][col].push(m);
         console.error(
           `${scenario} run ${run + 1}/${a.runs} ${names[col]}: ${Math.round(m.rate)} msg/s p99 ${m.p99} µs ` +
@@ -192,18 +259,40 @@ async function runAll(a: CompareArgs, loadgen: string, dir: string): Promise<Res
   return results;
 }
 
+/** The reference column: the first Mosquitto, else the second broker. */
+function referenceColumn(brokers: BrokerKind[]): number {
+  const i = brokers.indexOf("mosquitto");
+  return i >= 0 ? i : 1;
+}
+
+/** For a latency scenario, half the reference broker's median rate in its base scenario; else 0. */
+function halfRate(a: CompareArgs, results: Results, scenario: string): number {
+  const base = SCENARIOS[scenario].halfRateOf;
+  if (base === undefined) return 0;
+  const runs = results[base]?.[referenceColumn(a.brokers)] ?? [];
+  const max = median(runs.map((m) => m.error ? NaN : m.rate));
+  if (!Number.isFinite(max)) throw new Error(`scenario ${scenario} needs a measured rate for ${base}`);
+  return max / 2;
+}
+
 /** Medians per broker and the ratio of the first broker to each other one; `ratios` holds first/second. */
-function table(a: CompareArgs, results: Results): { text: string; ratios: Record<string, number> } {
+function table(
+  a: CompareArgs,
+  results: Results,
+): { text: string; ratios: Record<string, number>; chart: ChartRow[] } {
   const names = columnNames(a.brokers);
   const head = [
     "scenario",
     ...names.map((n) => `${n} msg/s`),
     ...names.slice(1).map((n) => `${names[0]}/${n}`),
     `p99 µs (${names.join(" / ")})`,
+    `p99 ${names[0]}/${names[1]}`,
     "loss",
   ];
   const lines = [`| ${head.join(" | ")} |`, `| --- | ${head.slice(1).map(() => "---:").join(" | ")} |`];
   const ratios: Record<string, number> = {};
+  const chart: ChartRow[] = [];
+  const ref = referenceColumn(a.brokers);
   const show = (x: number, digits = 0) => Number.isFinite(x) ? x.toFixed(digits) : "—";
   for (const [scenario, cols] of Object.entries(results)) {
     const rates = cols.map((runs) => median(runs.map((m) => m.error ? NaN : m.rate)));
@@ -213,16 +302,27 @@ function table(a: CompareArgs, results: Results): { text: string; ratios: Record
     );
     const failed = cols.map((runs) => runs.filter((m) => m.error).length);
     ratios[scenario] = rates[0] / rates[1];
+    // In the chart, higher is better: more throughput, or (latency scenarios) a lower p99.
+    const latency = SCENARIOS[scenario].halfRateOf !== undefined;
+    chart.push({
+      label: `${scenario}: ${SCENARIOS[scenario].label}${latency ? " — p99" : ""}`,
+      values: cols.map((_, i) => latency ? p99s[ref] / p99s[i] : rates[i] / rates[ref]),
+    });
+    const size = SCENARIOS[scenario].size ?? 64;
+    // Large payloads are compared in MB/s as well (payload bytes delivered per second).
+    const mbs = (r: number) =>
+      size > 64 && Number.isFinite(r) ? ` (${(r * size / 1e6).toFixed(0)} MB/s)` : "";
     const cells = [
       `${scenario}: ${SCENARIOS[scenario].label}`,
-      ...rates.map((r, i) => `${show(r)}${failed[i] ? ` (${failed[i]} failed)` : ""}`),
+      ...rates.map((r, i) => `${show(r)}${mbs(r)}${failed[i] ? ` (${failed[i]} failed)` : ""}`),
       ...rates.slice(1).map((r) => `${show(rates[0] / r, 2)}×`),
       p99s.map((p) => show(p)).join(" / "),
+      `${show(p99s[0] / p99s[1], 2)}×`,
       losses.join(" / "),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
-  return { text: lines.join("\n"), ratios };
+  return { text: lines.join("\n"), ratios, chart };
 }
 
 /** The regression gate: 1 when a gated ratio fell more than 10% below its recorded value. */
@@ -266,7 +366,7 @@ async function main(): Promise<number> {
     }
     const loadgen = await buildLoadgen();
     const results = await runAll(a, loadgen, dir);
-    const { text, ratios } = table(a, results);
+    const { text, ratios, chart } = table(a, results);
     const meta = [
       `${
         new Date().toISOString().slice(0, 16).replace("T", " ")
@@ -281,6 +381,15 @@ async function main(): Promise<number> {
       });
     }
     if (a.record) await record(a, ratios);
+    if (a.chart) {
+      const title = `Relative to ${
+        columnNames(a.brokers)[referenceColumn(a.brokers)]
+      } (1× line), higher is better`;
+      await Deno.writeTextFile(
+        a.chart,
+        ratioChart({ title, subtitle: meta[0], brokers: columnNames(a.brokers), rows: chart }),
+      );
+    }
     const failures = Object.values(results).flat(2).filter((m) => m.error).length;
     const gate = a.check ? await check(a.check, a, ratios) : 0;
     return failures > 0 ? 1 : gate;

@@ -1,13 +1,39 @@
 /** Tests of the side-by-side runner's argument parsing, result parsing and regression gate (no brokers run). */
 import assert from "node:assert/strict";
-import { check, parseArgs, parseLastLine } from "./compare_brokers.ts";
+import { check, loadArgs, parseArgs, parseLastLine } from "./compare_brokers.ts";
+import { ratioChart } from "./loadgen/ratio_chart.ts";
 
-Deno.test("the runner defaults to all six scenarios, three runs, ours against Mosquitto", () => {
+Deno.test("the runner defaults to every scenario, three runs, ours against Mosquitto", () => {
   const a = parseArgs([]);
-  assert.deepEqual([a.scenarios, a.runs, a.scale, a.brokers], [["a", "b", "c", "d", "e", "f"], 3, 1, [
-    "deno",
-    "mosquitto",
-  ]]);
+  assert.deepEqual(a.scenarios, ["a", "b", "c", "d", "e", "f", "g", "h", "i"]);
+  assert.deepEqual([a.runs, a.scale, a.brokers], [3, 1, ["deno", "mosquitto"]]);
+});
+
+Deno.test("a latency scenario runs after the scenario whose maximum rate it halves", () => {
+  assert.deepEqual(parseArgs(["--scenarios", "h"]).scenarios, ["a", "h"]);
+  assert.deepEqual(parseArgs(["--scenarios", "i,e,c"]).scenarios, ["c", "e", "i"]);
+  assert.deepEqual(parseArgs(["--scenarios", "a,h"]).scenarios, ["a", "h"]);
+});
+
+Deno.test("the 16 KiB fan-out sends 16 KiB payloads and a latency run is paced for ten seconds", () => {
+  const g = loadArgs(1883, "g", { scale: 1, duration: 30 });
+  assert.equal(g[g.indexOf("--size") + 1], "16384");
+  assert.equal(g.includes("--rate"), false);
+  const h = loadArgs(1883, "h", { scale: 1, duration: 30 }, 60_000);
+  assert.deepEqual([h[h.indexOf("--rate") + 1], h[h.indexOf("--count") + 1]], ["60000", "600000"]);
+});
+
+Deno.test("the chart draws one bar per broker and scenario on a log axis with the 1× line", () => {
+  const svg = ratioChart({
+    title: "t",
+    subtitle: "s <&>",
+    brokers: ["deno", "mosquitto"],
+    rows: [{ label: "a: 1:1", values: [4, 1] }, { label: "h: p99", values: [0.5, NaN] }],
+  });
+  assert.match(svg, /^<svg /);
+  assert.equal(svg.match(/<rect x="\d/g)?.length, 3 + 2, "three bars (NaN skipped) and two legend keys");
+  assert.match(svg, />4\.00×</);
+  assert.match(svg, /s &lt;&amp;&gt;/);
 });
 
 Deno.test("the regression gate alone measures only the gated fan-out and QoS 1 scenarios", () => {

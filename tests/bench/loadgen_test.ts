@@ -96,6 +96,9 @@ Deno.test("scenario presets take the reference counts and flags override them", 
   assert.equal(parseOptions(["--scenario", "one1"]).count, 1_000_000);
   const mesh = parseOptions(["--scenario", "mesh", "--pubs", "4"]);
   assert.deepEqual([mesh.pubs, mesh.subs, mesh.mode], [4, 4, "mesh"]);
+  const ring = parseOptions(["--mode", "ring", "--pubs", "10000", "--rate", "1"]);
+  assert.deepEqual([ring.pubs, ring.subs, ring.mode], [10_000, 10_000, "ring"]);
+  assert.throws(() => parseOptions(["--pubs", "10000"]), /at most 1000 publishers/);
   assert.throws(() => parseOptions(["--scenario", "nope"]), /unknown scenario/);
   assert.throws(() => parseOptions(["--qos", "3"]), /--qos/);
   assert.throws(() => parseOptions(["--size", "8"]), /at least 16/);
@@ -239,6 +242,25 @@ Deno.test({
       const paced = await runLoad(options(port, ["--scenario", "one1", "--count", "50", "--rate", "100"]));
       assert.equal(paced.delivered, 50);
       assert.ok(paced.secs >= 0.45, `50 messages at 100/s took ${paced.secs} s`);
+    }),
+});
+
+Deno.test({
+  name: "a ring gives every client one subscription and every message one receiver, paced and spread",
+  ignore: !mosquittoInstalled,
+  fn: () =>
+    withMosquitto(async (port) => {
+      const started = performance.now();
+      const ring = await runLoad(
+        options(port, ["--mode", "ring", "--pubs", "50", "--count", "3", "--qos", "1", "--rate", "2"]),
+      );
+      assert.equal(ring.error, undefined);
+      assert.deepEqual([ring.delivered, ring.expected, ring.loss, ring.duplicates], [150, 150, 0, 0]);
+      assert.equal(ring.acked, 150);
+      // 3 messages at 2/s: the last publisher's third message is due at (2 + 49/50) / 2 s ≈ 1.5 s.
+      assert.ok(performance.now() - started >= 1400, "the publishers were paced");
+      // Spread over the period, 50 clients at 2/s never queue behind each other for long.
+      assert.ok(ring.p99_us < 250_000, JSON.stringify(ring));
     }),
 });
 

@@ -54,8 +54,8 @@ Deno.test("a tcp listener with proxy_protocol reports the real client address an
     );
     while (sockets.length === 0) await new Promise((r) => setTimeout(r, 5));
     assert.equal(sockets[0].remoteAddress, "203.0.113.7:51000");
-    const { value } = await sockets[0].frames.getReader().read();
-    assert.equal(value![0].header, 0xc0);
+    const batch = await sockets[0].frames.next();
+    assert.equal(batch![0].header, 0xc0);
     sockets[0].close();
     await sockets[0].closed;
   } finally {

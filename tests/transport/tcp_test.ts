@@ -15,11 +15,9 @@ Deno.test("TCP: frames split across writes arrive whole, replies are written bac
     while (sockets.length === 0) await new Promise((r) => setTimeout(r, 5));
     const socket = sockets[0];
     assert.match(socket.remoteAddress, /^127\.0\.0\.1:\d+$/);
-    const reader = socket.frames.getReader();
     const headers: number[] = [];
     while (headers.length < 2) {
-      const { value } = await reader.read();
-      for (const f of value!) headers.push(f.header >> 4);
+      for (const f of (await socket.frames.next())!) headers.push(f.header >> 4);
     }
     assert.deepEqual(headers, [PacketType.PINGREQ, PacketType.PUBLISH]);
     socket.write(new Uint8Array([0xd0, 0x00]));
@@ -27,22 +25,21 @@ Deno.test("TCP: frames split across writes arrive whole, replies are written bac
     assert.equal(await conn.read(buf), 2);
     assert.deepEqual([...buf], [0xd0, 0x00]);
     conn.close();
-    const end = await reader.read();
-    assert.equal(end.done, true);
+    assert.equal(await socket.frames.next(), null, "the peer's close ends the frames");
     await socket.closed;
   } finally {
     await listener.close();
   }
 });
 
-Deno.test("TCP: an oversized packet errors the frame stream with 0x95", async () => {
+Deno.test("TCP: an oversized packet makes reading the frames fail with 0x95", async () => {
   const sockets: Socket[] = [];
   const listener = listenTcp({ hostname: "127.0.0.1", port: 0, maxPacketSize: 64 }, (s) => sockets.push(s));
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
   try {
     await conn.write(new Uint8Array([0x30, 0xe8, 0x07]));
     while (sockets.length === 0) await new Promise((r) => setTimeout(r, 5));
-    await assert.rejects(() => sockets[0].frames.getReader().read(), /exceeds the maximum/);
+    await assert.rejects(() => sockets[0].frames.next(), /exceeds the maximum/);
     sockets[0].close();
     await sockets[0].closed;
   } finally {

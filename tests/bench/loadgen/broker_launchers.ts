@@ -14,6 +14,8 @@ export const AEDES_PACKAGE = "npm:aedes@1.2.0";
 
 export interface RunningBroker {
   readonly port: number;
+  /** The broker's process id, for reading its memory from /proc. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -63,17 +65,18 @@ export async function startBroker(kind: BrokerKind, dir: string): Promise<Runnin
     await stop();
     throw new Error(`${kind} did not start: ${(err as Error).message}\n${stderr}`);
   }
-  return { port, stop };
+  return { port, pid: child.pid, stop };
 }
 
 async function commandFor(kind: BrokerKind, port: number, dir: string): Promise<[string, string[]]> {
   if (kind === "deno") {
     const config = `${dir}/deno-${port}.yaml`;
-    // Queue limit as in the shared mosquitto.conf (max_queued_messages 100000), so neither drops by configuration.
+    // Queue limit as in the shared mosquitto.conf (max_queued_messages 100000), so neither drops by
+    // configuration; no connection limit, as Mosquitto has none by default.
     await Deno.writeTextFile(
       config,
       `listeners:\n  - { type: tcp, host: 127.0.0.1, port: ${port} }\npersistence: { type: memory }\n` +
-        `limits: { max_queued_messages: 100000 }\nlog: { level: warning }\n`,
+        `limits: { max_queued_messages: 100000, max_connections: 0 }\nlog: { level: warning }\n`,
     );
     const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
     return [Deno.execPath(), ["run", "--unstable-kv", ...perms, `${root}main.ts`, "--config", config]];

@@ -11,8 +11,10 @@ export interface ByteSink {
 
 export class CoalescingWriter {
   readonly #sink: ByteSink;
-  #buf = new Uint8Array(64 * 1024);
-  #spare = new Uint8Array(64 * 1024);
+  // Small at first and grown on demand: a run with 10 000 mostly idle connections must not
+  // allocate (and zero) a large buffer per connection.
+  #buf = new Uint8Array(4096);
+  #spare = new Uint8Array(4096);
   #len = 0;
   #busy = false;
   #drainWaiters: (() => void)[] = [];

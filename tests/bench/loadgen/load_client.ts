@@ -26,6 +26,8 @@ export interface ConnectOptions {
   proto: ProtoLevel;
   clientId: string;
   persistent: boolean;
+  /** Bytes per read (256 KiB): large for throughput, smaller when there are thousands of connections. */
+  readBytes?: number;
 }
 
 export class LoadClient {
@@ -42,19 +44,19 @@ export class LoadClient {
   #pinger: ReturnType<typeof setInterval> | undefined;
   readonly done: Promise<void>;
 
-  private constructor(conn: Deno.TcpConn, level: ProtoLevel, name: string) {
+  private constructor(conn: Deno.TcpConn, level: ProtoLevel, name: string, readBytes: number) {
     this.#conn = conn;
     this.level = level;
     this.name = name;
     conn.setNoDelay(true);
     this.writer = new CoalescingWriter(conn);
-    this.done = this.#readLoop();
+    this.done = this.#readLoop(readBytes);
   }
 
   /** Connects and completes CONNECT/CONNACK; throws on refusal or timeout. */
   static async open(o: ConnectOptions): Promise<LoadClient> {
     const conn = await Deno.connect({ hostname: o.host, port: o.port });
-    const client = new LoadClient(conn, o.proto, o.clientId);
+    const client = new LoadClient(conn, o.proto, o.clientId, o.readBytes ?? 256 * 1024);
     try {
       const connack = client.#expect(Header.CONNACK, "CONNACK");
       client.writer.append(encodeConnect(o.proto, {
@@ -114,8 +116,8 @@ export class LoadClient {
     });
   }
 
-  async #readLoop(): Promise<void> {
-    const buf = new Uint8Array(256 * 1024);
+  async #readLoop(readBytes: number): Promise<void> {
+    const buf = new Uint8Array(readBytes);
     let carry: Uint8Array | null = null;
     let reason = "closed by the broker";
     try {

@@ -48,7 +48,11 @@ export async function runLoad(
 ): Promise<LoadSummary> {
   const t = new LoadTracker(o);
   const prefix = `loadgen/${crypto.randomUUID().slice(0, 8)}`;
-  const base: Omit<ConnectOptions, "clientId"> = { ...o };
+  const connections = o.mode === "shared" ? o.pubs + o.subs : o.pubs;
+  const base: Omit<ConnectOptions, "clientId"> = {
+    ...o,
+    readBytes: connections > 1000 ? 16 * 1024 : undefined,
+  };
   const clients: LoadClient[] = [];
   const open = async (name: string) => {
     const c = await LoadClient.open({ ...base, clientId: `${prefix.replace("/", "-")}-${name}` });
@@ -66,22 +70,21 @@ export async function runLoad(
     closer = setTimeout(() => clients.forEach((c) => c.close()), 500);
   }, o.duration * 1000);
   try {
+    const topics = topicsFor(o, prefix);
     const subs = await inBatches(o.subs, async (s) => {
       const c = await open(`sub${s}`);
       attachSubscriber(c, s, t);
-      await c.subscribe(o.mode === "mesh" ? `${prefix}/+` : `${prefix}/t`, o.qos);
+      await c.subscribe(topics.filter(s), o.qos);
       return c;
     });
-    const pubs = o.mode === "mesh" ? subs : await inBatches(o.pubs, async (p) => {
+    const pubs = o.mode !== "shared" ? subs : await inBatches(o.pubs, async (p) => {
       const c = await open(`pub${p}`);
       c.onFrame = (first, data, start) => t.onPublisherFrame(c, first, data, start);
       return c;
     });
     t.start();
     ticker = setInterval(() => hooks.onProgress?.(t.progress()), 1000);
-    await Promise.all(
-      pubs.map((c, i) => publish(c, i, o.mode === "mesh" ? `${prefix}/${i}` : `${prefix}/t`, o, t)),
-    );
+    await Promise.all(pubs.map((c, i) => publish(c, i, topics.publish(i), o, t)));
     await drain(t);
   } catch (err) {
     t.fail((err as Error).message);
@@ -92,6 +95,19 @@ export async function runLoad(
     await Promise.all(clients.map((c) => c.disconnect()));
   }
   return t.summary();
+}
+
+/** Which filter subscriber s uses and which topic publisher p writes to, per mode. */
+function topicsFor(o: LoadOptions, prefix: string) {
+  if (o.mode === "mesh") return { filter: () => `${prefix}/+`, publish: (p: number) => `${prefix}/${p}` };
+  if (o.mode === "ring") {
+    // Client p publishes to the next client's topic, so every message crosses two connections.
+    return {
+      filter: (s: number) => `${prefix}/${s}`,
+      publish: (p: number) => `${prefix}/${(p + 1) % o.pubs}`,
+    };
+  }
+  return { filter: () => `${prefix}/t`, publish: () => `${prefix}/t` };
 }
 
 async function inBatches<T>(n: number, make: (i: number) => Promise<T>): Promise<T[]> {
@@ -141,7 +157,7 @@ async function publish(c: LoadClient, index: number, topic: string, o: LoadOptio
   for (let seq = 0; seq < o.count && !t.stopped;) {
     let allowed = Math.min(batchCap, o.count - seq, t.windowRoom(index, seq));
     if (o.qos > 0) allowed = Math.min(allowed, o.inflight - t.inflight[index]);
-    if (o.rate > 0) allowed = Math.min(allowed, Math.floor(t.elapsedMs() * o.rate / 1000) + 1 - seq);
+    if (o.rate > 0) allowed = Math.min(allowed, dueBy(o, index, t.elapsedMs()) - seq);
     if (allowed <= 0) {
       await waitForRoom(o, t, index, seq, blocked);
       continue;
@@ -172,10 +188,21 @@ interface Blocked {
   mark: number;
 }
 
+/**
+ * With --rate, how many of publisher `index`'s messages are due after `ms`. Message k is due at
+ * (k + index / pubs) / rate seconds: the publishers are spread evenly over each period instead of
+ * all firing at the same instant, as independent clients would be.
+ */
+function dueBy(o: LoadOptions, index: number, ms: number): number {
+  const periods = ms * o.rate / 1000 - index / o.pubs;
+  return periods < 0 ? 0 : Math.floor(periods) + 1;
+}
+
 async function waitForRoom(o: LoadOptions, t: LoadTracker, index: number, seq: number, blocked: Blocked) {
-  if (o.rate > 0 && t.elapsedMs() * o.rate / 1000 + 1 - seq < 1) {
+  if (o.rate > 0 && dueBy(o, index, t.elapsedMs()) <= seq) {
     // Rate-limited: sleep until this message is due.
-    await new Promise((r) => setTimeout(r, Math.max(1, (seq * 1000) / o.rate - t.elapsedMs())));
+    const dueMs = ((seq + index / o.pubs) * 1000) / o.rate;
+    await new Promise((r) => setTimeout(r, Math.max(1, dueMs - t.elapsedMs())));
     return;
   }
   await t.waitProgress(WINDOW_STALL_MS);

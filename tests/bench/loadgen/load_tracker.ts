@@ -5,12 +5,14 @@
  */
 import { LatencyHistogram } from "./latency_histogram.ts";
 import type { LoadClient } from "./load_client.ts";
-import type { LoadOptions } from "./options.ts";
+import { type LoadOptions, receiversPerMessage } from "./options.ts";
 import type { LoadProgress, LoadSummary } from "./load_run.ts";
 import { Header, writeAck } from "./wire.ts";
 
 export class LoadTracker {
   readonly #o: LoadOptions;
+  /** Subscribers per message: o.subs, or 1 in ring mode (each topic has one subscriber). */
+  readonly #receivers: number;
   readonly #seen: Uint8Array;
   readonly #latency = new LatencyHistogram();
   /** Deliveries per publisher, summed over subscribers (drives the window). */
@@ -33,7 +35,8 @@ export class LoadTracker {
 
   constructor(o: LoadOptions) {
     this.#o = o;
-    this.expected = o.pubs * o.count * o.subs;
+    this.#receivers = receiversPerMessage(o);
+    this.expected = o.pubs * o.count * this.#receivers;
     this.#seen = new Uint8Array(Math.ceil(this.expected / 8));
     this.#deliveredFrom = new Float64Array(o.pubs);
     this.#released = new Float64Array(o.pubs);
@@ -68,7 +71,8 @@ export class LoadTracker {
   deliver(sub: number, pub: number, seq: number, sentAt: number): void {
     const o = this.#o;
     if (pub >= o.pubs || seq >= o.count) return; // not ours: ignore
-    const bit = (sub * o.pubs + pub) * o.count + seq;
+    // In ring mode subscriber `sub` only receives from publisher sub-1, so the bitmap needs no sub axis.
+    const bit = (this.#receivers === 1 ? pub : sub * o.pubs + pub) * o.count + seq;
     const mask = 1 << (bit & 7);
     const byte = bit >>> 3;
     if (this.#seen[byte] & mask) {
@@ -104,7 +108,7 @@ export class LoadTracker {
 
   /** How many more messages publisher `index` may send before it is `window` ahead of its subscribers. */
   windowRoom(index: number, seq: number): number {
-    const behind = Math.floor(this.#deliveredFrom[index] / this.#o.subs) + this.#released[index];
+    const behind = Math.floor(this.#deliveredFrom[index] / this.#receivers) + this.#released[index];
     return this.#o.window - (seq - behind);
   }
 

@@ -4,8 +4,12 @@ import type { ProtoLevel, Qos } from "./wire.ts";
 export interface LoadOptions {
   host: string;
   port: number;
-  /** shared: everyone uses one topic; mesh: each client publishes to its own topic and subscribes to all. */
-  mode: "shared" | "mesh";
+  /**
+   * shared: everyone uses one topic; mesh: each client publishes to its own topic and subscribes to all;
+   * ring: client i subscribes to its own topic and publishes to client i+1's, so every connection has one
+   * subscription and every message one receiver (many connections at a low rate).
+   */
+  mode: "shared" | "mesh" | "ring";
   pubs: number;
   subs: number;
   qos: Qos;
@@ -92,7 +96,7 @@ export function parseOptions(argv: string[]): LoadOptions {
     if (name === "scenario") continue;
     else if (name === "host") o.host = value;
     else if (name === "mode") {
-      o.mode = value === "mesh" ? "mesh" : value === "shared" ? "shared" : bad(name, value);
+      o.mode = value === "mesh" || value === "shared" || value === "ring" ? value : bad(name, value);
     } else if (name === "qos") o.qos = oneOf(name, value, [0, 1, 2]) as Qos;
     else if (name === "proto") o.proto = oneOf(name, value, [4, 5]) as ProtoLevel;
     else if ((NUMERIC as readonly string[]).includes(name)) {
@@ -101,20 +105,30 @@ export function parseOptions(argv: string[]): LoadOptions {
       o[name as typeof NUMERIC[number]] = n;
     } else throw new UsageError(`unknown option ${flag}`);
   }
-  if (o.mode === "mesh") o.subs = o.pubs; // every mesh client both publishes and subscribes
+  if (o.mode !== "shared") o.subs = o.pubs; // every mesh or ring client both publishes and subscribes
   validate(o);
   return o;
 }
 
 function validate(o: LoadOptions): void {
   if (o.pubs < 1 || o.subs < 1) throw new UsageError("--pubs and --subs must be at least 1");
-  if (o.pubs > 1000 || o.subs > 1000) throw new UsageError("at most 1000 publishers and 1000 subscribers");
+  const most = o.mode === "ring" ? 100_000 : 1000;
+  if (o.pubs > most || o.subs > most) {
+    throw new UsageError(`at most ${most} publishers and ${most} subscribers in ${o.mode} mode`);
+  }
   if (o.size < 16) throw new UsageError("--size must be at least 16 (timestamp, index, sequence)");
   if (o.size > 256 * 1024 * 1024) throw new UsageError("--size must be at most 256 MiB");
-  if (o.count < 1 || o.pubs * o.subs * o.count > 4e8) throw new UsageError("--count out of range");
+  if (o.count < 1 || o.pubs * receiversPerMessage(o) * o.count > 4e8) {
+    throw new UsageError("--count out of range");
+  }
   if (o.inflight < 1 || o.inflight > 65535) throw new UsageError("--inflight must be 1..65535");
   if (o.window < 1) throw new UsageError("--window must be at least 1");
   if (o.duration <= 0) throw new UsageError("--duration must be positive");
+}
+
+/** How many subscribers receive each message. */
+export function receiversPerMessage(o: Pick<LoadOptions, "mode" | "subs">): number {
+  return o.mode === "ring" ? 1 : o.subs;
 }
 
 function oneOf(name: string, value: string, allowed: number[]): number {
@@ -129,5 +143,5 @@ function bad(name: string, value: string): never {
 
 export const USAGE =
   `usage: deno task loadgen -- [--scenario one1|fanin|fanout|mesh] [--host 127.0.0.1] [--port 1883]
-  [--pubs N] [--subs N] [--mode shared|mesh] [--qos 0|1|2] [--size BYTES] [--count MSGS_PER_PUBLISHER]
+  [--pubs N] [--subs N] [--mode shared|mesh|ring] [--qos 0|1|2] [--size BYTES] [--count MSGS_PER_PUBLISHER]
   [--inflight N] [--window N] [--duration SECS] [--proto 4|5] [--rate MSGS_PER_S] [--persistent] [--json]`;
