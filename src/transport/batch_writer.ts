@@ -1,9 +1,15 @@
 /**
  * The write side of a connection: every packet queued during one turn of the
- * event loop is coalesced into one buffer and handed to the sink once, from a
- * microtask (measured here: ~2M msgs/s coalesced, ~100k awaiting each write,
- * ~500/s with setTimeout). While a write is in progress new bytes collect in a
- * second buffer. Partial writes are looped until everything is written.
+ * event loop is coalesced and handed to the sink from a microtask (measured
+ * here: ~2M msgs/s coalesced, ~100k awaiting each write, ~500/s with
+ * setTimeout). While a write is in progress new bytes collect behind it.
+ * Partial writes are looped until everything is written.
+ *
+ * Bytes are copied into chunks borrowed from pools shared by all writers and
+ * returned once written. A connection therefore holds no buffer
+ * while it is idle, a burst of large messages never reallocates and re-copies
+ * a growing buffer (16 KiB fan-out spent a fifth of its time doing that), and
+ * in steady state nothing is allocated per flush.
  *
  * @module
  */
@@ -11,26 +17,39 @@
 /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
 export type WriteSink = (bytes: Uint8Array) => Promise<number>;
 
-const MIN_BUFFER = 1024;
-/** Buffers that grew past this are released after draining, so an idle connection pins little. */
-const KEEP_BUFFER = 64 * 1024;
-
 /**
- * Whether to keep a drained buffer for the next flush: yes while it is small or the
- * connection still fills a good part of it; a large buffer that the last flush hardly
- * used belongs to a connection that went quiet, and is released.
+ * Two chunk sizes: a flush starts in a small chunk, so that one message fanned out to
+ * 10 000 connections in one turn borrows 20 MiB rather than 640; what does not fit
+ * continues in large ones.
  */
-function worthKeeping(buffer: Uint8Array, flushed: number): boolean {
-  return buffer.length <= MIN_BUFFER || (buffer.length <= KEEP_BUFFER && flushed * 4 >= buffer.length);
+const SMALL = 2 * 1024;
+const LARGE = 64 * 1024;
+/** Free chunks kept for reuse (8 MiB of each size); beyond that, returned chunks go to the GC. */
+const smallPool: Uint8Array[] = [];
+const largePool: Uint8Array[] = [];
+const SMALL_POOL_LIMIT = 4096;
+const LARGE_POOL_LIMIT = 128;
+
+function borrow(first: boolean, size: number): Uint8Array {
+  if (first && size <= SMALL) return smallPool.pop() ?? new Uint8Array(SMALL);
+  if (size <= LARGE) return largePool.pop() ?? new Uint8Array(LARGE);
+  return new Uint8Array(size); // an oversized PUBLISH head: a one-off buffer
+}
+
+function giveBack(chunk: Uint8Array): void {
+  if (chunk.length === SMALL) {
+    if (smallPool.length < SMALL_POOL_LIMIT) smallPool.push(chunk);
+  } else if (chunk.length === LARGE && largePool.length < LARGE_POOL_LIMIT) largePool.push(chunk);
 }
 
 export class BatchWriter {
   readonly #sink: WriteSink;
   readonly #onClose: () => void;
   readonly #onError: (err: unknown) => void;
-  #buffer: Uint8Array | null = null;
-  #spare: Uint8Array | null = null;
-  #length = 0;
+  /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
+  #chunks: Uint8Array[] = [];
+  #lengths: number[] = [];
+  #queued = 0;
   #inFlight = 0;
   #scheduled = false;
   #writing = false;
@@ -46,7 +65,7 @@ export class BatchWriter {
 
   /** Bytes queued or being written. */
   get bufferedBytes(): number {
-    return this.#length + this.#inFlight;
+    return this.#queued + this.#inFlight;
   }
 
   get closed(): boolean {
@@ -55,25 +74,25 @@ export class BatchWriter {
 
   write(bytes: Uint8Array): void {
     if (this.#closing) return;
-    this.#reserve(bytes.length);
-    this.#buffer!.set(bytes, this.#length);
-    this.#length += bytes.length;
+    this.#copy(bytes);
     this.#schedule();
   }
 
   /** Queues a shared PUBLISH head (with the packet id patched in) followed by its payload. */
   writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void {
     if (this.#closing) return;
-    this.#reserve(head.length + payload.length);
-    const buf = this.#buffer!;
-    const at = this.#length;
-    buf.set(head, at);
+    // The head goes in one piece so that the packet id can be patched in the copy.
+    const last = this.#room(head.length);
+    const chunk = this.#chunks[last];
+    const at = this.#lengths[last];
+    chunk.set(head, at);
     if (packetIdOffset >= 0) {
-      buf[at + packetIdOffset] = packetId >> 8;
-      buf[at + packetIdOffset + 1] = packetId & 0xff;
+      chunk[at + packetIdOffset] = packetId >> 8;
+      chunk[at + packetIdOffset + 1] = packetId & 0xff;
     }
-    buf.set(payload, at + head.length);
-    this.#length += head.length + payload.length;
+    this.#lengths[last] = at + head.length;
+    this.#queued += head.length;
+    this.#copy(payload);
     this.#schedule();
   }
 
@@ -84,15 +103,28 @@ export class BatchWriter {
     if (!this.#writing && !this.#scheduled) this.#finish();
   }
 
-  #reserve(n: number): void {
-    const needed = this.#length + n;
-    if (this.#buffer !== null && needed <= this.#buffer.length) return;
-    let size = Math.max(MIN_BUFFER, this.#buffer?.length ?? 0);
-    while (size < needed) size *= 2;
-    const next = this.#spare !== null && this.#spare.length >= needed ? this.#spare : new Uint8Array(size);
-    if (next === this.#spare) this.#spare = null;
-    if (this.#buffer !== null && this.#length > 0) next.set(this.#buffer.subarray(0, this.#length), 0);
-    this.#buffer = next;
+  /** The index of a chunk with at least `n` contiguous free bytes, borrowing one if needed. */
+  #room(n: number): number {
+    const last = this.#chunks.length - 1;
+    if (last >= 0 && this.#chunks[last].length - this.#lengths[last] >= n) return last;
+    this.#chunks.push(borrow(last < 0, n));
+    this.#lengths.push(0);
+    return last + 1;
+  }
+
+  /** Copies `bytes` in, across as many chunks as it takes. */
+  #copy(bytes: Uint8Array): void {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const last = this.#room(1);
+      const chunk = this.#chunks[last];
+      const at = this.#lengths[last];
+      const n = Math.min(chunk.length - at, bytes.length - offset);
+      chunk.set(offset === 0 && n === bytes.length ? bytes : bytes.subarray(offset, offset + n), at);
+      this.#lengths[last] = at + n;
+      offset += n;
+    }
+    this.#queued += bytes.length;
   }
 
   #schedule(): void {
@@ -103,41 +135,48 @@ export class BatchWriter {
 
   #flush(): void {
     this.#scheduled = false;
-    if (this.#length === 0 || this.#closed) {
+    if (this.#queued === 0 || this.#closed) {
       if (this.#closing) this.#finish();
       return;
     }
-    const out = this.#buffer!.subarray(0, this.#length);
-    const full = this.#buffer!;
-    this.#buffer = this.#spare;
-    this.#spare = null;
-    this.#inFlight = this.#length;
-    this.#length = 0;
+    const chunks = this.#chunks;
+    const lengths = this.#lengths;
+    this.#chunks = [];
+    this.#lengths = [];
+    this.#inFlight = this.#queued;
+    this.#queued = 0;
     this.#writing = true;
-    this.#writeAll(out).then(
+    this.#writeAll(chunks, lengths).then(
       () => {
         this.#writing = false;
         this.#inFlight = 0;
-        if (worthKeeping(full, out.length)) this.#spare = full;
-        if (this.#length > 0) this.#schedule();
+        if (this.#queued > 0) this.#schedule();
         else if (this.#closing) this.#finish();
       },
       (err) => {
         this.#writing = false;
         this.#inFlight = 0;
-        this.#length = 0;
+        this.#queued = 0;
+        this.#chunks = [];
+        this.#lengths = [];
         this.#onError(err);
         this.#finish();
       },
     );
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const n = await this.#sink(bytes.subarray(offset));
-      if (n <= 0) throw new Error("write returned no progress");
-      offset += n;
+  async #writeAll(chunks: Uint8Array[], lengths: number[]): Promise<void> {
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i];
+      const length = lengths[i];
+      let offset = 0;
+      while (offset < length) {
+        const n = await this.#sink(chunk.subarray(offset, length));
+        if (n <= 0) throw new Error("write returned no progress");
+        offset += n;
+      }
+      // Written: the sink no longer needs the bytes (sinks that keep them copy them).
+      giveBack(chunk);
     }
   }
 
@@ -145,8 +184,8 @@ export class BatchWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing = true;
-    this.#buffer = null;
-    this.#spare = null;
+    this.#chunks = [];
+    this.#lengths = [];
     this.#onClose();
   }
 }

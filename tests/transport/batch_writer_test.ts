@@ -104,3 +104,23 @@ Deno.test("a failing sink closes the writer", async () => {
   assert.equal(closed, true);
   assert.match(String(error), /broken pipe/);
 });
+
+Deno.test("a message larger than the write chunks arrives whole and in order, heads patched", async () => {
+  const received: number[] = [];
+  const w = new BatchWriter((b) => {
+    const n = Math.min(b.length, 50_000); // and the sink takes at most 50 000 bytes per call
+    received.push(...b.subarray(0, n));
+    return Promise.resolve(n);
+  });
+  const payload = new Uint8Array(200_000).map((_, i) => i % 251);
+  const head = new Uint8Array([0x32, 0x00, 0x00]);
+  w.write(new Uint8Array([1, 2, 3]));
+  w.writePublish(head, 1, 0x0102, payload);
+  w.writePublish(head, 1, 0x0304, payload.subarray(0, 10));
+  assert.equal(w.bufferedBytes, 3 + 3 + 200_000 + 3 + 10);
+  for (let i = 0; i < 20 && w.bufferedBytes > 0; i++) await tick();
+  assert.equal(received.length, 3 + 3 + 200_000 + 3 + 10);
+  assert.deepEqual(received.slice(0, 6), [1, 2, 3, 0x32, 0x01, 0x02]);
+  assert.ok(received.slice(6, 200_006).every((b, i) => b === i % 251), "payload bytes in order");
+  assert.deepEqual(received.slice(200_006, 200_009), [0x32, 0x03, 0x04]);
+});
