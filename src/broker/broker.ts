@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { KeepAliveSweeper } from "./keep_alive.ts";
 import { getLogger, type Logger } from "@logtape/logtape";
 import { validateTopicName } from "../protocol/topic.ts";
 import { type Properties, type QoS, Reason } from "../protocol/packet.ts";
@@ -58,6 +59,7 @@ export class Broker implements BrokerContext {
   readonly router: Router;
   readonly log: Logger = getLogger(["mqtt", "broker"]);
   readonly hooks: Hooks;
+  readonly keepAlive: KeepAliveSweeper;
   readonly version: string;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
@@ -71,6 +73,7 @@ export class Broker implements BrokerContext {
     this.#options = options;
     this.hooks = new Hooks(getLogger(["mqtt", "hooks"]), options.hookTimeoutMs);
     this.clock = options.clock ?? systemClock;
+    this.keepAlive = new KeepAliveSweeper(this.clock);
     this.stats = new BrokerStats(this.clock.now());
     this.mqtt = { ...defaultMqttOptions, ...options.mqtt };
     this.limits = { ...defaultLimitOptions, ...options.limits };
@@ -308,6 +311,7 @@ export class Broker implements BrokerContext {
     await Promise.all(closing.map((c) => c.chain.submit(c.chain.begin())));
     await this.#chain.submit(this.#chain.begin());
     this.#lifecycle.stopTimers();
+    this.keepAlive.stop();
     await this.store?.close();
   }
 }

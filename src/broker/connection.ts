@@ -67,7 +67,8 @@ export class Connection implements SessionLink {
   /** A re-authentication exchange in progress. */
   reauth: (AuthConversation & { done: false }) | null = null;
   #lastActivity: number;
-  #keepAliveTimer: TimerHandle | undefined;
+  /** KeepAliveClient: 1.5 × keep-alive in ms once CONNECT set one, else 0 (not watched). */
+  silenceLimitMs = 0;
   #connectTimer: TimerHandle | undefined;
   #closeReason = "connection closed";
 
@@ -306,8 +307,7 @@ export class Connection implements SessionLink {
     const wasConnected = this.state === "connected";
     this.state = "closed";
     this.#clearConnectTimer();
-    if (this.#keepAliveTimer !== undefined) this.broker.clock.clearTimer(this.#keepAliveTimer);
-    this.#keepAliveTimer = undefined;
+    if (this.silenceLimitMs > 0) this.broker.keepAlive.unwatch(this);
     const session = this.session;
     if (session !== null && session.link === this) {
       session.link = null;
@@ -359,19 +359,20 @@ export class Connection implements SessionLink {
     this.#connectTimer = undefined;
   }
 
-  /** [MQTT-3.1.2-24] no packet within 1.5 × keep-alive: the connection is closed. */
+  /** [MQTT-3.1.2-24] no packet within 1.5 × keep-alive: the broker's sweep closes the connection. */
   #armKeepAlive(): void {
     if (this.keepAlive === 0) return;
-    const limit = this.keepAlive * 1500;
-    const check = () => {
-      if (this.state === "closed") return;
-      const idle = this.broker.clock.now() - this.#lastActivity;
-      if (idle >= limit) {
-        this.close(Reason.KeepAliveTimeout, "keep-alive timeout");
-        return;
-      }
-      this.#keepAliveTimer = this.broker.clock.setTimer(check, limit - idle);
-    };
-    this.#keepAliveTimer = this.broker.clock.setTimer(check, limit);
+    this.silenceLimitMs = this.keepAlive * 1500;
+    this.broker.keepAlive.watch(this);
+  }
+
+  /** KeepAliveClient: the time of the last packet received. */
+  get lastActivity(): number {
+    return this.#lastActivity;
+  }
+
+  /** KeepAliveClient: called by the sweep once the client has been silent too long. */
+  keepAliveExpired(): void {
+    this.close(Reason.KeepAliveTimeout, "keep-alive timeout");
   }
 }

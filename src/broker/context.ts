@@ -18,6 +18,7 @@ import type { Router } from "./router.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { Session, Subscription } from "./session.ts";
 import type { TopicTree } from "./topic_tree.ts";
+import type { KeepAliveSweeper } from "./keep_alive.ts";
 
 export interface BrokerContext extends DeliveryContext {
   readonly mqtt: MqttOptions;
@@ -28,6 +29,8 @@ export interface BrokerContext extends DeliveryContext {
   readonly router: Router;
   readonly hooks: Hooks;
   readonly log: Logger;
+  /** Closes connections whose client stayed silent past 1.5 × keep-alive. */
+  readonly keepAlive: KeepAliveSweeper;
   /** True while the broker is shutting down (new connections are refused). */
   readonly closing: boolean;
   /** Number of connections currently served (CONNECT accepted). */

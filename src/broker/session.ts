@@ -52,8 +52,7 @@ export class Session {
   /** Outbound messages waiting for a window slot (or for the client to come back). */
   readonly queue: OutboundEntry[] = [];
   queuedBytes = 0;
-  /** Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received. */
-  readonly inbound2: Set<number> = new Set();
+  #inbound2: Set<number> | null = null;
   will?: StoredWill;
   link: SessionLink | null = null;
   disconnectedAt?: number;
@@ -68,6 +67,14 @@ export class Session {
     this.clientId = clientId;
     this.protocolLevel = protocolLevel;
     this.expiryInterval = expiryInterval;
+  }
+
+  /**
+   * Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received. Created on first use:
+   * most clients never publish at QoS 2, and an empty Set costs about 300 bytes per connection.
+   */
+  get inbound2(): Set<number> {
+    return this.#inbound2 ??= new Set();
   }
 
   /** A session that outlives its connection must be kept (and stored). */
