@@ -6,6 +6,8 @@
  * @module
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { parseAddress } from "../bridge/remote_address.ts";
+import { validateTopicFilter } from "../protocol/topic.ts";
 import { type BrokerConfig, configSchema, type Field, listenerSchema } from "./schema.ts";
 
 /** One thing wrong with a configuration file. */
@@ -242,6 +244,55 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
   });
 }
 
+/** Bridge rules the per-key schema cannot express: unique names, an address, usable topic rules. */
+function checkBridges(v: Validator, config: BrokerConfig, root: Node | null): void {
+  const list = isMap(root) ? root.get("bridges", true) : null;
+  const names = new Set<string>();
+  config.bridges.forEach((b, i) => {
+    if (!b) return;
+    const doc = (isSeq(list) ? list.items[i] : root) as Node | null;
+    const key = `bridges[${i}]`;
+    if (b.name !== undefined) {
+      if (names.has(b.name)) v.problem(doc, `${key}.name`, `bridge name "${b.name}" is used twice`);
+      if (!/^[A-Za-z0-9_.-]+$/.test(b.name)) {
+        v.problem(
+          doc,
+          `${key}.name`,
+          "use letters, digits, '.', '_' and '-' only (it becomes a topic level)",
+        );
+      }
+      names.add(b.name);
+    }
+    if (b.address !== undefined && parseAddress(b.address, 1883) === undefined) {
+      v.problem(doc, `${key}.address`, `expected host:port, got ${JSON.stringify(b.address)}`);
+    }
+    if ((b.cert_file === undefined) !== (b.key_file === undefined)) {
+      v.problem(doc, key, "cert_file and key_file go together");
+    }
+    if (b.reconnect_min_ms > b.reconnect_max_ms) {
+      v.problem(doc, `${key}.reconnect_min_ms`, "must not exceed reconnect_max_ms");
+    }
+    if (!b.topics || b.topics.length === 0) {
+      v.problem(doc, `${key}.topics`, "a bridge needs at least one topic rule");
+    }
+    b.topics?.forEach((t, j) => {
+      if (!t) return;
+      for (const side of ["local", "remote"] as const) {
+        const filter = t[`${side}_prefix`] + t.pattern;
+        try {
+          validateTopicFilter(filter);
+        } catch (err) {
+          v.problem(
+            doc,
+            `${key}.topics[${j}]`,
+            `${side} filter ${JSON.stringify(filter)}: ${(err as Error).message}`,
+          );
+        }
+      }
+    });
+  });
+}
+
 /**
  * Parses and validates configuration text. Throws ConfigError listing every problem.
  *
@@ -271,7 +322,9 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   config.listeners ??= [
     v.object(listenerSchema as Field & { kind: "object" }, null, "listeners[0]") as never,
   ];
+  config.bridges ??= [];
   checkListeners(v, config, root);
+  checkBridges(v, config, root);
   if (options.checkFiles !== false) {
     for (const f of v.files) {
       const path = options.baseDir && !f.path.startsWith("/") ? `${options.baseDir}/${f.path}` : f.path;
