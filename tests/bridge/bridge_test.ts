@@ -1,0 +1,138 @@
+/**
+ * Bridges between two instances of this broker, in-process over TCP on
+ * 127.0.0.1: both directions, prefixes, no loops, queuing while the remote is
+ * down, and the $SYS state topic.
+ */
+import assert from "node:assert/strict";
+import { Broker } from "../../src/mod.ts";
+import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { freePort } from "../_helpers/broker_process.ts";
+
+const fast = "reconnect_min_ms: 50, reconnect_max_ms: 200";
+
+for (const protocol of ["mqttv5", "mqttv311"]) {
+  Deno.test(`a "both" bridge (${protocol}) carries each message exactly once each way, with no loop back`, async () => {
+    const hub = await serverFrom("listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]\n");
+    const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+bridges:
+  - { name: hub, address: "127.0.0.1:${hub.listeners[0].port}", protocol: ${protocol}, ${fast},
+      topics: [{ pattern: "b2b/#", direction: both, qos: 1 }] }
+`);
+    const atHub = collect(hub.broker, "b2b/#");
+    const atEdge = collect(edge.broker, "b2b/#");
+    try {
+      await bridgesConnected(edge);
+      await settle(100); // the remote SUBSCRIBE is acknowledged before "connected", but let both settle
+      await hub.broker.publish({ topic: "b2b/from-hub", payload: "1", qos: 1 });
+      await edge.broker.publish({ topic: "b2b/from-edge", payload: "2", qos: 1 });
+      await waitFor("both messages on both brokers", () => atHub.lines.length >= 2 && atEdge.lines.length >= 2);
+      await settle();
+      assert.deepEqual(atHub.lines.sort(), ["b2b/from-edge 2", "b2b/from-hub 1"]);
+      assert.deepEqual(atEdge.lines.sort(), ["b2b/from-edge 2", "b2b/from-hub 1"]);
+      const [status] = edge.bridges();
+      assert.equal(status.messagesIn, 1);
+      assert.equal(status.messagesOut, 1);
+    } finally {
+      await atHub.stop();
+      await atEdge.stop();
+      await edge.close();
+      await hub.close();
+    }
+  });
+}
+
+Deno.test("prefixes remap topics: local prefix + t on this side, remote prefix + t on the other", async () => {
+  const hub = await serverFrom("listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]\n");
+  const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+bridges:
+  - name: hub
+    address: "127.0.0.1:${hub.listeners[0].port}"
+    ${fast.replace(", ", "\n    ")}
+    topics:
+      - { pattern: "sensors/#", direction: out, qos: 1, local_prefix: "site/", remote_prefix: "hq/site1/" }
+      - { pattern: "cmd/+", direction: in, qos: 1, local_prefix: "site/", remote_prefix: "hq/site1/" }
+`);
+  const atHub = collect(hub.broker, "#");
+  const atEdge = collect(edge.broker, "site/#");
+  try {
+    await bridgesConnected(edge);
+    await edge.broker.publish({ topic: "site/sensors/t1", payload: "21", qos: 1 });
+    await edge.broker.publish({ topic: "site/other", payload: "not bridged", qos: 1 });
+    await hub.broker.publish({ topic: "hq/site1/cmd/reboot", payload: "now", qos: 1 });
+    await hub.broker.publish({ topic: "hq/site2/cmd/reboot", payload: "not ours", qos: 1 });
+    await waitFor("the remapped messages", () => atHub.lines.includes("hq/site1/sensors/t1 21"));
+    await waitFor("the command", () => atEdge.lines.includes("site/cmd/reboot now"));
+    await settle(200);
+    assert.ok(!atHub.lines.some((l) => l.includes("not bridged")));
+    assert.ok(!atEdge.lines.some((l) => l.includes("not ours")));
+  } finally {
+    await atHub.stop();
+    await atEdge.stop();
+    await edge.close();
+    await hub.close();
+  }
+});
+
+/** A plain broker listening on `port`, with a collector attached before it accepts anyone. */
+async function remoteOn(port: number, filter: string) {
+  const broker = new Broker();
+  await broker.start();
+  const seen = collect(broker, filter);
+  await broker.listen({ type: "tcp", host: "127.0.0.1", port });
+  return { broker, seen };
+}
+
+Deno.test("QoS 1 messages published while the remote is down are queued and all delivered after it returns", async () => {
+  const port = freePort();
+  let remote = await remoteOn(port, "q/#");
+  const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+bridges:
+  - { name: hub, address: "127.0.0.1:${port}", ${fast}, max_queued_messages: 50,
+      topics: [{ pattern: "q/#", direction: out, qos: 1 }] }
+`);
+  const state = collect(edge.broker, "$SYS/broker/bridges/#");
+  try {
+    await bridgesConnected(edge);
+    await edge.broker.publish({ topic: "q/before", payload: "0", qos: 1 });
+    await waitFor("the first message", () => remote.seen.lines.length === 1);
+    await remote.seen.stop();
+    await remote.broker.close();
+    await waitFor("the bridge to notice", () => !edge.bridges()[0].connected);
+    for (let i = 1; i <= 5; i++) await edge.broker.publish({ topic: `q/${i}`, payload: `${i}`, qos: 1 });
+    assert.equal(edge.bridges()[0].queued, 5);
+    remote = await remoteOn(port, "q/#");
+    await waitFor("the queued messages", () => remote.seen.lines.length === 5);
+    assert.deepEqual(remote.seen.lines, ["q/1 1", "q/2 2", "q/3 3", "q/4 4", "q/5 5"]);
+    await waitFor("the queue to drain", () => edge.bridges()[0].queued === 0);
+    assert.ok(edge.bridges()[0].reconnects >= 1);
+    assert.deepEqual(
+      state.lines.filter((l) => l.startsWith("$SYS/broker/bridges/hub/state")).slice(0, 3),
+      [
+        "$SYS/broker/bridges/hub/state connected",
+        "$SYS/broker/bridges/hub/state disconnected",
+        "$SYS/broker/bridges/hub/state connected",
+      ],
+    );
+  } finally {
+    await state.stop();
+    await remote.seen.stop();
+    await edge.close();
+    await remote.broker.close();
+  }
+});
+
+Deno.test("a bridge's queue is bounded by max_queued_messages", async () => {
+  const port = freePort(); // nothing listens: the remote is down from the start
+  const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+bridges:
+  - { name: down, address: "127.0.0.1:${port}", ${fast}, max_queued_messages: 3,
+      topics: [{ pattern: "bounded/#", direction: out, qos: 1 }] }
+`);
+  try {
+    for (let i = 0; i < 5; i++) await edge.broker.publish({ topic: `bounded/${i}`, payload: "x", qos: 1 });
+    assert.equal(edge.bridges()[0].queued, 3);
+    assert.equal(edge.broker.stats.dropped.queue_full, 2);
+  } finally {
+    await edge.close();
+  }
+});
