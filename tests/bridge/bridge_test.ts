@@ -25,7 +25,10 @@ bridges:
       await settle(100); // the remote SUBSCRIBE is acknowledged before "connected", but let both settle
       await hub.broker.publish({ topic: "b2b/from-hub", payload: "1", qos: 1 });
       await edge.broker.publish({ topic: "b2b/from-edge", payload: "2", qos: 1 });
-      await waitFor("both messages on both brokers", () => atHub.lines.length >= 2 && atEdge.lines.length >= 2);
+      await waitFor(
+        "both messages on both brokers",
+        () => atHub.lines.length >= 2 && atEdge.lines.length >= 2,
+      );
       await settle();
       assert.deepEqual(atHub.lines.sort(), ["b2b/from-edge 2", "b2b/from-hub 1"]);
       assert.deepEqual(atEdge.lines.sort(), ["b2b/from-edge 2", "b2b/from-hub 1"]);
