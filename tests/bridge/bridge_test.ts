@@ -4,7 +4,13 @@
  * down, and the $SYS state topic.
  */
 import assert from "node:assert/strict";
+import { Bridge } from "../../src/bridge/bridge.ts";
+import { BridgeTrust } from "../../src/bridge/local_link.ts";
+import { parseConfig } from "../../src/config/load_config.ts";
 import { Broker } from "../../src/mod.ts";
+import { PacketType } from "../../src/protocol/packet.ts";
+import { startServer } from "../../src/server.ts";
+import { ScriptedServer } from "../_helpers/scripted_server.ts";
 import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
 import { freePort } from "../_helpers/broker_process.ts";
 
@@ -137,5 +143,90 @@ bridges:
     assert.equal(edge.broker.stats.dropped.queue_full, 2);
   } finally {
     await edge.close();
+  }
+});
+
+Deno.test("a 3.1.1 remote that refuses the bridge bit is retried without it, and its echoes are dropped", async () => {
+  const servers: ScriptedServer[] = [];
+  const config = parseConfig(
+    `bridges:
+  - { name: old, address: "127.0.0.1:1", protocol: mqttv311, ${fast},
+      topics: [{ pattern: "e/#", direction: both, qos: 1 }] }
+`,
+    "test.yaml",
+    { checkFiles: false, env: {} },
+  ).bridges[0];
+  const trust = new BridgeTrust(["old"]);
+  const broker = new Broker({
+    authenticator: trust.authenticator(undefined),
+    authorizer: trust.authorizer(undefined),
+  });
+  await broker.start();
+  const seen = collect(broker, "e/#");
+  const bridge = new Bridge(broker, config, trust, {
+    hostname: "test",
+    openRemote: () => {
+      const server = new ScriptedServer(4);
+      servers.push(server);
+      return Promise.resolve(server.socket);
+    },
+  });
+  try {
+    await bridge.start();
+    await waitFor("the first attempt", () => servers.length === 1);
+    const first = await servers[0].expect(PacketType.CONNECT);
+    assert.equal(first.bridge, true);
+    assert.equal(first.clientId, "test.old");
+    servers[0].send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: 1 });
+    await waitFor("the second attempt", () => servers.length === 2);
+    const remote = servers[1];
+    assert.equal((await remote.expect(PacketType.CONNECT)).bridge, undefined);
+    remote.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: 0 });
+    const subscribe = await remote.expect(PacketType.SUBSCRIBE);
+    remote.send({ type: PacketType.SUBACK, packetId: subscribe.packetId, reasonCodes: [1] });
+    await waitFor("the bridge to connect", () => bridge.connected);
+
+    await broker.publish({ topic: "e/1", payload: "mine", qos: 1 });
+    const out = await remote.expect(PacketType.PUBLISH);
+    remote.send({ type: PacketType.PUBACK, packetId: out.packetId!, reasonCode: 0 });
+    // The remote cannot be told to keep the bridge's own messages from it: it sends this one back.
+    remote.send({ ...out, packetId: 41 });
+    assert.equal((await remote.expect(PacketType.PUBACK)).packetId, 41);
+    remote.send({ ...out, topic: "e/2", payload: new TextEncoder().encode("theirs"), packetId: 42 });
+    assert.equal((await remote.expect(PacketType.PUBACK)).packetId, 42);
+    await waitFor("the remote's own message", () => seen.lines.includes("e/2 theirs"));
+    assert.deepEqual(seen.lines, ["e/1 mine", "e/2 theirs"]);
+  } finally {
+    await seen.stop();
+    await bridge.stop();
+    await broker.close();
+  }
+});
+
+Deno.test("with a durable store, messages queued for an unreachable remote survive a restart of this broker", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bridge-kv-" });
+  const port = freePort(); // the remote is down during the first run
+  const yaml = `listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+persistence: { type: kv, path: ${dir}/broker.kv, durability: durable }
+sys: { interval: 0 }
+bridges:
+  - { name: hub, address: "127.0.0.1:${port}", ${fast}, topics: [{ pattern: "kv/#", direction: out, qos: 1 }] }
+`;
+  const start = () => startServer(parseConfig(yaml, "test.yaml", { checkFiles: false, env: {} }));
+  let edge = await start();
+  for (let i = 1; i <= 3; i++) await edge.broker.publish({ topic: `kv/${i}`, payload: `${i}`, qos: 1 });
+  assert.equal(edge.bridges()[0].queued, 3);
+  await edge.close();
+  const remote = await remoteOn(port, "kv/#");
+  edge = await start();
+  try {
+    await waitFor("the messages queued before the restart", () => remote.seen.lines.length === 3);
+    await settle(200);
+    assert.deepEqual(remote.seen.lines, ["kv/1 1", "kv/2 2", "kv/3 3"]);
+  } finally {
+    await edge.close();
+    await remote.seen.stop();
+    await remote.broker.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
