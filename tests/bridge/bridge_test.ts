@@ -130,9 +130,10 @@ bridges:
   }
 });
 
-Deno.test("a bridge's queue is bounded by max_queued_messages", async () => {
+Deno.test("a bridge's queue is bounded by max_queued_messages, and /metrics shows it", async () => {
   const port = freePort(); // nothing listens: the remote is down from the start
   const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+admin: { enabled: true, host: 127.0.0.1, port: 0 }
 bridges:
   - { name: down, address: "127.0.0.1:${port}", ${fast}, max_queued_messages: 3,
       topics: [{ pattern: "bounded/#", direction: out, qos: 1 }] }
@@ -141,6 +142,9 @@ bridges:
     for (let i = 0; i < 5; i++) await edge.broker.publish({ topic: `bounded/${i}`, payload: "x", qos: 1 });
     assert.equal(edge.bridges()[0].queued, 3);
     assert.equal(edge.broker.stats.dropped.queue_full, 2);
+    const metrics = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/metrics`)).text();
+    assert.match(metrics, /^mqtt_bridge_queued_messages\{bridge="down"\} 3$/m);
+    assert.match(metrics, /^mqtt_bridge_connected\{bridge="down"\} 0$/m);
   } finally {
     await edge.close();
   }
