@@ -27,6 +27,8 @@ export interface MosquittoOptions {
   dir?: string;
   /** Keep sessions and queued messages across restarts. */
   persistence?: boolean;
+  /** More configuration lines (e.g. a bridge `connection` section). */
+  extra?: string[];
 }
 
 /** Starts mosquitto and waits until its port accepts connections. */
@@ -44,6 +46,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     // Started as root, mosquitto drops to its own user: that user must be able to write the database.
     await Deno.chmod(dir, 0o777);
   }
+  lines.push(...(options.extra ?? []));
   await Deno.writeTextFile(`${dir}/mosquitto.conf`, lines.join("\n") + "\n");
   const child = new Deno.Command("mosquitto", {
     args: ["-c", `${dir}/mosquitto.conf`],

@@ -110,3 +110,43 @@ listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
     }
   },
 });
+
+Deno.test({
+  name: "a Mosquitto 3.1.1 bridge into this broker (bridge bit) gets nothing back of what it forwarded",
+  ignore: !mosquittoAvailable,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const broker = await serverFrom("listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]\n");
+    const mosquitto = await startMosquitto({
+      extra: [
+        "connection deno",
+        `address 127.0.0.1:${broker.listeners[0].port}`,
+        "topic mb/# both 1",
+        "bridge_protocol_version mqttv311",
+        "try_private true",
+        "cleansession true",
+        "restart_timeout 1",
+      ],
+    });
+    const local = collect(broker.broker, "mb/#");
+    const remote = await mosquittoClient(mosquitto.port);
+    try {
+      await remote.client.subscribeAsync("mb/#", { qos: 1 });
+      await waitFor("Mosquitto's bridge to subscribe here", () => broker.broker.tree.size >= 2);
+      const bridged = [...broker.broker.connections].find((c) => c.clientId.endsWith(".deno"));
+      assert.equal(bridged?.bridge, true);
+      await broker.broker.publish({ topic: "mb/here", payload: "from deno", qos: 1 });
+      await remote.client.publishAsync("mb/there", "from mosquitto", { qos: 1 });
+      await waitFor("both messages on both sides", () => remote.lines.length >= 2 && local.lines.length >= 2);
+      await settle(400);
+      assert.deepEqual(remote.lines.sort(), ["mb/here from deno", "mb/there from mosquitto"]);
+      assert.deepEqual(local.lines.sort(), ["mb/here from deno", "mb/there from mosquitto"]);
+    } finally {
+      await remote.client.endAsync();
+      await local.stop();
+      await mosquitto.stop();
+      await broker.close();
+    }
+  },
+});
