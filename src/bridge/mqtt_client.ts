@@ -22,6 +22,8 @@ import {
   type SubscriptionRequest,
 } from "../protocol/packet.ts";
 import type { Socket } from "../transport/socket.ts";
+import { InboundAcks } from "./inbound_acks.ts";
+import { PendingReplies } from "./pending_replies.ts";
 
 /** A message to publish. */
 export interface OutgoingMessage {
@@ -56,12 +58,9 @@ export class ConnectRefused extends Error {
 /** An own QoS 1/2 PUBLISH waiting for its acknowledgement. */
 interface Pending {
   message: OutgoingMessage;
-  phase: "publish" | "pubrel";
   resolve(reasonCode: number): void;
   reject(err: Error): void;
 }
-
-type Waiter = { resolve(p: Packet): void; reject(err: Error): void };
 
 export class MqttClient {
   readonly level: ProtocolLevel;
@@ -69,11 +68,8 @@ export class MqttClient {
   readonly #options: MqttClientOptions;
   readonly #inflight = new Map<number, Pending>();
   readonly #waiting: Pending[] = [];
-  /** SUBACK, UNSUBACK and CONNACK waiters by packet id (0 for CONNACK). */
-  readonly #replies = new Map<number, Waiter>();
-  /** Inbound QoS 2 ids with PUBREC sent and PUBREL not yet received. */
-  readonly #inbound2 = new Set<number>();
-  #acks: Promise<void> = Promise.resolve();
+  readonly #replies: PendingReplies;
+  readonly #acks = new InboundAcks((ack) => this.#send(ack));
   #nextId = 1;
   #window = 65535;
   #maxPacketSize = Infinity;
@@ -91,6 +87,10 @@ export class MqttClient {
     this.#socket = socket;
     this.level = level;
     this.#options = options;
+    this.#replies = new PendingReplies(
+      options.replyTimeoutMs ?? 10_000,
+      () => this.#shutdown("no reply in time"),
+    );
     this.closed = new Promise((r) => this.#resolveClosed = r);
     this.#read();
   }
@@ -105,7 +105,7 @@ export class MqttClient {
     options: MqttClientOptions,
   ): Promise<{ client: MqttClient; connack: ConnackPacket }> {
     const client = new MqttClient(socket, packet.protocolLevel, options);
-    const connack = client.#reply(0) as Promise<ConnackPacket>;
+    const connack = client.#replies.wait(0) as Promise<ConnackPacket>;
     client.#send({ ...packet, type: PacketType.CONNECT });
     let reply: ConnackPacket;
     try {
@@ -165,11 +165,11 @@ export class MqttClient {
     const fitted = { ...message, qos, retain: message.retain && this.#retainAvailable };
     if (this.#tooLarge(fitted)) return Promise.resolve(Reason.PacketTooLarge);
     if (qos === 0) {
-      this.#send(this.#publishPacket(fitted, 0, false));
+      this.#send(this.#publishPacket(fitted, 0));
       return Promise.resolve(0);
     }
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ message: fitted, phase: "publish", resolve, reject });
+      this.#waiting.push({ message: fitted, resolve, reject });
       this.#pump();
     });
   }
@@ -177,17 +177,17 @@ export class MqttClient {
   /** [MQTT-3.2.2-15] a packet larger than the server's Maximum Packet Size is not sent. */
   #tooLarge(message: OutgoingMessage): boolean {
     if (this.#maxPacketSize === Infinity) return false;
-    return encodePacket(this.#publishPacket(message, 1, false), this.level).length > this.#maxPacketSize;
+    return encodePacket(this.#publishPacket(message, 1), this.level).length > this.#maxPacketSize;
   }
 
-  #publishPacket(message: OutgoingMessage, packetId: number, dup: boolean): PublishPacket {
+  #publishPacket(message: OutgoingMessage, packetId: number): PublishPacket {
     return {
       type: PacketType.PUBLISH,
       topic: message.topic,
       payload: message.payload,
       qos: message.qos,
       retain: message.retain,
-      dup,
+      dup: false, // the bridge never resends on a new connection: the source side does
       packetId: message.qos > 0 ? packetId : undefined,
       properties: this.level === 5 ? message.properties : undefined,
     };
@@ -199,7 +199,7 @@ export class MqttClient {
       const pending = this.#waiting.shift()!;
       const id = this.#allocateId();
       this.#inflight.set(id, pending);
-      this.#send(this.#publishPacket(pending.message, id, false));
+      this.#send(this.#publishPacket(pending.message, id));
     }
   }
 
@@ -214,7 +214,7 @@ export class MqttClient {
   /** Subscribes; resolves with one granted QoS or failure code per request. */
   async subscribe(subscriptions: SubscriptionRequest[]): Promise<number[]> {
     const packetId = this.#allocateId();
-    const reply = this.#reply(packetId);
+    const reply = this.#replies.wait(packetId);
     this.#send({ type: PacketType.SUBSCRIBE, packetId, subscriptions });
     return ((await reply) as { reasonCodes: number[] }).reasonCodes;
   }
@@ -222,29 +222,9 @@ export class MqttClient {
   /** Unsubscribes; resolves once UNSUBACK arrived. */
   async unsubscribe(filters: string[]): Promise<void> {
     const packetId = this.#allocateId();
-    const reply = this.#reply(packetId);
+    const reply = this.#replies.wait(packetId);
     this.#send({ type: PacketType.UNSUBSCRIBE, packetId, filters });
     await reply;
-  }
-
-  #reply(id: number): Promise<Packet> {
-    return new Promise<Packet>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#replies.delete(id);
-        reject(new Error("no reply from the server in time"));
-        this.#shutdown("no reply in time");
-      }, this.#options.replyTimeoutMs ?? 10_000);
-      this.#replies.set(id, {
-        resolve: (p) => {
-          clearTimeout(timer);
-          resolve(p);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-    });
   }
 
   /** Sends DISCONNECT (normal: no will) and closes. */
@@ -284,31 +264,21 @@ export class MqttClient {
   #dispatch(packet: Packet): void {
     switch (packet.type) {
       case PacketType.CONNACK:
-        return this.#settleReply(0, packet);
+        return this.#replies.settle(0, packet);
       case PacketType.PUBLISH:
         return this.#received(packet);
       case PacketType.PUBACK:
       case PacketType.PUBCOMP:
         return this.#settle(packet.packetId, packet.reasonCode);
-      case PacketType.PUBREC: {
-        const pending = this.#inflight.get(packet.packetId);
-        // A failure code ends a QoS 2 flow at PUBREC.
-        if (pending === undefined || packet.reasonCode >= 0x80) {
-          return this.#settle(packet.packetId, packet.reasonCode);
-        }
-        pending.phase = "pubrel";
+      case PacketType.PUBREC:
+        // A failure code ends a QoS 2 flow at PUBREC; otherwise it goes on with PUBREL.
+        if (packet.reasonCode >= 0x80) return this.#settle(packet.packetId, packet.reasonCode);
         return this.#send({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 });
-      }
       case PacketType.PUBREL:
-        this.#inbound2.delete(packet.packetId);
-        // Behind the pending PUBACK/PUBREC so that acknowledgements keep their order.
-        this.#acks = this.#acks.then(() =>
-          this.#send({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode: 0 })
-        );
-        return;
+        return this.#acks.released(packet.packetId);
       case PacketType.SUBACK:
       case PacketType.UNSUBACK:
-        return this.#settleReply(packet.packetId, packet);
+        return this.#replies.settle(packet.packetId, packet);
       case PacketType.DISCONNECT:
         return this.#shutdown(`disconnected by the server (0x${packet.reasonCode.toString(16)})`);
       case PacketType.PINGRESP:
@@ -316,12 +286,6 @@ export class MqttClient {
       default:
         return this.#shutdown(`unexpected packet type ${packet.type}`);
     }
-  }
-
-  #settleReply(id: number, packet: Packet): void {
-    const waiter = this.#replies.get(id);
-    this.#replies.delete(id);
-    waiter?.resolve(packet);
   }
 
   #settle(id: number, reasonCode: number): void {
@@ -337,12 +301,9 @@ export class MqttClient {
     // Frames are views into the transport's read buffer, reused after this batch: keep a copy.
     const message = { ...packet, payload: packet.payload.slice() };
     const id = packet.packetId ?? 0;
-    if (packet.qos === 2 && this.#inbound2.has(id)) {
+    if (packet.qos === 2 && this.#acks.taken(id)) {
       // A resend of a message already taken: acknowledge again, do not deliver twice.
-      this.#acks = this.#acks.then(() =>
-        this.#send({ type: PacketType.PUBREC, packetId: id, reasonCode: 0 })
-      );
-      return;
+      return this.#acks.repeatPubrec(id);
     }
     let handled: Promise<void>;
     try {
@@ -350,19 +311,8 @@ export class MqttClient {
     } catch (err) {
       handled = Promise.reject(err);
     }
-    if (packet.qos === 0) {
-      handled.catch(() => {});
-      return;
-    }
-    const type = packet.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
-    // [MQTT-4.6.0-2] acknowledgements go out in the order the PUBLISH packets arrived, whichever
-    // handler finishes first; a rejected one is left unacknowledged.
-    this.#acks = this.#acks.then(() =>
-      handled.then(() => {
-        if (type === PacketType.PUBREC) this.#inbound2.add(id);
-        this.#send({ type, packetId: id, reasonCode: 0 });
-      }, () => {})
-    );
+    if (packet.qos === 0) handled.catch(() => {});
+    else this.#acks.after(handled, packet.qos, id);
   }
 
   #shutdown(reason: string): void {
@@ -373,8 +323,7 @@ export class MqttClient {
     const err = new Error(`connection closed: ${reason}`);
     for (const pending of [...this.#inflight.values(), ...this.#waiting.splice(0)]) pending.reject(err);
     this.#inflight.clear();
-    for (const waiter of this.#replies.values()) waiter.reject(err);
-    this.#replies.clear();
+    this.#replies.failAll(err);
     this.#socket.close();
     this.#resolveClosed();
   }

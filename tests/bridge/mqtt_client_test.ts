@@ -181,3 +181,13 @@ Deno.test("subscribe resolves with the codes of SUBACK", async () => {
   client.disconnect();
   assert.equal((await server.expect(PacketType.DISCONNECT)).reasonCode, 0);
 });
+
+Deno.test("the client pings every Server Keep Alive period and gives up on a silent server", async () => {
+  const { server, client } = await connected({ properties: { serverKeepAlive: 1 } });
+  const started = Date.now();
+  await server.expect(PacketType.PINGREQ, 1500);
+  await client.closed;
+  const waited = Date.now() - started;
+  assert.ok(waited >= 1500 && waited < 3500, `closed after ${waited} ms`);
+  assert.equal(client.closeReason, "keep-alive timeout");
+});
