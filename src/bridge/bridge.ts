@@ -20,15 +20,14 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Broker } from "../broker/broker.ts";
-import { NEVER_EXPIRES } from "../broker/session.ts";
 import type { BridgeConfig } from "../config/schema.ts";
 import { ConnackReturnCode, type Properties, type PublishPacket, type QoS } from "../protocol/packet.ts";
 import type { Socket } from "../transport/socket.ts";
 import { backoffDelay } from "./backoff.ts";
 import { EchoFilter } from "./echo_filter.ts";
-import { BRIDGE_USERNAME, type BridgeTrust, localClientId, openLocal } from "./local_link.ts";
+import { type BridgeTrust, connectLocal, localClientId, prepareLocalSession } from "./local_link.ts";
 import { ConnectRefused, MqttClient } from "./mqtt_client.ts";
-import { openRemote } from "./remote_address.ts";
+import { openRemote, withTimeout } from "./remote_address.ts";
 import { type Crossing, route, sourceFilter, type TopicRule } from "./topic_remap.ts";
 
 const encoder = new TextEncoder();
@@ -110,7 +109,11 @@ export class Bridge implements BridgeStatus {
 
   /** Prepares the local session, then connects and keeps reconnecting until stop(). */
   async start(): Promise<void> {
-    await this.#prepareLocalSession();
+    await prepareLocalSession(this.#broker, this.name, {
+      trust: this.#trust,
+      rules: this.#rules,
+      queueLimit: this.#config.max_queued_messages,
+    });
     this.#publishState();
     this.#running = this.#run();
   }
@@ -152,48 +155,6 @@ export class Bridge implements BridgeStatus {
     }
   }
 
-  /**
-   * The local session exists and holds exactly the `out` subscriptions before the remote
-   * is first reached, so that messages published meanwhile are queued for it.
-   */
-  async #prepareLocalSession(): Promise<void> {
-    // Nothing is forwarded yet: whatever the session had queued stays unacknowledged for later.
-    const { client } = await this.#connectLocal(1, () => Promise.reject(new Error("remote not connected")));
-    try {
-      const session = this.#broker.sessions.get(localClientId(this.name))!;
-      session.queueLimit = this.#config.max_queued_messages;
-      const wanted = this.#rules.filter((r) => r.direction !== "in");
-      const filters = new Set(wanted.map((r) => sourceFilter(r, "out")));
-      const stale = [...session.subscriptions.keys()].filter((f) => !filters.has(f));
-      if (stale.length > 0) await client.unsubscribe(stale);
-      if (wanted.length > 0) {
-        await client.subscribe(wanted.map((r) => ({
-          filter: sourceFilter(r, "out"),
-          qos: r.qos,
-          noLocal: true,
-          retainAsPublished: true,
-          // Retained messages once, when the subscription is new; not again on every start.
-          retainHandling: 1,
-        })));
-      }
-    } finally {
-      client.disconnect();
-    }
-  }
-
-  #connectLocal(receiveMaximum: number, onMessage: (m: PublishPacket) => Promise<void>) {
-    return MqttClient.connect(openLocal(this.#broker, this.name), {
-      protocolName: "MQTT",
-      protocolLevel: 5,
-      clean: false,
-      keepAlive: 0,
-      clientId: localClientId(this.name),
-      username: BRIDGE_USERNAME,
-      password: this.#trust.secret,
-      properties: { sessionExpiryInterval: NEVER_EXPIRES, receiveMaximum },
-    }, { onMessage, maxInflight: this.#config.max_inflight });
-  }
-
   /** One connection: connect both sides, carry messages until either ends. True once connected. */
   async #connectOnce(): Promise<boolean> {
     const remote = await this.#connectRemote();
@@ -201,7 +162,12 @@ export class Bridge implements BridgeStatus {
     let local: MqttClient | undefined;
     try {
       const window = Math.min(this.#config.max_inflight, remote.window);
-      local = (await this.#connectLocal(window, (m) => this.#carry("out", m))).client;
+      local = (await connectLocal(this.#broker, this.name, {
+        trust: this.#trust,
+        receiveMaximum: window,
+        maxInflight: this.#config.max_inflight,
+        onMessage: (m) => this.#carry("out", m),
+      })).client;
       this.#local = local;
       await this.#subscribeRemote(remote.client);
       if (this.#stopped) return true;
@@ -335,18 +301,4 @@ function hostname(): string {
   } catch {
     return "deno-mqtt";
   }
-}
-
-/** Rejects after `ms`; a socket that opens later is closed at once. */
-function withTimeout(opening: Promise<Socket>, ms: number): Promise<Socket> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let late = false;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      late = true;
-      reject(new Error(`no connection within ${ms} ms`));
-    }, ms);
-  });
-  opening.then((s) => late && s.close(), () => {});
-  return Promise.race([opening, timeout]).finally(() => clearTimeout(timer));
 }

@@ -10,8 +10,12 @@
  */
 import type { Broker } from "../broker/broker.ts";
 import type { Access, Authenticator, Authorizer, AuthResult, ConnectInfo } from "../broker/security.ts";
+import { NEVER_EXPIRES } from "../broker/session.ts";
+import type { PublishPacket } from "../protocol/packet.ts";
 import type { Socket } from "../transport/socket.ts";
 import { streamSocket } from "../transport/stream_socket.ts";
+import { MqttClient } from "./mqtt_client.ts";
+import { sourceFilter, type TopicRule } from "./topic_remap.ts";
 
 /** The client id of a bridge's local session. */
 export function localClientId(bridgeName: string): string {
@@ -77,4 +81,66 @@ export function openLocal(broker: Broker, bridgeName: string): Socket {
     remoteAddress: "local",
     listener: name,
   });
+}
+
+/** How a bridge's local session connects. */
+export interface LocalOptions {
+  trust: BridgeTrust;
+  /** Messages the broker may send before the bridge acknowledges (the remote's window). */
+  receiveMaximum: number;
+  maxInflight: number;
+  onMessage(message: PublishPacket): Promise<void>;
+}
+
+/** Connects the bridge's local session: persistent, never expiring, resumed if it exists. */
+export function connectLocal(broker: Broker, bridgeName: string, options: LocalOptions) {
+  return MqttClient.connect(openLocal(broker, bridgeName), {
+    protocolName: "MQTT",
+    protocolLevel: 5,
+    clean: false,
+    keepAlive: 0,
+    clientId: localClientId(bridgeName),
+    username: BRIDGE_USERNAME,
+    password: options.trust.secret,
+    properties: { sessionExpiryInterval: NEVER_EXPIRES, receiveMaximum: options.receiveMaximum },
+  }, { onMessage: options.onMessage, maxInflight: options.maxInflight });
+}
+
+/**
+ * Makes sure the bridge's local session exists with exactly the `out` subscriptions of
+ * `rules` and the bridge's queue bound, before the remote is first reached, so that
+ * messages published meanwhile are queued for it.
+ */
+export async function prepareLocalSession(
+  broker: Broker,
+  bridgeName: string,
+  options: { trust: BridgeTrust; rules: readonly TopicRule[]; queueLimit: number },
+): Promise<void> {
+  const { client } = await connectLocal(broker, bridgeName, {
+    trust: options.trust,
+    receiveMaximum: 1,
+    maxInflight: 1,
+    // Nothing is forwarded yet: whatever the session had queued stays unacknowledged for later.
+    onMessage: () => Promise.reject(new Error("remote not connected")),
+  });
+  try {
+    const session = broker.sessions.get(localClientId(bridgeName))!;
+    session.queueLimit = options.queueLimit;
+    const wanted = options.rules.filter((r) => r.direction !== "in");
+    const filters = new Set(wanted.map((r) => sourceFilter(r, "out")));
+    const stale = [...session.subscriptions.keys()].filter((f) => !filters.has(f));
+    if (stale.length > 0) await client.unsubscribe(stale);
+    if (wanted.length === 0) return;
+    await client.subscribe(wanted.map((r) => ({
+      filter: sourceFilter(r, "out"),
+      qos: r.qos,
+      // What the bridge publishes here never goes back out through it.
+      noLocal: true,
+      retainAsPublished: true,
+      // Retained messages once, when the subscription is new; not again on every start.
+      retainHandling: 1,
+    })));
+  } finally {
+    client.disconnect();
+  }
 }

@@ -87,3 +87,17 @@ export async function openRemote(config: BridgeConfig): Promise<Socket> {
     }
   }
 }
+
+/** Rejects after `ms`; a socket that opens later is closed at once. */
+export function withTimeout(opening: Promise<Socket>, ms: number): Promise<Socket> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`no connection within ${ms} ms`));
+    }, ms);
+  });
+  opening.then((s) => late && s.close(), () => {});
+  return Promise.race([opening, timeout]).finally(() => clearTimeout(timer));
+}

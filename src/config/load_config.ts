@@ -6,8 +6,7 @@
  * @module
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { parseAddress } from "../bridge/remote_address.ts";
-import { validateTopicFilter } from "../protocol/topic.ts";
+import { bridgeProblems } from "./bridge_rules.ts";
 import { type BrokerConfig, configSchema, type Field, listenerSchema } from "./schema.ts";
 
 /** One thing wrong with a configuration file. */
@@ -244,53 +243,12 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
   });
 }
 
-/** Bridge rules the per-key schema cannot express: unique names, an address, usable topic rules. */
+/** Reports bridge problems at the line of their bridge. */
 function checkBridges(v: Validator, config: BrokerConfig, root: Node | null): void {
   const list = isMap(root) ? root.get("bridges", true) : null;
-  const names = new Set<string>();
-  config.bridges.forEach((b, i) => {
-    if (!b) return;
-    const doc = (isSeq(list) ? list.items[i] : root) as Node | null;
-    const key = `bridges[${i}]`;
-    if (b.name !== undefined) {
-      if (names.has(b.name)) v.problem(doc, `${key}.name`, `bridge name "${b.name}" is used twice`);
-      if (!/^[A-Za-z0-9_.-]+$/.test(b.name)) {
-        v.problem(
-          doc,
-          `${key}.name`,
-          "use letters, digits, '.', '_' and '-' only (it becomes a topic level)",
-        );
-      }
-      names.add(b.name);
-    }
-    if (b.address !== undefined && parseAddress(b.address, 1883) === undefined) {
-      v.problem(doc, `${key}.address`, `expected host:port, got ${JSON.stringify(b.address)}`);
-    }
-    if ((b.cert_file === undefined) !== (b.key_file === undefined)) {
-      v.problem(doc, key, "cert_file and key_file go together");
-    }
-    if (b.reconnect_min_ms > b.reconnect_max_ms) {
-      v.problem(doc, `${key}.reconnect_min_ms`, "must not exceed reconnect_max_ms");
-    }
-    if (!b.topics || b.topics.length === 0) {
-      v.problem(doc, `${key}.topics`, "a bridge needs at least one topic rule");
-    }
-    b.topics?.forEach((t, j) => {
-      if (!t) return;
-      for (const side of ["local", "remote"] as const) {
-        const filter = t[`${side}_prefix`] + t.pattern;
-        try {
-          validateTopicFilter(filter);
-        } catch (err) {
-          v.problem(
-            doc,
-            `${key}.topics[${j}]`,
-            `${side} filter ${JSON.stringify(filter)}: ${(err as Error).message}`,
-          );
-        }
-      }
-    });
-  });
+  for (const p of bridgeProblems(config.bridges)) {
+    v.problem((isSeq(list) ? list.items[p.index] : root) as Node | null, p.key, p.message);
+  }
 }
 
 /**

@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { MqttClient } from "../../src/bridge/mqtt_client.ts";
-import { openRemote, parseAddress } from "../../src/bridge/remote_address.ts";
+import { openRemote, parseAddress, withTimeout } from "../../src/bridge/remote_address.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 import type { BridgeConfig } from "../../src/config/schema.ts";
-import { Broker } from "../../src/mod.ts";
+import { Broker, type Socket } from "../../src/mod.ts";
 import { collect, waitFor } from "../_helpers/bridge_fixtures.ts";
 import { makeCerts, opensslAvailable } from "../_helpers/certs.ts";
+import { memorySocketPair } from "../_helpers/memory_socket.ts";
 
 Deno.test("an address is host:port, host alone (default port) or [v6]:port", () => {
   assert.deepEqual(parseAddress("example.org:8883", 1883), { host: "example.org", port: 8883 });
@@ -134,4 +135,13 @@ Deno.test({
       await broker.close();
     }
   },
+});
+
+Deno.test("a connection that does not open in time is given up, and closed if it opens later", async () => {
+  const { socket } = memorySocketPair();
+  let open!: () => void;
+  const late = new Promise<Socket>((resolve) => open = () => resolve(socket));
+  await assert.rejects(withTimeout(late, 20), /no connection within 20 ms/);
+  open();
+  await socket.closed;
 });
