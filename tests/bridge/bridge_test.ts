@@ -234,3 +234,22 @@ bridges:
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a reload that changes the bridges asks for a restart and leaves the running bridge alone", async () => {
+  const yaml = (pattern: string) =>
+    `listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+persistence: { type: memory }
+sys: { interval: 0 }
+bridges:
+  - { name: hub, address: "127.0.0.1:${freePort()}", ${fast}, topics: [{ pattern: "${pattern}" }] }
+`;
+  const server = await startServer(parseConfig(yaml("a/#"), "test.yaml", { checkFiles: false, env: {} }));
+  try {
+    const result = await server.reload(parseConfig(yaml("b/#"), "test.yaml", { checkFiles: false, env: {} }));
+    assert.ok(result.restartRequired.includes("bridges"), result.restartRequired.join(", "));
+    assert.equal(server.config.bridges[0].topics[0].pattern, "a/#");
+    assert.deepEqual(server.bridges().map((b) => b.name), ["hub"]);
+  } finally {
+    await server.close();
+  }
+});
