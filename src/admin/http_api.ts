@@ -188,6 +188,16 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
     const [resource, id] = [parts[2], parts[3]];
     if (resource === "overview" && method === "GET") return json(overview(ctx));
     if (resource === "config" && method === "GET") return json(redacted(ctx.config()));
+    if (resource === "bridges" && id === undefined && method === "GET") {
+      return json((ctx.bridges?.() ?? []).map((b) => ({
+        name: b.name,
+        connected: b.connected,
+        messagesIn: b.messagesIn,
+        messagesOut: b.messagesOut,
+        queued: b.queued,
+        reconnects: b.reconnects,
+      })));
+    }
     if (resource === "publish" && method === "POST") return await publish(b, req);
     if (resource === "clients" && id === undefined && method === "GET") {
       const q = url.searchParams.get("q")?.toLowerCase() ?? "";

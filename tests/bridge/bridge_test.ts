@@ -130,12 +130,12 @@ bridges:
   }
 });
 
-Deno.test("a bridge's queue is bounded by max_queued_messages, and /metrics shows it", async () => {
+Deno.test("a bridge's queue is bounded by max_queued_messages; /metrics and the API show it, not its password", async () => {
   const port = freePort(); // nothing listens: the remote is down from the start
   const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
 admin: { enabled: true, host: 127.0.0.1, port: 0 }
 bridges:
-  - { name: down, address: "127.0.0.1:${port}", ${fast}, max_queued_messages: 3,
+  - { name: down, address: "127.0.0.1:${port}", ${fast}, max_queued_messages: 3, password: hidden,
       topics: [{ pattern: "bounded/#", direction: out, qos: 1 }] }
 `);
   try {
@@ -145,6 +145,19 @@ bridges:
     const metrics = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/metrics`)).text();
     assert.match(metrics, /^mqtt_bridge_queued_messages\{bridge="down"\} 3$/m);
     assert.match(metrics, /^mqtt_bridge_connected\{bridge="down"\} 0$/m);
+    const listed = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/api/v1/bridges`)).json();
+    assert.deepEqual(listed, [
+      {
+        name: "down",
+        connected: false,
+        messagesIn: 0,
+        messagesOut: 0,
+        queued: 3,
+        reconnects: listed[0].reconnects,
+      },
+    ]);
+    const config = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/api/v1/config`)).json();
+    assert.equal(config.bridges[0].password, "***");
   } finally {
     await edge.close();
   }
