@@ -82,6 +82,8 @@ export class Bridge implements BridgeStatus {
   readonly #log = getLogger(["mqtt", "bridge"]);
   #remote: MqttClient | null = null;
   #local: MqttClient | null = null;
+  /** Resolves once both sides of the current connection are up; rejects when it ends. */
+  #linked: Promise<void> = Promise.resolve();
   /** Set once a 3.1.1 remote refused the bridge bit: loops are then caught by the echo filter. */
   #echo: EchoFilter | null = null;
   #privateRefused = false;
@@ -157,7 +159,16 @@ export class Bridge implements BridgeStatus {
 
   /** One connection: connect both sides, carry messages until either ends. True once connected. */
   async #connectOnce(): Promise<boolean> {
-    const remote = await this.#connectRemote();
+    // A remote session may deliver what it kept right after CONNACK, before the local side is
+    // up: those messages wait for both sides instead of failing (they would not come again
+    // until the next connection).
+    let linked!: { resolve(): void; reject(err: Error): void };
+    this.#linked = new Promise<void>((resolve, reject) => linked = { resolve, reject });
+    this.#linked.catch(() => {});
+    const remote = await this.#connectRemote().catch((err) => {
+      linked.reject(err);
+      throw err;
+    });
     this.#remote = remote.client;
     let local: MqttClient | undefined;
     try {
@@ -169,6 +180,7 @@ export class Bridge implements BridgeStatus {
         onMessage: (m) => this.#carry("out", m),
       })).client;
       this.#local = local;
+      linked.resolve();
       await this.#subscribeRemote(remote.client);
       if (this.#stopped) return true;
       this.connected = true;
@@ -184,6 +196,7 @@ export class Bridge implements BridgeStatus {
       });
       return true;
     } finally {
+      linked.reject(new Error("the bridge connection ended"));
       remote.client.disconnect();
       local?.disconnect();
       this.#remote = null;
@@ -261,6 +274,7 @@ export class Bridge implements BridgeStatus {
     const target = route(this.#rules, crossing, message.topic);
     if (target === undefined) return;
     if (crossing === "in" && this.#echo?.isEcho(message.topic, message.payload)) return;
+    await this.#linked;
     const to = crossing === "out" ? this.#remote : this.#local;
     if (to === null || to.isClosed) throw new Error("the other side is not connected");
     if (crossing === "out") this.#echo?.sent(target.topic, message.payload);

@@ -266,3 +266,26 @@ bridges:
     await server.close();
   }
 });
+
+Deno.test("messages the remote kept for the bridge's session while it was away arrive right after reconnecting", async () => {
+  const hub = await serverFrom("listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]\n");
+  const config = `listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+bridges:
+  - { name: hub, address: "127.0.0.1:${hub.listeners[0].port}", client_id: edge-1, ${fast},
+      topics: [{ pattern: "kept/#", direction: in, qos: 1 }] }
+`;
+  let edge = await serverFrom(config);
+  await bridgesConnected(edge);
+  await edge.close();
+  for (let i = 1; i <= 5; i++) await hub.broker.publish({ topic: `kept/${i}`, payload: `${i}`, qos: 1 });
+  edge = await serverFrom(config);
+  const seen = collect(edge.broker, "kept/#");
+  try {
+    await waitFor("the kept messages", () => seen.lines.length === 5);
+    assert.deepEqual(seen.lines, ["kept/1 1", "kept/2 2", "kept/3 3", "kept/4 4", "kept/5 5"]);
+  } finally {
+    await seen.stop();
+    await edge.close();
+    await hub.close();
+  }
+});
