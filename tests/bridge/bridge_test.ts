@@ -11,6 +11,7 @@ import { Broker } from "../../src/mod.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { startServer } from "../../src/server.ts";
 import { ScriptedServer } from "../_helpers/scripted_server.ts";
+import { TestClient } from "../_helpers/test_client.ts";
 import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
 import { freePort } from "../_helpers/broker_process.ts";
 
@@ -285,6 +286,39 @@ bridges:
     assert.deepEqual(seen.lines, ["kept/1 1", "kept/2 2", "kept/3 3", "kept/4 4", "kept/5 5"]);
   } finally {
     await seen.stop();
+    await edge.close();
+    await hub.close();
+  }
+});
+
+Deno.test("QoS 2 messages cross the bridge once each way, and a rule's QoS caps what crosses", async () => {
+  const hub = await serverFrom("listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]\n");
+  const edge = await serverFrom(`listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+bridges:
+  - { name: hub, address: "127.0.0.1:${hub.listeners[0].port}", ${fast},
+      topics: [{ pattern: "two/#", direction: both, qos: 2 }, { pattern: "zero/#", direction: out, qos: 0 }] }
+`);
+  // A QoS 2 subscriber on the hub sees the QoS each message arrives with.
+  const { client: watcher } = await TestClient.connect(hub.broker, { clientId: "watcher", protocolLevel: 5 });
+  await watcher.subscribe([{ filter: "two/#", qos: 2 }, { filter: "zero/#", qos: 2 }]);
+  const atEdge = collect(edge.broker, "two/#");
+  try {
+    await bridgesConnected(edge);
+    await edge.broker.publish({ topic: "two/out", payload: "a", qos: 2 });
+    const two = await watcher.expect(PacketType.PUBLISH);
+    assert.deepEqual([two.topic, two.qos], ["two/out", 2]);
+    await edge.broker.publish({ topic: "zero/out", payload: "c", qos: 2 });
+    const zero = await watcher.expect(PacketType.PUBLISH);
+    assert.deepEqual([zero.topic, zero.qos], ["zero/out", 0]);
+    await hub.broker.publish({ topic: "two/in", payload: "b", qos: 2 });
+    await waitFor("the message from the hub", () => atEdge.lines.length >= 2);
+    await settle(200);
+    assert.deepEqual(atEdge.lines.sort(), ["two/in b", "two/out a"]);
+    assert.equal(edge.bridges()[0].messagesOut, 2);
+    assert.equal(edge.bridges()[0].messagesIn, 1);
+  } finally {
+    watcher.disconnect();
+    await atEdge.stop();
     await edge.close();
     await hub.close();
   }
