@@ -120,13 +120,19 @@ export class Bridge implements BridgeStatus {
     this.#running = this.#run();
   }
 
-  /** Disconnects both sides (the local session stays, with its queue) and stops reconnecting. */
-  async stop(): Promise<void> {
+  /**
+   * Disconnects both sides (the local session stays, with its queue) and stops reconnecting.
+   * A connection attempt still under way (an unreachable host can take the whole connect
+   * timeout) is not waited for beyond `graceMs`: it notices the stop and closes itself.
+   */
+  async stop(graceMs = 1000): Promise<void> {
     this.#stopped = true;
     this.#wake();
     this.#remote?.disconnect();
     this.#local?.disconnect();
-    await this.#running;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#running, new Promise((r) => timer = setTimeout(r, graceMs))]);
+    clearTimeout(timer);
   }
 
   async #run(): Promise<void> {
@@ -172,6 +178,7 @@ export class Bridge implements BridgeStatus {
     this.#remote = remote.client;
     let local: MqttClient | undefined;
     try {
+      if (this.#stopped) return false; // stopped while connecting: the finally block closes it
       const window = Math.min(this.#config.max_inflight, remote.window);
       local = (await connectLocal(this.#broker, this.name, {
         trust: this.#trust,

@@ -323,3 +323,29 @@ bridges:
     await hub.close();
   }
 });
+
+Deno.test("stop does not wait for a remote that accepted the connection but never answers", async () => {
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = silent.accept();
+  const config = parseConfig(
+    `bridges:\n  - { name: mute, address: "127.0.0.1:${silent.addr.port}", topics: [{ pattern: "m/#" }] }\n`,
+    "test.yaml",
+    { checkFiles: false, env: {} },
+  ).bridges[0];
+  const trust = new BridgeTrust(["mute"]);
+  const broker = new Broker({
+    authenticator: trust.authenticator(undefined),
+    authorizer: trust.authorizer(undefined),
+  });
+  await broker.start();
+  const bridge = new Bridge(broker, config, trust, { hostname: "test" });
+  await bridge.start();
+  const conn = await accepted;
+  const started = Date.now();
+  await bridge.stop(300);
+  assert.ok(Date.now() - started < 1000, `stop took ${Date.now() - started} ms`);
+  assert.equal(bridge.connected, false);
+  conn.close(); // the abandoned attempt ends with its connection
+  silent.close();
+  await broker.close();
+});
