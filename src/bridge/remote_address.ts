@@ -1,37 +1,18 @@
 /**
- * Where a bridge connects: parses its `address` and opens a Socket to the remote
- * broker over tcp, tls (optionally with a client certificate), ws or wss. The
- * Socket is the same one the listeners hand the engine, so the bridge's client
- * reads frames through the project's own framer.
+ * Where a bridge connects: opens a Socket to the remote broker over tcp, tls
+ * (optionally with a client certificate), ws or wss. The Socket is the same one
+ * the listeners hand the engine, so the bridge's client reads frames through the
+ * project's own framer.
  *
  * @module
  */
+import { parseAddress } from "../config/bridge_rules.ts";
 import type { BridgeConfig } from "../config/schema.ts";
 import { connSocket } from "../transport/tcp.ts";
 import type { Socket } from "../transport/socket.ts";
 import { webSocketSocket } from "../transport/websocket.ts";
 
 const DEFAULT_PORTS = { tcp: 1883, tls: 8883, ws: 80, wss: 443 } as const;
-
-/**
- * "host:port", "host" or "[v6]:port" to its parts; undefined when it is not an address.
- *
- * @example
- * ```ts
- * import { parseAddress } from "./remote_address.ts";
- * console.assert(parseAddress("broker.example:8883", 1883)?.port === 8883);
- * ```
- */
-export function parseAddress(
-  address: string,
-  defaultPort: number,
-): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:\s[\]]+))(?::(\d{1,5}))?$/.exec(address.trim());
-  if (m === null) return undefined;
-  const port = m[3] === undefined ? defaultPort : Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1] ?? m[2], port };
-}
 
 /** The PEM material a tls/wss bridge presents and trusts, read once per connection attempt. */
 function tlsMaterial(config: BridgeConfig): { caCerts?: string[]; cert?: string; key?: string } {

@@ -1,11 +1,11 @@
 /**
  * What the per-key schema cannot say about `bridges:`: unique names usable as
- * a topic level, an address that parses, at least one topic rule, valid
- * filters on both sides, certificate pairs, and ordered reconnect delays.
+ * a topic level, an address that parses (the address format is defined here),
+ * at least one topic rule, valid filters on both sides, certificate pairs, and
+ * ordered reconnect delays.
  *
  * @module
  */
-import { parseAddress } from "../bridge/remote_address.ts";
 import { validateTopicFilter } from "../protocol/topic.ts";
 import type { BridgeConfig } from "./schema.ts";
 
@@ -59,4 +59,24 @@ export function bridgeProblems(bridges: readonly (BridgeConfig | undefined)[]): 
     });
   });
   return problems;
+}
+
+/**
+ * "host:port", "host" or "[v6]:port" to its parts; undefined when it is not an address.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "./bridge_rules.ts";
+ * console.assert(parseAddress("broker.example:8883", 1883)?.port === 8883);
+ * ```
+ */
+export function parseAddress(
+  address: string,
+  defaultPort: number,
+): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:\s[\]]+))(?::(\d{1,5}))?$/.exec(address.trim());
+  if (m === null) return undefined;
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1] ?? m[2], port };
 }

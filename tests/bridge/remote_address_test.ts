@@ -5,22 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { MqttClient } from "../../src/bridge/mqtt_client.ts";
-import { openRemote, parseAddress, withTimeout } from "../../src/bridge/remote_address.ts";
+import { openRemote, withTimeout } from "../../src/bridge/remote_address.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 import type { BridgeConfig } from "../../src/config/schema.ts";
 import { Broker, type Socket } from "../../src/mod.ts";
 import { collect, waitFor } from "../_helpers/bridge_fixtures.ts";
 import { makeCerts, opensslAvailable } from "../_helpers/certs.ts";
 import { memorySocketPair } from "../_helpers/memory_socket.ts";
-
-Deno.test("an address is host:port, host alone (default port) or [v6]:port", () => {
-  assert.deepEqual(parseAddress("example.org:8883", 1883), { host: "example.org", port: 8883 });
-  assert.deepEqual(parseAddress("example.org", 1883), { host: "example.org", port: 1883 });
-  assert.deepEqual(parseAddress("[::1]:1884", 1883), { host: "::1", port: 1884 });
-  assert.equal(parseAddress("example.org:0", 1883), undefined);
-  assert.equal(parseAddress("a b:1", 1883), undefined);
-  assert.equal(parseAddress("host:port", 1883), undefined);
-});
 
 /** A bridge configuration with every default, as the configuration loader fills it in. */
 function bridgeConfig(yaml: string): BridgeConfig {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { bridgeProblems } from "../../src/config/bridge_rules.ts";
+import { bridgeProblems, parseAddress } from "../../src/config/bridge_rules.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 
 const valid = parseConfig(
@@ -29,4 +29,13 @@ Deno.test("an empty pattern is fine when a prefix makes the filter, and a proble
     "bridges[0].topics[0]",
     "bridges[0].topics[0]",
   ]);
+});
+
+Deno.test("an address is host:port, host alone (default port) or [v6]:port", () => {
+  assert.deepEqual(parseAddress("example.org:8883", 1883), { host: "example.org", port: 8883 });
+  assert.deepEqual(parseAddress("example.org", 1883), { host: "example.org", port: 1883 });
+  assert.deepEqual(parseAddress("[::1]:1884", 1883), { host: "::1", port: 1884 });
+  assert.equal(parseAddress("example.org:0", 1883), undefined);
+  assert.equal(parseAddress("a b:1", 1883), undefined);
+  assert.equal(parseAddress("host:port", 1883), undefined);
 });
