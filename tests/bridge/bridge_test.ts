@@ -349,3 +349,29 @@ Deno.test("stop does not wait for a remote that accepted the connection but neve
   silent.close();
   await broker.close();
 });
+
+Deno.test("after a restart with other rules, the bridge's local session holds only the new filters", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bridge-rules-" });
+  const yaml = (patterns: string[]) =>
+    `listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+persistence: { type: kv, path: ${dir}/broker.kv }
+sys: { interval: 0 }
+bridges:
+  - { name: hub, address: "127.0.0.1:${freePort()}", ${fast},
+      topics: [${patterns.map((p) => `{ pattern: "${p}" }`).join(", ")}] }
+`;
+  const start = (patterns: string[]) =>
+    startServer(parseConfig(yaml(patterns), "test.yaml", { checkFiles: false, env: {} }));
+  const filters = (server: Awaited<ReturnType<typeof start>>) =>
+    [...server.broker.sessions.get("$bridge/hub")!.subscriptions.keys()].sort();
+  let server = await start(["a/#", "b/#"]);
+  assert.deepEqual(filters(server), ["a/#", "b/#"]);
+  await server.close();
+  server = await start(["b/#", "c/+"]);
+  try {
+    assert.deepEqual(filters(server), ["b/#", "c/+"]);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
