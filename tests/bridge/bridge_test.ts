@@ -375,3 +375,28 @@ bridges:
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("retained messages that exist before a bridge is added go out to the remote, retained", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bridge-retained-" });
+  const hub = await serverFrom("listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]\n");
+  const base = `listeners: [{ type: tcp, host: 127.0.0.1, port: 0 }]
+persistence: { type: kv, path: ${dir}/broker.kv }
+sys: { interval: 0 }
+`;
+  const parse = (yaml: string) => parseConfig(yaml, "test.yaml", { checkFiles: false, env: {} });
+  let edge = await startServer(parse(base));
+  await edge.broker.publish({ topic: "ret/config", payload: "v1", qos: 1, retain: true });
+  await edge.close();
+  edge = await startServer(parse(`${base}bridges:
+  - { name: hub, address: "127.0.0.1:${hub.listeners[0].port}", ${fast}, topics: [{ pattern: "ret/#" }] }
+`));
+  try {
+    await waitFor("the retained message at the hub", () => hub.broker.retained.size === 1);
+    const [kept] = hub.broker.retained.match("ret/#");
+    assert.deepEqual([kept.topic, new TextDecoder().decode(kept.payload)], ["ret/config", "v1"]);
+  } finally {
+    await edge.close();
+    await hub.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
