@@ -44,7 +44,7 @@ export class Bridges {
   }
 
   /** Each bridge's state and counters, in configuration order. */
-  status(): BridgeStatus[] {
+  status(): readonly BridgeStatus[] {
     return this.#bridges;
   }
 }

@@ -126,7 +126,8 @@ export class MqttClient {
   #accepted(connack: ConnackPacket, keepAlive: number, maxInflight: number): void {
     const p = connack.properties ?? {};
     // [MQTT-3.3.4-7] never more unacknowledged QoS 1/2 PUBLISH than the server's Receive Maximum.
-    this.#window = Math.min(maxInflight, p.receiveMaximum ?? 65535);
+    // Capped below 65535 so that a full window always leaves packet ids for SUBSCRIBE and UNSUBSCRIBE.
+    this.#window = Math.min(maxInflight, p.receiveMaximum ?? 65535, 65_000);
     if (p.maximumPacketSize !== undefined) this.#maxPacketSize = p.maximumPacketSize;
     if (p.maximumQoS !== undefined) this.#maxQoS = p.maximumQoS as QoS;
     if (p.retainAvailable === 0) this.#retainAvailable = false;
