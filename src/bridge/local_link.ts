@@ -75,6 +75,7 @@ export function openLocal(broker: Broker, bridgeName: string): Socket {
     streamSocket({ readable: toBroker.readable, writable: toClient.writable }, {
       remoteAddress: name,
       listener: "bridge",
+      internal: true,
     }),
   );
   return streamSocket({ readable: toClient.readable, writable: toBroker.writable }, {

@@ -19,6 +19,8 @@ export interface StreamSocketOptions {
   remoteAddress?: string;
   listener?: string;
   maxPacketSize?: number;
+  /** See {@link Socket.internal}. */
+  internal?: boolean;
 }
 
 /**
@@ -55,6 +57,7 @@ export function streamSocket(duplex: DuplexStream, options: StreamSocketOptions 
     listener: options.listener ?? "stream",
     frames,
     closed,
+    ...(options.internal ? { internal: true } : {}),
   });
 }
 

@@ -16,6 +16,7 @@ export interface SocketParts {
   frames: ReadableStream<Frame[]>;
   closed: Promise<void>;
   identity?: string;
+  internal?: boolean;
   /** Bytes the transport holds beyond the writer's own (e.g. `ws.bufferedAmount`). */
   transportBuffered?: () => number;
 }

@@ -63,3 +63,36 @@ Deno.test("the bridge's local session presents the secret and may publish where 
     await broker.close();
   }
 });
+
+Deno.test("the bridge's local connection is exempt from the connection limit and the message rate", async () => {
+  const trust = new BridgeTrust(["hub"]);
+  const broker = new Broker({
+    authenticator: trust.authenticator(undefined),
+    authorizer: trust.authorizer(undefined),
+    limits: { maxConnections: 1, messageRate: 2 },
+  });
+  await broker.start();
+  try {
+    const { client: other } = await TestClient.connect(broker, { clientId: "other" });
+    const { client } = await MqttClient.connect(openLocal(broker, "hub"), {
+      protocolName: "MQTT",
+      protocolLevel: 5,
+      clean: true,
+      keepAlive: 0,
+      clientId: localClientId("hub"),
+      username: BRIDGE_USERNAME,
+      password: trust.secret,
+    }, { onMessage: () => {} });
+    const codes = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        client.publish({ topic: `busy/${n}`, payload: new Uint8Array([n]), qos: 1, retain: false })
+      ),
+    );
+    assert.deepEqual(codes, [0x10, 0x10, 0x10, 0x10, 0x10]); // accepted; nobody subscribed
+    assert.equal(client.isClosed, false);
+    client.disconnect();
+    other.disconnect();
+  } finally {
+    await broker.close();
+  }
+});
