@@ -110,6 +110,7 @@ export class Broker extends Engine {
 export type { PublishOptions } from "./broker/broker.ts";
 export { type DuplexStream, streamSocket } from "./transport/stream_socket.ts";
 export { type Listener, type Server, startServer } from "./server.ts";
+export type { BridgeStatus } from "./bridge/bridge.ts";
 export { loadConfig, parseConfig } from "./config/load_config.ts";
 export type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
 export { MemoryStore } from "./persistence/memory_store.ts";

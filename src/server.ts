@@ -22,6 +22,8 @@ import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { EventLoopMonitor } from "./admin/event_loop.ts";
 import { LiveStats } from "./admin/live_stats.ts";
 import { SysTopics } from "./admin/sys_topics.ts";
+import type { BridgeStatus } from "./bridge/bridge.ts";
+import { Bridges } from "./bridge/bridges.ts";
 
 /** A running listener of any type. */
 export interface Listener {
@@ -39,6 +41,8 @@ export interface Server {
   /** The admin HTTP listener, when `admin.enabled`. */
   readonly admin: AdminServer | undefined;
   readonly config: BrokerConfig;
+  /** The configured bridges' state and counters. */
+  bridges(): readonly BridgeStatus[];
   /**
    * Applies what can change at runtime from a new configuration (auth files, ACL,
    * certificates, limits); returns the keys applied and those that need a restart.
@@ -160,7 +164,7 @@ function startMonitoring(
   broker: Broker,
   config: BrokerConfig,
   listeners: Listener[],
-  ready: () => boolean,
+  more: { ready: () => boolean; bridges: () => readonly BridgeStatus[] },
 ): { admin: AdminServer | undefined; stop(): void } {
   const sys = new SysTopics(broker, config.sys.interval);
   sys.start();
@@ -183,7 +187,8 @@ function startMonitoring(
       })),
     live,
     loop,
-    ready,
+    ready: more.ready,
+    bridges: more.bridges,
   }, {
     host: a.host,
     port: a.port,
@@ -219,12 +224,14 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   const log = getLog("server");
   const store = storeFor(config);
   const security = await Security.build(config);
+  const bridges = new Bridges(config.bridges ?? []);
   const broker = new Broker({
     ...brokerOptionsFrom(config),
     store,
     version: options.version,
-    authenticator: options.authenticator ?? security,
-    authorizer: options.authorizer ?? security,
+    // Bridges connect to this broker as local sessions that only they can authenticate.
+    authenticator: bridges.authenticator(options.authenticator ?? security),
+    authorizer: bridges.authorizer(options.authorizer ?? security),
   });
   await broker.start();
   const listeners: Listener[] = [];
@@ -238,22 +245,28 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         port: listener.port,
       });
     }
+    await bridges.start(broker);
   } catch (err) {
+    await bridges.stop();
     await Promise.all(listeners.map((l) => l.close()));
     await broker.close();
     throw err;
   }
-  const monitoring = startMonitoring(broker, config, listeners, () => !broker.closing);
+  const monitoring = startMonitoring(broker, config, listeners, {
+    ready: () => !broker.closing,
+    bridges: () => bridges.status(),
+  });
   const server: Server = {
     broker,
     listeners,
     admin: monitoring.admin,
     config,
+    bridges: () => bridges.status(),
     async reload(next) {
       const changed = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
       const applied: string[] = [];
       const restartRequired: string[] = [];
-      for (const key of ["persistence", "mqtt", "admin", "sys"] as const) {
+      for (const key of ["persistence", "mqtt", "admin", "sys", "bridges"] as const) {
         if (changed(server.config[key], next[key])) restartRequired.push(key);
       }
       const listenerShape = (c: BrokerConfig) =>
@@ -279,6 +292,8 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     async close() {
       // In parallel: some listeners (WebSocket, TLS) finish closing only once their connections end.
       monitoring.stop();
+      // Bridges first: their local sessions disconnect normally and keep their queues.
+      await bridges.stop();
       await Promise.all([...listeners.map((l) => l.close()), broker.close(), monitoring.admin?.close()]);
       log.info("Broker stopped");
     },

@@ -79,3 +79,13 @@ Deno.test("examples/tls_wss.yaml and examples/kv_persistent.yaml are valid confi
   assert.equal(kv.persistence.type, "kv");
   assert.equal(kv.persistence.durability, "durable");
 });
+
+Deno.test("examples/bridge.yaml is a valid configuration with one bridge and three rules", async () => {
+  const config = parseConfig(await Deno.readTextFile(`${root}examples/bridge.yaml`), "bridge.yaml");
+  assert.deepEqual(config.bridges.map((b) => [b.name, b.address, b.protocol]), [[
+    "hq",
+    "127.0.0.1:1884",
+    "mqttv5",
+  ]]);
+  assert.deepEqual(config.bridges[0].topics.map((t) => t.direction), ["out", "in", "both"]);
+});

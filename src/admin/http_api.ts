@@ -13,6 +13,7 @@ import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import type { EventLoopMonitor } from "./event_loop.ts";
 import type { LiveStats } from "./live_stats.ts";
 import { renderMetrics } from "./metrics.ts";
+import type { BridgeStatus } from "../bridge/bridge.ts";
 
 /** What the API reads besides the broker. */
 export interface AdminContext {
@@ -23,6 +24,8 @@ export interface AdminContext {
   loop: EventLoopMonitor;
   /** False until the broker has started, and again while it shuts down. */
   ready: () => boolean;
+  /** The configured bridges, for /metrics. */
+  bridges?: () => readonly BridgeStatus[];
 }
 
 class HttpError extends Error {
@@ -175,7 +178,7 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
       return new Response(DASHBOARD_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
     if (url.pathname === "/metrics") {
-      return new Response(renderMetrics(b, ctx.loop), {
+      return new Response(renderMetrics(b, { loop: ctx.loop, bridges: ctx.bridges?.() }), {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
@@ -185,6 +188,16 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
     const [resource, id] = [parts[2], parts[3]];
     if (resource === "overview" && method === "GET") return json(overview(ctx));
     if (resource === "config" && method === "GET") return json(redacted(ctx.config()));
+    if (resource === "bridges" && id === undefined && method === "GET") {
+      return json((ctx.bridges?.() ?? []).map((b) => ({
+        name: b.name,
+        connected: b.connected,
+        messagesIn: b.messagesIn,
+        messagesOut: b.messagesOut,
+        queued: b.queued,
+        reconnects: b.reconnects,
+      })));
+    }
     if (resource === "publish" && method === "POST") return await publish(b, req);
     if (resource === "clients" && id === undefined && method === "GET") {
       const q = url.searchParams.get("q")?.toLowerCase() ?? "";

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Broker } from "../broker/broker.ts";
+import type { BridgeStatus } from "../bridge/bridge.ts";
 import { COMMIT_BUCKETS_MS } from "../broker/stats.ts";
 import { PacketType } from "../protocol/packet.ts";
 import type { EventLoopMonitor } from "./event_loop.ts";
@@ -42,8 +43,36 @@ function perType(e: Exposition, name: string, help: string, counts: readonly num
   for (let t = 1; t <= 15; t++) e.sample(name, counts[t], { type: TYPE_NAMES[t] });
 }
 
-/** Renders every metric for `broker`; `loop` adds event-loop delay when given. */
-export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
+/** What the metrics read besides the broker. */
+export interface MetricsSources {
+  /** Adds the event-loop delay. */
+  loop?: EventLoopMonitor;
+  /** Adds the bridge families (labelled by bridge name, which comes from the configuration). */
+  bridges?: readonly BridgeStatus[];
+}
+
+/** The bridge families: connected state, messages each way, held messages, reconnects. */
+function bridgeFamilies(e: Exposition, bridges: readonly BridgeStatus[]): void {
+  e.family("mqtt_bridge_connected", "gauge", "1 while the bridge is connected to its remote broker.");
+  for (const b of bridges) e.sample("mqtt_bridge_connected", b.connected ? 1 : 0, { bridge: b.name });
+  e.family("mqtt_bridge_messages_total", "counter", "Messages carried by the bridge, by direction.");
+  for (const b of bridges) {
+    e.sample("mqtt_bridge_messages_total", b.messagesIn, { bridge: b.name, direction: "in" });
+    e.sample("mqtt_bridge_messages_total", b.messagesOut, { bridge: b.name, direction: "out" });
+  }
+  e.family(
+    "mqtt_bridge_queued_messages",
+    "gauge",
+    "QoS 1/2 messages held for the remote (queued and in flight).",
+  );
+  for (const b of bridges) e.sample("mqtt_bridge_queued_messages", b.queued, { bridge: b.name });
+  e.family("mqtt_bridge_reconnects_total", "counter", "Reconnect attempts since start.");
+  for (const b of bridges) e.sample("mqtt_bridge_reconnects_total", b.reconnects, { bridge: b.name });
+}
+
+/** Renders every metric for `broker`, and for the event loop and bridges when given. */
+export function renderMetrics(broker: Broker, sources: MetricsSources = {}): string {
+  const loop = sources.loop;
   const s = broker.stats;
   const e = new Exposition();
   const byListener = new Map<string, number>();
@@ -110,6 +139,7 @@ export function renderMetrics(broker: Broker, loop?: EventLoopMonitor): string {
     .sample("mqtt_store_commit_seconds_sum", s.commitSumMs / 1000)
     .sample("mqtt_store_commit_seconds_count", s.commitCount);
 
+  if (sources.bridges !== undefined && sources.bridges.length > 0) bridgeFamilies(e, sources.bridges);
   if (loop !== undefined) {
     e.family("process_event_loop_delay_seconds", "gauge", "How late the last event-loop timer fired.")
       .sample("process_event_loop_delay_seconds", loop.lastMs / 1000);

@@ -121,7 +121,9 @@ export class Broker implements BrokerContext {
   handle(socket: Socket): void {
     if (
       this.#closing ||
-      (this.limits.maxConnections > 0 && this.#connections.size >= this.limits.maxConnections)
+      // The broker's own connections (bridges) are not turned away by the client limit.
+      (this.limits.maxConnections > 0 && !socket.internal &&
+        this.#connections.size >= this.limits.maxConnections)
     ) {
       this.stats.connectRefused++;
       socket.close();

@@ -56,6 +56,12 @@ export class Connection implements SessionLink {
   normalDisconnect = false;
   /** Set by DISCONNECT 0x04: publish the will although the disconnect is normal. */
   willOnDisconnect = false;
+  /**
+   * A 3.x bridge that set the bridge bit (0x80) in its protocol level: its subscriptions act
+   * as No Local and Retain As Published, which 3.x cannot ask for, so that it gets nothing back
+   * of what it forwarded (Mosquitto's meaning of the bit).
+   */
+  bridge = false;
   /** Inbound publish rate accounting (limits.messageRate). */
   rateWindowStart = 0;
   rateCount = 0;

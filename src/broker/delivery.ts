@@ -129,7 +129,7 @@ function notifyDeliver(ctx: DeliveryContext, link: SessionLink, encoded: Encoded
 
 /** Whether a queued message still fits the per-client bounds. */
 function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMessage): boolean {
-  return session.queue.length < ctx.limits.maxQueuedMessages &&
+  return session.queue.length < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
     session.queuedBytes + message.payload.length <= ctx.limits.maxQueuedBytes;
 }
 

@@ -52,6 +52,8 @@ export class Session {
   /** Outbound messages waiting for a window slot (or for the client to come back). */
   readonly queue: OutboundEntry[] = [];
   queuedBytes = 0;
+  /** Overrides limits.maxQueuedMessages for this session (a bridge bounds its own queue). */
+  queueLimit?: number;
   #inbound2: Set<number> | null = null;
   will?: StoredWill;
   link: SessionLink | null = null;

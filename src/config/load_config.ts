@@ -6,6 +6,7 @@
  * @module
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { bridgeProblems } from "./bridge_rules.ts";
 import { type BrokerConfig, configSchema, type Field, listenerSchema } from "./schema.ts";
 
 /** One thing wrong with a configuration file. */
@@ -242,6 +243,14 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
   });
 }
 
+/** Reports bridge problems at the line of their bridge. */
+function checkBridges(v: Validator, config: BrokerConfig, root: Node | null): void {
+  const list = isMap(root) ? root.get("bridges", true) : null;
+  for (const p of bridgeProblems(config.bridges)) {
+    v.problem((isSeq(list) ? list.items[p.index] : root) as Node | null, p.key, p.message);
+  }
+}
+
 /**
  * Parses and validates configuration text. Throws ConfigError listing every problem.
  *
@@ -271,7 +280,9 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   config.listeners ??= [
     v.object(listenerSchema as Field & { kind: "object" }, null, "listeners[0]") as never,
   ];
+  config.bridges ??= [];
   checkListeners(v, config, root);
+  checkBridges(v, config, root);
   if (options.checkFiles !== false) {
     for (const f of v.files) {
       const path = options.baseDir && !f.path.startsWith("/") ? `${options.baseDir}/${f.path}` : f.path;

@@ -50,6 +50,107 @@ export const listenerSchema: Field = {
   },
 };
 
+/** One topic rule of a bridge, in Mosquitto's `topic pattern direction qos local-prefix remote-prefix` shape. */
+export const bridgeTopicSchema: Field = {
+  kind: "object",
+  doc: "One topic rule.",
+  fields: {
+    pattern: {
+      kind: "string",
+      required: true,
+      doc: 'Topic filter, matched after the prefix is stripped ("" with prefixes maps one topic).',
+    },
+    direction: {
+      kind: "enum",
+      values: ["in", "out", "both"],
+      default: "out",
+      doc: "out: local to remote; in: remote to local; both.",
+    },
+    qos: { kind: "int", min: 0, max: 2, default: 1, doc: "Highest QoS used on this rule." },
+    local_prefix: { kind: "string", default: "", doc: "Local topic = local_prefix + the matched topic." },
+    remote_prefix: { kind: "string", default: "", doc: "Remote topic = remote_prefix + the matched topic." },
+  },
+};
+
+/** One bridge: an outbound connection to another broker and the topics it carries. */
+export const bridgeSchema: Field = {
+  kind: "object",
+  doc: "One bridge.",
+  fields: {
+    name: {
+      kind: "string",
+      required: true,
+      doc: "Name in logs, metrics and $SYS/broker/bridges/<name>/state.",
+    },
+    address: {
+      kind: "string",
+      required: true,
+      doc: "host:port of the remote broker (port defaults to 1883, 8883 for tls, 80/443 for ws/wss).",
+    },
+    transport: { kind: "enum", values: ["tcp", "tls", "ws", "wss"], default: "tcp", doc: "How to connect." },
+    path: { kind: "string", default: "/mqtt", doc: "ws/wss: the HTTP path of the remote endpoint." },
+    ca_file: { kind: "file", doc: "tls/wss: PEM CA bundle that verifies the remote certificate." },
+    cert_file: { kind: "file", doc: "tls/wss: PEM client certificate (with key_file)." },
+    key_file: { kind: "file", doc: "tls/wss: PEM private key of cert_file." },
+    protocol: {
+      kind: "enum",
+      values: ["mqttv311", "mqttv5"],
+      default: "mqttv5",
+      doc: "Protocol level spoken to the remote broker.",
+    },
+    try_private: {
+      kind: "bool",
+      default: true,
+      doc: "mqttv311: set the bridge bit (0x80) in CONNECT so the remote does not echo messages back.",
+    },
+    client_id: { kind: "string", doc: 'Client id on the remote broker (default "<hostname>.<name>").' },
+    username: { kind: "string", doc: "User name on the remote broker." },
+    password: { kind: "string", doc: "Password on the remote broker." },
+    keepalive: { kind: "int", min: 0, max: 65535, default: 60, doc: "Seconds between PINGREQs (0 = none)." },
+    clean_start: {
+      kind: "bool",
+      default: false,
+      doc: "Start a new remote session on every connect (false keeps the remote session).",
+    },
+    session_expiry: {
+      kind: "int",
+      min: 0,
+      max: 4294967295,
+      default: 86400,
+      doc: "mqttv5: seconds the remote keeps the bridge's session after a disconnect.",
+    },
+    max_inflight: {
+      kind: "int",
+      min: 1,
+      max: 65535,
+      default: 64,
+      doc: "Unacknowledged QoS 1/2 messages per direction.",
+    },
+    max_queued_messages: {
+      kind: "int",
+      min: 0,
+      max: 10_000_000,
+      default: 10_000,
+      doc: "QoS 1/2 messages held for the remote while it is unreachable; more are dropped.",
+    },
+    reconnect_min_ms: {
+      kind: "int",
+      min: 10,
+      max: 3_600_000,
+      default: 1000,
+      doc: "First reconnect delay; doubles per failed attempt, with jitter.",
+    },
+    reconnect_max_ms: {
+      kind: "int",
+      min: 10,
+      max: 3_600_000,
+      default: 60_000,
+      doc: "Longest reconnect delay.",
+    },
+    topics: { kind: "list", item: bridgeTopicSchema, doc: "The topic rules (at least one)." },
+  },
+};
+
 /** The whole file. */
 export const configSchema: Field & { kind: "object" } = {
   kind: "object",
@@ -249,6 +350,11 @@ export const configSchema: Field & { kind: "object" } = {
         interval: { kind: "int", min: 0, max: 86400, default: 10, doc: "Seconds between updates (0 = off)." },
       },
     },
+    bridges: {
+      kind: "list",
+      item: bridgeSchema,
+      doc: "Connections to other MQTT brokers (see docs/bridges.md).",
+    },
     admin: {
       kind: "object",
       doc: "Admin HTTP listener.",
@@ -288,6 +394,37 @@ export interface ListenerConfig {
   min_tls_version: "TLSv1.2" | "TLSv1.3";
   max_connections: number;
   allow_anonymous?: boolean;
+}
+
+export interface BridgeTopicConfig {
+  pattern: string;
+  direction: "in" | "out" | "both";
+  qos: 0 | 1 | 2;
+  local_prefix: string;
+  remote_prefix: string;
+}
+
+export interface BridgeConfig {
+  name: string;
+  address: string;
+  transport: "tcp" | "tls" | "ws" | "wss";
+  path: string;
+  ca_file?: string;
+  cert_file?: string;
+  key_file?: string;
+  protocol: "mqttv311" | "mqttv5";
+  try_private: boolean;
+  client_id?: string;
+  username?: string;
+  password?: string;
+  keepalive: number;
+  clean_start: boolean;
+  session_expiry: number;
+  max_inflight: number;
+  max_queued_messages: number;
+  reconnect_min_ms: number;
+  reconnect_max_ms: number;
+  topics: BridgeTopicConfig[];
 }
 
 /** The validated configuration with every default filled in. */
@@ -332,6 +469,7 @@ export interface BrokerConfig {
     payloads: boolean;
   };
   sys: { interval: number };
+  bridges: BridgeConfig[];
   admin: {
     enabled: boolean;
     host: string;

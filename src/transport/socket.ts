@@ -32,6 +32,11 @@ export interface Socket {
   /** The subject CN of a verified client certificate (TLS listeners that request one). */
   readonly identity?: string;
   /**
+   * Set on connections opened inside the process by the broker itself (a bridge's local side):
+   * the per-client limits against abuse (connection count, message rate) do not apply to them.
+   */
+  readonly internal?: boolean;
+  /**
    * Batches of framed packets, one batch per chunk read. A batch's `body` views are
    * valid only until the next read: handle the batch (and copy whatever must outlive
    * it) before asking for the next one.

@@ -20,6 +20,8 @@ export interface StreamSocketOptions {
   remoteAddress?: string;
   listener?: string;
   maxPacketSize?: number;
+  /** See {@link Socket.internal}. */
+  internal?: boolean;
 }
 
 /**
@@ -58,6 +60,7 @@ export function streamSocket(duplex: DuplexStream, options: StreamSocketOptions 
     listener: options.listener ?? "stream",
     frames,
     closed,
+    ...(options.internal ? { internal: true } : {}),
   });
 }
 

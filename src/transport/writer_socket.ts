@@ -15,11 +15,11 @@ export interface SocketParts {
   frames: FrameSource;
   closed: Promise<void>;
   identity?: string;
+  internal?: boolean;
   /** Bytes the transport holds beyond the writer's own (e.g. `ws.bufferedAmount`). */
   transportBuffered?: () => number;
 }
 
-/** A Socket whose writes go through `writer`. */
 /**
  * A class rather than an object literal of closures: one of these exists per connection,
  * and with 100 000 connections every closure and context it saves is memory (docs/benchmarks.md).
@@ -30,6 +30,7 @@ class WriterSocket implements Socket {
   readonly frames: FrameSource;
   readonly closed: Promise<void>;
   readonly identity?: string;
+  readonly internal?: boolean;
   readonly #writer: BatchWriter;
   readonly #transportBuffered: (() => number) | undefined;
 
@@ -40,6 +41,7 @@ class WriterSocket implements Socket {
     this.frames = parts.frames;
     this.closed = parts.closed;
     if (parts.identity !== undefined) this.identity = parts.identity;
+    if (parts.internal) this.internal = true;
     this.#transportBuffered = parts.transportBuffered;
   }
 

@@ -72,6 +72,7 @@ export class TestClient {
       type: PacketType.CONNECT,
       protocolName: level === 3 ? "MQIsdp" : "MQTT",
       protocolLevel: level,
+      bridge: options.bridge,
       clean: options.clean ?? true,
       keepAlive: options.keepAlive ?? 0,
       clientId: options.clientId ?? "",

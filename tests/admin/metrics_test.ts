@@ -85,3 +85,19 @@ Deno.test({
     );
   },
 });
+
+Deno.test("metrics report each bridge: connected, messages in and out, queued, reconnects", () => {
+  const broker = new Broker({ clock: new ManualClock() });
+  const bridges = [
+    { name: "hq", connected: true, messagesIn: 3, messagesOut: 5, reconnects: 1, queued: 0 },
+    { name: "cloud", connected: false, messagesIn: 0, messagesOut: 2, reconnects: 4, queued: 7 },
+  ];
+  const text = renderMetrics(broker, { bridges });
+  assert.equal(sample(text, 'mqtt_bridge_connected{bridge="hq"}'), 1);
+  assert.equal(sample(text, 'mqtt_bridge_connected{bridge="cloud"}'), 0);
+  assert.equal(sample(text, 'mqtt_bridge_messages_total{bridge="hq",direction="in"}'), 3);
+  assert.equal(sample(text, 'mqtt_bridge_messages_total{bridge="hq",direction="out"}'), 5);
+  assert.equal(sample(text, 'mqtt_bridge_queued_messages{bridge="cloud"}'), 7);
+  assert.equal(sample(text, 'mqtt_bridge_reconnects_total{bridge="cloud"}'), 4);
+  assert.ok(!renderMetrics(broker).includes("mqtt_bridge_"), "bridge families without bridges");
+});

@@ -104,3 +104,51 @@ Deno.test("two listeners on the same address are reported", () => {
   const found = problems("listeners:\n  - { port: 1883 }\n  - { port: 1883 }\n");
   assert.deepEqual(found, ["3 listeners[1].port: 127.0.0.1:1883 is already used by listeners[0]"]);
 });
+
+Deno.test("no bridges key means no bridges; a bridge gets every default", () => {
+  assert.deepEqual(parseConfig("", "empty.yaml").bridges, []);
+  const [b] = parseConfig(
+    "bridges:\n  - { name: hq, address: 'hq.example:1883', topics: [{ pattern: 'a/#' }] }\n",
+    "b.yaml",
+  ).bridges;
+  assert.deepEqual(
+    [
+      b.transport,
+      b.protocol,
+      b.try_private,
+      b.keepalive,
+      b.clean_start,
+      b.session_expiry,
+      b.max_queued_messages,
+    ],
+    ["tcp", "mqttv5", true, 60, false, 86400, 10_000],
+  );
+  assert.deepEqual(b.topics, [{
+    pattern: "a/#",
+    direction: "out",
+    qos: 1,
+    local_prefix: "",
+    remote_prefix: "",
+  }]);
+});
+
+Deno.test("bridge problems are reported: name, address, topics, filters, certificate pairs, delays", () => {
+  const found = problems(`bridges:
+  - { name: a, address: "h:1", topics: [{ pattern: "x/#" }] }
+  - { name: a, address: "no port:x", topics: [] }
+  - { name: "b/c", address: "h", cert_file: /dev/null, topics: [{ pattern: "x/#/y", local_prefix: "l/" }] }
+  - { address: "h", reconnect_min_ms: 5000, reconnect_max_ms: 1000, topics: [{ pattern: "x", direction: sideways }] }
+`);
+  assert.deepEqual(found, [
+    `5 bridges[3].topics[0].direction: expected one of in, out, both, got "sideways"`,
+    "5 bridges[3].name: is required",
+    `3 bridges[1].name: bridge name "a" is used twice`,
+    `3 bridges[1].address: expected host:port, got "no port:x"`,
+    "3 bridges[1].topics: a bridge needs at least one topic rule",
+    "4 bridges[2].name: use letters, digits, '.', '_' and '-' only (it becomes a topic level)",
+    "4 bridges[2]: cert_file and key_file go together",
+    `4 bridges[2].topics[0]: local filter "l/x/#/y": "#" must be alone in the last level: l/x/#/y`,
+    `4 bridges[2].topics[0]: remote filter "x/#/y": "#" must be alone in the last level: x/#/y`,
+    "5 bridges[3].reconnect_min_ms: must not exceed reconnect_max_ms",
+  ]);
+});

@@ -63,6 +63,7 @@ export async function handleConnect(
   const broker = conn.broker;
   conn.level = packet.protocolLevel;
   const v5 = packet.protocolLevel === 5;
+  conn.bridge = packet.bridge === true && !v5;
   const props = packet.properties ?? {};
   // Known before any reply, so that even a refusing CONNACK respects it [MQTT-3.2.2-19] [MQTT-3.2.2-20].
   if (v5 && props.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;

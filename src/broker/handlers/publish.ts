@@ -97,7 +97,8 @@ function countInbound(conn: Connection): void {
 /** limits.messageRate: PUBLISH per second per client; over it the connection is closed (0x96). */
 function checkRate(conn: Connection): void {
   const limit = conn.broker.limits.messageRate;
-  if (limit <= 0) return;
+  // The broker's own connections (a bridge carrying a whole remote's traffic) are not rate-limited.
+  if (limit <= 0 || conn.socket.internal) return;
   const now = conn.broker.clock.now();
   if (now - conn.rateWindowStart >= 1000) {
     conn.rateWindowStart = now;

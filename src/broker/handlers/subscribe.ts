@@ -92,8 +92,9 @@ async function subscribeOne(
   const sub: Subscription = {
     filter: request.filter,
     qos: granted,
-    noLocal: request.noLocal,
-    retainAsPublished: request.retainAsPublished,
+    // A 3.x bridge (bridge bit) gets its own messages neither back nor with RETAIN cleared.
+    noLocal: request.noLocal || conn.bridge,
+    retainAsPublished: request.retainAsPublished || conn.bridge,
     retainHandling: request.retainHandling,
     session,
   };

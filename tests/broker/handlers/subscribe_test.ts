@@ -176,3 +176,24 @@ Deno.test("v5: subscription identifiers are rejected when not advertised", async
   const packets = await client.closedByBroker();
   assert.equal((packets[0] as { reasonCode: number }).reasonCode, Reason.SubscriptionIdentifiersNotSupported);
 });
+
+Deno.test("a 3.1.1 bridge (bridge bit set) gets its own messages neither back nor with RETAIN cleared", async () => {
+  const b = broker();
+  const { client: bridge } = await TestClient.connect(b, { clientId: "bridge", bridge: true });
+  const { client: other } = await TestClient.connect(b, { clientId: "other" });
+  await bridge.subscribe("br/#", 0);
+  bridge.publish("br/own", "mine", { retain: true });
+  assert.ok(await bridge.silentFor(50), "the bridge got its own message back");
+  other.publish("br/theirs", "kept", { retain: true });
+  const got = await bridge.expect(PacketType.PUBLISH);
+  assert.deepEqual([got.topic, text(got), got.retain], ["br/theirs", "kept", true]);
+});
+
+Deno.test("a 3.1.1 client without the bridge bit gets its own messages back, RETAIN cleared", async () => {
+  const b = broker();
+  const { client } = await TestClient.connect(b, { clientId: "plain" });
+  await client.subscribe("pl/#", 0);
+  client.publish("pl/own", "mine", { retain: true });
+  const got = await client.expect(PacketType.PUBLISH);
+  assert.deepEqual([got.topic, got.retain], ["pl/own", false]);
+});
