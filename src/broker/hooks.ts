@@ -41,6 +41,12 @@ export interface BrokerHook {
   onUnsubscribe?(client: HookClient, filter: string): void | Promise<void>;
   /** May return a rewritten message, or null to drop it. */
   onPublish?(client: HookClient | null, message: HookMessage): HookMessage | null | void;
+  /**
+   * A message was routed: accepted from a client (`client`) or published by the broker
+   * itself (`null`: {@link Broker.publish}, the API, wills; never $SYS updates). The payload
+   * may be a view into a read buffer that is reused after the call: copy what you keep.
+   */
+  onPublished?(client: HookClient | null, message: HookMessage): void;
   onDeliver?(clientId: string, message: HookMessage): void;
   onAck?(clientId: string, packetId: number): void;
   onMessageDropped?(clientId: string, topic: string, reason: DropReason): void;
@@ -59,6 +65,7 @@ export class Hooks {
   onSubscribe: BrokerHook[] = [];
   onUnsubscribe: BrokerHook[] = [];
   onPublish: BrokerHook[] = [];
+  onPublished: BrokerHook[] = [];
   onDeliver: BrokerHook[] = [];
   onAck: BrokerHook[] = [];
   onMessageDropped: BrokerHook[] = [];
@@ -82,6 +89,7 @@ export class Hooks {
     this.onSubscribe = has("onSubscribe");
     this.onUnsubscribe = has("onUnsubscribe");
     this.onPublish = has("onPublish");
+    this.onPublished = has("onPublished");
     this.onDeliver = has("onDeliver");
     this.onAck = has("onAck");
     this.onMessageDropped = has("onMessageDropped");

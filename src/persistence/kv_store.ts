@@ -40,6 +40,12 @@ export interface KvStoreOptions {
   maxBatchMutations?: number;
   /** An already opened KV (tests, embedding). */
   kv?: Deno.Kv;
+  /**
+   * Take the lock that keeps a second broker off the file (default true). False for
+   * broker instances that share one KV on purpose (serverless isolates): each then
+   * writes only the sessions it serves.
+   */
+  exclusive?: boolean;
 }
 
 const MAX_ATOMIC_MUTATIONS = 1000;
@@ -121,12 +127,14 @@ export class KvStore implements Store {
       }
     }
     const kv = this.#kv;
-    this.#lock = new KvLock(kv, path ?? "(default KV)");
-    await this.#lock.acquire();
+    if (this.#options.exclusive !== false) {
+      this.#lock = new KvLock(kv, path ?? "(default KV)");
+      await this.#lock.acquire();
+    }
     const schema = await kv.get<number>(SCHEMA_KEY);
     if (schema.value === null) await kv.set(SCHEMA_KEY, SCHEMA_VERSION);
     else if (schema.value > SCHEMA_VERSION) {
-      await this.#lock.release();
+      await this.#lock?.release();
       throw new Error(
         `${path}: store schema version ${schema.value} is newer than this broker supports (${SCHEMA_VERSION}); upgrade the broker`,
       );

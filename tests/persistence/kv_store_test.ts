@@ -114,6 +114,34 @@ Deno.test("KvStore: a second store on the same file fails with a clear message",
   });
 });
 
+Deno.test("KvStore: stores opened with exclusive: false share one file and see each other's writes", async () => {
+  const { path, dir } = await tempPath();
+  const a = new KvStore({ path, exclusive: false });
+  const b = new KvStore({ path, exclusive: false });
+  try {
+    await a.open();
+    await b.open();
+    await a.commit([{
+      kind: "putRetained",
+      message: { topic: "from/a", payload: new Uint8Array([1]), qos: 0, retain: true },
+    }]);
+    await b.commit([{
+      kind: "putRetained",
+      message: { topic: "from/b", payload: new Uint8Array([2]), qos: 0, retain: true },
+    }]);
+    const seen = (await a.load()).retained.map((m) => m.topic).sort();
+    assert.deepEqual(seen, ["from/a", "from/b"]);
+    // Neither took the lock, so an exclusive store can still open the file.
+    const exclusive = new KvStore({ path });
+    await exclusive.open();
+    await exclusive.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("KvStore: a second broker process on the same file fails at start", async () => {
   await withStore(async (_store, path) => {
     const code = `import { KvStore } from "${

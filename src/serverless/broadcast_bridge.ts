@@ -1,0 +1,172 @@
+/**
+ * Cross-instance delivery for serverless hosts. Each isolate runs its own broker;
+ * isolates that share a BroadcastChannel name forward to each other what they route,
+ * and announce which client ids they serve so that an older connection elsewhere is
+ * closed. What this can and cannot guarantee is in docs/deploy.md.
+ *
+ * Loops are impossible by construction, not by filtering: a notice is posted only by
+ * the onPublished hook, and messages received from peers are injected with
+ * `Broker.routeFromPeer`, which runs no hook. BroadcastChannel never delivers a
+ * message to the object that posted it, so each instance sees each message once.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { Broker } from "../broker/broker.ts";
+import type { BrokerHook, HookClient, HookMessage } from "../broker/hooks.ts";
+import type { StoredMessage } from "../persistence/store.ts";
+
+/** A message routed by one instance, for the others' subscribers. */
+export interface PublishNotice {
+  kind: "publish";
+  from: string;
+  message: StoredMessage;
+}
+
+/** An instance accepted a connection for `clientId` at broker-clock time `at`. */
+export interface TakeoverNotice {
+  kind: "takeover";
+  from: string;
+  clientId: string;
+  at: number;
+}
+
+/** What travels on the channel (structured clone). */
+export type BridgeNotice = PublishNotice | TakeoverNotice;
+
+export interface BroadcastBridgeOptions {
+  /** The BroadcastChannel name the instances share (default "deno-mqtt"). */
+  channel?: string;
+  /** This instance's id in notices (default a random UUID). */
+  instanceId?: string;
+}
+
+/** Counters, for tests and the logs. */
+export interface BridgeCounts {
+  sent: number;
+  received: number;
+  released: number;
+}
+
+/**
+ * A broker hook that links one broker to its peers over a BroadcastChannel.
+ *
+ * @example
+ * ```ts
+ * import { Broker } from "../broker/broker.ts";
+ * import { BroadcastBridge } from "./broadcast_bridge.ts";
+ * const broker = new Broker();
+ * const bridge = new BroadcastBridge(broker, { channel: "example" }); // registers itself
+ * await broker.start();
+ * bridge.ready(); // handle what peers sent while the broker was starting
+ * bridge.close();
+ * await broker.close();
+ * ```
+ */
+export class BroadcastBridge implements BrokerHook {
+  readonly instanceId: string;
+  readonly counts: BridgeCounts = { sent: 0, received: 0, released: 0 };
+  readonly #broker: Broker;
+  readonly #channel: BroadcastChannel;
+  readonly #log = getLogger(["mqtt", "bridge"]);
+  /** When each locally connected client id connected, to decide which of two connections is newer. */
+  readonly #connectedAt = new Map<string, number>();
+  /** Notices held until the broker has loaded its state (null once ready). */
+  #pending: BridgeNotice[] | null = [];
+
+  /** Opens the channel (buffering what arrives) and registers itself as a hook of `broker`. */
+  constructor(broker: Broker, options: BroadcastBridgeOptions = {}) {
+    this.#broker = broker;
+    this.instanceId = options.instanceId ?? crypto.randomUUID();
+    this.#channel = new BroadcastChannel(options.channel ?? "deno-mqtt");
+    this.#channel.onmessage = (event: MessageEvent<BridgeNotice>) => this.#receive(event.data);
+    broker.use(this);
+  }
+
+  /**
+   * Applies the notices that arrived during start-up, then applies them as they come.
+   * Opening the channel before the store is read means a retained message set while
+   * this instance was loading is not missed: its notice lands after the snapshot.
+   */
+  ready(): void {
+    const pending = this.#pending ?? [];
+    this.#pending = null;
+    for (const notice of pending) this.#apply(notice);
+  }
+
+  close(): void {
+    this.#channel.close();
+  }
+
+  onPublished(client: HookClient | null, message: HookMessage): void {
+    // A QoS 0 payload may be a view into a large read buffer; cloning a view clones the buffer.
+    const whole = message.payload.byteLength === message.payload.buffer.byteLength;
+    const stored: StoredMessage = {
+      topic: message.topic,
+      payload: whole ? message.payload : message.payload.slice(),
+      qos: message.qos,
+      retain: message.retain,
+    };
+    if (message.properties !== undefined) stored.properties = message.properties;
+    if (client !== null) stored.origin = client.clientId;
+    this.#post({ kind: "publish", from: this.instanceId, message: stored });
+  }
+
+  onConnect(client: HookClient): void {
+    const at = this.#broker.clock.now();
+    this.#connectedAt.set(client.clientId, at);
+    this.#post({ kind: "takeover", from: this.instanceId, clientId: client.clientId, at });
+  }
+
+  onDisconnect(client: HookClient): void {
+    this.#connectedAt.delete(client.clientId);
+  }
+
+  #post(notice: BridgeNotice): void {
+    try {
+      this.#channel.postMessage(notice);
+      this.counts.sent++;
+    } catch (err) {
+      // A closed channel (shutdown) or an uncloneable property: peers miss this one message.
+      this.#log.warn("Cannot forward to peer instances: {error}", { error: String(err) });
+    }
+  }
+
+  #receive(notice: BridgeNotice): void {
+    this.counts.received++;
+    if (this.#pending !== null) this.#pending.push(notice);
+    else this.#apply(notice);
+  }
+
+  #apply(notice: BridgeNotice): void {
+    if (notice.from === this.instanceId) return;
+    if (notice.kind === "publish") return this.#deliver(notice.message);
+    this.#takeover(notice);
+  }
+
+  #deliver(message: StoredMessage): void {
+    const expiry = message.properties?.messageExpiryInterval;
+    // Expiry restarts from the arrival here: peers' clocks are not assumed to agree.
+    if (expiry !== undefined) message.expiresAt = this.#broker.clock.now() + expiry * 1000;
+    this.#broker.routeFromPeer(message).catch((err) =>
+      this.#log.error("Message from a peer instance failed: {error}", { error: String(err) })
+    );
+  }
+
+  /**
+   * [MQTT-3.1.4-3] across instances: of two connections with one client id, the newer
+   * one stays and the older one is closed as taken over. Both instances decide the
+   * same way (ties go to the larger instance id), so a crossing pair of notices still
+   * leaves exactly one connection.
+   */
+  #takeover(notice: TakeoverNotice): void {
+    const local = this.#connectedAt.get(notice.clientId);
+    if (
+      local !== undefined && (local > notice.at || (local === notice.at && this.instanceId > notice.from))
+    ) {
+      return;
+    }
+    this.#connectedAt.delete(notice.clientId);
+    if (this.#broker.releaseSession(notice.clientId)) this.counts.released++;
+  }
+}
