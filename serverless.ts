@@ -34,4 +34,14 @@ const app = await startServerless({
   broker: { authenticator },
 });
 
+// Run locally, `deno serve` stops serving on a signal but the channel and KV would keep the
+// process alive: close them and exit. Hosts without signals (Deno Deploy) refuse the listener.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  try {
+    Deno.addSignalListener(signal, () => void app.close().finally(() => Deno.exit(0)));
+  } catch {
+    // no signals here
+  }
+}
+
 export default { fetch: app.fetch } satisfies Deno.ServeDefaultExport;

@@ -1,0 +1,154 @@
+/**
+ * Two broker instances in one isolate, each with its own BroadcastChannel object on
+ * a shared name: exactly what two isolates see, minus the isolation.
+ */
+import assert from "node:assert/strict";
+import { Broker } from "../../src/broker/broker.ts";
+import { ManualClock } from "../../src/broker/clock.ts";
+import { PacketType, Reason } from "../../src/protocol/packet.ts";
+import { type BridgeNotice, BroadcastBridge } from "../../src/serverless/broadcast_bridge.ts";
+import { TestClient, text } from "../_helpers/test_client.ts";
+
+/** Lets BroadcastChannel deliveries (tasks) run. */
+const settle = () => new Promise((r) => setTimeout(r, 30));
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+async function instances(count: number, clock = new ManualClock()) {
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const list: { broker: Broker; bridge: BroadcastBridge }[] = [];
+  for (let i = 0; i < count; i++) {
+    const broker = new Broker({ clock });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId: `instance-${i}` });
+    await broker.start();
+    bridge.ready();
+    list.push({ broker, bridge });
+  }
+  const close = async () => {
+    for (const { broker, bridge } of list) {
+      bridge.close();
+      await broker.close();
+    }
+  };
+  return { channel, clock, list, close };
+}
+
+Deno.test("a message published on one instance reaches a subscriber on another exactly once, and is not sent back", async () => {
+  const { list: [a, b], close } = await instances(2);
+  try {
+    const sub = await TestClient.connect(b.broker, { clientId: "sub" });
+    await sub.client.subscribe("room/#", 1);
+    const pub = await TestClient.connect(a.broker, { clientId: "pub" });
+    await settle();
+    const sentByB = b.bridge.counts.sent;
+    pub.client.publish("room/1", "hello", { qos: 1 });
+    await pub.client.expect(PacketType.PUBACK);
+    const got = await sub.client.expect(PacketType.PUBLISH);
+    assert.equal(text(got), "hello");
+    assert.equal(got.qos, 1);
+    assert.equal(await sub.client.silentFor(60), true, "a second copy arrived");
+    assert.equal(b.bridge.counts.sent, sentByB, "the receiving instance forwarded the message again");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a retained message published on one instance is given to a later subscriber on another", async () => {
+  const { list: [a, b], close } = await instances(2);
+  try {
+    await a.broker.publish({ topic: "status/door", payload: "open", retain: true });
+    await settle();
+    const sub = await TestClient.connect(b.broker, { clientId: "late" });
+    await sub.client.subscribe("status/+");
+    const got = await sub.client.expect(PacketType.PUBLISH);
+    assert.equal(text(got), "open");
+    assert.equal(got.retain, true);
+    // Clearing it on one instance clears it on the other.
+    await a.broker.publish({ topic: "status/door", payload: "", retain: true });
+    await settle();
+    assert.equal(b.broker.retained.get("status/door"), undefined);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a will published on one instance reaches subscribers on another", async () => {
+  const { list: [a, b], close } = await instances(2);
+  try {
+    const watcher = await TestClient.connect(b.broker, { clientId: "watcher" });
+    await watcher.client.subscribe("wills/#");
+    const dying = await TestClient.connect(a.broker, {
+      clientId: "dying",
+      will: { topic: "wills/dying", payload: bytes("gone"), qos: 0, retain: false },
+    });
+    dying.client.drop();
+    assert.equal(text(await watcher.client.expect(PacketType.PUBLISH)), "gone");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a client id connecting on a second instance closes the older connection with 0x8E [MQTT-3.1.4-3]", async () => {
+  const { list: [a, b], clock, close } = await instances(2);
+  try {
+    const first = await TestClient.connect(a.broker, { clientId: "x", protocolLevel: 5 });
+    await settle();
+    clock.advance(1);
+    const second = await TestClient.connect(b.broker, { clientId: "x", protocolLevel: 5 });
+    const last = (await first.client.closedByBroker()).at(-1);
+    assert.equal(last?.type, PacketType.DISCONNECT);
+    assert.equal((last as { reasonCode: number }).reasonCode, Reason.SessionTakenOver);
+    assert.equal(a.broker.sessions.has("x"), false);
+    assert.equal(a.bridge.counts.released, 1);
+    assert.equal(await second.client.silentFor(60), true);
+    assert.equal(second.client.isClosed, false);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a takeover notice closes the local connection only when the local one is older (ties: larger instance id stays) [MQTT-3.1.4-3]", async () => {
+  const { list: [a], channel, clock, close } = await instances(1);
+  const peer = new BroadcastChannel(channel);
+  try {
+    const connectedAt = clock.now();
+    const local = await TestClient.connect(a.broker, { clientId: "x", protocolLevel: 5 });
+    const older: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: connectedAt - 1 };
+    peer.postMessage(older);
+    await settle();
+    assert.equal(local.client.isClosed, false, "an older connection elsewhere must not close a newer one");
+    const tie: BridgeNotice = { kind: "takeover", from: "a-smaller-id", clientId: "x", at: connectedAt };
+    peer.postMessage(tie);
+    await settle();
+    assert.equal(local.client.isClosed, false, "a tie must be decided for the larger instance id");
+    const newer: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: connectedAt + 1 };
+    peer.postMessage(newer);
+    await local.client.closedByBroker();
+  } finally {
+    peer.close();
+    await close();
+  }
+});
+
+Deno.test("notices that arrive while an instance starts are applied after its stored state is loaded", async () => {
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const peer = new BroadcastChannel(channel);
+  const broker = new Broker({ clock: new ManualClock() });
+  const bridge = new BroadcastBridge(broker, { channel });
+  try {
+    const notice: BridgeNotice = {
+      kind: "publish",
+      from: "peer",
+      message: { topic: "early", payload: bytes("bird"), qos: 0, retain: true },
+    };
+    peer.postMessage(notice);
+    await settle();
+    assert.equal(broker.retained.get("early"), undefined, "applied before ready()");
+    await broker.start();
+    bridge.ready();
+    assert.equal(text(broker.retained.get("early") as never), "bird");
+  } finally {
+    peer.close();
+    bridge.close();
+    await broker.close();
+  }
+});
