@@ -204,17 +204,27 @@ export class Broker implements BrokerContext {
    * here without touching the store, which the new owner now writes. A will without
    * delay is published, as for a takeover within one broker.
    */
-  releaseSession(clientId: string): boolean {
+  async releaseSession(clientId: string): Promise<boolean> {
     const session = this.sessions.get(clientId);
     if (session === undefined) return false;
-    const link = session.link;
+    const link = session.link as Connection | null;
     // Unlinked first, so that the closing connection does not persist or schedule the session.
     session.link = null;
     link?.takeOver();
     this.#lifecycle.forget(session);
     // A delayed will is cancelled by the new connection [MQTT-3.1.3-9]; one without delay goes now.
     if (link !== null && session.will?.delay === 0) this.#lifecycle.publishWill(session);
+    // Resolve once what this instance wrote for the client is in the store, for the new owner to read.
+    await Promise.all([link?.chain.submit(link.chain.begin()), this.#chain.submit(this.#chain.begin())]);
     return true;
+  }
+
+  async adoptSession(clientId: string, clean: boolean): Promise<void> {
+    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return;
+    const loaded = await this.hooks.decide("loadSession", (h) => h.loadSession!(clientId, clean), undefined);
+    // Another connection may have created the session while the hook was looking.
+    if (loaded === undefined || this.sessions.has(clientId)) return;
+    restoreState(this, { sessions: [loaded], retained: [] });
   }
 
   retain(message: StoredMessage, batch: CommitBatch): void {

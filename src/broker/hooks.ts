@@ -7,7 +7,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Properties, QoS } from "../protocol/packet.ts";
-import type { StoredMessage } from "../persistence/store.ts";
+import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { DropReason } from "./stats.ts";
 
@@ -51,6 +51,12 @@ export interface BrokerHook {
   onAck?(clientId: string, packetId: number): void;
   onMessageDropped?(clientId: string, topic: string, reason: DropReason): void;
   onSessionExpired?(clientId: string): void;
+  /**
+   * A client connects whose session this broker does not hold: return it from elsewhere
+   * (serverless isolates sharing one KV), or undefined. With Clean Start the returned
+   * session is discarded, which removes its stored copy. Called after authentication.
+   */
+  loadSession?(clientId: string, clean: boolean): Promise<LoadedSession | undefined>;
 }
 
 /** Registered hooks, grouped per method so each call site iterates only what exists. */
@@ -70,6 +76,7 @@ export class Hooks {
   onAck: BrokerHook[] = [];
   onMessageDropped: BrokerHook[] = [];
   onSessionExpired: BrokerHook[] = [];
+  loadSession: BrokerHook[] = [];
 
   readonly #timeoutMs: number;
 
@@ -94,6 +101,7 @@ export class Hooks {
     this.onAck = has("onAck");
     this.onMessageDropped = has("onMessageDropped");
     this.onSessionExpired = has("onSessionExpired");
+    this.loadSession = has("loadSession");
   }
 
   /** Runs a notification hook; a throw or rejection is logged, never propagated. */
@@ -117,7 +125,7 @@ export class Hooks {
    * or takes longer than `timeoutMs` counts as a denial (`onFailure`).
    */
   async decide<T>(
-    name: "authenticate" | "authorizePublish" | "authorizeSubscribe",
+    name: "authenticate" | "authorizePublish" | "authorizeSubscribe" | "loadSession",
     call: (hook: BrokerHook) => Promise<T | undefined> | T | undefined,
     onFailure: T,
     timeoutMs: number = this.#timeoutMs,

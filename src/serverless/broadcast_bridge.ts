@@ -2,7 +2,8 @@
  * Cross-instance delivery for serverless hosts. Each isolate runs its own broker;
  * isolates that share a BroadcastChannel name forward to each other what they route,
  * and announce which client ids they serve so that an older connection elsewhere is
- * closed. What this can and cannot guarantee is in docs/deploy.md.
+ * closed and its session handed over through the shared store. What this can and
+ * cannot guarantee is in docs/deploy.md.
  *
  * Loops are impossible by construction, not by filtering: a notice is posted only by
  * the onPublished hook, and messages received from peers are injected with
@@ -14,7 +15,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Broker } from "../broker/broker.ts";
 import type { BrokerHook, HookClient, HookMessage } from "../broker/hooks.ts";
-import type { StoredMessage } from "../persistence/store.ts";
+import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 
 /** A message routed by one instance, for the others' subscribers. */
 export interface PublishNotice {
@@ -31,14 +32,31 @@ export interface TakeoverNotice {
   at: number;
 }
 
+/** An instance gave up `clientId` after `to`'s takeover notice; its writes are in the store. */
+export interface ReleasedNotice {
+  kind: "released";
+  from: string;
+  clientId: string;
+  to: string;
+}
+
 /** What travels on the channel (structured clone). */
-export type BridgeNotice = PublishNotice | TakeoverNotice;
+export type BridgeNotice = PublishNotice | TakeoverNotice | ReleasedNotice;
+
+/** Where sessions of clients served elsewhere are read from (the shared KV). */
+export interface SessionSource {
+  loadSession(clientId: string): Promise<LoadedSession | undefined>;
+}
 
 export interface BroadcastBridgeOptions {
   /** The BroadcastChannel name the instances share (default "deno-mqtt"). */
   channel?: string;
   /** This instance's id in notices (default a random UUID). */
   instanceId?: string;
+  /** The shared store: sessions of clients that connected elsewhere before are taken from it. */
+  sessions?: SessionSource;
+  /** How long to wait for the instance holding a session to release it (default 250 ms). */
+  releaseWaitMs?: number;
 }
 
 /** Counters, for tests and the logs. */
@@ -73,11 +91,17 @@ export class BroadcastBridge implements BrokerHook {
   readonly #connectedAt = new Map<string, number>();
   /** Notices held until the broker has loaded its state (null once ready). */
   #pending: BridgeNotice[] | null = [];
+  readonly #sessions: SessionSource | undefined;
+  readonly #releaseWaitMs: number;
+  /** Takeovers of this instance waiting for the previous holder's release, by client id. */
+  readonly #releases = new Map<string, () => void>();
 
   /** Opens the channel (buffering what arrives) and registers itself as a hook of `broker`. */
   constructor(broker: Broker, options: BroadcastBridgeOptions = {}) {
     this.#broker = broker;
     this.instanceId = options.instanceId ?? crypto.randomUUID();
+    this.#sessions = options.sessions;
+    this.#releaseWaitMs = options.releaseWaitMs ?? 250;
     this.#channel = new BroadcastChannel(options.channel ?? "deno-mqtt");
     this.#channel.onmessage = (event: MessageEvent<BridgeNotice>) => this.#receive(event.data);
     broker.use(this);
@@ -122,6 +146,44 @@ export class BroadcastBridge implements BrokerHook {
     this.#connectedAt.delete(client.clientId);
   }
 
+  /**
+   * A client connects here whose session this instance does not hold: announce the
+   * takeover, and read the session from the shared store. When a copy is stored, the
+   * instance holding it (if any is still running) closes it, writes what it has and
+   * says so; the copy is read again after that, or after `releaseWaitMs` without answer.
+   */
+  async loadSession(clientId: string, clean: boolean): Promise<LoadedSession | undefined> {
+    if (this.#sessions === undefined) return undefined;
+    const release = this.#awaitRelease(clientId);
+    try {
+      this.#post({ kind: "takeover", from: this.instanceId, clientId, at: this.#broker.clock.now() });
+      const stored = await this.#sessions.loadSession(clientId);
+      // With Clean Start the copy is only read to be deleted: its contents do not matter.
+      if (stored === undefined || clean) return stored;
+      return await release.within(this.#releaseWaitMs) ? await this.#sessions.loadSession(clientId) : stored;
+    } finally {
+      release.cancel();
+    }
+  }
+
+  #awaitRelease(clientId: string): { within(ms: number): Promise<boolean>; cancel(): void } {
+    let settle!: (released: boolean) => void;
+    const released = new Promise<boolean>((resolve) => settle = resolve);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#releases.set(clientId, () => settle(true));
+    return {
+      within: (ms) => {
+        timer = setTimeout(() => settle(false), ms);
+        return released;
+      },
+      cancel: () => {
+        clearTimeout(timer);
+        this.#releases.delete(clientId);
+        settle(false);
+      },
+    };
+  }
+
   #post(notice: BridgeNotice): void {
     try {
       this.#channel.postMessage(notice);
@@ -141,7 +203,8 @@ export class BroadcastBridge implements BrokerHook {
   #apply(notice: BridgeNotice): void {
     if (notice.from === this.instanceId) return;
     if (notice.kind === "publish") return this.#deliver(notice.message);
-    this.#takeover(notice);
+    if (notice.kind === "takeover") return this.#takeover(notice);
+    if (notice.to === this.instanceId) this.#releases.get(notice.clientId)?.();
   }
 
   #deliver(message: StoredMessage): void {
@@ -167,6 +230,17 @@ export class BroadcastBridge implements BrokerHook {
       return;
     }
     this.#connectedAt.delete(notice.clientId);
-    if (this.#broker.releaseSession(notice.clientId)) this.counts.released++;
+    this.#broker.releaseSession(notice.clientId).then(
+      (released) => {
+        if (!released) return;
+        this.counts.released++;
+        this.#post({ kind: "released", from: this.instanceId, clientId: notice.clientId, to: notice.from });
+      },
+      (err) =>
+        this.#log.error("Cannot release {clientId}: {error}", {
+          clientId: notice.clientId,
+          error: String(err),
+        }),
+    );
   }
 }

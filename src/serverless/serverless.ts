@@ -66,7 +66,7 @@ export async function startServerless(options: ServerlessOptions = {}): Promise<
     mqtt: { maxPacketSize: 1024 * 1024, ...options.broker?.mqtt },
     store,
   });
-  const bridge = new BroadcastBridge(broker, { channel: options.channel });
+  const bridge = new BroadcastBridge(broker, { channel: options.channel, sessions: store });
   try {
     await broker.start();
   } catch (err) {

@@ -5,7 +5,8 @@
  * Sessions are not restored at start because an isolate that restored another
  * isolate's sessions would queue copies of their messages, expire them in KV while
  * their clients are connected elsewhere, and answer "session present" with a stale
- * copy. Each instance writes the sessions it serves; see docs/deploy.md.
+ * copy. Each instance writes the sessions it serves, and reads one (`loadSession`)
+ * when its client connects there; see docs/deploy.md.
  *
  * @module
  */

@@ -142,6 +142,41 @@ Deno.test("KvStore: stores opened with exclusive: false share one file and see e
   }
 });
 
+Deno.test("KvStore: loadSession reads one client's session, subscriptions, queue (large payloads too) and inbound ids, and no one else's", async () => {
+  await withStore(async (store) => {
+    const sub = {
+      filter: "a/#",
+      qos: 1 as const,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0 as const,
+    };
+    const entry = (seq: number, size: number) => ({
+      seq,
+      packetId: 0,
+      phase: "publish" as const,
+      qos: 1 as const,
+      message: { topic: "a/b", payload: new Uint8Array(size).fill(seq), qos: 1 as const, retain: false },
+    });
+    await store.commit([
+      { kind: "putSession", session: { clientId: "mine", protocolLevel: 5, expiryInterval: 60 } },
+      { kind: "putSubscription", clientId: "mine", subscription: sub },
+      { kind: "putOutbound", clientId: "mine", entry: entry(2, 200_000) },
+      { kind: "putOutbound", clientId: "mine", entry: entry(1, 10) },
+      { kind: "putInbound", clientId: "mine", packetId: 7 },
+      { kind: "putSession", session: { clientId: "mine-too", protocolLevel: 5, expiryInterval: 60 } },
+      { kind: "putSubscription", clientId: "mine-too", subscription: { ...sub, filter: "other" } },
+    ]);
+    const loaded = await store.loadSession("mine");
+    assert.equal(loaded?.session.clientId, "mine");
+    assert.deepEqual(loaded.subscriptions.map((s) => s.filter), ["a/#"]);
+    assert.deepEqual(loaded.outbound.map((e) => [e.seq, e.message.payload.length]), [[1, 10], [2, 200_000]]);
+    assert.equal(loaded.outbound[1].message.payload[199_999], 2);
+    assert.deepEqual(loaded.inbound, [7]);
+    assert.equal(await store.loadSession("nobody"), undefined);
+  });
+});
+
 Deno.test("KvStore: a second broker process on the same file fails at start", async () => {
   await withStore(async (_store, path) => {
     const code = `import { KvStore } from "${

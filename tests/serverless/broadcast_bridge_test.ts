@@ -7,6 +7,7 @@ import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { type BridgeNotice, BroadcastBridge } from "../../src/serverless/broadcast_bridge.ts";
+import { SharedKvStore } from "../../src/serverless/shared_kv_store.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
 /** Lets BroadcastChannel deliveries (tasks) run. */
@@ -150,5 +151,53 @@ Deno.test("notices that arrive while an instance starts are applied after its st
     peer.close();
     bridge.close();
     await broker.close();
+  }
+});
+
+Deno.test("a persistent session moves with its client to another instance, with its subscriptions and queued messages", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bridge-sessions-" });
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const clock = new ManualClock();
+  const start = async (instanceId: string) => {
+    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
+    const broker = new Broker({ clock, store });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
+    await broker.start();
+    bridge.ready();
+    return { broker, bridge };
+  };
+  const a = await start("a");
+  const b = await start("b");
+  const persistent = {
+    clientId: "roamer",
+    clean: false,
+    protocolLevel: 5 as const,
+    properties: { sessionExpiryInterval: 3600 },
+  };
+  try {
+    const first = await TestClient.connect(a.broker, persistent);
+    await first.client.subscribe("q/#", 1);
+    first.client.disconnect();
+    await first.client.closedByBroker().catch(() => []);
+    await a.broker.publish({ topic: "q/while-away", payload: "queued on a", qos: 1 });
+    clock.advance(1);
+    const started = Date.now();
+    const moved = await TestClient.connect(b.broker, persistent);
+    assert.ok(
+      Date.now() - started < 1000,
+      "the holder's release notice, not the timeout, let the connect go on",
+    );
+    assert.equal(moved.connack.sessionPresent, true);
+    assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "queued on a");
+    assert.equal(a.broker.sessions.has("roamer"), false, "the previous instance still holds the session");
+    await a.broker.publish({ topic: "q/after", payload: "via the channel", qos: 1 });
+    assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "via the channel");
+    assert.equal(await moved.client.silentFor(60), true);
+  } finally {
+    for (const { broker, bridge } of [a, b]) {
+      bridge.close();
+      await broker.close();
+    }
+    await Deno.remove(dir, { recursive: true });
   }
 });

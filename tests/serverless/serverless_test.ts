@@ -141,6 +141,34 @@ Deno.test({
       );
 
       await t.step(
+        "a persistent session follows its client from A to B with its subscriptions and queued messages",
+        async () => {
+          const persistent = {
+            clientId: "roamer",
+            clean: false,
+            protocolVersion: 5 as const,
+            properties: { sessionExpiryInterval: 3600 },
+          };
+          const onA = await connect(a, persistent);
+          await onA.subscribeAsync("roam/#", { qos: 1 });
+          await onA.endAsync();
+          const publisher = await connect(a, { clientId: "roam-publisher" });
+          await publisher.publishAsync("roam/1", "queued on A", { qos: 1 });
+          // Listen before the CONNACK: the queued message follows it at once.
+          const onB = mqtt.connect(b.url, { reconnectPeriod: 0, connectTimeout: 5000, ...persistent });
+          clients.push(onB);
+          const got = inbox(onB);
+          const connack = await new Promise<mqtt.IConnackPacket>((resolve) => onB.once("connect", resolve));
+          assert.equal(connack.sessionPresent, true);
+          await until("the queued message on B", () => got.length > 0);
+          await publisher.publishAsync("roam/2", "published on A after the move", { qos: 1 });
+          await until("the next message on B", () => got.length > 1);
+          await sleep(100);
+          assert.deepEqual(got, ["roam/1 queued on A", "roam/2 published on A after the move"]);
+        },
+      );
+
+      await t.step(
         "a client id connecting on B closes its older connection on A with 0x8E [MQTT-3.1.4-3]",
         async () => {
           const older = await connect(a, { clientId: "same", protocolVersion: 5 });
