@@ -219,6 +219,10 @@ export class Broker implements BrokerContext {
     return true;
   }
 
+  /**
+   * Before a CONNECT is attached: when this broker holds no session for the client,
+   * asks the loadSession hooks for one kept elsewhere and restores it here.
+   */
   async adoptSession(clientId: string, clean: boolean): Promise<void> {
     if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return;
     const loaded = await this.hooks.decide("loadSession", (h) => h.loadSession!(clientId, clean), undefined);
