@@ -6,13 +6,30 @@ import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
-import { type BridgeNotice, BroadcastBridge } from "../../src/serverless/broadcast_bridge.ts";
+import {
+  type BridgeBatch,
+  type BridgeNotice,
+  BroadcastBridge,
+} from "../../src/serverless/broadcast_bridge.ts";
 import { SharedKvStore } from "../../src/serverless/shared_kv_store.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
 /** Lets BroadcastChannel deliveries (tasks) run. */
 const settle = () => new Promise((r) => setTimeout(r, 30));
 const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** A stand-in for another instance: posts notices as numbered batches, as a bridge does. */
+function fakePeer(channel: string, from: string) {
+  const port = new BroadcastChannel(channel);
+  let seq = 0;
+  return {
+    post(notices: BridgeNotice[], skip = 0) {
+      seq += skip;
+      port.postMessage({ from, seq: ++seq, notices } satisfies BridgeBatch);
+    },
+    close: () => port.close(),
+  };
+}
 
 async function instances(count: number, clock = new ManualClock()) {
   const channel = `bridge-test-${crypto.randomUUID()}`;
@@ -109,20 +126,20 @@ Deno.test("a client id connecting on a second instance closes the older connecti
 
 Deno.test("a takeover notice closes the local connection only when the local one is older (ties: larger instance id stays) [MQTT-3.1.4-3]", async () => {
   const { list: [a], channel, clock, close } = await instances(1);
-  const peer = new BroadcastChannel(channel);
+  const peer = fakePeer(channel, "peer");
   try {
     const connectedAt = clock.now();
     const local = await TestClient.connect(a.broker, { clientId: "x", protocolLevel: 5 });
     const older: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: connectedAt - 1 };
-    peer.postMessage(older);
+    peer.post([older]);
     await settle();
     assert.equal(local.client.isClosed, false, "an older connection elsewhere must not close a newer one");
     const tie: BridgeNotice = { kind: "takeover", from: "a-smaller-id", clientId: "x", at: connectedAt };
-    peer.postMessage(tie);
+    peer.post([tie]);
     await settle();
     assert.equal(local.client.isClosed, false, "a tie must be decided for the larger instance id");
     const newer: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: connectedAt + 1 };
-    peer.postMessage(newer);
+    peer.post([newer]);
     await local.client.closedByBroker();
   } finally {
     peer.close();
@@ -132,7 +149,7 @@ Deno.test("a takeover notice closes the local connection only when the local one
 
 Deno.test("notices that arrive while an instance starts are applied after its stored state is loaded", async () => {
   const channel = `bridge-test-${crypto.randomUUID()}`;
-  const peer = new BroadcastChannel(channel);
+  const peer = fakePeer(channel, "peer");
   const broker = new Broker({ clock: new ManualClock() });
   const bridge = new BroadcastBridge(broker, { channel });
   try {
@@ -141,7 +158,7 @@ Deno.test("notices that arrive while an instance starts are applied after its st
       from: "peer",
       message: { topic: "early", payload: bytes("bird"), qos: 0, retain: true },
     };
-    peer.postMessage(notice);
+    peer.post([notice]);
     await settle();
     assert.equal(broker.retained.get("early"), undefined, "applied before ready()");
     await broker.start();
@@ -199,5 +216,29 @@ Deno.test("a persistent session moves with its client to another instance, with 
       await broker.close();
     }
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a burst of messages in one turn reaches the other instance whole, and a batch the channel drops is counted", async () => {
+  const { list: [a, b], channel, close } = await instances(2);
+  const peer = fakePeer(channel, "lossy-peer");
+  try {
+    const got: string[] = [];
+    b.broker.use({ onDeliver: (_id, m) => void got.push(m.topic) });
+    const sub = await TestClient.connect(b.broker, { clientId: "sub" });
+    await sub.client.subscribe("burst/#");
+    // Far more than the few hundred undelivered posts the channel keeps per receiver.
+    for (let i = 0; i < 2000; i++) a.broker.publish({ topic: `burst/${i}`, payload: "x" });
+    for (let i = 0; i < 100 && got.length < 2000; i++) await settle();
+    assert.equal(got.length, 2000);
+    assert.equal(b.bridge.counts.lostBatches, 0);
+    const message = { topic: "burst/peer", payload: bytes("p"), qos: 0 as const, retain: false };
+    peer.post([{ kind: "publish", from: "lossy-peer", message }]);
+    peer.post([{ kind: "publish", from: "lossy-peer", message }], 3);
+    await settle();
+    assert.equal(b.bridge.counts.lostBatches, 3);
+  } finally {
+    peer.close();
+    await close();
   }
 });
