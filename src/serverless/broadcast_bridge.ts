@@ -112,7 +112,7 @@ export class BroadcastBridge implements BrokerHook {
   readonly #connectedAt = new Map<string, number>();
   /** Batches held until the broker has loaded its state (null once ready). */
   #pending: BridgeBatch[] | null = [];
-  /** Notices of this turn, posted together at its end. */
+  /** Notices waiting to be posted together (see #post). */
   #outbox: BridgeNotice[] = [];
   #seq = 0;
   #windowStart = 0;
@@ -152,7 +152,9 @@ export class BroadcastBridge implements BrokerHook {
   }
 
   onPublished(client: HookClient | null, message: HookMessage): void {
-    // A QoS 0 payload may be a view into a large read buffer; cloning a view clones the buffer.
+    // The notice is cloned when its batch is posted, a little later. A QoS 0 payload may be a
+    // view into a read buffer that is reused by then (and cloning a view clones all of its buffer):
+    // copy it. A payload that fills its buffer is the broker's own copy.
     const whole = message.payload.byteLength === message.payload.buffer.byteLength;
     const stored: StoredMessage = {
       topic: message.topic,
@@ -160,7 +162,7 @@ export class BroadcastBridge implements BrokerHook {
       qos: message.qos,
       retain: message.retain,
     };
-    if (message.properties !== undefined) stored.properties = message.properties;
+    if (message.properties !== undefined) stored.properties = { ...message.properties };
     if (client !== null) stored.origin = client.clientId;
     this.#post({ kind: "publish", from: this.instanceId, message: stored });
   }
