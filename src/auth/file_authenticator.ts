@@ -13,6 +13,11 @@ import { FailedAuthLimiter } from "./rate_limit.ts";
 export interface FileAuthenticatorOptions {
   /** Password file path; without one, only anonymous and certificate clients get in. */
   passwordFile?: string;
+  /**
+   * The same content as text, for hosts without files (serverless: from an environment
+   * variable). Used when `passwordFile` is not set.
+   */
+  passwordText?: string;
   /** Whether clients without a user name may connect on this listener. */
   allowAnonymous: (listener: string) => boolean;
   limiter?: FailedAuthLimiter;
@@ -44,8 +49,9 @@ export class FileAuthenticator implements Authenticator {
 
   /** Reads the password file (at start and on SIGHUP). */
   async reload(): Promise<void> {
-    const path = this.#options.passwordFile;
-    this.#users = path ? parsePasswordFile(await Deno.readTextFile(path), path) : new Map();
+    const { passwordFile: path, passwordText: text } = this.#options;
+    if (path) this.#users = parsePasswordFile(await Deno.readTextFile(path), path);
+    else this.#users = text === undefined ? new Map() : parsePasswordFile(text, "password text");
     this.#verified.clear();
   }
 

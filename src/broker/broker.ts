@@ -181,7 +181,59 @@ export class Broker implements BrokerContext {
     const batch = this.#chain.begin();
     this.router.route(message, batch, false);
     if (message.retain) this.retain(message, batch);
+    if (counted && this.hooks.onPublished.length > 0) {
+      this.hooks.notify("onPublished", (h) => h.onPublished!(null, hookMessage(message)));
+    }
     return this.#chain.submit(batch);
+  }
+
+  /**
+   * Delivers a message that another broker instance sharing this broker's store has
+   * already accepted (serverless isolates). Local subscribers get it and the retained
+   * index follows it, but the retained copy is not written again (its publisher's
+   * instance did that) and no onPublished hook runs, so it is never forwarded back.
+   */
+  routeFromPeer(message: StoredMessage): Promise<void> {
+    const batch = this.#chain.begin();
+    this.router.route(message, batch, false);
+    if (message.retain && this.mqtt.retainAvailable) {
+      if (message.payload.length === 0) this.retained.delete(message.topic);
+      else this.retained.set(message);
+    }
+    return this.#chain.submit(batch);
+  }
+
+  /**
+   * Gives a client id up to another broker instance sharing this broker's store: the
+   * local connection (if any) is closed as taken over, and the session is forgotten
+   * here without touching the store, which the new owner now writes. A will without
+   * delay is published, as for a takeover within one broker.
+   */
+  async releaseSession(clientId: string): Promise<boolean> {
+    const session = this.sessions.get(clientId);
+    if (session === undefined) return false;
+    const link = session.link as Connection | null;
+    // Unlinked first, so that the closing connection does not persist or schedule the session.
+    session.link = null;
+    link?.takeOver();
+    this.#lifecycle.forget(session);
+    // A delayed will is cancelled by the new connection [MQTT-3.1.3-9]; one without delay goes now.
+    if (link !== null && session.will?.delay === 0) this.#lifecycle.publishWill(session);
+    // Resolve once what this instance wrote for the client is in the store, for the new owner to read.
+    await Promise.all([link?.chain.submit(link.chain.begin()), this.#chain.submit(this.#chain.begin())]);
+    return true;
+  }
+
+  /**
+   * Before a CONNECT is attached: when this broker holds no session for the client,
+   * asks the loadSession hooks for one kept elsewhere and restores it here.
+   */
+  async adoptSession(clientId: string, clean: boolean): Promise<void> {
+    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return;
+    const loaded = await this.hooks.decide("loadSession", (h) => h.loadSession!(clientId, clean), undefined);
+    // Another connection may have created the session while the hook was looking.
+    if (loaded === undefined || this.sessions.has(clientId)) return;
+    restoreState(this, { sessions: [loaded], retained: [] });
   }
 
   retain(message: StoredMessage, batch: CommitBatch): void {

@@ -49,6 +49,8 @@ export interface BrokerContext extends DeliveryContext {
   willDue(session: Session): void;
   /** Called when a session loses its connection: schedules expiry, will. */
   sessionDetached(session: Session, publishWill: boolean): void;
+  /** Restores a session a loadSession hook finds elsewhere, when this broker holds none. */
+  adoptSession(clientId: string, clean: boolean): Promise<void>;
   /** Removes a session and everything it owns. */
   discardSession(session: Session, batch: CommitBatch): void;
   /** Connection bookkeeping for limits and stats. */

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Properties, QoS } from "../protocol/packet.ts";
-import type { StoredMessage } from "../persistence/store.ts";
+import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { DropReason } from "./stats.ts";
 
@@ -41,10 +41,22 @@ export interface BrokerHook {
   onUnsubscribe?(client: HookClient, filter: string): void | Promise<void>;
   /** May return a rewritten message, or null to drop it. */
   onPublish?(client: HookClient | null, message: HookMessage): HookMessage | null | void;
+  /**
+   * A message was routed: accepted from a client (`client`) or published by the broker
+   * itself (`null`: {@link Broker.publish}, the API, wills; never $SYS updates). The payload
+   * may be a view into a read buffer that is reused after the call: copy what you keep.
+   */
+  onPublished?(client: HookClient | null, message: HookMessage): void;
   onDeliver?(clientId: string, message: HookMessage): void;
   onAck?(clientId: string, packetId: number): void;
   onMessageDropped?(clientId: string, topic: string, reason: DropReason): void;
   onSessionExpired?(clientId: string): void;
+  /**
+   * A client connects whose session this broker does not hold: return it from elsewhere
+   * (serverless isolates sharing one KV), or undefined. With Clean Start the returned
+   * session is discarded, which removes its stored copy. Called after authentication.
+   */
+  loadSession?(clientId: string, clean: boolean): Promise<LoadedSession | undefined>;
 }
 
 /** Registered hooks, grouped per method so each call site iterates only what exists. */
@@ -59,10 +71,12 @@ export class Hooks {
   onSubscribe: BrokerHook[] = [];
   onUnsubscribe: BrokerHook[] = [];
   onPublish: BrokerHook[] = [];
+  onPublished: BrokerHook[] = [];
   onDeliver: BrokerHook[] = [];
   onAck: BrokerHook[] = [];
   onMessageDropped: BrokerHook[] = [];
   onSessionExpired: BrokerHook[] = [];
+  loadSession: BrokerHook[] = [];
 
   readonly #timeoutMs: number;
 
@@ -82,10 +96,12 @@ export class Hooks {
     this.onSubscribe = has("onSubscribe");
     this.onUnsubscribe = has("onUnsubscribe");
     this.onPublish = has("onPublish");
+    this.onPublished = has("onPublished");
     this.onDeliver = has("onDeliver");
     this.onAck = has("onAck");
     this.onMessageDropped = has("onMessageDropped");
     this.onSessionExpired = has("onSessionExpired");
+    this.loadSession = has("loadSession");
   }
 
   /** Runs a notification hook; a throw or rejection is logged, never propagated. */
@@ -109,7 +125,7 @@ export class Hooks {
    * or takes longer than `timeoutMs` counts as a denial (`onFailure`).
    */
   async decide<T>(
-    name: "authenticate" | "authorizePublish" | "authorizeSubscribe",
+    name: "authenticate" | "authorizePublish" | "authorizeSubscribe" | "loadSession",
     call: (hook: BrokerHook) => Promise<T | undefined> | T | undefined,
     onFailure: T,
     timeoutMs: number = this.#timeoutMs,

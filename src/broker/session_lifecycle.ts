@@ -84,6 +84,14 @@ export class SessionLifecycle {
 
   /** Removes a session, its subscriptions and its stored state. */
   discard(session: Session, batch: CommitBatch): void {
+    this.forget(session);
+    if (this.#broker.store !== undefined && session.persistent) {
+      batch.persist({ kind: "deleteSession", clientId: session.clientId });
+    }
+  }
+
+  /** Removes a session from memory only: its stored state is left as it is. */
+  forget(session: Session): void {
     const broker = this.#broker;
     for (const sub of session.subscriptions.values()) {
       const inner = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
@@ -92,9 +100,6 @@ export class SessionLifecycle {
     session.subscriptions.clear();
     this.#clearTimers(session);
     if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
-    if (broker.store !== undefined && session.persistent) {
-      batch.persist({ kind: "deleteSession", clientId: session.clientId });
-    }
   }
 
   /** After a restart every stored session is offline: resume its will and expiry clocks. */

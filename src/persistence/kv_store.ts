@@ -40,6 +40,12 @@ export interface KvStoreOptions {
   maxBatchMutations?: number;
   /** An already opened KV (tests, embedding). */
   kv?: Deno.Kv;
+  /**
+   * Take the lock that keeps a second broker off the file (default true). False for
+   * broker instances that share one KV on purpose (serverless isolates): each then
+   * writes only the sessions it serves.
+   */
+  exclusive?: boolean;
 }
 
 const MAX_ATOMIC_MUTATIONS = 1000;
@@ -121,12 +127,14 @@ export class KvStore implements Store {
       }
     }
     const kv = this.#kv;
-    this.#lock = new KvLock(kv, path ?? "(default KV)");
-    await this.#lock.acquire();
+    if (this.#options.exclusive !== false) {
+      this.#lock = new KvLock(kv, path ?? "(default KV)");
+      await this.#lock.acquire();
+    }
     const schema = await kv.get<number>(SCHEMA_KEY);
     if (schema.value === null) await kv.set(SCHEMA_KEY, SCHEMA_VERSION);
     else if (schema.value > SCHEMA_VERSION) {
-      await this.#lock.release();
+      await this.#lock?.release();
       throw new Error(
         `${path}: store schema version ${schema.value} is newer than this broker supports (${SCHEMA_VERSION}); upgrade the broker`,
       );
@@ -259,12 +267,32 @@ export class KvStore implements Store {
     await flush();
   }
 
-  async load(): Promise<StoreSnapshot> {
+  load(): Promise<StoreSnapshot> {
+    return this.#read(["s", "sub", "out", "in", "r"].map((kind) => [kind]));
+  }
+
+  /**
+   * One client's session with its subscriptions, queue and inbound QoS 2 ids, or
+   * undefined when none is stored: for broker instances that share one KV and take a
+   * session over from another (serverless isolates).
+   */
+  async loadSession(clientId: string): Promise<LoadedSession | undefined> {
+    const key = await sessionKey(clientId);
+    const record = await this.#kv!.get(key);
+    if (record.value === null) return undefined;
+    const part = key[1];
+    const { sessions } = await this.#read([key, ["sub", part], ["out", part], ["in", part]], [record]);
+    return sessions[0];
+  }
+
+  /** Reads the records under `prefixes` (plus `extra` entries) and puts them together as a snapshot. */
+  async #read(prefixes: Deno.KvKey[], extra: Deno.KvEntryMaybe<unknown>[] = []): Promise<StoreSnapshot> {
     const kv = this.#kv!;
     const records = new Map<string, { key: Deno.KvKey; value: unknown }>();
     const chunks = new Map<string, Uint8Array[]>();
-    for (const prefix of ["s", "sub", "out", "in", "r"]) {
-      for await (const entry of kv.list({ prefix: [prefix] })) {
+    for (const entry of extra) records.set(keyString(entry.key), { key: entry.key, value: entry.value });
+    for (const prefix of prefixes) {
+      for await (const entry of kv.list({ prefix })) {
         if (isChunkKey(entry.key)) {
           const owner = keyString(entry.key.slice(0, -2));
           const list = chunks.get(owner) ?? [];

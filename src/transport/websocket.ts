@@ -85,6 +85,45 @@ export function webSocketSocket(
   });
 }
 
+/** Where and how {@link upgradeToMqtt} accepts a request. */
+export interface UpgradeOptions {
+  /** The only HTTP path that upgrades; others get 404. */
+  path: string;
+  /** Listener name given to the sockets. */
+  name: string;
+  /** "host:port" of the peer, read before the upgrade takes the connection over. */
+  remoteAddress: string;
+  maxPacketSize?: number;
+}
+
+/**
+ * Answers one HTTP request: upgrades it to MQTT over WebSocket and hands the socket
+ * to `onSocket`, or explains with a 4xx why not. Shared by the ws/wss listeners and
+ * by fetch handlers on hosts that own the HTTP server (serverless).
+ */
+export function upgradeToMqtt(
+  req: Request,
+  options: UpgradeOptions,
+  onSocket: (socket: Socket) => void,
+): Response {
+  const url = new URL(req.url);
+  if (url.pathname !== options.path) return new Response("not found", { status: 404 });
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return new Response("this endpoint speaks MQTT over WebSocket", {
+      status: 426,
+      headers: { upgrade: "websocket" },
+    });
+  }
+  const protocol = chooseSubprotocol(req.headers.get("sec-websocket-protocol"));
+  if (protocol === null) return new Response("offer the mqtt WebSocket subprotocol", { status: 400 });
+  // Deno.upgradeWebSocket's own `protocol` check splits the offered list on ", " only and
+  // refuses "mqttv3.1,mqtt": upgrade without it and answer the header ourselves.
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  response.headers.set("sec-websocket-protocol", protocol);
+  onSocket(webSocketSocket(socket, options.name, options.remoteAddress, options.maxPacketSize));
+  return response;
+}
+
 /** Serves MQTT over WebSocket; every accepted connection goes to `onSocket`. */
 export function listenWebSocket(
   options: WebSocketOptions,
@@ -103,24 +142,13 @@ export function listenWebSocket(
       }
     };
     const upgrade = (req: Request, info: Deno.ServeHandlerInfo): Response => {
-      const url = new URL(req.url);
-      if (url.pathname !== path) return new Response("not found", { status: 404 });
-      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return new Response("this endpoint speaks MQTT over WebSocket", {
-          status: 426,
-          headers: { upgrade: "websocket" },
-        });
-      }
-      const protocol = chooseSubprotocol(req.headers.get("sec-websocket-protocol"));
-      if (protocol === null) return new Response("offer the mqtt WebSocket subprotocol", { status: 400 });
-      // The peer address must be read before the upgrade takes the connection over.
       const remote = info.remoteAddr as Deno.NetAddr;
-      // Deno.upgradeWebSocket's own `protocol` check splits the offered list on ", " only and
-      // refuses "mqttv3.1,mqtt": upgrade without it and answer the header ourselves.
-      const { socket, response } = Deno.upgradeWebSocket(req);
-      response.headers.set("sec-websocket-protocol", protocol);
-      onSocket(webSocketSocket(socket, name, `${remote.hostname}:${remote.port}`, options.maxPacketSize));
-      return response;
+      const remoteAddress = `${remote.hostname}:${remote.port}`;
+      return upgradeToMqtt(
+        req,
+        { path, name, remoteAddress, maxPacketSize: options.maxPacketSize },
+        onSocket,
+      );
     };
     try {
       const server = Deno.serve({

@@ -66,8 +66,22 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
     (options.yaml ?? "persistence:\n  type: memory\n");
   const config = `${dir}/broker.yaml`;
   await Deno.writeTextFile(config, yaml);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...(options.args ?? [])],
+  const args = ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...(options.args ?? [])];
+  return await launch(Deno.execPath(), args, { port, dir });
+}
+
+/**
+ * Spawns any broker program (main.ts under some flags, a compiled binary) in `dir` and
+ * waits until `port` accepts connections.
+ */
+export async function launch(
+  command: string,
+  args: string[],
+  options: { port: number; dir: string },
+): Promise<BrokerProcess> {
+  const { port, dir } = options;
+  const child = new Deno.Command(command, {
+    args,
     cwd: dir,
     stdout: "piped",
     stderr: "piped",

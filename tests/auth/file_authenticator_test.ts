@@ -67,3 +67,16 @@ Deno.test("a user name from a verified client certificate needs no password", as
     );
   });
 });
+
+Deno.test("users given as password text (no file, as from an environment variable) get in like file users", async () => {
+  const auth = new FileAuthenticator({
+    passwordText: `bob:${await hashPassword("builder", 1000)}\n`,
+    allowAnonymous: () => false,
+  });
+  await auth.reload();
+  assert.deepEqual(await auth.authenticate(info("bob", "builder")), { ok: true, username: "bob" });
+  assert.deepEqual(await auth.authenticate(info("bob", "wrong")), { ok: false, reason: "bad_credentials" });
+  assert.equal((await auth.authenticate(info())).ok, false);
+  const bad = new FileAuthenticator({ passwordText: "bob:plain\n", allowAnonymous: () => false });
+  await assert.rejects(() => bad.reload(), /password text:1: expected "user:/);
+});

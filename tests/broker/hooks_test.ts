@@ -111,3 +111,30 @@ Deno.test("hooks: lifecycle notifications arrive, in registration order, and a t
     "expired h",
   ]);
 });
+
+Deno.test("hooks: onPublished sees client messages with their client and broker messages and wills without, never $SYS", async () => {
+  const seen: string[] = [];
+  const b = broker({
+    onPublish: (_client, m) => m.topic === "dropped" ? null : undefined,
+    onPublished: (client, m) =>
+      void seen.push(`${client?.clientId ?? "broker"} ${m.topic} ${text(m as never)}`),
+  });
+  const c = await TestClient.connect(b, { clientId: "pub" });
+  c.client.publish("from/client", "a", { qos: 1 });
+  await c.client.expect(PacketType.PUBACK);
+  c.client.publish("dropped", "never routed", { qos: 1 });
+  await c.client.expect(PacketType.PUBACK);
+  await b.publish({ topic: "from/broker", payload: "b" });
+  await b.publishInternal(
+    { topic: "$SYS/broker/uptime", payload: new Uint8Array(1), qos: 0, retain: true },
+    false,
+  );
+  const dying = await TestClient.connect(b, {
+    clientId: "dying",
+    will: { topic: "wills/dying", payload: new TextEncoder().encode("w"), qos: 0, retain: false },
+  });
+  dying.client.drop();
+  await dying.client.closedByBroker().catch(() => []);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(seen, ["pub from/client a", "broker from/broker b", "broker wills/dying w"]);
+});

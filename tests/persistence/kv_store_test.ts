@@ -114,6 +114,69 @@ Deno.test("KvStore: a second store on the same file fails with a clear message",
   });
 });
 
+Deno.test("KvStore: stores opened with exclusive: false share one file and see each other's writes", async () => {
+  const { path, dir } = await tempPath();
+  const a = new KvStore({ path, exclusive: false });
+  const b = new KvStore({ path, exclusive: false });
+  try {
+    await a.open();
+    await b.open();
+    await a.commit([{
+      kind: "putRetained",
+      message: { topic: "from/a", payload: new Uint8Array([1]), qos: 0, retain: true },
+    }]);
+    await b.commit([{
+      kind: "putRetained",
+      message: { topic: "from/b", payload: new Uint8Array([2]), qos: 0, retain: true },
+    }]);
+    const seen = (await a.load()).retained.map((m) => m.topic).sort();
+    assert.deepEqual(seen, ["from/a", "from/b"]);
+    // Neither took the lock, so an exclusive store can still open the file.
+    const exclusive = new KvStore({ path });
+    await exclusive.open();
+    await exclusive.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("KvStore: loadSession reads one client's session, subscriptions, queue (large payloads too) and inbound ids, and no one else's", async () => {
+  await withStore(async (store) => {
+    const sub = {
+      filter: "a/#",
+      qos: 1 as const,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0 as const,
+    };
+    const entry = (seq: number, size: number) => ({
+      seq,
+      packetId: 0,
+      phase: "publish" as const,
+      qos: 1 as const,
+      message: { topic: "a/b", payload: new Uint8Array(size).fill(seq), qos: 1 as const, retain: false },
+    });
+    await store.commit([
+      { kind: "putSession", session: { clientId: "mine", protocolLevel: 5, expiryInterval: 60 } },
+      { kind: "putSubscription", clientId: "mine", subscription: sub },
+      { kind: "putOutbound", clientId: "mine", entry: entry(2, 200_000) },
+      { kind: "putOutbound", clientId: "mine", entry: entry(1, 10) },
+      { kind: "putInbound", clientId: "mine", packetId: 7 },
+      { kind: "putSession", session: { clientId: "mine-too", protocolLevel: 5, expiryInterval: 60 } },
+      { kind: "putSubscription", clientId: "mine-too", subscription: { ...sub, filter: "other" } },
+    ]);
+    const loaded = await store.loadSession("mine");
+    assert.equal(loaded?.session.clientId, "mine");
+    assert.deepEqual(loaded.subscriptions.map((s) => s.filter), ["a/#"]);
+    assert.deepEqual(loaded.outbound.map((e) => [e.seq, e.message.payload.length]), [[1, 10], [2, 200_000]]);
+    assert.equal(loaded.outbound[1].message.payload[199_999], 2);
+    assert.deepEqual(loaded.inbound, [7]);
+    assert.equal(await store.loadSession("nobody"), undefined);
+  });
+});
+
 Deno.test("KvStore: a second broker process on the same file fails at start", async () => {
   await withStore(async (_store, path) => {
     const code = `import { KvStore } from "${

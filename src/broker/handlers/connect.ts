@@ -143,7 +143,7 @@ export function continueEnhancedAuth(
   pending: PendingConnect,
   conversation: AuthConversation,
   batch: CommitBatch,
-): void {
+): Promise<void> | void {
   if (conn.state === "closed") return;
   if (!conversation.done) {
     conn.pendingConnect = { ...pending, conversation };
@@ -157,13 +157,13 @@ export function continueEnhancedAuth(
   }
   conn.pendingConnect = null;
   if (conversation.ok) conn.authMethod = pending.method;
-  completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
+  return completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
     method: pending.method,
     data: conversation.data,
   });
 }
 
-/** Everything after authentication: the session, the CONNACK, redelivery. */
+/** Everything after authentication: the verdict, a session held elsewhere, then {@link establish}. */
 function completeConnect(
   conn: Connection,
   packet: ConnectPacket,
@@ -171,10 +171,8 @@ function completeConnect(
   result: AuthResult,
   batch: CommitBatch,
   enhanced?: { method: string; data?: Uint8Array },
-): void {
+): Promise<void> | void {
   const broker = conn.broker;
-  const v5 = packet.protocolLevel === 5;
-  const clientId = conn.clientId;
   if (conn.state === "closed") return;
   // [MQTT-4.12.0-4] a failed authentication gets a CONNACK of 0x80 or above, then the close.
   if (!result.ok) {
@@ -195,7 +193,26 @@ function completeConnect(
   }
   conn.username = result.username ?? packet.username ?? conn.socket.identity;
   applyClientLimits(conn, packet);
+  if (broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId)) {
+    return broker.adoptSession(conn.clientId, packet.clean).then(() =>
+      establish(conn, packet, assigned, batch, enhanced)
+    );
+  }
+  establish(conn, packet, assigned, batch, enhanced);
+}
 
+/** The session, the CONNACK, redelivery. */
+function establish(
+  conn: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+  batch: CommitBatch,
+  enhanced?: { method: string; data?: Uint8Array },
+): void {
+  if (conn.state === "closed") return;
+  const broker = conn.broker;
+  const v5 = packet.protocolLevel === 5;
+  const clientId = conn.clientId;
   const { session, present } = attachSession(conn, packet, clientId, batch);
   const connack: Properties = {};
   if (v5) fillConnackProperties(conn, packet, connack, assigned ? clientId : undefined);

@@ -10,7 +10,7 @@ import { type AckPacket, PacketType, type PublishPacket, Reason } from "../../pr
 import type { StoredMessage } from "../../persistence/store.ts";
 import type { CommitBatch } from "../commit_batch.ts";
 import type { Connection } from "../connection.ts";
-import { hookMessage } from "../hooks.ts";
+import { type HookClient, hookMessage } from "../hooks.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -144,6 +144,10 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
   }
   const delivered = broker.router.route(message, batch, !keep);
   if (packet.retain) broker.retain(message, batch);
+  if (broker.hooks.onPublished.length > 0) {
+    const client = hookClient(conn);
+    broker.hooks.notify("onPublished", (h) => h.onPublished!(client, hookMessage(message)));
+  }
   if (packet.qos === 2) {
     conn.session!.inbound2.add(packet.packetId!);
     if (broker.persistMessages && conn.session!.persistent) {
@@ -154,13 +158,17 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
   acknowledge(conn, packet, reason, batch);
 }
 
-function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessage | null {
-  const client = {
+function hookClient(conn: Connection): HookClient {
+  return {
     clientId: conn.clientId,
     username: conn.username,
     remoteAddress: conn.socket.remoteAddress,
     protocolLevel: conn.level,
   };
+}
+
+function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessage | null {
+  const client = hookClient(conn);
   let current = message;
   for (const hook of conn.broker.hooks.onPublish) {
     try {

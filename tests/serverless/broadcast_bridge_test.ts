@@ -1,0 +1,244 @@
+/**
+ * Two broker instances in one isolate, each with its own BroadcastChannel object on
+ * a shared name: exactly what two isolates see, minus the isolation.
+ */
+import assert from "node:assert/strict";
+import { Broker } from "../../src/broker/broker.ts";
+import { ManualClock } from "../../src/broker/clock.ts";
+import { PacketType, Reason } from "../../src/protocol/packet.ts";
+import {
+  type BridgeBatch,
+  type BridgeNotice,
+  BroadcastBridge,
+} from "../../src/serverless/broadcast_bridge.ts";
+import { SharedKvStore } from "../../src/serverless/shared_kv_store.ts";
+import { TestClient, text } from "../_helpers/test_client.ts";
+
+/** Lets BroadcastChannel deliveries (tasks) run. */
+const settle = () => new Promise((r) => setTimeout(r, 30));
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** A stand-in for another instance: posts notices as numbered batches, as a bridge does. */
+function fakePeer(channel: string, from: string) {
+  const port = new BroadcastChannel(channel);
+  let seq = 0;
+  return {
+    post(notices: BridgeNotice[], skip = 0) {
+      seq += skip;
+      port.postMessage({ from, seq: ++seq, notices } satisfies BridgeBatch);
+    },
+    close: () => port.close(),
+  };
+}
+
+async function instances(count: number, clock = new ManualClock()) {
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const list: { broker: Broker; bridge: BroadcastBridge }[] = [];
+  for (let i = 0; i < count; i++) {
+    const broker = new Broker({ clock });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId: `instance-${i}` });
+    await broker.start();
+    bridge.ready();
+    list.push({ broker, bridge });
+  }
+  const close = async () => {
+    for (const { broker, bridge } of list) {
+      bridge.close();
+      await broker.close();
+    }
+  };
+  return { channel, clock, list, close };
+}
+
+Deno.test("a message published on one instance reaches a subscriber on another exactly once, and is not sent back", async () => {
+  const { list: [a, b], close } = await instances(2);
+  try {
+    const sub = await TestClient.connect(b.broker, { clientId: "sub" });
+    await sub.client.subscribe("room/#", 1);
+    const pub = await TestClient.connect(a.broker, { clientId: "pub" });
+    await settle();
+    const sentByB = b.bridge.counts.sent;
+    pub.client.publish("room/1", "hello", { qos: 1 });
+    await pub.client.expect(PacketType.PUBACK);
+    const got = await sub.client.expect(PacketType.PUBLISH);
+    assert.equal(text(got), "hello");
+    assert.equal(got.qos, 1);
+    assert.equal(await sub.client.silentFor(60), true, "a second copy arrived");
+    assert.equal(b.bridge.counts.sent, sentByB, "the receiving instance forwarded the message again");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a retained message published on one instance is given to a later subscriber on another", async () => {
+  const { list: [a, b], close } = await instances(2);
+  try {
+    await a.broker.publish({ topic: "status/door", payload: "open", retain: true });
+    await settle();
+    const sub = await TestClient.connect(b.broker, { clientId: "late" });
+    await sub.client.subscribe("status/+");
+    const got = await sub.client.expect(PacketType.PUBLISH);
+    assert.equal(text(got), "open");
+    assert.equal(got.retain, true);
+    // Clearing it on one instance clears it on the other.
+    await a.broker.publish({ topic: "status/door", payload: "", retain: true });
+    await settle();
+    assert.equal(b.broker.retained.get("status/door"), undefined);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a will published on one instance reaches subscribers on another", async () => {
+  const { list: [a, b], close } = await instances(2);
+  try {
+    const watcher = await TestClient.connect(b.broker, { clientId: "watcher" });
+    await watcher.client.subscribe("wills/#");
+    const dying = await TestClient.connect(a.broker, {
+      clientId: "dying",
+      will: { topic: "wills/dying", payload: bytes("gone"), qos: 0, retain: false },
+    });
+    dying.client.drop();
+    assert.equal(text(await watcher.client.expect(PacketType.PUBLISH)), "gone");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a client id connecting on a second instance closes the older connection with 0x8E [MQTT-3.1.4-3]", async () => {
+  const { list: [a, b], clock, close } = await instances(2);
+  try {
+    const first = await TestClient.connect(a.broker, { clientId: "x", protocolLevel: 5 });
+    await settle();
+    clock.advance(1);
+    const second = await TestClient.connect(b.broker, { clientId: "x", protocolLevel: 5 });
+    const last = (await first.client.closedByBroker()).at(-1);
+    assert.equal(last?.type, PacketType.DISCONNECT);
+    assert.equal((last as { reasonCode: number }).reasonCode, Reason.SessionTakenOver);
+    assert.equal(a.broker.sessions.has("x"), false);
+    assert.equal(a.bridge.counts.released, 1);
+    assert.equal(await second.client.silentFor(60), true);
+    assert.equal(second.client.isClosed, false);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("a takeover notice closes the local connection only when the local one is older (ties: larger instance id stays) [MQTT-3.1.4-3]", async () => {
+  const { list: [a], channel, clock, close } = await instances(1);
+  const peer = fakePeer(channel, "peer");
+  try {
+    const connectedAt = clock.now();
+    const local = await TestClient.connect(a.broker, { clientId: "x", protocolLevel: 5 });
+    const older: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: connectedAt - 1 };
+    peer.post([older]);
+    await settle();
+    assert.equal(local.client.isClosed, false, "an older connection elsewhere must not close a newer one");
+    const tie: BridgeNotice = { kind: "takeover", from: "a-smaller-id", clientId: "x", at: connectedAt };
+    peer.post([tie]);
+    await settle();
+    assert.equal(local.client.isClosed, false, "a tie must be decided for the larger instance id");
+    const newer: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: connectedAt + 1 };
+    peer.post([newer]);
+    await local.client.closedByBroker();
+  } finally {
+    peer.close();
+    await close();
+  }
+});
+
+Deno.test("notices that arrive while an instance starts are applied after its stored state is loaded", async () => {
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const peer = fakePeer(channel, "peer");
+  const broker = new Broker({ clock: new ManualClock() });
+  const bridge = new BroadcastBridge(broker, { channel });
+  try {
+    const notice: BridgeNotice = {
+      kind: "publish",
+      from: "peer",
+      message: { topic: "early", payload: bytes("bird"), qos: 0, retain: true },
+    };
+    peer.post([notice]);
+    await settle();
+    assert.equal(broker.retained.get("early"), undefined, "applied before ready()");
+    await broker.start();
+    bridge.ready();
+    assert.equal(text(broker.retained.get("early") as never), "bird");
+  } finally {
+    peer.close();
+    bridge.close();
+    await broker.close();
+  }
+});
+
+Deno.test("a persistent session moves with its client to another instance, with its subscriptions and queued messages", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bridge-sessions-" });
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const clock = new ManualClock();
+  const start = async (instanceId: string) => {
+    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
+    const broker = new Broker({ clock, store });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
+    await broker.start();
+    bridge.ready();
+    return { broker, bridge };
+  };
+  const a = await start("a");
+  const b = await start("b");
+  const persistent = {
+    clientId: "roamer",
+    clean: false,
+    protocolLevel: 5 as const,
+    properties: { sessionExpiryInterval: 3600 },
+  };
+  try {
+    const first = await TestClient.connect(a.broker, persistent);
+    await first.client.subscribe("q/#", 1);
+    first.client.disconnect();
+    await first.client.closedByBroker().catch(() => []);
+    await a.broker.publish({ topic: "q/while-away", payload: "queued on a", qos: 1 });
+    clock.advance(1);
+    const started = Date.now();
+    const moved = await TestClient.connect(b.broker, persistent);
+    assert.ok(
+      Date.now() - started < 1000,
+      "the holder's release notice, not the timeout, let the connect go on",
+    );
+    assert.equal(moved.connack.sessionPresent, true);
+    assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "queued on a");
+    assert.equal(a.broker.sessions.has("roamer"), false, "the previous instance still holds the session");
+    await a.broker.publish({ topic: "q/after", payload: "via the channel", qos: 1 });
+    assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "via the channel");
+    assert.equal(await moved.client.silentFor(60), true);
+  } finally {
+    for (const { broker, bridge } of [a, b]) {
+      bridge.close();
+      await broker.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a burst of messages in one turn reaches the other instance whole, and a batch the channel drops is counted", async () => {
+  const { list: [a, b], channel, close } = await instances(2);
+  const peer = fakePeer(channel, "lossy-peer");
+  try {
+    const got: string[] = [];
+    b.broker.use({ onDeliver: (_id, m) => void got.push(m.topic) });
+    const sub = await TestClient.connect(b.broker, { clientId: "sub" });
+    await sub.client.subscribe("burst/#");
+    // Far more than the few hundred undelivered posts the channel keeps per receiver.
+    for (let i = 0; i < 2000; i++) a.broker.publish({ topic: `burst/${i}`, payload: "x" });
+    for (let i = 0; i < 100 && got.length < 2000; i++) await settle();
+    assert.equal(got.length, 2000);
+    assert.equal(b.bridge.counts.lostBatches, 0);
+    const message = { topic: "burst/peer", payload: bytes("p"), qos: 0 as const, retain: false };
+    peer.post([{ kind: "publish", from: "lossy-peer", message }]);
+    peer.post([{ kind: "publish", from: "lossy-peer", message }], 3);
+    await settle();
+    assert.equal(b.bridge.counts.lostBatches, 3);
+  } finally {
+    peer.close();
+    await close();
+  }
+});
