@@ -41,7 +41,8 @@ class Node<T> {
   }
 }
 
-const CACHE_LIMIT = 10_000;
+/** Match results kept per topic; cleared when full or on any subscription change (~10 MiB at most). */
+const CACHE_LIMIT = 50_000;
 
 export class TopicTree<T> {
   readonly #root = new Node<T>(null, "");

@@ -8,8 +8,13 @@ import { malformed } from "./errors.ts";
 
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Small cache of short ASCII strings (topics, client ids) keyed by their bytes. */
-const STRING_CACHE_MAX = 4096;
+/**
+ * Cache of short ASCII strings (topics, client ids) keyed by their bytes. Large enough for
+ * the 10 000 distinct topics of 10 000 clients that each publish to their own: when it is
+ * too small, every lookup misses and each miss leaves a cache entry to be promoted and
+ * collected by a major GC (about 2 MiB at this size).
+ */
+const STRING_CACHE_MAX = 16_384;
 const stringCache = new Map<number, { bytes: Uint8Array; value: string }>();
 
 function cachedAscii(buf: Uint8Array, start: number, end: number): string | undefined {
