@@ -9,6 +9,7 @@
 import { decodePacket, encodePacket } from "../protocol/codec.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import {
+  type AckPacket,
   type ConnectPacket,
   type Frame,
   type Packet,
@@ -33,6 +34,9 @@ import type { Session, SessionLink } from "./session.ts";
 import type { InboundAliases, OutboundAliases } from "./topic_alias.ts";
 
 type State = "awaiting_connect" | "connecting" | "connected" | "closed";
+
+/** Scratch for sendAck: filled and copied into the socket's buffer in one call. */
+const ACK_SCRATCH = Uint8Array.of(0, 2, 0, 0);
 
 export class Connection implements SessionLink {
   readonly socket: Socket;
@@ -232,6 +236,26 @@ export class Connection implements SessionLink {
   }
 
   /** Encodes and queues a packet at this connection's protocol level. */
+  /**
+   * Sends PUBACK, PUBREC, PUBREL or PUBCOMP. A successful one without properties is four
+   * bytes written straight from a scratch buffer (the socket copies them), the same bytes
+   * encodeAck produces [MQTT-3.4.2-1]: one fewer allocation per QoS 1/2 message.
+   */
+  sendAck(packet: AckPacket): void {
+    if (packet.properties !== undefined || (packet.reasonCode !== 0 && this.level === 5)) {
+      return this.send(packet);
+    }
+    if (this.state === "closed") return;
+    ACK_SCRATCH[0] = (packet.type << 4) | (packet.type === PacketType.PUBREL ? 0x02 : 0x00);
+    ACK_SCRATCH[2] = packet.packetId >> 8;
+    ACK_SCRATCH[3] = packet.packetId & 0xff;
+    const stats = this.broker.stats;
+    stats.bytesSent += 4;
+    stats.packetsSent[packet.type]++;
+    stats.bytesSentByType[packet.type] += 4;
+    this.socket.write(ACK_SCRATCH);
+  }
+
   send(packet: Packet): void {
     if (this.state === "closed") return;
     let bytes = encodePacket(packet, this.level);

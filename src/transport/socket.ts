@@ -42,7 +42,7 @@ export interface Socket {
    * it) before asking for the next one.
    */
   readonly frames: FrameSource;
-  /** Queues bytes; all queued bytes are coalesced and written once per microtask. Never blocks. */
+  /** Queues a copy of `bytes` (the caller may reuse its buffer); coalesced and written once per microtask. Never blocks. */
   write(bytes: Uint8Array): void;
   /**
    * Queues an encoded PUBLISH that is shared by many subscribers without copying it first:

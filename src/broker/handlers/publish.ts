@@ -218,7 +218,7 @@ function acknowledge(
   const flowEnds = packet.qos === 1 || !conn.session!.inbound2.has(ack.packetId);
   batch.then(() => {
     if (flowEnds) conn.inboundUnacked--;
-    conn.send(ack);
+    conn.sendAck(ack);
   });
 }
 
@@ -233,6 +233,6 @@ export function handlePubrel(conn: Connection, packet: AckPacket, batch: CommitB
   const reasonCode = known || conn.level !== 5 ? Reason.Success : Reason.PacketIdentifierNotFound;
   batch.then(() => {
     if (known) conn.inboundUnacked--;
-    conn.send({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode });
+    conn.sendAck({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode });
   });
 }

@@ -3,6 +3,7 @@ import { Broker } from "../../../src/broker/broker.ts";
 import { ManualClock } from "../../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../../src/protocol/packet.ts";
 import { TestClient, text } from "../../_helpers/test_client.ts";
+import { memorySocketPair } from "../../_helpers/memory_socket.ts";
 
 const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) =>
   new Broker({ clock: new ManualClock(), ...options });
@@ -440,4 +441,26 @@ Deno.test("v5: a PUBLISH from a client with a Subscription Identifier is a proto
   pub.client.publish("t", "x", { properties: { subscriptionIdentifiers: [3] } });
   const [disconnect] = await pub.client.closedByBroker() as { reasonCode: number }[];
   assert.equal(disconnect.reasonCode, Reason.ProtocolError);
+});
+
+Deno.test("v5: a successful PUBACK is the four bytes with the reason code and properties omitted [MQTT-3.4.2-1]", async () => {
+  const b = broker();
+  const sub = await TestClient.connect(b, { clientId: "sub" });
+  await sub.client.subscribe("t", 1); // a subscriber, so that the PUBACK is a plain success
+  const { socket, client } = memorySocketPair();
+  b.handle(socket);
+  // CONNECT v5, clean start, keep-alive 0, no properties, client id "p".
+  client.write(Uint8Array.of(0x10, 14, 0, 4, 0x4d, 0x51, 0x54, 0x54, 5, 0x02, 0, 0, 0, 0, 1, 0x70));
+  // PUBLISH QoS 1 to "t", packet id 7, no properties, payload "x".
+  client.write(Uint8Array.of(0x32, 7, 0, 1, 0x74, 0, 7, 0, 0x78));
+  const received: number[] = [];
+  while (!received.join(",").includes("64,2,0,7")) {
+    const chunk = await client.read();
+    assert.ok(chunk !== null, `closed before the PUBACK; got ${received}`);
+    received.push(...chunk);
+  }
+  const connackLength = 2 + received[1];
+  assert.deepEqual(received.slice(connackLength), [0x40, 0x02, 0x00, 0x07]);
+  client.close();
+  await b.close();
 });
