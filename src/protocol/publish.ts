@@ -64,6 +64,10 @@ export interface EncodedPublish {
 }
 
 export function encodePublish(p: PublishPacket, level: ProtocolLevel): EncodedPublish {
+  if (level < 5 || p.properties === undefined) {
+    const fast = encodePlainPublish(p, level);
+    if (fast !== undefined) return fast;
+  }
   const topic = utf8Bytes(p.topic);
   const props = level === 5 ? encodeProperties(p.properties, PacketType.PUBLISH) : undefined;
   const variable = 2 + topic.length + (p.qos > 0 ? 2 : 0) + (props ? propertiesSize(props) : 0);
@@ -79,6 +83,38 @@ export function encodePublish(p: PublishPacket, level: ProtocolLevel): EncodedPu
   }
   props?.write(w);
   return { head: w.buf, packetIdOffset, payload: p.payload };
+}
+
+/**
+ * The common case, an ASCII topic and no properties, written straight into the head: no
+ * TextEncoder call and no Writer, one allocation per encoding. Undefined for other topics.
+ */
+function encodePlainPublish(p: PublishPacket, level: ProtocolLevel): EncodedPublish | undefined {
+  const topic = p.topic;
+  const n = topic.length;
+  for (let i = 0; i < n; i++) if (topic.charCodeAt(i) > 0x7f) return undefined;
+  const variable = 2 + n + (p.qos > 0 ? 2 : 0) + (level === 5 ? 1 : 0);
+  let remaining = variable + p.payload.length;
+  const head = new Uint8Array(1 + varintSize(remaining) + variable);
+  head[0] = (PacketType.PUBLISH << 4) | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
+  let at = 1;
+  do {
+    const digit = remaining & 0x7f;
+    remaining = Math.floor(remaining / 128);
+    head[at++] = remaining > 0 ? digit | 0x80 : digit;
+  } while (remaining > 0);
+  head[at++] = n >> 8;
+  head[at++] = n & 0xff;
+  for (let i = 0; i < n; i++) head[at++] = topic.charCodeAt(i);
+  let packetIdOffset = -1;
+  if (p.qos > 0) {
+    packetIdOffset = at;
+    const id = p.packetId ?? 0;
+    head[at++] = id >> 8;
+    head[at++] = id & 0xff;
+  }
+  if (level === 5) head[at] = 0; // property length 0
+  return { head, packetIdOffset, payload: p.payload };
 }
 
 /** The whole packet in one buffer (copies the payload once). */

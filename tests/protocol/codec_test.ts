@@ -228,6 +228,37 @@ Deno.test("encodePublish references the payload and reports where the packet id 
   assert.equal(qos0.packetIdOffset, -1);
 });
 
+Deno.test("the ASCII fast path of encodePublish decodes back at every remaining-length size", () => {
+  for (const level of [3, 4, 5] as const) {
+    for (const size of [0, 1, 100, 120, 127, 128, 16_000, 16_383, 16_384, 2_100_000]) {
+      for (const qos of [0, 1, 2] as const) {
+        const packet = {
+          type: PacketType.PUBLISH,
+          topic: "sensors/a b/ünïcode".slice(0, size % 2 ? 9 : 19), // ASCII and non-ASCII topics
+          payload: new Uint8Array(size).fill(7),
+          qos,
+          retain: size % 3 === 0,
+          dup: qos > 0 && size % 2 === 1,
+          packetId: qos > 0 ? 0x1234 : undefined,
+        } as const;
+        const { head, packetIdOffset, payload } = encodePublish(packet, level);
+        const bytes = new Uint8Array(head.length + payload.length);
+        bytes.set(head);
+        bytes.set(payload, head.length);
+        const frames = new FrameSplitter({ maxPacketSize: 4_000_000 }).push(bytes);
+        const back = decodePacket(frames[0], level);
+        assert.equal(back.type, PacketType.PUBLISH);
+        if (back.type !== PacketType.PUBLISH) continue;
+        assert.deepEqual(
+          [back.topic, back.payload.length, back.qos, back.retain, back.dup, back.packetId],
+          [packet.topic, size, qos, packet.retain, packet.dup, packet.packetId],
+        );
+        assert.equal(packetIdOffset, qos > 0 ? head.indexOf(0x12, 3) : -1);
+      }
+    }
+  }
+});
+
 Deno.test("reserved fixed-header flags are malformed [MQTT-2.1.3-1]", () => {
   rejects([0x41, 0x02, 0x00, 0x01], 4, Reason.MalformedPacket); // PUBACK with flags 0001
   rejects([0xc1, 0x00], 4, Reason.MalformedPacket); // PINGREQ with flags 0001
