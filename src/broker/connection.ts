@@ -110,9 +110,13 @@ export class Connection implements SessionLink {
   /** Reads until the socket ends. Never rejects. */
   async run(): Promise<void> {
     const source = this.socket.frames;
+    let frames: Frame[] | null = null;
     try {
       for (;;) {
-        const frames = await source.next();
+        // Not holding the handled batch across the wait: an idle connection would keep it
+        // alive for seconds, long enough to be promoted to the old generation.
+        frames = null;
+        frames = await source.next();
         if (frames === null || this.state === "closed") break;
         this.#lastActivity = this.broker.clock.now();
         const pending = this.#handleBatch(frames);

@@ -49,6 +49,8 @@ export class BatchWriter {
   /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
   #chunks: Uint8Array[] = [];
   #lengths: number[] = [];
+  #spareChunks: Uint8Array[] = [];
+  #spareLengths: number[] = [];
   #queued = 0;
   #inFlight = 0;
   #scheduled = false;
@@ -139,15 +141,22 @@ export class BatchWriter {
       if (this.#closing) this.#finish();
       return;
     }
+    // The two pairs of arrays take turns (one being written, one filling) rather than being
+    // replaced: a connection that writes once a second would otherwise leave arrays to be
+    // promoted to the old generation on every write.
     const chunks = this.#chunks;
     const lengths = this.#lengths;
-    this.#chunks = [];
-    this.#lengths = [];
+    this.#chunks = this.#spareChunks;
+    this.#lengths = this.#spareLengths;
     this.#inFlight = this.#queued;
     this.#queued = 0;
     this.#writing = true;
     this.#writeAll(chunks, lengths).then(
       () => {
+        chunks.length = 0;
+        lengths.length = 0;
+        this.#spareChunks = chunks;
+        this.#spareLengths = lengths;
         this.#writing = false;
         this.#inFlight = 0;
         if (this.#queued > 0) this.#schedule();

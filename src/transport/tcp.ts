@@ -62,26 +62,34 @@ class TcpFrames implements FrameSource {
 
   // The engine asks for the next batch only after handling the previous one, so the next
   // read (into the same buffer, which the previous batch's views point into) waits for it.
-  async next(): Promise<Frame[] | null> {
-    if (this.#initial !== undefined) {
-      const batch = this.#splitter.push(this.#initial);
+  // Written with then() rather than as an async function: with thousands of connections each
+  // waiting seconds for its next packet, every object a pending read holds is promoted to the
+  // old generation, and an async frame holds several more than one reaction does.
+  next(): Promise<Frame[] | null> {
+    const initial = this.#initial;
+    if (initial !== undefined) {
       this.#initial = undefined;
-      if (batch.length > 0) return batch;
+      const batch = this.#splitter.push(initial);
+      if (batch.length > 0) return Promise.resolve(batch);
     }
-    while (!this.#ended) {
-      let n: number | null;
-      try {
-        n = await this.#conn.read(this.#buffer);
-      } catch {
-        n = null;
-      }
-      if (n === null) break;
-      const batch = this.#splitter.push(this.#buffer.subarray(0, n));
-      this.#resize(n);
-      if (batch.length > 0) return batch;
+    if (this.#ended) return Promise.resolve(null);
+    return this.#conn.read(this.#buffer).then(this.#onRead, this.#onReadError);
+  }
+
+  readonly #onRead = (n: number | null): Frame[] | null | Promise<Frame[] | null> => {
+    if (n === null) return this.#end();
+    const batch = this.#splitter.push(this.#buffer.subarray(0, n));
+    this.#resize(n);
+    return batch.length > 0 ? batch : this.next();
+  };
+
+  readonly #onReadError = (): null => this.#end();
+
+  #end(): null {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#onEnd();
     }
-    this.#ended = true;
-    this.#onEnd();
     return null;
   }
 
