@@ -5,13 +5,14 @@ import { ratioChart } from "./loadgen/ratio_chart.ts";
 
 Deno.test("the runner defaults to every scenario, three runs, ours against Mosquitto", () => {
   const a = parseArgs([]);
-  assert.deepEqual(a.scenarios, ["a", "b", "c", "d", "e", "f", "g", "h", "i"]);
+  assert.deepEqual(a.scenarios, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]);
   assert.deepEqual([a.runs, a.scale, a.brokers], [3, 1, ["deno", "mosquitto"]]);
 });
 
 Deno.test("a latency scenario runs after the scenario whose maximum rate it halves", () => {
   assert.deepEqual(parseArgs(["--scenarios", "h"]).scenarios, ["a", "h"]);
   assert.deepEqual(parseArgs(["--scenarios", "i,e,c"]).scenarios, ["c", "e", "i"]);
+  assert.deepEqual(parseArgs(["--scenarios", "j"]).scenarios, ["j"]);
   assert.deepEqual(parseArgs(["--scenarios", "a,h"]).scenarios, ["a", "h"]);
 });
 
@@ -19,6 +20,8 @@ Deno.test("the 16 KiB fan-out sends 16 KiB payloads and a latency run is paced f
   const g = loadArgs(1883, "g", { scale: 1, duration: 30 });
   assert.equal(g[g.indexOf("--size") + 1], "16384");
   assert.equal(g.includes("--rate"), false);
+  const j = loadArgs(1883, "j", { scale: 1, duration: 30 });
+  assert.deepEqual([j[j.indexOf("--count") + 1], j[j.indexOf("--duration") + 1]], ["20", "90"]);
   const h = loadArgs(1883, "h", { scale: 1, duration: 30 }, 60_000);
   assert.deepEqual([h[h.indexOf("--rate") + 1], h[h.indexOf("--count") + 1]], ["60000", "600000"]);
 });
