@@ -19,8 +19,8 @@ export interface FrameSplitterOptions {
 
 export class FrameSplitter {
   maxPacketSize: number;
-  /** Bytes of a fixed header cut by a chunk boundary (at most 5). */
-  #head = new Uint8Array(5);
+  /** Bytes of a fixed header cut by a chunk boundary (at most 5); allocated the first time one is. */
+  #head: Uint8Array | null = null;
   #headLength = 0;
   /** The body being assembled across chunks, sized exactly once its length is known. */
   #body: Uint8Array | null = null;
@@ -46,7 +46,7 @@ export class FrameSplitter {
     while (offset < chunk.length) {
       const length = readVarint(chunk, offset + 1);
       if (length === null) {
-        this.#head.set(chunk.subarray(offset), 0);
+        (this.#head ??= new Uint8Array(5)).set(chunk.subarray(offset), 0);
         this.#headLength = chunk.length - offset;
         break;
       }
@@ -68,17 +68,18 @@ export class FrameSplitter {
   #resume(chunk: Uint8Array, frames: Frame[]): number {
     let offset = 0;
     if (this.#headLength > 0) {
+      const head = this.#head!;
       // Complete the fixed header one byte at a time (it is at most 5 bytes).
       while (offset < chunk.length) {
-        this.#head[this.#headLength++] = chunk[offset++];
-        const length = readVarint(this.#head, 1, this.#headLength);
+        head[this.#headLength++] = chunk[offset++];
+        const length = readVarint(head, 1, this.#headLength);
         if (length === null) {
           if (this.#headLength === 5) throw malformed("variable byte integer longer than 4 bytes");
           continue;
         }
         this.#checkSize(this.#headLength + length.value);
         this.#headLength = 0;
-        this.#startBody(this.#head[0], length.value, new Uint8Array(0));
+        this.#startBody(head[0], length.value, new Uint8Array(0));
         break;
       }
     }
