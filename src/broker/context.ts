@@ -6,9 +6,10 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import type { Store } from "../persistence/store.ts";
+import type { LoadedSession, Store } from "../persistence/store.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
+import type { ClusterLink } from "./cluster_link.ts";
 import type { DeliveryContext } from "./delivery.ts";
 import type { Hooks } from "./hooks.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
@@ -28,6 +29,8 @@ export interface BrokerContext extends DeliveryContext {
   readonly router: Router;
   readonly hooks: Hooks;
   readonly log: Logger;
+  /** The cluster this broker is a node of, if any. */
+  readonly cluster: ClusterLink | undefined;
   /** True while the broker is shutting down (new connections are refused). */
   readonly closing: boolean;
   /** Number of connections currently served (CONNECT accepted). */
@@ -40,6 +43,8 @@ export interface BrokerContext extends DeliveryContext {
     access: Access,
     topic: string,
   ): boolean | Promise<boolean>;
+  /** Holds a session loaded from the cluster's store. */
+  adoptSession(loaded: LoadedSession): void;
   /** Stores or clears a retained message, recording the mutation in `batch`. */
   retain(message: StoredMessage, batch: CommitBatch): void;
   /** Publishes a session's will now (or schedules it for its delay). */

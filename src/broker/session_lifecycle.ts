@@ -97,6 +97,20 @@ export class SessionLifecycle {
     }
   }
 
+  /**
+   * Forgets a session that another cluster node takes over: out of the tree and the
+   * session map, timers stopped, its stored state left for the new owner.
+   */
+  release(session: Session): void {
+    const broker = this.#broker;
+    for (const sub of session.subscriptions.values()) {
+      const inner = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
+      broker.tree.unsubscribe(inner, session.clientId, sub.group);
+    }
+    this.#clearTimers(session);
+    if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
+  }
+
   /** After a restart every stored session is offline: resume its will and expiry clocks. */
   resumeAfterRestart(session: Session): void {
     const now = this.#broker.clock.now();

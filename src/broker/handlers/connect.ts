@@ -123,7 +123,18 @@ export async function handleConnect(
     return continueEnhancedAuth(conn, { packet, assigned, method }, conversation, batch);
   }
   const result = await broker.authenticate(info);
+  if (result.ok && broker.cluster !== undefined) await claimInCluster(conn, packet.clean);
   return completeConnect(conn, packet, assigned, result, batch);
+}
+
+/**
+ * Cluster mode: the client may hold a connection or a session on another node. That
+ * node closes it [MQTT-3.1.4-3] and hands the session over through the shared store.
+ */
+async function claimInCluster(conn: Connection, clean: boolean): Promise<void> {
+  const broker = conn.broker;
+  const loaded = await broker.cluster!.claim(conn.clientId, clean);
+  if (loaded !== undefined && !clean && conn.state !== "closed") broker.adoptSession(loaded);
 }
 
 /** The CONNECT waiting for an enhanced authentication exchange to finish. */
@@ -142,7 +153,7 @@ export function continueEnhancedAuth(
   pending: PendingConnect,
   conversation: AuthConversation,
   batch: CommitBatch,
-): void {
+): Promise<void> | void {
   if (conn.state === "closed") return;
   if (!conversation.done) {
     conn.pendingConnect = { ...pending, conversation };
@@ -156,10 +167,15 @@ export function continueEnhancedAuth(
   }
   conn.pendingConnect = null;
   if (conversation.ok) conn.authMethod = pending.method;
-  completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
-    method: pending.method,
-    data: conversation.data,
-  });
+  const complete = () =>
+    completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
+      method: pending.method,
+      data: conversation.data,
+    });
+  if (conversation.ok && conn.broker.cluster !== undefined) {
+    return claimInCluster(conn, pending.packet.clean).then(complete);
+  }
+  complete();
 }
 
 /** Everything after authentication: the session, the CONNACK, redelivery. */
