@@ -22,6 +22,7 @@ import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { EventLoopMonitor } from "./admin/event_loop.ts";
 import { LiveStats } from "./admin/live_stats.ts";
 import { SysTopics } from "./admin/sys_topics.ts";
+import { ClusterNode } from "./cluster/cluster.ts";
 
 /** A running listener of any type. */
 export interface Listener {
@@ -53,6 +54,19 @@ export interface ServerOptions {
   /** Replace the security objects built from the configuration. */
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+}
+
+/** Cluster mode when NATS servers are configured: the node's connection, its store and its id. */
+async function clusterFor(config: BrokerConfig): Promise<ClusterNode | undefined> {
+  const c = config.cluster;
+  if (c.nats.servers === undefined || c.nats.servers.length === 0) return undefined;
+  return await ClusterNode.connect({
+    servers: c.nats.servers,
+    credentials: c.nats.credentials ? Deno.readTextFileSync(c.nats.credentials) : undefined,
+    nodeId: c.node_id ?? Deno.hostname(),
+    replicas: c.replicas,
+    replayWindowS: c.replay_window_s,
+  });
 }
 
 function storeFor(config: BrokerConfig): Store {
@@ -217,8 +231,9 @@ function startMonitoring(
  */
 export async function startServer(config: BrokerConfig, options: ServerOptions = {}): Promise<Server> {
   const log = getLog("server");
-  const store = storeFor(config);
   const security = await Security.build(config);
+  const cluster = await clusterFor(config);
+  const store = cluster?.store ?? storeFor(config);
   const broker = new Broker({
     ...brokerOptionsFrom(config),
     store,
@@ -229,6 +244,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   await broker.start();
   const listeners: Listener[] = [];
   try {
+    await cluster?.join(broker, getLog("cluster"));
     for (const l of config.listeners) {
       const listener = await startListener(l, config, (socket) => broker.handle(socket));
       listeners.push(listener);
@@ -241,6 +257,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await broker.close();
+    await cluster?.close();
     throw err;
   }
   const monitoring = startMonitoring(broker, config, listeners, () => !broker.closing);
@@ -253,7 +270,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       const changed = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
       const applied: string[] = [];
       const restartRequired: string[] = [];
-      for (const key of ["persistence", "mqtt", "admin", "sys"] as const) {
+      for (const key of ["persistence", "mqtt", "admin", "sys", "cluster"] as const) {
         if (changed(server.config[key], next[key])) restartRequired.push(key);
       }
       const listenerShape = (c: BrokerConfig) =>
@@ -280,6 +297,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       // In parallel: some listeners (WebSocket, TLS) finish closing only once their connections end.
       monitoring.stop();
       await Promise.all([...listeners.map((l) => l.close()), broker.close(), monitoring.admin?.close()]);
+      await cluster?.close();
       log.info("Broker stopped");
     },
   };
