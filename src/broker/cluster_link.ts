@@ -20,4 +20,9 @@ export interface ClusterLink {
    * any other node, and returns its stored session when this node does not hold it.
    */
   claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined>;
+  /**
+   * After subscriptions changed: resolves once the cluster routes the new filters here,
+   * so that a SUBACK promises delivery from every node. Undefined when nothing is pending.
+   */
+  settled(): Promise<void> | undefined;
 }

@@ -135,6 +135,7 @@ export class ClusterNode {
     broker.attachCluster({
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean) => handover.claim(clientId, clean),
+      settled: () => router.settled(),
     });
     await this.beat(broker);
     this.#timer = setInterval(() => this.beat(broker).catch(onError), this.#options.heartbeatMs ?? 1000);

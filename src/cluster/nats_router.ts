@@ -34,6 +34,8 @@ export class NatsRouter {
   /** Per sending instance, the last sequence routed here: drops the copies that overlapping subscriptions bring. */
   readonly seen = new Map<string, number>();
   #seq = 0;
+  /** NATS subscriptions were made since the last settled(). */
+  #unsettled = false;
   /** The routing work most recently submitted (heartbeats wait for it). */
   lastRouted: Promise<void> = Promise.resolve();
   /** Messages forwarded and received (for the benchmark and $SYS-like figures). */
@@ -84,11 +86,19 @@ export class NatsRouter {
           },
         });
         this.#held.set(key, { subscription, count: 1 });
+        this.#unsettled = true;
       } else if (held !== undefined && --held.count === 0) {
         held.subscription.unsubscribe();
         this.#held.delete(key);
       }
     }
+  }
+
+  /** Resolves once the NATS server has the subscriptions made since the last call. */
+  settled(): Promise<void> | undefined {
+    if (!this.#unsettled) return undefined;
+    this.#unsettled = false;
+    return this.#nc.flush();
   }
 
   /** Number of NATS subscriptions held (tests check the reference counting). */
