@@ -103,7 +103,9 @@ export class Router {
 
   /** Delivers `message` to one member of the share group `group` on `filter` (cluster mode). */
   routeGroup(message: StoredMessage, batch: CommitBatch, group: string, filter: string): number {
-    const found = this.#tree.match(message.topic).shared.find((g) => g.group === group && g.filter === filter);
+    const found = this.#tree.match(message.topic).shared.find((g) =>
+      g.group === group && g.filter === filter
+    );
     const sub = found === undefined ? undefined : this.#pickMember(found);
     if (sub === undefined) return 0;
     this.#begin(message, batch, false);

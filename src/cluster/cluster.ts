@@ -78,7 +78,9 @@ export class ClusterNode {
       name: `mqtt-${options.nodeId}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      authenticator: options.credentials ? credsAuthenticator(new TextEncoder().encode(options.credentials)) : undefined,
+      authenticator: options.credentials
+        ? credsAuthenticator(new TextEncoder().encode(options.credentials))
+        : undefined,
     });
     const replicas = options.replicas ?? 1;
     const windowS = options.replayWindowS ?? 3600;
@@ -107,7 +109,9 @@ export class ClusterNode {
     };
     // A replicated stream answers only once it has elected a leader.
     for (const name of [STREAM, ...Object.values(BUCKETS).map((b) => `KV_${b}`)]) {
-      await waitForLeader(() => jsm.streams.info(name).then((i) => i.cluster === undefined ? "standalone" : i.cluster.leader));
+      await waitForLeader(() =>
+        jsm.streams.info(name).then((i) => i.cluster === undefined ? "standalone" : i.cluster.leader)
+      );
     }
     return new ClusterNode(nc, kv, options);
   }

@@ -82,7 +82,9 @@ export class SessionHandover {
     const entry = await sessions.get(ownerKey(clientId));
     const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
     let point: ReplayPoint | undefined;
-    if (owner !== undefined && owner.instance !== router.instance) point = await this.#takeOver(owner, clientId);
+    if (owner !== undefined && owner.instance !== router.instance) {
+      point = await this.#takeOver(owner, clientId);
+    }
     if (owner?.instance !== router.instance) {
       const record: OwnerRecord = { node: this.#o.node, instance: router.instance, at: Date.now() };
       await sessions.put(ownerKey(clientId), encodeRecord(record));

@@ -16,7 +16,13 @@ import type { JetStreamClient, Msg, NatsConnection, Subscription } from "nats";
 import type { Broker } from "../broker/broker.ts";
 import type { CommitBatch } from "../broker/commit_batch.ts";
 import type { StoredMessage } from "../persistence/store.ts";
-import { decodeMessage, decodeOrigin, encodeHeaders, subjectFor, subscriptionSubjects } from "./message_wire.ts";
+import {
+  decodeMessage,
+  decodeOrigin,
+  encodeHeaders,
+  subjectFor,
+  subscriptionSubjects,
+} from "./message_wire.ts";
 import { escapeLevel } from "./subject_mapping.ts";
 
 interface Held {
@@ -118,7 +124,9 @@ export class NatsRouter {
       this.#nc.publish(subjectFor(message), message.payload.slice(), { headers });
       return;
     }
-    batch.wait(this.#js.publish(subjectFor(message), message.payload, { headers, msgID: `${this.instance}:${seq}` }));
+    batch.wait(
+      this.#js.publish(subjectFor(message), message.payload, { headers, msgID: `${this.instance}:${seq}` }),
+    );
   }
 
   #receive(msg: Msg, group: { group: string; filter: string } | undefined): void {

@@ -11,7 +11,12 @@ import { AckPolicy, DeliverPolicy, type JetStreamClient } from "nats";
 import { TopicTree } from "../broker/topic_tree.ts";
 import type { QoS } from "../protocol/packet.ts";
 import { parseSharedFilter } from "../protocol/topic.ts";
-import type { LoadedSession, OutboundEntry, StoredMessage, StoredSubscription } from "../persistence/store.ts";
+import type {
+  LoadedSession,
+  OutboundEntry,
+  StoredMessage,
+  StoredSubscription,
+} from "../persistence/store.ts";
 import { decodeMessage, decodeOrigin, DURABLE_SUBJECTS } from "./message_wire.ts";
 
 /** Where a replay starts: a time, and per sender instance the last sequence already routed. */

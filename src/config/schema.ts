@@ -251,7 +251,8 @@ export const configSchema: Field & { kind: "object" } = {
     },
     cluster: {
       kind: "object",
-      doc: "Run as one node of a cluster on NATS JetStream (docs/cluster.md); off unless nats.servers is set.",
+      doc:
+        "Run as one node of a cluster on NATS JetStream (docs/cluster.md); off unless nats.servers is set.",
       fields: {
         node_id: {
           kind: "string",
@@ -264,7 +265,8 @@ export const configSchema: Field & { kind: "object" } = {
             servers: {
               kind: "list",
               item: { kind: "string", doc: "A NATS URL, e.g. nats://127.0.0.1:4222." },
-              doc: "NATS URLs; setting them turns cluster mode on (sessions and retained messages then live in JetStream, not in persistence).",
+              doc:
+                "NATS URLs; setting them turns cluster mode on (sessions and retained messages then live in JetStream, not in persistence).",
             },
             credentials: { kind: "file", doc: "A NATS .creds file (user JWT and NKey seed)." },
           },

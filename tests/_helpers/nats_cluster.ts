@@ -33,7 +33,9 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       args: [
         ...["-a", "127.0.0.1", "-p", String(port), "-n", `n${i}`, "-js", "-sd", `${dir}/n${i}`],
         // A lone server runs standalone JetStream; clustered JetStream would wait for peers.
-        ...(size === 1 ? [] : ["--cluster_name", "mqtt-test", "--cluster", `nats://127.0.0.1:${routePorts[i]}`]),
+        ...(size === 1
+          ? []
+          : ["--cluster_name", "mqtt-test", "--cluster", `nats://127.0.0.1:${routePorts[i]}`]),
         ...(size === 1 ? [] : ["--routes", routes]),
       ],
       stdout: "null",

@@ -21,7 +21,22 @@ function natsMatches(pattern: string, subject: string): boolean {
   return p.length === s.length;
 }
 
-const awkwardLevels = ["", "a", "a.b", "*", ">", "with space", "_", "_2E", "$SYS", "é", "日本", "a-b", "=", "\t"];
+const awkwardLevels = [
+  "",
+  "a",
+  "a.b",
+  "*",
+  ">",
+  "with space",
+  "_",
+  "_2E",
+  "$SYS",
+  "é",
+  "日本",
+  "a-b",
+  "=",
+  "\t",
+];
 
 Deno.test("plain levels map to themselves and the empty level to an underscore", () => {
   assert.equal(escapeLevel("sensor-1"), "sensor-1");
