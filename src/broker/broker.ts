@@ -224,6 +224,16 @@ export class Broker implements BrokerContext {
     return true;
   }
 
+  /**
+   * Holds the session of a client whose cluster node died: offline, with its will and
+   * expiry clocks running from when it lost its connection, as after a restart.
+   */
+  adoptOrphan(loaded: LoadedSession): void {
+    this.adoptSession(loaded);
+    const session = this.sessions.get(loaded.session.clientId);
+    if (session !== undefined) this.#lifecycle.resumeAfterRestart(session);
+  }
+
   /** Holds a session loaded from the cluster's store, as if restored at start. */
   adoptSession(loaded: LoadedSession): void {
     const existing = this.sessions.get(loaded.session.clientId);

@@ -22,8 +22,8 @@ import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
 import { type Heartbeat, SessionHandover } from "./handover.ts";
 import { DURABLE_SUBJECTS } from "./message_wire.ts";
 import { NatsRouter } from "./nats_router.ts";
-import { encodeRecord } from "./record_codec.ts";
-import { escapeLevel, tokensToTopic } from "./subject_mapping.ts";
+import { decodeRecord, encodeRecord } from "./record_codec.ts";
+import { escapeLevel, tokensToTopic, unescapeLevel } from "./subject_mapping.ts";
 
 export interface ClusterOptions {
   /** NATS URLs, e.g. `nats://127.0.0.1:4222`. */
@@ -38,6 +38,8 @@ export interface ClusterOptions {
   replayWindowS?: number;
   /** Heartbeat period in ms. */
   heartbeatMs?: number;
+  /** A node whose heartbeat is older than this (ms) and that does not answer is taken as dead. */
+  deadAfterMs?: number;
 }
 
 export const STREAM = "MQTT_MSGS";
@@ -60,6 +62,8 @@ export class ClusterNode {
   readonly #options: ClusterOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watch: { stop(): void } | undefined;
+  #handover: SessionHandover | undefined;
+  #sweeping = false;
 
   private constructor(nc: NatsConnection, kv: Buckets, options: ClusterOptions) {
     this.nc = nc;
@@ -136,13 +140,19 @@ export class ClusterNode {
       node: this.nodeId,
     });
     handover.listen();
+    this.#handover = handover;
     broker.attachCluster({
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean) => handover.claim(clientId, clean),
       settled: () => router.settled(),
     });
     await this.beat(broker);
-    this.#timer = setInterval(() => this.beat(broker).catch(onError), this.#options.heartbeatMs ?? 1000);
+    this.#timer = setInterval(() => {
+      this.beat(broker).catch(onError);
+      if (this.#sweeping) return;
+      this.#sweeping = true;
+      this.sweep(log).catch(onError).finally(() => this.#sweeping = false);
+    }, this.#options.heartbeatMs ?? 1000);
     log.info("Cluster node {node} joined as {instance}", { node: this.nodeId, instance: this.instance });
   }
 
@@ -155,6 +165,33 @@ export class ClusterNode {
       ...[...broker.connections].map((c) => c.chain.submit(c.chain.begin())),
     ]);
     await this.#kv.nodes.put(escapeLevel(this.instance), encodeRecord(beat));
+  }
+
+  /**
+   * Finds node instances that stopped (stale heartbeat, no answer) and adopts their stored
+   * sessions here; one node wins each dead instance (a create-only marker key).
+   */
+  async sweep(log: Logger): Promise<void> {
+    const nodes = this.#kv.nodes;
+    const deadAfter = this.#options.deadAfterMs ?? 5 * (this.#options.heartbeatMs ?? 1000);
+    const keys: string[] = [];
+    for await (const key of await nodes.keys()) keys.push(key);
+    for (const key of keys) {
+      if (key.startsWith("dead.") || key === escapeLevel(this.instance)) continue;
+      const entry = await nodes.get(key);
+      if (entry?.operation !== "PUT") continue;
+      const at = (decodeRecord<Heartbeat>(entry.value)).at;
+      if (Date.now() - at < deadAfter) continue;
+      const instance = unescapeLevel(key);
+      // A slow node is not a dead one.
+      if (await this.#handover!.alive(instance)) continue;
+      const marker = encodeRecord({ by: this.instance, at: Date.now() });
+      if (!await nodes.create(`dead.${key}`, marker).then(() => true, () => false)) continue;
+      const adopted = await this.#handover!.adoptOrphans(instance);
+      // Every session it owned has a new home; the marker stays until the bucket's TTL.
+      await nodes.delete(key);
+      log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", { instance, adopted });
+    }
   }
 
   /** Loads every retained message, then follows changes made by any node. */

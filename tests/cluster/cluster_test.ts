@@ -72,6 +72,7 @@ Deno.test({
     try {
       nodes.push(...await Promise.all([0, 1, 2].map((i) => startBroker({ yaml: clusterYaml(nats, i) }))));
       const port = (i: number) => nodes[i].port;
+      let watcher: ReturnType<typeof open> | undefined;
 
       await t.step(
         "a message published on one node reaches the subscribers of every node once, at QoS 0, 1 and 2",
@@ -199,29 +200,40 @@ Deno.test({
         const sub = open(port(2), { clientId: "survivor", clean: false });
         await sub.connack;
         await sub.c.subscribeAsync("load/#", { qos: 1 });
+        // A client with a will on the node that dies, and someone on another node waiting for it.
+        watcher = open(port(0));
+        await watcher.connack;
+        await watcher.c.subscribeAsync("wills/#", { qos: 1 });
+        const testator = open(port(2), {
+          clientId: "testator",
+          clean: false,
+          will: { topic: "wills/testator", payload: "gone" as never, qos: 1, retain: false },
+        });
+        await testator.connack;
         await pause(100);
         const pub = open(port(0));
         await pub.connack;
         const acked: string[] = [];
-        let killed = false;
-        const publishing = (async () => {
-          for (let i = 0; i < 300; i++) {
-            if (i === 120) {
-              killed = true;
-              nodes[2].kill();
-            }
-            await pub.c.publishAsync(`load/${i % 7}`, String(i), { qos: 1 });
-            acked.push(String(i));
-          }
-        })();
-        await publishing;
-        assert.ok(killed);
+        for (let i = 0; i < 300; i++) {
+          if (i === 120) nodes[2].kill();
+          await pub.c.publishAsync(`load/${i % 7}`, String(i), { qos: 1 });
+          acked.push(String(i));
+        }
         await nodes[2].child.status;
         const again = open(port(1), { clientId: "survivor", clean: false });
         assert.equal((await again.connack).sessionPresent, true);
         const got = () => new Set([...sub.received, ...again.received].map((m) => m.payload));
         await waitUntil("every acknowledged message", () => acked.every((p) => got().has(p)), 15_000);
       });
+
+      await t.step(
+        "the will of a client of the dead node is published once, by a node that adopts its session",
+        async () => {
+          await waitUntil("the will", () => watcher!.received.length > 0, 15_000);
+          await pause(1500);
+          assert.deepEqual(watcher!.received.map((m) => m.payload), ["gone"]);
+        },
+      );
     } finally {
       for (const c of clients) c.end(true);
       await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
