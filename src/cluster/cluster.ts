@@ -190,7 +190,10 @@ export class ClusterNode {
       const adopted = await this.#handover!.adoptOrphans(instance);
       // Every session it owned has a new home; the marker stays until the bucket's TTL.
       await nodes.delete(key);
-      log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", { instance, adopted });
+      log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", {
+        instance,
+        adopted,
+      });
     }
   }
 

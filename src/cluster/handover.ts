@@ -146,7 +146,9 @@ export class SessionHandover {
     for await (const key of await sessions.keys("o.*")) keys.push(key);
     for (const key of keys) {
       const entry = await sessions.get(key);
-      if (entry?.operation !== "PUT" || decodeRecord<OwnerRecord>(entry.value).instance !== instance) continue;
+      if (entry?.operation !== "PUT" || decodeRecord<OwnerRecord>(entry.value).instance !== instance) {
+        continue;
+      }
       const clientId = unescapeLevel(key.slice(2));
       const record = encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
       // Fails when the client came back somewhere in the meantime: that node has it.
