@@ -6,7 +6,9 @@
  *   subscriber on the publisher's node and on another node (the second is what every
  *   subscriber would pay if all routing went through NATS);
  * - fan-out: N QoS 0 messages to three subscribers (one per node), until all arrived;
- * - QoS 1: N messages with up to 100 in flight, until every PUBACK (the stream's ack).
+ * - QoS 1: N messages with up to 100 in flight, until every PUBACK (the stream's ack);
+ * - QoS 1 to a persistent session on another node, until all arrived (each message is also
+ *   stored in and removed from that session's queue in the store).
  *
  *   deno run -A --unstable-kv tests/bench/cluster_fanout.ts [N=20000]
  */
@@ -78,11 +80,41 @@ async function qos1(pubPort: number, count: number): Promise<number> {
   return count / (ms / 1000);
 }
 
+async function persistentQos1(pubPort: number, subPort: number, count: number): Promise<number> {
+  const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${subPort}`, {
+    reconnectPeriod: 0,
+    clientId: `bench-${crypto.randomUUID().slice(0, 8)}`,
+    clean: false,
+  });
+  let received = 0;
+  let all!: () => void;
+  const done = new Promise<void>((resolve) => all = resolve);
+  sub.on("message", () => {
+    if (++received === count) all();
+  });
+  await sub.subscribeAsync("p1/#", { qos: 1 });
+  await new Promise((r) => setTimeout(r, 200));
+  const pub = await connect(pubPort);
+  const t0 = performance.now();
+  const window: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    window.push(pub.publishAsync("p1/t", "x", { qos: 1 }));
+    if (window.length === 100) await Promise.all(window.splice(0));
+  }
+  await Promise.all(window);
+  await Promise.race([done, new Promise((r) => setTimeout(r, 60_000))]);
+  const ms = performance.now() - t0;
+  await Promise.all([pub.endAsync(), sub.endAsync()]);
+  if (received < count) console.warn(`  persistent QoS 1 incomplete: ${received} of ${count}`);
+  return count / (ms / 1000);
+}
+
 async function measure(label: string, ports: number[]) {
   const local = await latency(ports[0], ports[0]);
   const remote = ports.length > 1 ? await latency(ports[0], ports[1]) : undefined;
   const fan = await fanout(ports[0], ports.length > 1 ? ports : [ports[0], ports[0], ports[0]]);
   const q1 = await qos1(ports[0], Math.min(n, 5000));
+  const p1 = await persistentQos1(ports[0], ports[ports.length - 1], Math.min(n, 2000));
   console.log(`${label}`);
   console.log(`  QoS 0 latency, same node:  p50 ${local.p50.toFixed(2)} ms, p99 ${local.p99.toFixed(2)} ms`);
   if (remote) {
@@ -92,13 +124,20 @@ async function measure(label: string, ports: number[]) {
   }
   console.log(`  fan-out to 3 subscribers:  ${Math.round(fan)} deliveries/s`);
   console.log(`  QoS 1 publish (100 in flight): ${Math.round(q1)} msg/s`);
+  console.log(
+    `  QoS 1 to a persistent session${ports.length > 1 ? " on another node" : ""}: ${Math.round(p1)} msg/s`,
+  );
 }
 
-const single = await startBroker({ yaml: "persistence: { type: memory }\nsys: { interval: 0 }\n" });
-try {
-  await measure("one broker, memory persistence", [single.port]);
-} finally {
-  await single.stop();
+for (const [label, persistence] of [["memory", "{ type: memory }"], ["Deno KV, durable", "{ type: kv }"]]) {
+  const single = await startBroker({
+    yaml: `persistence: ${persistence}\nsys: { interval: 0 }\nlimits: { max_queued_messages: 100000 }\n`,
+  });
+  try {
+    await measure(`one broker, ${label}`, [single.port]);
+  } finally {
+    await single.stop();
+  }
 }
 
 const nats = await startNatsCluster(3);
@@ -108,7 +147,7 @@ try {
     nodes.push(
       await startBroker({
         yaml:
-          `persistence: { type: memory }\nsys: { interval: 0 }\ncluster:\n  node_id: b${i}\n  replicas: 3\n` +
+          `persistence: { type: memory }\nsys: { interval: 0 }\nlimits: { max_queued_messages: 100000 }\ncluster:\n  node_id: b${i}\n  replicas: 3\n` +
           `  nats: { servers: ["${nats.urls[i]}"] }\n`,
       }),
     );
