@@ -231,7 +231,10 @@ export class Broker implements BrokerContext {
   adoptOrphan(loaded: LoadedSession): void {
     this.adoptSession(loaded);
     const session = this.sessions.get(loaded.session.clientId);
-    if (session !== undefined) this.#lifecycle.resumeAfterRestart(session);
+    if (session === undefined) return;
+    // A non-persistent session is stored only for its will: publishing it ends the session here.
+    session.storedForWill = !session.persistent;
+    this.#lifecycle.resumeAfterRestart(session);
   }
 
   /** Holds a session loaded from the cluster's store, as if restored at start. */

@@ -92,7 +92,7 @@ export class SessionLifecycle {
     session.subscriptions.clear();
     this.#clearTimers(session);
     if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
-    if (broker.store !== undefined && session.persistent) {
+    if (broker.store !== undefined && (session.persistent || session.storedForWill)) {
       batch.persist({ kind: "deleteSession", clientId: session.clientId });
     }
   }

@@ -329,6 +329,13 @@ function attachSession(
         will: session.will,
       },
     });
+  } else if (broker.cluster !== undefined && session.will !== undefined) {
+    // Only the will is stored: if this node dies, the node that adopts the record publishes it.
+    session.storedForWill = true;
+    batch.persist({
+      kind: "putSession",
+      session: { clientId, protocolLevel: session.protocolLevel, expiryInterval: 0, will: session.will },
+    });
   } else if (present) {
     // It was persistent before and is not any more: drop its stored copy.
     batch.persist({ kind: "deleteSession", clientId });
