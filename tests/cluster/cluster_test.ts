@@ -84,7 +84,7 @@ Deno.test({
           await subs[2].c.subscribeAsync("fan/x", { qos: 2 });
           // A second client on node 1 with another filter: node 1 holds two NATS subscriptions matching fan/x.
           await subs[3].c.subscribeAsync("fan/x", { qos: 2 });
-          await pause(100);
+          await pause(300);
           const pub = open(port(0));
           await pub.connack;
           for (const qos of [0, 1, 2] as const) await pub.c.publishAsync("fan/x", `q${qos}`, { qos });
@@ -102,7 +102,7 @@ Deno.test({
           const sub = open(port(2));
           await sub.connack;
           await sub.c.subscribeAsync(["odd/+/ a.b/#", "odd//*"], { qos: 1 });
-          await pause(100);
+          await pause(300);
           const pub = open(port(0));
           await pub.connack;
           for (const topic of ["odd/>/ a.b", "odd/x/ a.b/c d", "odd//*", "odd/_2E/ a.b"]) {
@@ -182,7 +182,7 @@ Deno.test({
           const members = [open(port(0)), open(port(1)), open(port(2))];
           await Promise.all(members.map((m) => m.connack));
           for (const m of members) await m.c.subscribeAsync("$share/workers/job/#", { qos: 1 });
-          await pause(200);
+          await pause(300);
           const pub = open(port(0));
           await pub.connack;
           for (let i = 0; i < 60; i++) await pub.c.publishAsync(`job/${i}`, String(i), { qos: 1 });
@@ -215,7 +215,7 @@ Deno.test({
           will: { topic: "wills/clean", payload: "also gone" as never, qos: 1, retain: false },
         });
         await cleanTestator.connack;
-        await pause(100);
+        await pause(300);
         const pub = open(port(0));
         await pub.connack;
         const acked: string[] = [];
@@ -237,6 +237,32 @@ Deno.test({
           await waitUntil("the wills", () => watcher!.received.length >= 2, 15_000);
           await pause(1500);
           assert.deepEqual(watcher!.received.map((m) => m.payload).sort(), ["also gone", "gone"]);
+        },
+      );
+
+      await t.step(
+        "a node that rejoins catches up on retained messages set while it was down and routes again",
+        async () => {
+          const pub = open(port(0));
+          await pub.connack;
+          await pub.c.publishAsync("rejoin/r", "set while away", { qos: 1, retain: true });
+          nodes[2] = await startBroker({ yaml: clusterYaml(nats, 2) });
+          const back = open(port(2));
+          await back.connack;
+          await back.c.subscribeAsync("rejoin/#", { qos: 1 });
+          await waitUntil("the retained message", () => back.received.length === 1);
+          assert.deepEqual(back.received[0], {
+            topic: "rejoin/r",
+            payload: "set while away",
+            qos: 1,
+            retain: true,
+          });
+          const listener = open(port(1));
+          await listener.connack;
+          await listener.c.subscribeAsync("rejoin/live", { qos: 1 });
+          await pause(300);
+          await back.c.publishAsync("rejoin/live", "hello", { qos: 1 });
+          await waitUntil("the live message", () => listener.received.length === 1);
         },
       );
     } finally {
