@@ -99,7 +99,6 @@ export class ClusterNode {
         storage: StorageType.File,
         num_replicas: replicas,
         max_age: windowS * 1_000_000_000,
-        duplicate_window: 120 * 1_000_000_000,
       }).catch(async (err) => {
         // Another node created it in the meantime.
         if ((await jsm.streams.info(STREAM).catch(() => undefined)) === undefined) throw err;

@@ -124,9 +124,8 @@ export class NatsRouter {
       this.#nc.publish(subjectFor(message), message.payload.slice(), { headers });
       return;
     }
-    batch.wait(
-      this.#js.publish(subjectFor(message), message.payload, { headers, msgID: `${this.instance}:${seq}` }),
-    );
+    // No Nats-Msg-Id: nothing retries the publish, and the server would keep every id for its window.
+    batch.wait(this.#js.publish(subjectFor(message), message.payload, { headers }));
   }
 
   #receive(msg: Msg, group: { group: string; filter: string } | undefined): void {
