@@ -89,9 +89,10 @@ export class ClusterNode {
     const replicas = options.replicas ?? 1;
     const windowS = options.replayWindowS ?? 3600;
     const jsm = await nc.jetstreamManager();
-    try {
-      await jsm.streams.info(STREAM);
-    } catch {
+    // Nodes starting together race to create the same objects, and a new cluster may still be
+    // electing its JetStream leader: each step is retried for a while.
+    await retrying(async () => {
+      if (await jsm.streams.info(STREAM).catch(() => undefined)) return;
       await jsm.streams.add({
         name: STREAM,
         subjects: [DURABLE_SUBJECTS],
@@ -99,16 +100,13 @@ export class ClusterNode {
         storage: StorageType.File,
         num_replicas: replicas,
         max_age: windowS * 1_000_000_000,
-      }).catch(async (err) => {
-        // Another node created it in the meantime.
-        if ((await jsm.streams.info(STREAM).catch(() => undefined)) === undefined) throw err;
       });
-    }
+    });
     const js = nc.jetstream();
     const kv = {
-      sessions: await js.views.kv(BUCKETS.sessions, { replicas, history: 1 }),
-      retained: await js.views.kv(BUCKETS.retained, { replicas, history: 1 }),
-      nodes: await js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000 }),
+      sessions: await retrying(() => js.views.kv(BUCKETS.sessions, { replicas, history: 1 })),
+      retained: await retrying(() => js.views.kv(BUCKETS.retained, { replicas, history: 1 })),
+      nodes: await retrying(() => js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000 })),
     };
     // A replicated stream answers only once it has elected a leader.
     for (const name of [STREAM, ...Object.values(BUCKETS).map((b) => `KV_${b}`)]) {
@@ -218,6 +216,18 @@ export class ClusterNode {
     this.#watch?.stop();
     this.router?.close();
     await this.nc.drain().catch(() => {});
+  }
+}
+
+async function retrying<T>(step: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 
