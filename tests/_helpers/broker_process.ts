@@ -33,6 +33,11 @@ export interface StartOptions {
   /** Reuse a directory (to restart on the same KV file). */
   dir?: string;
   args?: string[];
+  /**
+   * Runs the broker under `nice -n <niceness>`: tests that start many processes use it so
+   * that their load does not disturb the timing-sensitive tests running beside them.
+   */
+  niceness?: number;
 }
 
 async function waitForPort(
@@ -66,8 +71,19 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
     (options.yaml ?? "persistence:\n  type: memory\n");
   const config = `${dir}/broker.yaml`;
   await Deno.writeTextFile(config, yaml);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...(options.args ?? [])],
+  const denoArgs = [
+    "run",
+    "--unstable-kv",
+    "-A",
+    `${root}main.ts`,
+    "--config",
+    config,
+    ...(options.args ?? []),
+  ];
+  const niced = options.niceness !== undefined;
+  // nice execs the program, so the child's pid (and kill()) is the broker's own.
+  const child = new Deno.Command(niced ? "nice" : Deno.execPath(), {
+    args: niced ? ["-n", String(options.niceness), Deno.execPath(), ...denoArgs] : denoArgs,
     cwd: dir,
     stdout: "piped",
     stderr: "piped",

@@ -29,8 +29,10 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const routePorts = Array.from({ length: size }, () => freePort());
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
   const children = clientPorts.map((port, i) =>
-    new Deno.Command(NATS_SERVER, {
+    // Niced, like the cluster's brokers: their load must not disturb timing-sensitive tests beside them.
+    new Deno.Command("nice", {
       args: [
+        ...["-n", "10", NATS_SERVER],
         ...["-a", "127.0.0.1", "-p", String(port), "-n", `n${i}`, "-js", "-sd", `${dir}/n${i}`],
         // A lone server runs standalone JetStream; clustered JetStream would wait for peers.
         ...(size === 1
