@@ -9,7 +9,7 @@
 import { getLogger, type Logger } from "@logtape/logtape";
 import { validateTopicName } from "../protocol/topic.ts";
 import { type Properties, type QoS, Reason } from "../protocol/packet.ts";
-import type { LoadedSession, Store, StoredMessage } from "../persistence/store.ts";
+import type { Store, StoredMessage } from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
@@ -24,7 +24,8 @@ import {
   type MqttOptions,
 } from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
-import { restoreSession, restoreState } from "./recovery.ts";
+import { restoreState } from "./recovery.ts";
+import { ClusterMember } from "./cluster_member.ts";
 import type { ClusterLink } from "./cluster_link.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
@@ -88,6 +89,7 @@ export class Broker implements BrokerContext {
       (ms) => this.stats.observeCommit(ms),
     );
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
+    this.member = new ClusterMember(this, this.#chain, this.#lifecycle);
   }
 
   get closing(): boolean {
@@ -187,61 +189,13 @@ export class Broker implements BrokerContext {
     return this.#cluster;
   }
 
+  /** The engine's side of cluster membership: remote routing, handing sessions over. */
+  readonly member: ClusterMember;
+
   /** Makes this broker a node of a cluster (before clients connect). */
   attachCluster(link: ClusterLink): void {
     this.#cluster = link;
     this.router.clustered = true;
-  }
-
-  /**
-   * Routes a message another node accepted: to this node's non-shared subscriptions,
-   * or to one member of a share group when `group` says which one NATS picked us for.
-   */
-  routeRemote(message: StoredMessage, group?: { group: string; filter: string }): Promise<void> {
-    this.stats.messagesReceived++;
-    const batch = this.#chain.begin();
-    if (group === undefined) this.router.route(message, batch, false);
-    else this.router.routeGroup(message, batch, group.group, group.filter);
-    return this.#chain.submit(batch);
-  }
-
-  /**
-   * Lets another node take a session over: closes its connection here (v5: DISCONNECT
-   * 0x8E, as for a takeover on one node), waits until its state is stored, and forgets
-   * it without deleting the stored copy. False when this node does not hold it.
-   */
-  async releaseSession(clientId: string): Promise<boolean> {
-    const session = this.sessions.get(clientId);
-    if (session === undefined) return false;
-    const link = session.link as Connection | null;
-    if (link !== null) {
-      link.takeOver();
-      await link.chain.submit(link.chain.begin());
-    }
-    await this.#chain.submit(this.#chain.begin());
-    const current = this.sessions.get(clientId);
-    if (current !== undefined && current.link === null) this.#lifecycle.release(current);
-    return true;
-  }
-
-  /**
-   * Holds the session of a client whose cluster node died: offline, with its will and
-   * expiry clocks running from when it lost its connection, as after a restart.
-   */
-  adoptOrphan(loaded: LoadedSession): void {
-    this.adoptSession(loaded);
-    const session = this.sessions.get(loaded.session.clientId);
-    if (session === undefined) return;
-    // A non-persistent session is stored only for its will: publishing it ends the session here.
-    session.storedForWill = !session.persistent;
-    this.#lifecycle.resumeAfterRestart(session);
-  }
-
-  /** Holds a session loaded from the cluster's store, as if restored at start. */
-  adoptSession(loaded: LoadedSession): void {
-    const existing = this.sessions.get(loaded.session.clientId);
-    if (existing !== undefined) this.#lifecycle.release(existing);
-    restoreSession(this, loaded);
   }
 
   retain(message: StoredMessage, batch: CommitBatch): void {

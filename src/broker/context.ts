@@ -6,10 +6,11 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import type { LoadedSession, Store } from "../persistence/store.ts";
+import type { Store } from "../persistence/store.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import type { ClusterLink } from "./cluster_link.ts";
+import type { ClusterMember } from "./cluster_member.ts";
 import type { DeliveryContext } from "./delivery.ts";
 import type { Hooks } from "./hooks.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
@@ -31,6 +32,8 @@ export interface BrokerContext extends DeliveryContext {
   readonly log: Logger;
   /** The cluster this broker is a node of, if any. */
   readonly cluster: ClusterLink | undefined;
+  /** The engine's side of cluster membership. */
+  readonly member: ClusterMember;
   /** True while the broker is shutting down (new connections are refused). */
   readonly closing: boolean;
   /** Number of connections currently served (CONNECT accepted). */
@@ -43,8 +46,6 @@ export interface BrokerContext extends DeliveryContext {
     access: Access,
     topic: string,
   ): boolean | Promise<boolean>;
-  /** Holds a session loaded from the cluster's store. */
-  adoptSession(loaded: LoadedSession): void;
   /** Stores or clears a retained message, recording the mutation in `batch`. */
   retain(message: StoredMessage, batch: CommitBatch): void;
   /** Publishes a session's will now (or schedules it for its delay). */

@@ -69,7 +69,7 @@ export class SessionHandover {
         const clientId = decoder.decode(msg.data);
         // Taken before letting go: whatever arrives later is replayed by the new owner.
         const point: ReplayPoint = { since: Date.now(), seen: router.seenSnapshot() };
-        const held = await broker.releaseSession(clientId);
+        const held = await broker.member.releaseSession(clientId);
         await router.lastRouted;
         msg.respond(encoder.encode(JSON.stringify({ held, ...point })));
       },
@@ -156,7 +156,7 @@ export class SessionHandover {
       if (!won || broker.sessions.has(clientId)) continue;
       const loaded = await this.#load(clientId, await this.#orphanPoint(decodeRecord(entry.value)));
       if (loaded === undefined) continue;
-      broker.adoptOrphan(loaded);
+      broker.member.adoptOrphan(loaded);
       adopted++;
     }
     return adopted;

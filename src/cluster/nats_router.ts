@@ -146,7 +146,7 @@ export class NatsRouter {
       this.#onError(err);
       return;
     }
-    this.lastRouted = this.#broker.routeRemote(message, group);
+    this.lastRouted = this.#broker.member.routeRemote(message, group);
   }
 
   /** Drops every NATS subscription (shutdown). */

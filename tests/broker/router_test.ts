@@ -21,7 +21,7 @@ Deno.test("in cluster mode, share groups are served only when NATS picks this no
   assert.equal(await first(member), undefined);
   const again = broker.subscribe("$share/g/t/#");
   const other = broker.subscribe("$share/h/t/#");
-  await broker.routeRemote({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
+  await broker.member.routeRemote({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
     group: "g",
     filter: "t/#",
   });

@@ -134,7 +134,7 @@ export async function handleConnect(
 async function claimInCluster(conn: Connection, clean: boolean): Promise<void> {
   const broker = conn.broker;
   const loaded = await broker.cluster!.claim(conn.clientId, clean);
-  if (loaded !== undefined && !clean && conn.state !== "closed") broker.adoptSession(loaded);
+  if (loaded !== undefined && !clean && conn.state !== "closed") broker.member.adoptSession(loaded);
 }
 
 /** The CONNECT waiting for an enhanced authentication exchange to finish. */
