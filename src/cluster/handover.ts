@@ -80,11 +80,12 @@ export class SessionHandover {
   async claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined> {
     const { broker, store } = this.#o;
     const local = broker.sessions.has(clientId);
-    const point = await this.#becomeOwner(clientId);
+    const { previous, point } = await this.#becomeOwner(clientId);
     if (local) return undefined;
     if (clean) {
-      // [MQTT-3.1.2-4] Clean Start: whatever another node stored for this client goes.
-      await store.commit([{ kind: "deleteSession", clientId }]);
+      // [MQTT-3.1.2-4] Clean Start: whatever another node stored for this client goes. A client
+      // id never seen, or last held here (and ended here), has nothing stored: no listing, no deletes.
+      if (previous) await store.commit([{ kind: "deleteSession", clientId }]);
       return undefined;
     }
     return await this.#load(clientId, point);
@@ -95,18 +96,18 @@ export class SessionHandover {
    * Compare-and-set on the owner record: when two nodes race (a client reconnecting while
    * another node adopts its orphaned session), the loser asks the winner in turn.
    */
-  async #becomeOwner(clientId: string): Promise<ReplayPoint | undefined> {
+  async #becomeOwner(clientId: string): Promise<{ previous: boolean; point?: ReplayPoint }> {
     const { router, sessions } = this.#o;
     const mine = () => encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
     for (let attempt = 0;; attempt++) {
       const entry = await sessions.get(ownerKey(clientId));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
-      if (owner?.instance === router.instance) return undefined;
+      if (owner?.instance === router.instance) return { previous: false };
       const point = owner === undefined ? undefined : await this.#takeOver(owner, clientId);
       try {
         if (entry === null) await sessions.create(ownerKey(clientId), mine());
         else await sessions.update(ownerKey(clientId), mine(), entry.revision);
-        return point;
+        return { previous: owner !== undefined, point };
       } catch (err) {
         if (attempt >= 3) throw err;
       }
