@@ -7,6 +7,7 @@
  *   subscriber would pay if all routing went through NATS);
  * - fan-out: N QoS 0 messages to three subscribers (one per node), until all arrived;
  * - QoS 1: N messages with up to 100 in flight, until every PUBACK (the stream's ack);
+ * - CONNECT: clean connect and disconnect, one after the other (cluster: owner record read and write);
  * - QoS 1 to a persistent session on another node, until all arrived (each message is also
  *   stored in and removed from that session's queue in the store).
  *
@@ -109,11 +110,21 @@ async function persistentQos1(pubPort: number, subPort: number, count: number): 
   return count / (ms / 1000);
 }
 
+async function connects(port: number, count = 200): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, clientId: `c-${i}` });
+    await c.endAsync();
+  }
+  return (performance.now() - t0) / count;
+}
+
 async function measure(label: string, ports: number[]) {
   const local = await latency(ports[0], ports[0]);
   const remote = ports.length > 1 ? await latency(ports[0], ports[1]) : undefined;
   const fan = await fanout(ports[0], ports.length > 1 ? ports : [ports[0], ports[0], ports[0]]);
   const q1 = await qos1(ports[0], Math.min(n, 5000));
+  const connect = await connects(ports[0]);
   const p1 = await persistentQos1(ports[0], ports[ports.length - 1], Math.min(n, 2000));
   console.log(`${label}`);
   console.log(`  QoS 0 latency, same node:  p50 ${local.p50.toFixed(2)} ms, p99 ${local.p99.toFixed(2)} ms`);
@@ -124,6 +135,7 @@ async function measure(label: string, ports: number[]) {
   }
   console.log(`  fan-out to 3 subscribers:  ${Math.round(fan)} deliveries/s`);
   console.log(`  QoS 1 publish (100 in flight): ${Math.round(q1)} msg/s`);
+  console.log(`  clean CONNECT + DISCONNECT, one at a time: ${connect.toFixed(2)} ms each`);
   console.log(
     `  QoS 1 to a persistent session${ports.length > 1 ? " on another node" : ""}: ${Math.round(p1)} msg/s`,
   );
