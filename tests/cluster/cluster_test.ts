@@ -198,42 +198,45 @@ Deno.test({
         },
       );
 
-      await t.step("a node killed with SIGKILL under load loses no acknowledged QoS 1 message", async () => {
-        const sub = open(port(2), { clientId: "survivor", clean: false });
-        await sub.connack;
-        await sub.c.subscribeAsync("load/#", { qos: 1 });
-        // A client with a will on the node that dies, and someone on another node waiting for it.
-        watcher = open(port(0));
-        await watcher.connack;
-        await watcher.c.subscribeAsync("wills/#", { qos: 1 });
-        const testator = open(port(2), {
-          clientId: "testator",
-          clean: false,
-          will: { topic: "wills/testator", payload: "gone" as never, qos: 1, retain: false },
-        });
-        await testator.connack;
-        const cleanTestator = open(port(2), {
-          clientId: "clean-testator",
-          will: { topic: "wills/clean", payload: "also gone" as never, qos: 1, retain: false },
-        });
-        await cleanTestator.connack;
-        await pause(300);
-        const pub = open(port(0));
-        await pub.connack;
-        const acked: string[] = [];
-        for (let i = 0; i < 300; i++) {
-          if (i === 120) nodes[2].kill();
-          // Paced a little: steady load, without starving timing-sensitive tests that run beside this one.
-          if (i % 10 === 0) await pause(5);
-          await pub.c.publishAsync(`load/${i % 7}`, String(i), { qos: 1 });
-          acked.push(String(i));
-        }
-        await nodes[2].child.status;
-        const again = open(port(1), { clientId: "survivor", clean: false });
-        assert.equal((await again.connack).sessionPresent, true);
-        const got = () => new Set([...sub.received, ...again.received].map((m) => m.payload));
-        await waitUntil("every acknowledged message", () => acked.every((p) => got().has(p)), 15_000);
-      });
+      await t.step(
+        "a node killed with SIGKILL under load loses no acknowledged QoS 1 or 2 message",
+        async () => {
+          const sub = open(port(2), { clientId: "survivor", clean: false });
+          await sub.connack;
+          await sub.c.subscribeAsync("load/#", { qos: 2 });
+          // A client with a will on the node that dies, and someone on another node waiting for it.
+          watcher = open(port(0));
+          await watcher.connack;
+          await watcher.c.subscribeAsync("wills/#", { qos: 1 });
+          const testator = open(port(2), {
+            clientId: "testator",
+            clean: false,
+            will: { topic: "wills/testator", payload: "gone" as never, qos: 1, retain: false },
+          });
+          await testator.connack;
+          const cleanTestator = open(port(2), {
+            clientId: "clean-testator",
+            will: { topic: "wills/clean", payload: "also gone" as never, qos: 1, retain: false },
+          });
+          await cleanTestator.connack;
+          await pause(300);
+          const pub = open(port(0));
+          await pub.connack;
+          const acked: string[] = [];
+          for (let i = 0; i < 300; i++) {
+            if (i === 120) nodes[2].kill();
+            // Paced a little: steady load, without starving timing-sensitive tests that run beside this one.
+            if (i % 10 === 0) await pause(5);
+            await pub.c.publishAsync(`load/${i % 7}`, String(i), { qos: i % 2 === 0 ? 1 : 2 });
+            acked.push(String(i));
+          }
+          await nodes[2].child.status;
+          const again = open(port(1), { clientId: "survivor", clean: false });
+          assert.equal((await again.connack).sessionPresent, true);
+          const got = () => new Set([...sub.received, ...again.received].map((m) => m.payload));
+          await waitUntil("every acknowledged message", () => acked.every((p) => got().has(p)), 15_000);
+        },
+      );
 
       await t.step(
         "the wills of clients of the dead node are published once, by a node that adopts their sessions",
