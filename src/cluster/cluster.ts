@@ -202,9 +202,12 @@ export class ClusterNode {
     this.#watch = watch;
     (async () => {
       for await (const entry of watch) {
-        const topic = tokensToTopic(entry.key);
-        if (entry.operation === "PUT") broker.retained.set(decodeRetained(entry.value));
-        else broker.retained.delete(topic);
+        try {
+          if (entry.operation === "PUT") broker.retained.set(decodeRetained(entry.value));
+          else broker.retained.delete(tokensToTopic(entry.key));
+        } catch (err) {
+          broker.log.warn("Retained entry {key} unreadable: {error}", { key: entry.key, error: String(err) });
+        }
       }
     })();
     await initialised;

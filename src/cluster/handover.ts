@@ -69,9 +69,14 @@ export class SessionHandover {
         const clientId = decoder.decode(msg.data);
         // Taken before letting go: whatever arrives later is replayed by the new owner.
         const point: ReplayPoint = { since: Date.now(), seen: router.seenSnapshot() };
-        const held = await broker.member.releaseSession(clientId);
-        await router.lastRouted;
-        msg.respond(encoder.encode(JSON.stringify({ held, ...point })));
+        try {
+          const held = await broker.member.releaseSession(clientId);
+          await router.lastRouted;
+          msg.respond(encoder.encode(JSON.stringify({ held, ...point })));
+        } catch (err) {
+          // No answer: the asking node treats this one as gone and replays from its heartbeat.
+          broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) });
+        }
       },
     });
   }

@@ -139,14 +139,13 @@ export class NatsRouter {
       this.seen.set(origin.node, origin.seq);
     }
     this.received++;
-    let message: StoredMessage;
     try {
-      message = decodeMessage(msg.subject, msg.data, msg.headers);
+      const message = decodeMessage(msg.subject, msg.data, msg.headers);
+      this.lastRouted = this.#broker.member.routeRemote(message, group);
     } catch (err) {
+      // One bad message must not end the subscription that brought it.
       this.#onError(err);
-      return;
     }
-    this.lastRouted = this.#broker.member.routeRemote(message, group);
   }
 
   /** Drops every NATS subscription (shutdown). */
