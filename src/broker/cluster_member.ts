@@ -45,10 +45,12 @@ export class ClusterMember {
     const sessions = this.#broker.sessions;
     const session = sessions.get(clientId);
     if (session === undefined) return false;
-    const link = session.link as Connection | null;
+    const link = session.link;
     if (link !== null) {
       link.takeOver();
-      await link.chain.submit(link.chain.begin());
+      // A network connection finishes its pending commits; an in-process subscription has none.
+      const chain = (link as Partial<Connection>).chain;
+      if (chain !== undefined) await chain.submit(chain.begin());
     }
     await this.#chain.submit(this.#chain.begin());
     const current = sessions.get(clientId);
