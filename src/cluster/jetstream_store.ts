@@ -139,11 +139,14 @@ export class JetStreamStore implements Store {
         case "deleteInbound":
           sessionOps.set(sessionKeys.inbound(m.clientId, m.packetId), null);
           break;
+        // "$" topics ($SYS) describe one node: shared, every node would overwrite the others' figures.
         case "putRetained":
-          retainedOps.set(topicToTokens(m.message.topic), encodeRecord(m.message));
+          if (!isNodeLocal(m.message.topic)) {
+            retainedOps.set(topicToTokens(m.message.topic), encodeRecord(m.message));
+          }
           break;
         case "deleteRetained":
-          retainedOps.set(topicToTokens(m.topic), null);
+          if (!isNodeLocal(m.topic)) retainedOps.set(topicToTokens(m.topic), null);
           break;
       }
     }
@@ -158,6 +161,8 @@ export class JetStreamStore implements Store {
     ops.set(sessionKeys.session(clientId), null);
   }
 }
+
+const isNodeLocal = (topic: string) => topic.charCodeAt(0) === 0x24;
 
 async function apply(kv: KV, ops: Map<string, Uint8Array | null>): Promise<void> {
   const pending: Promise<unknown>[] = [];

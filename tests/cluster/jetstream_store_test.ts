@@ -112,6 +112,13 @@ Deno.test({
           assert.notEqual((await kv.get("r.a_2Eb._20c"))?.operation, "PUT");
         },
       );
+
+      await t.step("retained $SYS messages stay with their node and are not shared", async () => {
+        const kv = await node.js.views.kv("mqtt_retained");
+        const uptime = { ...message("$SYS/broker/uptime", "1"), retain: true };
+        await store.commit([{ kind: "putRetained", message: uptime }]);
+        assert.equal(await kv.get("_24SYS.broker.uptime"), null);
+      });
     } finally {
       await store.close();
       await node.close();
