@@ -8,13 +8,15 @@ import { freePort } from "./broker_process.ts";
 
 export const NATS_SERVER = "/usr/sbin/nats-server";
 
-/** Whether nats-server is installed (the cluster tests skip without it). */
-export function hasNatsServer(): boolean {
+/** Whether nats-server is installed; when it is not, says which test skips and why. */
+export function hasNatsServer(test = "cluster tests"): boolean {
   try {
-    return Deno.statSync(NATS_SERVER).isFile;
+    if (Deno.statSync(NATS_SERVER).isFile) return true;
   } catch {
-    return false;
+    // not installed
   }
+  console.warn(`${test} skipped: ${NATS_SERVER} is not installed (apt-get install nats-server)`);
+  return false;
 }
 
 export interface NatsCluster {

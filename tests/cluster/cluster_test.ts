@@ -7,12 +7,9 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
-import { hasNatsServer, NATS_SERVER, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { hasNatsServer, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
 
-const available = hasNatsServer();
-if (!available) {
-  console.warn(`cluster tests skipped: ${NATS_SERVER} is not installed (apt-get install nats-server)`);
-}
+const available = hasNatsServer("the three-node cluster test");
 
 interface Received {
   topic: string;

@@ -4,7 +4,7 @@ import { decodeRetained } from "../../src/cluster/jetstream_store.ts";
 import type { StoredMessage } from "../../src/persistence/store.ts";
 import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
 
-const ignore = !hasNatsServer();
+const ignore = !hasNatsServer("the JetStream store test");
 const encoder = new TextEncoder();
 
 const message = (topic: string, text: string): StoredMessage => ({

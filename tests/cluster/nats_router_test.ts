@@ -5,7 +5,7 @@ import { ClusterNode } from "../../src/cluster/cluster.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
 import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
 
-const ignore = !hasNatsServer();
+const ignore = !hasNatsServer("the NATS router test");
 const log = getLogger(["mqtt", "cluster"]);
 
 /** Collects what an in-process subscription receives. */
