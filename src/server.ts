@@ -24,6 +24,7 @@ import { LiveStats } from "./admin/live_stats.ts";
 import { SysTopics } from "./admin/sys_topics.ts";
 import type { BridgeStatus } from "./bridge/bridge.ts";
 import { Bridges } from "./bridge/bridges.ts";
+import { ClusterNode } from "./cluster/cluster.ts";
 
 /** A running listener of any type. */
 export interface Listener {
@@ -57,6 +58,19 @@ export interface ServerOptions {
   /** Replace the security objects built from the configuration. */
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+}
+
+/** Cluster mode when NATS servers are configured: the node's connection, its store and its id. */
+async function clusterFor(config: BrokerConfig): Promise<ClusterNode | undefined> {
+  const c = config.cluster;
+  if (c.nats.servers === undefined || c.nats.servers.length === 0) return undefined;
+  return await ClusterNode.connect({
+    servers: c.nats.servers,
+    credentials: c.nats.credentials ? Deno.readTextFileSync(c.nats.credentials) : undefined,
+    nodeId: c.node_id ?? Deno.hostname(),
+    replicas: c.replicas,
+    replayWindowS: c.replay_window_s,
+  });
 }
 
 function storeFor(config: BrokerConfig): Store {
@@ -222,9 +236,10 @@ function startMonitoring(
  */
 export async function startServer(config: BrokerConfig, options: ServerOptions = {}): Promise<Server> {
   const log = getLog("server");
-  const store = storeFor(config);
   const security = await Security.build(config);
   const bridges = new Bridges(config.bridges ?? []);
+  const cluster = await clusterFor(config);
+  const store = cluster?.store ?? storeFor(config);
   const broker = new Broker({
     ...brokerOptionsFrom(config),
     store,
@@ -236,6 +251,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   await broker.start();
   const listeners: Listener[] = [];
   try {
+    await cluster?.join(broker, getLog("cluster"));
     for (const l of config.listeners) {
       const listener = await startListener(l, config, (socket) => broker.handle(socket));
       listeners.push(listener);
@@ -250,6 +266,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     await bridges.stop();
     await Promise.all(listeners.map((l) => l.close()));
     await broker.close();
+    await cluster?.close();
     throw err;
   }
   const monitoring = startMonitoring(broker, config, listeners, {
@@ -266,7 +283,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       const changed = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
       const applied: string[] = [];
       const restartRequired: string[] = [];
-      for (const key of ["persistence", "mqtt", "admin", "sys", "bridges"] as const) {
+      for (const key of ["persistence", "mqtt", "admin", "sys", "bridges", "cluster"] as const) {
         if (changed(server.config[key], next[key])) restartRequired.push(key);
       }
       const listenerShape = (c: BrokerConfig) =>
@@ -295,6 +312,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       // Bridges first: their local sessions disconnect normally and keep their queues.
       await bridges.stop();
       await Promise.all([...listeners.map((l) => l.close()), broker.close(), monitoring.admin?.close()]);
+      await cluster?.close();
       log.info("Broker stopped");
     },
   };

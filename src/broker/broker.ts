@@ -26,6 +26,8 @@ import {
 } from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
 import { restoreState } from "./recovery.ts";
+import { ClusterMember } from "./cluster_member.ts";
+import type { ClusterLink } from "./cluster_link.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
@@ -65,6 +67,7 @@ export class Broker implements BrokerContext {
   readonly #connections = new Set<Connection>();
   readonly #chain: CommitChain;
   readonly #lifecycle: SessionLifecycle;
+  #cluster: ClusterLink | undefined;
   #closing = false;
   #started = false;
   #connected = 0;
@@ -89,6 +92,7 @@ export class Broker implements BrokerContext {
       (ms) => this.stats.observeCommit(ms),
     );
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
+    this.member = new ClusterMember(this, this.#chain, this.#lifecycle);
   }
 
   get closing(): boolean {
@@ -184,6 +188,7 @@ export class Broker implements BrokerContext {
     if (counted && this.hooks.onPublished.length > 0) {
       this.hooks.notify("onPublished", (h) => h.onPublished!(null, hookMessage(message)));
     }
+    this.#cluster?.forward(message, batch);
     return this.#chain.submit(batch);
   }
 
@@ -234,6 +239,20 @@ export class Broker implements BrokerContext {
     // Another connection may have created the session while the hook was looking.
     if (loaded === undefined || this.sessions.has(clientId)) return;
     restoreState(this, { sessions: [loaded], retained: [] });
+  }
+
+  /** The cluster this broker is a node of, if any. */
+  get cluster(): ClusterLink | undefined {
+    return this.#cluster;
+  }
+
+  /** The engine's side of cluster membership: remote routing, handing sessions over. */
+  readonly member: ClusterMember;
+
+  /** Makes this broker a node of a cluster (before clients connect). */
+  attachCluster(link: ClusterLink): void {
+    this.#cluster = link;
+    this.router.clustered = true;
   }
 
   retain(message: StoredMessage, batch: CommitBatch): void {

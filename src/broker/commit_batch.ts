@@ -14,6 +14,8 @@ import type { Mutation, Store } from "../persistence/store.ts";
 /** One unit of durable work and the actions waiting on it. */
 export class CommitBatch {
   readonly mutations: Mutation[] = [];
+  /** Other work the acknowledgements wait for besides the store (a cluster publish). */
+  readonly awaited: Promise<unknown>[] = [];
   readonly #after: (() => void)[] = [];
   /** True once actions must wait (mutations exist, or an earlier batch is still committing). */
   deferring: boolean;
@@ -28,6 +30,12 @@ export class CommitBatch {
     this.deferring = true;
   }
 
+  /** Makes everything queued with {@link then} from now on also wait for `work`. */
+  wait(work: Promise<unknown>): void {
+    this.awaited.push(work);
+    this.deferring = true;
+  }
+
   /** Runs `action` now if nothing is pending, else once the batch is durable. */
   then(action: () => void): void {
     if (this.deferring) this.#after.push(action);
@@ -35,7 +43,7 @@ export class CommitBatch {
   }
 
   get empty(): boolean {
-    return this.mutations.length === 0 && this.#after.length === 0;
+    return this.mutations.length === 0 && this.#after.length === 0 && this.awaited.length === 0;
   }
 
   /** Runs the deferred actions in order; an action that throws does not stop the others. */
@@ -102,6 +110,11 @@ export class CommitChain {
         const started = performance.now();
         durable = durable.then(() => observe(performance.now() - started));
       }
+    }
+    if (batch.awaited.length > 0) {
+      // A cluster publish is part of "durable" even with relaxed store durability: a QoS 1/2
+      // acknowledgement promises the message reached the cluster's stream.
+      durable = Promise.all([durable, ...batch.awaited]).then(() => {});
     }
     const previous = this.#tail;
     const run = (previous ? Promise.all([previous, durable]) : durable).then(

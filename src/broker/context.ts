@@ -9,6 +9,8 @@ import type { Logger } from "@logtape/logtape";
 import type { Store } from "../persistence/store.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
+import type { ClusterLink } from "./cluster_link.ts";
+import type { ClusterMember } from "./cluster_member.ts";
 import type { DeliveryContext } from "./delivery.ts";
 import type { Hooks } from "./hooks.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
@@ -31,6 +33,10 @@ export interface BrokerContext extends DeliveryContext {
   readonly log: Logger;
   /** Closes connections whose client stayed silent past 1.5 × keep-alive. */
   readonly keepAlive: KeepAliveSweeper;
+  /** The cluster this broker is a node of, if any. */
+  readonly cluster: ClusterLink | undefined;
+  /** The engine's side of cluster membership. */
+  readonly member: ClusterMember;
   /** True while the broker is shutting down (new connections are refused). */
   readonly closing: boolean;
   /** Number of connections currently served (CONNECT accepted). */

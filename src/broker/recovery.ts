@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { StoreSnapshot } from "../persistence/store.ts";
+import type { LoadedSession, StoreSnapshot } from "../persistence/store.ts";
 import { parseSharedFilter } from "../protocol/topic.ts";
 import type { BrokerContext } from "./context.ts";
 import { Session, type Subscription, subscriptionKey } from "./session.ts";
@@ -14,33 +14,7 @@ export function restoreState(
   snapshot: StoreSnapshot,
 ): { sessions: number; retained: number } {
   const now = broker.clock.now();
-  for (const loaded of snapshot.sessions) {
-    const stored = loaded.session;
-    const session = new Session(stored.clientId, stored.protocolLevel, stored.expiryInterval);
-    session.will = stored.will;
-    session.disconnectedAt = stored.disconnectedAt;
-    for (const s of loaded.subscriptions) {
-      const shared = parseSharedFilter(s.filter);
-      const filter = shared?.filter ?? s.filter;
-      const sub: Subscription = { ...s, session };
-      if (shared !== null) sub.group = shared.group;
-      session.subscriptions.set(subscriptionKey(filter, shared?.group), sub);
-      broker.tree.subscribe(filter, session.clientId, sub, shared?.group);
-    }
-    let lastSeq = 0;
-    for (const entry of loaded.outbound) {
-      lastSeq = Math.max(lastSeq, entry.seq);
-      if (entry.packetId !== 0) {
-        session.inflight.set(entry.packetId, entry);
-      } else {
-        session.queue.push(entry);
-        session.queuedBytes += entry.message.payload.length;
-      }
-    }
-    session.resumeSequence(lastSeq);
-    for (const id of loaded.inbound) session.inbound2.add(id);
-    broker.sessions.set(session.clientId, session);
-  }
+  for (const loaded of snapshot.sessions) restoreSession(broker, loaded);
   let retained = 0;
   for (const message of snapshot.retained) {
     if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
@@ -48,4 +22,34 @@ export function restoreState(
     retained++;
   }
   return { sessions: snapshot.sessions.length, retained };
+}
+
+/** Puts one stored session back in memory: subscriptions in the tree, queue, in-flight, inbound QoS 2. */
+export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Session {
+  const stored = loaded.session;
+  const session = new Session(stored.clientId, stored.protocolLevel, stored.expiryInterval);
+  session.will = stored.will;
+  session.disconnectedAt = stored.disconnectedAt;
+  for (const s of loaded.subscriptions) {
+    const shared = parseSharedFilter(s.filter);
+    const filter = shared?.filter ?? s.filter;
+    const sub: Subscription = { ...s, session };
+    if (shared !== null) sub.group = shared.group;
+    session.subscriptions.set(subscriptionKey(filter, shared?.group), sub);
+    broker.tree.subscribe(filter, session.clientId, sub, shared?.group);
+  }
+  let lastSeq = 0;
+  for (const entry of loaded.outbound) {
+    lastSeq = Math.max(lastSeq, entry.seq);
+    if (entry.packetId !== 0) {
+      session.inflight.set(entry.packetId, entry);
+    } else {
+      session.queue.push(entry);
+      session.queuedBytes += entry.message.payload.length;
+    }
+  }
+  session.resumeSequence(lastSeq);
+  for (const id of loaded.inbound) session.inbound2.add(id);
+  broker.sessions.set(session.clientId, session);
+  return session;
 }

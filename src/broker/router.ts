@@ -46,6 +46,11 @@ export class Router {
   #deferring = false;
   #origin: string | undefined;
   #batch!: CommitBatch;
+  /**
+   * In a cluster, share groups span nodes and NATS queue groups pick the node: route()
+   * then serves only non-shared subscriptions and routeGroup() serves one group.
+   */
+  clustered = false;
 
   constructor(ctx: DeliveryContext, tree: TopicTree<Subscription>, strategy: SharedStrategy) {
     this.#ctx = ctx;
@@ -61,7 +66,8 @@ export class Router {
   route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
     const match = this.#tree.match(message.topic);
     const subscribers = match.subscribers;
-    if (subscribers.length === 0 && match.shared.length === 0) return 0;
+    const shared = this.clustered ? [] : match.shared;
+    if (subscribers.length === 0 && shared.length === 0) return 0;
     this.#begin(message, batch, transient);
     const stamp = ++this.#stamp;
     let overlapping = false;
@@ -85,7 +91,7 @@ export class Router {
         if (this.#deliver(m.session, m.qos, m.retainAsPublished, m.noLocal, m.ids)) count++;
       }
     }
-    for (const group of match.shared) {
+    for (const group of shared) {
       const sub = this.#pickMember(group);
       if (sub === undefined) continue;
       const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
@@ -93,6 +99,20 @@ export class Router {
     }
     this.#message = undefined as unknown as StoredMessage;
     return count;
+  }
+
+  /** Delivers `message` to one member of the share group `group` on `filter` (cluster mode). */
+  routeGroup(message: StoredMessage, batch: CommitBatch, group: string, filter: string): number {
+    const found = this.#tree.match(message.topic).shared.find((g) =>
+      g.group === group && g.filter === filter
+    );
+    const sub = found === undefined ? undefined : this.#pickMember(found);
+    if (sub === undefined) return 0;
+    this.#begin(message, batch, false);
+    const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+    const delivered = this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids);
+    this.#message = undefined as unknown as StoredMessage;
+    return delivered ? 1 : 0;
   }
 
   /**

@@ -60,6 +60,11 @@ export class Session {
   disconnectedAt?: number;
   expiryTimer?: TimerHandle;
   willTimer?: TimerHandle;
+  /**
+   * A non-persistent session stored only for its will: in a cluster, so that another node
+   * can publish the will if this one dies. Its stored record is deleted when it ends.
+   */
+  storedForWill = false;
   /** Router bookkeeping: the id of the last message routed here (detects overlapping subscriptions). */
   routeStamp = 0;
   #nextSeq = 1;

@@ -85,7 +85,8 @@ export class SessionLifecycle {
   /** Removes a session, its subscriptions and its stored state. */
   discard(session: Session, batch: CommitBatch): void {
     this.forget(session);
-    if (this.#broker.store !== undefined && session.persistent) {
+    // A clean session is stored too in cluster mode when it carries a will (see storedForWill).
+    if (this.#broker.store !== undefined && (session.persistent || session.storedForWill)) {
       batch.persist({ kind: "deleteSession", clientId: session.clientId });
     }
   }
@@ -98,6 +99,20 @@ export class SessionLifecycle {
       broker.tree.unsubscribe(inner, session.clientId, sub.group);
     }
     session.subscriptions.clear();
+    this.#clearTimers(session);
+    if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
+  }
+
+  /**
+   * Forgets a session that another cluster node takes over: out of the tree and the
+   * session map, timers stopped, its stored state left for the new owner.
+   */
+  release(session: Session): void {
+    const broker = this.#broker;
+    for (const sub of session.subscriptions.values()) {
+      const inner = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
+      broker.tree.unsubscribe(inner, session.clientId, sub.group);
+    }
     this.#clearTimers(session);
     if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
   }

@@ -49,6 +49,11 @@ export class TopicTree<T> {
   readonly #cache = new Map<string, TopicMatch<T>>();
   #size = 0;
   #nodes = 0;
+  /**
+   * Told when a filter (per share group) gets its first subscriber or loses its last:
+   * the cluster keeps one NATS subscription per filter this node needs.
+   */
+  onFilterChange: ((filter: string, group: string | undefined, present: boolean) => void) | undefined;
 
   /** Number of subscriptions (shared and not). */
   get size(): number {
@@ -81,9 +86,11 @@ export class TopicTree<T> {
       node.shared.set(group, members);
     }
     const isNew = !members.has(clientId);
+    const first = members.size === 0;
     members.set(clientId, value);
     if (isNew) this.#size++;
     this.#invalidate();
+    if (first) this.onFilterChange?.(filter, group, true);
     return isNew;
   }
 
@@ -95,19 +102,23 @@ export class TopicTree<T> {
       if (node === undefined) return false;
     }
     let removed = false;
+    let last = false;
     if (group === undefined) {
       removed = node.subscribers?.delete(clientId) ?? false;
-      if (node.subscribers?.size === 0) node.subscribers = null;
+      last = node.subscribers?.size === 0;
+      if (last) node.subscribers = null;
     } else {
       const members = node.shared?.get(group);
       removed = members?.delete(clientId) ?? false;
-      if (members?.size === 0) node.shared!.delete(group);
+      last = members?.size === 0;
+      if (last) node.shared!.delete(group);
       if (node.shared?.size === 0) node.shared = null;
     }
     if (!removed) return false;
     this.#size--;
     this.#prune(node);
     this.#invalidate();
+    if (last) this.onFilterChange?.(filter, group, false);
     return true;
   }
 

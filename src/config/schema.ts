@@ -355,6 +355,44 @@ export const configSchema: Field & { kind: "object" } = {
       item: bridgeSchema,
       doc: "Connections to other MQTT brokers (see docs/bridges.md).",
     },
+    cluster: {
+      kind: "object",
+      doc:
+        "Run as one node of a cluster on NATS JetStream (docs/cluster.md); off unless nats.servers is set.",
+      fields: {
+        node_id: {
+          kind: "string",
+          doc: "This node's name, unique in the cluster and stable across restarts (default: the host name).",
+        },
+        nats: {
+          kind: "object",
+          doc: "The NATS servers the nodes share.",
+          fields: {
+            servers: {
+              kind: "list",
+              item: { kind: "string", doc: "A NATS URL, e.g. nats://127.0.0.1:4222." },
+              doc:
+                "NATS URLs; setting them turns cluster mode on (sessions and retained messages then live in JetStream, not in persistence).",
+            },
+            credentials: { kind: "file", doc: "A NATS .creds file (user JWT and NKey seed)." },
+          },
+        },
+        replicas: {
+          kind: "int",
+          min: 1,
+          max: 5,
+          default: 1,
+          doc: "JetStream replicas of the message stream and the KV buckets (3 for a 3-server NATS cluster).",
+        },
+        replay_window_s: {
+          kind: "int",
+          min: 10,
+          max: 30 * 86400,
+          default: 3600,
+          doc: "Seconds the stream keeps QoS 1/2 messages to catch up sessions whose node failed.",
+        },
+      },
+    },
     admin: {
       kind: "object",
       doc: "Admin HTTP listener.",
@@ -470,6 +508,12 @@ export interface BrokerConfig {
   };
   sys: { interval: number };
   bridges: BridgeConfig[];
+  cluster: {
+    node_id?: string;
+    nats: { servers?: string[]; credentials?: string };
+    replicas: number;
+    replay_window_s: number;
+  };
   admin: {
     enabled: boolean;
     host: string;

@@ -33,6 +33,11 @@ export interface StartOptions {
   /** Reuse a directory (to restart on the same KV file). */
   dir?: string;
   args?: string[];
+  /**
+   * Runs the broker under `nice -n <niceness>`: tests that start many processes use it so
+   * that their load does not disturb the timing-sensitive tests running beside them.
+   */
+  niceness?: number;
 }
 
 async function waitForPort(
@@ -67,6 +72,10 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
   const config = `${dir}/broker.yaml`;
   await Deno.writeTextFile(config, yaml);
   const args = ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...(options.args ?? [])];
+  // nice execs the program, so the child's pid (and kill()) is the broker's own.
+  if (options.niceness !== undefined) {
+    return await launch("nice", ["-n", String(options.niceness), Deno.execPath(), ...args], { port, dir });
+  }
   return await launch(Deno.execPath(), args, { port, dir });
 }
 

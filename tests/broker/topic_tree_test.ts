@@ -89,3 +89,19 @@ Deno.test("entries lists every subscription with its filter", () => {
   const all = [...tree.entries()].map((e) => `${e.clientId} ${e.filter} ${e.group ?? "-"}`).sort();
   assert.deepEqual(all, ["x a/+ -", "y b g"]);
 });
+
+Deno.test("the filter observer hears of a filter's first subscriber and of its last, per share group", () => {
+  const tree = new TopicTree<number>();
+  const heard: string[] = [];
+  tree.onFilterChange = (filter, group, present) =>
+    heard.push(`${present ? "+" : "-"}${group ?? ""}:${filter}`);
+  tree.subscribe("a/#", "c1", 1);
+  tree.subscribe("a/#", "c2", 1);
+  tree.subscribe("a/#", "c1", 2); // a replacement is not a new subscriber
+  tree.subscribe("a/#", "c3", 1, "g");
+  tree.unsubscribe("a/#", "c1");
+  tree.unsubscribe("a/#", "c2");
+  tree.unsubscribe("a/#", "c3", "g");
+  tree.unsubscribe("a/#", "c3", "g");
+  assert.deepEqual(heard, ["+:a/#", "+g:a/#", "-:a/#", "-g:a/#"]);
+});

@@ -152,3 +152,18 @@ Deno.test("bridge problems are reported: name, address, topics, filters, certifi
     "5 bridges[3].reconnect_min_ms: must not exceed reconnect_max_ms",
   ]);
 });
+
+Deno.test("the cluster section is off by default and takes NATS servers, a node id and replicas", () => {
+  const single = parseConfig("listeners: []\n", "single");
+  assert.equal(single.cluster.nats.servers, undefined);
+  const c = parseConfig(
+    "cluster:\n  node_id: a\n  replicas: 3\n  nats: { servers: [nats://127.0.0.1:4222, nats://127.0.0.1:4223] }\n",
+    "cluster",
+  );
+  assert.deepEqual(c.cluster.nats.servers, ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
+  assert.deepEqual([c.cluster.node_id, c.cluster.replicas, c.cluster.replay_window_s], ["a", 3, 3600]);
+  assert.deepEqual(problems("cluster:\n  replicas: 7\n  nats: { server: [x] }\n"), [
+    "2 cluster.replicas: expected an integer 1..5, got 7",
+    '3 cluster.nats.server: unknown key (did you mean "servers"?)',
+  ]);
+});

@@ -124,7 +124,18 @@ export async function handleConnect(
     return continueEnhancedAuth(conn, { packet, assigned, method }, conversation, batch);
   }
   const result = await broker.authenticate(info);
+  if (result.ok && broker.cluster !== undefined) await claimInCluster(conn, packet.clean);
   return completeConnect(conn, packet, assigned, result, batch);
+}
+
+/**
+ * Cluster mode: the client may hold a connection or a session on another node. That
+ * node closes it [MQTT-3.1.4-3] and hands the session over through the shared store.
+ */
+async function claimInCluster(conn: Connection, clean: boolean): Promise<void> {
+  const broker = conn.broker;
+  const loaded = await broker.cluster!.claim(conn.clientId, clean);
+  if (loaded !== undefined && !clean && conn.state !== "closed") broker.member.adoptSession(loaded);
 }
 
 /** The CONNECT waiting for an enhanced authentication exchange to finish. */
@@ -157,10 +168,15 @@ export function continueEnhancedAuth(
   }
   conn.pendingConnect = null;
   if (conversation.ok) conn.authMethod = pending.method;
-  return completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
-    method: pending.method,
-    data: conversation.data,
-  });
+  const complete = () =>
+    completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
+      method: pending.method,
+      data: conversation.data,
+    });
+  if (conversation.ok && conn.broker.cluster !== undefined) {
+    return claimInCluster(conn, pending.packet.clean).then(complete);
+  }
+  return complete();
 }
 
 /** Everything after authentication: the verdict, a session held elsewhere, then {@link establish}. */
@@ -330,6 +346,13 @@ function attachSession(
         expiryInterval: session.expiryInterval,
         will: session.will,
       },
+    });
+  } else if (broker.cluster !== undefined && session.will !== undefined) {
+    // Only the will is stored: if this node dies, the node that adopts the record publishes it.
+    session.storedForWill = true;
+    batch.persist({
+      kind: "putSession",
+      session: { clientId, protocolLevel: session.protocolLevel, expiryInterval: 0, will: session.will },
     });
   } else if (present) {
     // It was persistent before and is not any more: drop its stored copy.

@@ -148,13 +148,16 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
     const client = hookClient(conn);
     broker.hooks.notify("onPublished", (h) => h.onPublished!(client, hookMessage(message)));
   }
+  broker.cluster?.forward(message, batch);
   if (packet.qos === 2) {
     conn.session!.inbound2.add(packet.packetId!);
     if (broker.persistMessages && conn.session!.persistent) {
       batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: packet.packetId! });
     }
   }
-  const reason = delivered === 0 && conn.level === 5 ? Reason.NoMatchingSubscribers : Reason.Success;
+  // In a cluster, subscribers on other nodes are not known here: never claim there were none.
+  const none = delivered === 0 && conn.level === 5 && broker.cluster === undefined;
+  const reason = none ? Reason.NoMatchingSubscribers : Reason.Success;
   acknowledge(conn, packet, reason, batch);
 }
 

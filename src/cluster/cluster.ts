@@ -1,0 +1,245 @@
+/**
+ * A broker as one node of a cluster on NATS JetStream: connects, makes sure the
+ * buckets and the stream exist, and wires the pieces to the engine — the router
+ * (messages), the store (sessions and retained messages in KV), the retained-message
+ * watcher (every node keeps the whole retained set in memory, in sync), the session
+ * handover and the heartbeat. See docs/cluster.md.
+ *
+ * @module
+ */
+import {
+  connect,
+  credsAuthenticator,
+  type JetStreamClient,
+  type KV,
+  type NatsConnection,
+  RetentionPolicy,
+  StorageType,
+} from "nats";
+import type { Broker } from "../broker/broker.ts";
+import type { Logger } from "@logtape/logtape";
+import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
+import { type Heartbeat, SessionHandover } from "./handover.ts";
+import { DURABLE_SUBJECTS } from "./message_wire.ts";
+import { NatsRouter } from "./nats_router.ts";
+import { decodeRecord, encodeRecord } from "./record_codec.ts";
+import { escapeLevel, tokensToTopic, unescapeLevel } from "./subject_mapping.ts";
+
+export interface ClusterOptions {
+  /** NATS URLs, e.g. `nats://127.0.0.1:4222`. */
+  servers: string[];
+  /** A NATS `.creds` file's contents (JWT and NKey seed). */
+  credentials?: string;
+  /** This node's name, stable across restarts. */
+  nodeId: string;
+  /** JetStream replicas of the buckets and the stream (1 for a single NATS server). */
+  replicas?: number;
+  /** How long the stream keeps QoS 1/2 messages for catching sessions up (seconds). */
+  replayWindowS?: number;
+  /** Heartbeat period in ms. */
+  heartbeatMs?: number;
+  /** A node whose heartbeat is older than this (ms) and that does not answer is taken as dead. */
+  deadAfterMs?: number;
+}
+
+export const STREAM = "MQTT_MSGS";
+interface Buckets {
+  sessions: KV;
+  retained: KV;
+  nodes: KV;
+}
+
+const BUCKETS = { sessions: "mqtt_sessions", retained: "mqtt_retained", nodes: "mqtt_nodes" } as const;
+
+export class ClusterNode {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly store: JetStreamStore;
+  readonly nodeId: string;
+  readonly instance: string;
+  router: NatsRouter | undefined;
+  readonly #kv: Buckets;
+  readonly #options: ClusterOptions;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #watch: { stop(): void } | undefined;
+  #handover: SessionHandover | undefined;
+  #sweeping = false;
+
+  private constructor(nc: NatsConnection, kv: Buckets, options: ClusterOptions) {
+    this.nc = nc;
+    this.js = nc.jetstream();
+    this.#kv = kv;
+    this.#options = options;
+    this.nodeId = options.nodeId;
+    this.instance = `${options.nodeId}:${crypto.randomUUID().slice(0, 8)}`;
+    this.store = new JetStreamStore({ sessions: kv.sessions, retained: kv.retained });
+  }
+
+  /** Connects to NATS and prepares the stream and buckets (idempotent across nodes). */
+  static async connect(options: ClusterOptions): Promise<ClusterNode> {
+    const nc = await connect({
+      servers: options.servers,
+      name: `mqtt-${options.nodeId}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      authenticator: options.credentials
+        ? credsAuthenticator(new TextEncoder().encode(options.credentials))
+        : undefined,
+    });
+    const replicas = options.replicas ?? 1;
+    const windowS = options.replayWindowS ?? 3600;
+    const jsm = await nc.jetstreamManager();
+    // Nodes starting together race to create the same objects, and a new cluster may still be
+    // electing its JetStream leader: each step is retried for a while.
+    await retrying(async () => {
+      if (await jsm.streams.info(STREAM).catch(() => undefined)) return;
+      await jsm.streams.add({
+        name: STREAM,
+        subjects: [DURABLE_SUBJECTS],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        num_replicas: replicas,
+        max_age: windowS * 1_000_000_000,
+      });
+    });
+    const js = nc.jetstream();
+    const kv = {
+      sessions: await retrying(() => js.views.kv(BUCKETS.sessions, { replicas, history: 1 })),
+      retained: await retrying(() => js.views.kv(BUCKETS.retained, { replicas, history: 1 })),
+      nodes: await retrying(() => js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000 })),
+    };
+    // A replicated stream answers only once it has elected a leader.
+    for (const name of [STREAM, ...Object.values(BUCKETS).map((b) => `KV_${b}`)]) {
+      await waitForLeader(() =>
+        jsm.streams.info(name).then((i) => i.cluster === undefined ? "standalone" : i.cluster.leader)
+      );
+    }
+    return new ClusterNode(nc, kv, options);
+  }
+
+  /** Makes `broker` a node: call after broker.start() and before listeners open. */
+  async join(broker: Broker, log: Logger): Promise<void> {
+    const onError = (err: unknown) => log.warn("Cluster: {error}", { error: String(err) });
+    const router = new NatsRouter(this.nc, this.js, broker, { instance: this.instance, onError });
+    this.router = router;
+    broker.tree.onFilterChange = (filter, group, present) => router.filterChanged(filter, group, present);
+    for (const { filter, group } of broker.tree.entries()) router.filterChanged(filter, group, true);
+    await this.#syncRetained(broker);
+    const handover = new SessionHandover({
+      nc: this.nc,
+      js: this.js,
+      broker,
+      router,
+      store: this.store,
+      sessions: this.#kv.sessions,
+      nodes: this.#kv.nodes,
+      stream: STREAM,
+      node: this.nodeId,
+    });
+    handover.listen();
+    this.#handover = handover;
+    broker.attachCluster({
+      forward: (message, batch) => router.forward(message, batch),
+      claim: (clientId, clean) => handover.claim(clientId, clean),
+      settled: () => router.settled(),
+    });
+    await this.beat(broker);
+    this.#timer = setInterval(() => {
+      this.beat(broker).catch(onError);
+      if (this.#sweeping) return;
+      this.#sweeping = true;
+      this.sweep(log).catch(onError).finally(() => this.#sweeping = false);
+    }, this.#options.heartbeatMs ?? 1000);
+    log.info("Cluster node {node} joined as {instance}", { node: this.nodeId, instance: this.instance });
+  }
+
+  /** Records that everything routed here so far is stored (the replay point if this node dies). */
+  async beat(broker: Broker): Promise<void> {
+    const router = this.router!;
+    const beat: Heartbeat = { at: Date.now(), seen: router.seenSnapshot() };
+    await Promise.all([
+      router.lastRouted,
+      ...[...broker.connections].map((c) => c.chain.submit(c.chain.begin())),
+    ]);
+    await this.#kv.nodes.put(escapeLevel(this.instance), encodeRecord(beat));
+  }
+
+  /**
+   * Finds node instances that stopped (stale heartbeat, no answer) and adopts their stored
+   * sessions here; one node wins each dead instance (a create-only marker key).
+   */
+  async sweep(log: Logger): Promise<void> {
+    const nodes = this.#kv.nodes;
+    const deadAfter = this.#options.deadAfterMs ?? 5 * (this.#options.heartbeatMs ?? 1000);
+    const keys: string[] = [];
+    for await (const key of await nodes.keys()) keys.push(key);
+    for (const key of keys) {
+      if (key.startsWith("dead.") || key === escapeLevel(this.instance)) continue;
+      const entry = await nodes.get(key);
+      if (entry?.operation !== "PUT") continue;
+      const at = (decodeRecord<Heartbeat>(entry.value)).at;
+      if (Date.now() - at < deadAfter) continue;
+      const instance = unescapeLevel(key);
+      // A slow node is not a dead one.
+      if (await this.#handover!.alive(instance)) continue;
+      const marker = encodeRecord({ by: this.instance, at: Date.now() });
+      if (!await nodes.create(`dead.${key}`, marker).then(() => true, () => false)) continue;
+      const adopted = await this.#handover!.adoptOrphans(instance);
+      // Every session it owned has a new home; the marker stays until the bucket's TTL.
+      await nodes.delete(key);
+      log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", {
+        instance,
+        adopted,
+      });
+    }
+  }
+
+  /** Loads every retained message, then follows changes made by any node. */
+  async #syncRetained(broker: Broker): Promise<void> {
+    let ready!: () => void;
+    const initialised = new Promise<void>((resolve) => ready = resolve);
+    const watch = await this.#kv.retained.watch({ initializedFn: () => ready() });
+    this.#watch = watch;
+    (async () => {
+      for await (const entry of watch) {
+        try {
+          if (entry.operation === "PUT") broker.retained.set(decodeRetained(entry.value));
+          else broker.retained.delete(tokensToTopic(entry.key));
+        } catch (err) {
+          broker.log.warn("Retained entry {key} unreadable: {error}", { key: entry.key, error: String(err) });
+        }
+      }
+    })();
+    await initialised;
+  }
+
+  /** Stops following the cluster and closes the NATS connection (after the broker closed). */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#watch?.stop();
+    this.router?.close();
+    await this.nc.drain().catch(() => {});
+  }
+}
+
+async function retrying<T>(step: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function waitForLeader(leader: () => Promise<string | undefined>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await leader().catch(() => undefined);
+    if (found) return;
+    if (Date.now() > deadline) throw new Error("JetStream stream has no leader");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

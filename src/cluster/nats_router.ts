@@ -1,0 +1,156 @@
+/**
+ * Carries application messages between nodes over NATS. Each node subscribes only
+ * to the filters its own sessions use (one NATS subscription per subject, counted by
+ * the filters that need it); NATS does the wildcard matching across the cluster.
+ *
+ * Choice, measured in docs/benchmarks.md: a node routes its own clients' messages
+ * locally at once and publishes them to NATS with its instance id in a header; it
+ * skips that echo when it comes back. Local subscribers keep single-node latency and
+ * NATS is only on the path of other nodes. Share groups are the exception: every node
+ * (the publisher's too) serves them only from NATS queue groups, so that exactly one
+ * member cluster-wide gets each message.
+ *
+ * @module
+ */
+import type { JetStreamClient, Msg, NatsConnection, Subscription } from "nats";
+import type { Broker } from "../broker/broker.ts";
+import type { CommitBatch } from "../broker/commit_batch.ts";
+import type { StoredMessage } from "../persistence/store.ts";
+import {
+  decodeMessage,
+  decodeOrigin,
+  encodeHeaders,
+  subjectFor,
+  subscriptionSubjects,
+} from "./message_wire.ts";
+import { escapeLevel } from "./subject_mapping.ts";
+
+interface Held {
+  subscription: Subscription;
+  count: number;
+}
+
+export class NatsRouter {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #broker: Broker;
+  /** This process's identity on the wire: node id plus a per-start nonce. */
+  readonly instance: string;
+  readonly #held = new Map<string, Held>();
+  /** Per sending instance, the last sequence routed here: drops the copies that overlapping subscriptions bring. */
+  readonly seen = new Map<string, number>();
+  #seq = 0;
+  /** NATS subscriptions were made since the last settled(). */
+  #unsettled = false;
+  /** The routing work most recently submitted (heartbeats wait for it). */
+  lastRouted: Promise<void> = Promise.resolve();
+  /** Messages forwarded and received (for the benchmark and $SYS-like figures). */
+  forwarded = 0;
+  received = 0;
+  #onError: (err: unknown) => void;
+
+  constructor(nc: NatsConnection, js: JetStreamClient, broker: Broker, options: {
+    instance: string;
+    onError: (err: unknown) => void;
+  }) {
+    this.#nc = nc;
+    this.#js = js;
+    this.#broker = broker;
+    this.instance = options.instance;
+    this.#onError = options.onError;
+  }
+
+  /** The last sequence number this instance has forwarded. */
+  get sequence(): number {
+    return this.#seq;
+  }
+
+  /** Per sending instance (this one included), the last sequence routed here so far. */
+  seenSnapshot(): Record<string, number> {
+    const seen = Object.fromEntries(this.seen);
+    seen[this.instance] = this.#seq;
+    return seen;
+  }
+
+  /** Follows the topic tree: a filter that gains its first subscriber is subscribed in NATS. */
+  filterChanged(filter: string, group: string | undefined, present: boolean): void {
+    // The queue name carries the filter too: NATS would merge equal queue names across subjects.
+    const queue = group === undefined ? undefined : escapeLevel(`${group}/${filter}`);
+    for (const subject of subscriptionSubjects(filter)) {
+      const key = queue === undefined ? subject : `${subject} ${queue}`;
+      const held = this.#held.get(key);
+      if (present) {
+        if (held !== undefined) {
+          held.count++;
+          continue;
+        }
+        const subscription = this.#nc.subscribe(subject, {
+          queue,
+          callback: (err, msg) => {
+            if (err) this.#onError(err);
+            else this.#receive(msg, group === undefined ? undefined : { group, filter });
+          },
+        });
+        this.#held.set(key, { subscription, count: 1 });
+        this.#unsettled = true;
+      } else if (held !== undefined && --held.count === 0) {
+        held.subscription.unsubscribe();
+        this.#held.delete(key);
+      }
+    }
+  }
+
+  /** Resolves once the NATS server has the subscriptions made since the last call. */
+  settled(): Promise<void> | undefined {
+    if (!this.#unsettled) return undefined;
+    this.#unsettled = false;
+    return this.#nc.flush();
+  }
+
+  /** Number of NATS subscriptions held (tests check the reference counting). */
+  get subscriptionCount(): number {
+    return this.#held.size;
+  }
+
+  /** Publishes a message accepted on this node; QoS 1/2 make `batch` wait for the stream's ack. */
+  forward(message: StoredMessage, batch: CommitBatch): void {
+    // "$" topics ($SYS) describe one node and stay on it.
+    if (message.topic.charCodeAt(0) === 0x24) return;
+    const seq = ++this.#seq;
+    this.forwarded++;
+    const headers = encodeHeaders(message, { node: this.instance, seq });
+    if (message.qos === 0) {
+      // nats.js sends on a later microtask and a QoS 0 payload may be a view into a read buffer.
+      this.#nc.publish(subjectFor(message), message.payload.slice(), { headers });
+      return;
+    }
+    // No Nats-Msg-Id: nothing retries the publish, and the server would keep every id for its window.
+    batch.wait(this.#js.publish(subjectFor(message), message.payload, { headers }));
+  }
+
+  #receive(msg: Msg, group: { group: string; filter: string } | undefined): void {
+    const origin = decodeOrigin(msg.headers);
+    if (origin === undefined) return;
+    if (group === undefined) {
+      // Our own message was routed locally when it was accepted.
+      if (origin.node === this.instance) return;
+      const last = this.seen.get(origin.node) ?? 0;
+      if (origin.seq <= last) return;
+      this.seen.set(origin.node, origin.seq);
+    }
+    this.received++;
+    try {
+      const message = decodeMessage(msg.subject, msg.data, msg.headers);
+      this.lastRouted = this.#broker.member.routeRemote(message, group);
+    } catch (err) {
+      // One bad message must not end the subscription that brought it.
+      this.#onError(err);
+    }
+  }
+
+  /** Drops every NATS subscription (shutdown). */
+  close(): void {
+    for (const held of this.#held.values()) held.subscription.unsubscribe();
+    this.#held.clear();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * A 3-server NATS cluster with JetStream on 127.0.0.1 for the cluster tests:
+ * free ports, a temporary store directory per server, and a wait until JetStream
+ * has elected its meta leader and answers.
+ */
+import { connect } from "nats";
+import { freePort } from "./broker_process.ts";
+
+export const NATS_SERVER = "/usr/sbin/nats-server";
+
+/** Whether nats-server is installed; when it is not, says which test skips and why. */
+export function hasNatsServer(test = "cluster tests"): boolean {
+  try {
+    if (Deno.statSync(NATS_SERVER).isFile) return true;
+  } catch {
+    // not installed
+  }
+  console.warn(`${test} skipped: ${NATS_SERVER} is not installed (apt-get install nats-server)`);
+  return false;
+}
+
+export interface NatsCluster {
+  /** Client URLs, one per server. */
+  readonly urls: string[];
+  stop(): Promise<void>;
+}
+
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const dir = await Deno.makeTempDir({ prefix: "nats-cluster-" });
+  const clientPorts = Array.from({ length: size }, () => freePort());
+  const routePorts = Array.from({ length: size }, () => freePort());
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const children = clientPorts.map((port, i) =>
+    // Niced, like the cluster's brokers: their load must not disturb timing-sensitive tests beside them.
+    new Deno.Command("nice", {
+      args: [
+        ...["-n", "10", NATS_SERVER],
+        ...["-a", "127.0.0.1", "-p", String(port), "-n", `n${i}`, "-js", "-sd", `${dir}/n${i}`],
+        // A lone server runs standalone JetStream; clustered JetStream would wait for peers.
+        ...(size === 1
+          ? []
+          : ["--cluster_name", "mqtt-test", "--cluster", `nats://127.0.0.1:${routePorts[i]}`]),
+        ...(size === 1 ? [] : ["--routes", routes]),
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn()
+  );
+  const urls = clientPorts.map((p) => `nats://127.0.0.1:${p}`);
+  const stop = async () => {
+    for (const child of children) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(children.map((c) => c.status));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await waitForJetStream(urls, 20_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { urls, stop };
+}
+
+async function waitForJetStream(urls: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const nc = await connect({ servers: urls, timeout: 1000 });
+      try {
+        const jsm = await nc.jetstreamManager({ timeout: 1000 });
+        await jsm.getAccountInfo();
+        return;
+      } finally {
+        await nc.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`JetStream not ready: ${err}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { CommitChain } from "../../src/broker/commit_batch.ts";
+
+Deno.test("acknowledgements wait for awaited work (a cluster publish) as well as for the store", async () => {
+  const chain = new CommitChain(undefined, false, () => {});
+  const batch = chain.begin();
+  let release!: () => void;
+  batch.wait(new Promise<void>((resolve) => release = resolve));
+  const sent: string[] = [];
+  batch.then(() => sent.push("puback"));
+  const done = chain.submit(batch);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(sent, []);
+  release();
+  await done;
+  assert.deepEqual(sent, ["puback"]);
+});
+
+Deno.test("a failed cluster publish sends no acknowledgement and is reported", async () => {
+  const errors: unknown[] = [];
+  const chain = new CommitChain(undefined, true, (err) => errors.push(err));
+  const batch = chain.begin();
+  batch.wait(Promise.reject(new Error("no stream")));
+  const sent: string[] = [];
+  batch.then(() => sent.push("puback"));
+  await chain.submit(batch);
+  assert.deepEqual(sent, []);
+  assert.equal(errors.length, 1);
+});

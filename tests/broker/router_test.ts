@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { Broker } from "../../src/broker/broker.ts";
+import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
+
+async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise<string | undefined> {
+  const reader = stream.getReader();
+  const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms));
+  const got = await Promise.race([reader.read().then((r) => r.value?.topic), timeout]);
+  await reader.cancel();
+  return got;
+}
+
+Deno.test("in cluster mode, share groups are served only when NATS picks this node for them", async () => {
+  const broker = new Broker();
+  await broker.start();
+  broker.router.clustered = true;
+  const member = broker.subscribe("$share/g/t/#");
+  const plain = broker.subscribe("t/#");
+  await broker.publishInternal({ topic: "t/1", payload: new Uint8Array(1), qos: 0, retain: false });
+  assert.equal(await first(plain), "t/1");
+  assert.equal(await first(member), undefined);
+  const again = broker.subscribe("$share/g/t/#");
+  const other = broker.subscribe("$share/h/t/#");
+  await broker.member.routeRemote({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
+    group: "g",
+    filter: "t/#",
+  });
+  assert.equal(await first(again), "t/2");
+  assert.equal(await first(other), undefined);
+  await broker.close();
+});
