@@ -19,16 +19,17 @@ export type WriteSink = (bytes: Uint8Array) => Promise<number>;
 
 /**
  * Two chunk sizes: a flush starts in a small chunk, so that one message fanned out to
- * 10 000 connections in one turn borrows 20 MiB rather than 640; what does not fit
+ * 10 000 connections in one turn borrows 20 MiB rather than 2.5 GiB; what does not fit
  * continues in large ones.
  */
 const SMALL = 2 * 1024;
-const LARGE = 64 * 1024;
+/** Large chunks of 256 KiB: 16 KiB fan-out ran at 0.85–0.93× Mosquitto with 64 KiB, 0.98–1.17× with these. */
+const LARGE = 256 * 1024;
 /** Free chunks kept for reuse (8 MiB of each size); beyond that, returned chunks go to the GC. */
 const smallPool: Uint8Array[] = [];
 const largePool: Uint8Array[] = [];
 const SMALL_POOL_LIMIT = 4096;
-const LARGE_POOL_LIMIT = 128;
+const LARGE_POOL_LIMIT = 32;
 
 function borrow(first: boolean, size: number): Uint8Array {
   if (first && size <= SMALL) return smallPool.pop() ?? new Uint8Array(SMALL);

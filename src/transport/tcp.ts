@@ -38,7 +38,8 @@ export interface TcpListener {
 }
 
 const MIN_READ = 1024;
-const MAX_READ = 64 * 1024;
+/** A busy connection's reads grow to 256 KiB (large payloads: fewer reads and batches per message). */
+const MAX_READ = 256 * 1024;
 
 /**
  * The read side of one connection: reads on demand into one reused buffer that

@@ -327,7 +327,9 @@ function table(
     const failed = cols.map((runs) => runs.filter((m) => m.error).length);
     ratios[scenario] = rates[0] / rates[1];
     // In the chart, higher is better: more throughput, or (latency scenarios) a lower p99.
-    const latency = SCENARIOS[scenario].halfRateOf !== undefined;
+    // A paced scenario (fixed publish rate) is compared by latency: every broker delivers the same rate.
+    const latency = SCENARIOS[scenario].halfRateOf !== undefined ||
+      SCENARIOS[scenario].args.includes("--rate");
     chart.push({
       label: `${scenario}: ${SCENARIOS[scenario].label}${latency ? " — p99" : ""}`,
       values: cols.map((_, i) => latency ? p99s[ref] / p99s[i] : rates[i] / rates[ref]),
