@@ -239,7 +239,6 @@ export class Connection implements SessionLink {
     return this.state === "closed";
   }
 
-  /** Encodes and queues a packet at this connection's protocol level. */
   /**
    * Sends PUBACK, PUBREC, PUBREL or PUBCOMP. A successful one without properties is four
    * bytes written straight from a scratch buffer (the socket copies them), the same bytes
@@ -253,20 +252,23 @@ export class Connection implements SessionLink {
     ACK_SCRATCH[0] = (packet.type << 4) | (packet.type === PacketType.PUBREL ? 0x02 : 0x00);
     ACK_SCRATCH[2] = packet.packetId >> 8;
     ACK_SCRATCH[3] = packet.packetId & 0xff;
-    const stats = this.broker.stats;
-    stats.bytesSent += 4;
-    stats.packetsSent[packet.type]++;
-    stats.bytesSentByType[packet.type] += 4;
-    this.socket.write(ACK_SCRATCH);
+    this.#write(packet.type, ACK_SCRATCH);
   }
 
+  /** Encodes and queues a packet at this connection's protocol level. */
   send(packet: Packet): void {
     if (this.state === "closed") return;
     let bytes = encodePacket(packet, this.level);
     if (bytes.length > this.maxPacketSize) bytes = this.#withoutDiagnostics(packet, bytes);
-    this.broker.stats.bytesSent += bytes.length;
-    this.broker.stats.packetsSent[packet.type]++;
-    this.broker.stats.bytesSentByType[packet.type] += bytes.length;
+    this.#write(packet.type, bytes);
+  }
+
+  /** Counts an encoded packet in the statistics and queues it. */
+  #write(type: number, bytes: Uint8Array): void {
+    const stats = this.broker.stats;
+    stats.bytesSent += bytes.length;
+    stats.packetsSent[type]++;
+    stats.bytesSentByType[type] += bytes.length;
     this.socket.write(bytes);
   }
 

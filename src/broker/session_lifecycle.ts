@@ -93,19 +93,15 @@ export class SessionLifecycle {
 
   /** Removes a session from memory only: its stored state is left as it is. */
   forget(session: Session): void {
-    const broker = this.#broker;
-    for (const sub of session.subscriptions.values()) {
-      const inner = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
-      broker.tree.unsubscribe(inner, session.clientId, sub.group);
-    }
+    this.release(session);
     session.subscriptions.clear();
-    this.#clearTimers(session);
-    if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
   }
 
   /**
    * Forgets a session that another cluster node takes over: out of the tree and the
-   * session map, timers stopped, its stored state left for the new owner.
+   * session map, timers stopped, its stored state left for the new owner. Unlike
+   * {@link forget} the session object keeps its subscriptions, as the store may still
+   * be writing them.
    */
   release(session: Session): void {
     const broker = this.#broker;

@@ -8,7 +8,7 @@ import { malformed, protocolError } from "./errors.ts";
 import { PacketType, type ProtocolLevel, type PublishPacket, type QoS, Reason } from "./packet.ts";
 import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
 import { decodeUtf8, Reader } from "./reader.ts";
-import { utf8Bytes, varintSize, Writer } from "./writer.ts";
+import { utf8Bytes, varintSize, Writer, writeVarint } from "./writer.ts";
 
 export function decodePublish(flags: number, body: Uint8Array, level: ProtocolLevel): PublishPacket {
   const qos = (flags >> 1) & 0x03;
@@ -94,15 +94,10 @@ function encodePlainPublish(p: PublishPacket, level: ProtocolLevel): EncodedPubl
   const n = topic.length;
   for (let i = 0; i < n; i++) if (topic.charCodeAt(i) > 0x7f) return undefined;
   const variable = 2 + n + (p.qos > 0 ? 2 : 0) + (level === 5 ? 1 : 0);
-  let remaining = variable + p.payload.length;
+  const remaining = variable + p.payload.length;
   const head = new Uint8Array(1 + varintSize(remaining) + variable);
   head[0] = (PacketType.PUBLISH << 4) | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
-  let at = 1;
-  do {
-    const digit = remaining & 0x7f;
-    remaining = Math.floor(remaining / 128);
-    head[at++] = remaining > 0 ? digit | 0x80 : digit;
-  } while (remaining > 0);
+  let at = writeVarint(head, 1, remaining);
   head[at++] = n >> 8;
   head[at++] = n & 0xff;
   for (let i = 0; i < n; i++) head[at++] = topic.charCodeAt(i);

@@ -16,14 +16,19 @@ export function varintSize(n: number): number {
 export function encodeVarint(n: number): Uint8Array {
   if (!Number.isInteger(n) || n < 0 || n > 268_435_455) throw new RangeError(`varint out of range: ${n}`);
   const out = new Uint8Array(varintSize(n));
-  let i = 0;
+  writeVarint(out, 0, n);
+  return out;
+}
+
+/** Writes a variable byte integer at `at`; returns the position after it. */
+export function writeVarint(buf: Uint8Array, at: number, n: number): number {
   do {
     let b = n % 128;
     n = Math.floor(n / 128);
     if (n > 0) b |= 0x80;
-    out[i++] = b;
+    buf[at++] = b;
   } while (n > 0);
-  return out;
+  return at;
 }
 
 /** UTF-8 bytes of a string, for size computation before writing. */
@@ -59,12 +64,7 @@ export class Writer {
   }
 
   varint(n: number): void {
-    do {
-      let b = n % 128;
-      n = Math.floor(n / 128);
-      if (n > 0) b |= 0x80;
-      this.buf[this.pos++] = b;
-    } while (n > 0);
+    this.pos = writeVarint(this.buf, this.pos, n);
   }
 
   /** Length-prefixed bytes (a UTF-8 string already encoded, or binary data). */

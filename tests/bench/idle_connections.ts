@@ -17,6 +17,7 @@ import {
   type RunningBroker,
   startBroker,
 } from "./loadgen/broker_launchers.ts";
+import { encodeConnect } from "./loadgen/wire.ts";
 
 const TARGET = 100_000;
 const CONNECT_PARALLELISM = 200;
@@ -62,13 +63,6 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
 }
 
-/** CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, client id `id` (ASCII). */
-export function connectPacket(id: string): Uint8Array {
-  const cid = new TextEncoder().encode(id);
-  const body = [0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, cid.length >> 8, cid.length & 0xff, ...cid];
-  return Uint8Array.of(0x10, body.length, ...body);
-}
-
 async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
   const out = new Uint8Array(n);
   for (let got = 0; got < n;) {
@@ -82,7 +76,7 @@ async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
 async function openIdle(port: number, id: string): Promise<Deno.Conn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await conn.write(connectPacket(id));
+    await conn.write(encodeConnect(4, { clientId: id, clean: true, keepAlive: 60 }));
     const connack = await readExactly(conn, 4);
     if (connack[0] !== 0x20 || connack[3] !== 0) throw new Error(`refused: ${[...connack]}`);
     return conn;
