@@ -20,8 +20,9 @@
  */
 
 import { Broker as Engine } from "./broker/broker.ts";
-import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+import type { ListenerConfig } from "./config/schema.ts";
 import { type Listener, startListener } from "./server.ts";
+import { ConnectionGate } from "./transport/admission.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
 import { listenerSchema } from "./config/schema.ts";
@@ -46,6 +47,8 @@ export type ListenOptions = Partial<ListenerConfig> & { type?: ListenerConfig["t
  */
 export class Broker extends Engine {
   readonly #listeners: Listener[] = [];
+  /** Connections on all of this broker's listeners, counted from accept against `limits.maxConnections`. */
+  readonly #gate = new ConnectionGate(() => this.limits.maxConnections);
 
   /**
    * Serves one client over a Socket or any `{ readable, writable }` byte stream pair.
@@ -86,8 +89,12 @@ export class Broker extends Engine {
       if (field.default !== undefined) defaults[key] = field.default;
     }
     const config = { ...defaults, ...options } as ListenerConfig;
-    const mqtt = { max_packet_size: this.mqtt.maxPacketSize } as BrokerConfig["mqtt"];
-    const listener = await startListener(config, { mqtt } as BrokerConfig, (s) => this.handle(s));
+    const listener = await startListener(config, {
+      maxPacketSize: this.mqtt.maxPacketSize,
+      onSocket: (s) => this.handle(s),
+      gate: this.#gate,
+      handshakeTimeoutMs: () => this.limits.connectTimeoutMs,
+    });
     this.#listeners.push(listener);
     return listener;
   }

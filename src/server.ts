@@ -14,9 +14,10 @@ import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
+import { ConnectionGate, type ListenerStats } from "./transport/admission.ts";
 import { listenTcp } from "./transport/tcp.ts";
-import { listenTls, type TlsListener } from "./transport/tls.ts";
-import { listenWebSocket } from "./transport/websocket.ts";
+import { listenTls, type TlsSettings, validateCaBundle, validateCertificatePair } from "./transport/tls.ts";
+import { listenWebSocket } from "./transport/websocket_listener.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { EventLoopMonitor } from "./admin/event_loop.ts";
@@ -32,6 +33,8 @@ export interface Listener {
   readonly name: string;
   readonly hostname: string;
   readonly port: number;
+  /** Transport counters (accept errors, refusals, handshake failures and timeouts). */
+  readonly stats?: ListenerStats;
   close(): Promise<void>;
 }
 
@@ -115,62 +118,97 @@ class Security implements Authenticator, Authorizer {
   }
 }
 
+/** What a listener needs from the broker it serves. */
+export interface ListenerContext {
+  maxPacketSize: number;
+  onSocket: (socket: Socket) => void;
+  /** The broker-wide connection budget (`limits.max_connections`) shared by all listeners. */
+  gate?: ConnectionGate;
+  /** Time a connection may spend in its TLS/HTTP/PROXY handshake (`limits.connect_timeout_ms`). */
+  handshakeTimeoutMs?: () => number;
+}
+
+/** The listener's name in logs and metrics. */
+export function listenerName(l: ListenerConfig): string {
+  return l.name ?? `${l.type}:${l.host}:${l.port}`;
+}
+
+/** The certificate, key and CA of a tls or wss listener, checked (throws CertificateError naming the file). */
+function listenerCertificates(l: ListenerConfig): TlsSettings {
+  const { cert, key, notAfter } = validateCertificatePair(l.cert_file!, l.key_file!);
+  if (notAfter.getTime() < Date.now()) {
+    getLog("server").warn("The certificate {file} of listener {listener} expired on {date}", {
+      file: l.cert_file,
+      listener: listenerName(l),
+      date: notAfter.toISOString(),
+    });
+  }
+  return {
+    cert,
+    key,
+    ca: l.ca_file === undefined ? undefined : validateCaBundle(l.ca_file),
+    requireCertificate: l.require_certificate,
+    minVersion: l.min_tls_version,
+  };
+}
+
 /** Starts one listener of any type. */
-export async function startListener(
-  l: ListenerConfig,
-  config: BrokerConfig,
-  onSocket: (s: Socket) => void,
-): Promise<Listener> {
-  const name = l.name ?? `${l.type}:${l.host}:${l.port}`;
-  const maxPacketSize = config.mqtt.max_packet_size;
-  const read = (path: string | undefined) => path === undefined ? undefined : Deno.readTextFileSync(path);
+export async function startListener(l: ListenerConfig, context: ListenerContext): Promise<Listener> {
+  const common = {
+    hostname: l.host,
+    port: l.port,
+    name: listenerName(l),
+    maxPacketSize: context.maxPacketSize,
+    maxConnections: l.max_connections,
+    gate: context.gate,
+    handshakeTimeoutMs: context.handshakeTimeoutMs,
+  };
   switch (l.type) {
     case "tcp":
-      return listenTcp({
-        hostname: l.host,
-        port: l.port,
-        name,
-        maxPacketSize,
-        proxyProtocol: l.proxy_protocol,
-        maxConnections: l.max_connections,
-      }, onSocket);
+      return listenTcp({ ...common, proxyProtocol: l.proxy_protocol }, context.onSocket);
     case "tls":
-      return await listenTls({
-        hostname: l.host,
-        port: l.port,
-        name,
-        maxPacketSize,
-        cert: read(l.cert_file)!,
-        key: read(l.key_file)!,
-        ca: read(l.ca_file),
-        requireCertificate: l.require_certificate,
-        minVersion: l.min_tls_version,
-        maxConnections: l.max_connections,
-      }, onSocket);
+      return await listenTls({ ...common, ...listenerCertificates(l) }, context.onSocket);
     case "ws":
     case "wss":
       return await listenWebSocket({
-        hostname: l.host,
-        port: l.port,
+        ...common,
         path: l.path,
-        name,
-        maxPacketSize,
-        tls: l.type === "wss" ? { cert: read(l.cert_file)!, key: read(l.key_file)! } : undefined,
-      }, onSocket);
+        tls: l.type === "wss" ? listenerCertificates(l) : undefined,
+      }, context.onSocket);
   }
 }
 
-/** Re-reads the certificate files of TLS listeners (SIGHUP); open connections are kept. */
-export function reloadCertificates(server: Server): string[] {
+/** A listener that can swap its certificates (tls and wss). */
+type Reloadable = Listener & { reloadCertificates?: (cert: string, key: string, ca?: string) => void };
+
+/**
+ * Re-reads the certificate files of tls and wss listeners (SIGHUP) from `config`; new
+ * connections use them and open connections are kept. A listener whose new files do not
+ * form a valid pair keeps its current certificates; the failure is returned and logged.
+ */
+export function reloadCertificates(
+  server: Server,
+  config: BrokerConfig = server.config,
+): { reloaded: string[]; failed: { listener: string; error: string }[] } {
   const reloaded: string[] = [];
-  server.config.listeners.forEach((l, i) => {
-    const listener = server.listeners[i] as Listener & Partial<TlsListener>;
-    if (l.type !== "tls" || !listener?.reloadCertificates) return;
-    const ca = l.ca_file ? Deno.readTextFileSync(l.ca_file) : undefined;
-    listener.reloadCertificates(Deno.readTextFileSync(l.cert_file!), Deno.readTextFileSync(l.key_file!), ca);
-    reloaded.push(listener.name);
+  const failed: { listener: string; error: string }[] = [];
+  config.listeners.forEach((l, i) => {
+    const listener = server.listeners[i] as Reloadable | undefined;
+    if ((l.type !== "tls" && l.type !== "wss") || !listener?.reloadCertificates) return;
+    try {
+      const { cert, key, ca } = listenerCertificates(l);
+      listener.reloadCertificates(cert, key, ca);
+      reloaded.push(listener.name);
+    } catch (err) {
+      const error = (err as Error).message;
+      failed.push({ listener: listener.name, error });
+      getLog("server").error("Kept the current certificates of listener {listener}: {error}", {
+        listener: listener.name,
+        error,
+      });
+    }
   });
-  return reloaded;
+  return { reloaded, failed };
 }
 
 /** $SYS topics, live rates, event-loop monitor and the admin listener, as configured. */
@@ -250,10 +288,24 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   });
   await broker.start();
   const listeners: Listener[] = [];
+  const context: ListenerContext = {
+    maxPacketSize: config.mqtt.max_packet_size,
+    onSocket: (socket) => broker.handle(socket),
+    gate: new ConnectionGate(() => broker.limits.maxConnections),
+    handshakeTimeoutMs: () => broker.limits.connectTimeoutMs,
+  };
   try {
     await cluster?.join(broker, getLog("cluster"));
-    for (const l of config.listeners) {
-      const listener = await startListener(l, config, (socket) => broker.handle(socket));
+    for (const [i, l] of config.listeners.entries()) {
+      let listener: Listener;
+      try {
+        listener = await startListener(l, context);
+      } catch (err) {
+        // "Address already in use" alone does not say which of several listeners failed.
+        throw new Error(`listeners[${i}] (${l.type} ${l.host}:${l.port}): ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
       listeners.push(listener);
       log.info("Listening on {type} {host}:{port}", {
         type: listener.type,
@@ -298,8 +350,13 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {
-        const reloaded = reloadCertificates(server);
+        const { reloaded, failed } = reloadCertificates(server, next);
         if (reloaded.length > 0) applied.push(`certificates (${reloaded.join(", ")})`);
+        if (failed.length > 0) {
+          applied.push(
+            `certificates kept for ${failed.map((f) => f.listener).join(", ")} (see the error above)`,
+          );
+        }
       }
       (server as { config: BrokerConfig }).config = restartRequired.length === 0
         ? next

@@ -1,22 +1,36 @@
 /**
  * MQTT over TLS. TLS is terminated with `node:tls` rather than Deno.listenTls:
  * a Deno.listenTls connection cannot turn Nagle's algorithm off, which delays a
- * connection's first small replies by up to ~40 ms; node:tls sockets take
- * setNoDelay(true). node:tls also verifies client certificates and can swap
- * certificates in place (SIGHUP) without dropping connections.
+ * connection's first small replies by up to ~40 ms, and cannot verify client
+ * certificates; node:tls does both and can swap certificates in place (SIGHUP)
+ * without dropping connections.
+ *
+ * The broker accepts the TCP connections itself (accept_loop.ts) and hands each
+ * to a node:tls server that never listens. Letting node:tls accept loses the
+ * listener for good when accept() fails with EMFILE (measured on Deno 2.9.6: no
+ * error event, the port stops answering), and gives no hold on connections that
+ * stall in the handshake.
  *
  * @module
  */
 import { createServer, type Server, type TLSSocket } from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Buffer } from "node:buffer";
+import type { Duplex } from "node:stream";
+import { getLog } from "../log/logging.ts";
+import { AcceptLoop } from "./accept_loop.ts";
+import { ConnectionGate, ListenerStats } from "./admission.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import { connDuplex } from "./conn_duplex.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./tcp.ts";
 import { writerSocket } from "./writer_socket.ts";
 
-export interface TlsOptions {
-  hostname: string;
-  port: number;
+const log = getLog("transport");
+
+/** How TLS is set up on a listener (tls and wss). */
+export interface TlsSettings {
   /** PEM certificate chain, key, and optional CA bundle for client certificates. */
   cert: string;
   key: string;
@@ -25,10 +39,20 @@ export interface TlsOptions {
   requireCertificate?: boolean;
   /** Oldest TLS version accepted (default TLSv1.2). */
   minVersion?: "TLSv1.2" | "TLSv1.3";
-  /** Connections accepted at once on this listener (0 = no limit). */
+}
+
+export interface TlsOptions extends TlsSettings {
+  hostname: string;
+  port: number;
+  /** Connections accepted at once on this listener (0 = no limit), counted from accept. */
   maxConnections?: number;
   name?: string;
   maxPacketSize?: number;
+  /** The broker-wide connection budget shared by all listeners (default: this listener's alone). */
+  gate?: ConnectionGate;
+  stats?: ListenerStats;
+  /** Time allowed for the TLS handshake (default 10 s, as `limits.connect_timeout_ms`). */
+  handshakeTimeoutMs?: () => number;
 }
 
 export interface TlsListener {
@@ -36,9 +60,78 @@ export interface TlsListener {
   readonly name: string;
   readonly hostname: string;
   readonly port: number;
-  /** Swaps the certificate and key for new connections; open ones are kept. */
+  readonly stats: ListenerStats;
+  /** Swaps the certificate, key and CA for new connections; open ones are kept. */
   reloadCertificates(cert: string, key: string, ca?: string): void;
   close(): Promise<void>;
+}
+
+/** A certificate or key file that cannot serve; the message names the file. */
+export class CertificateError extends Error {
+  constructor(readonly file: string, message: string) {
+    super(message);
+    this.name = "CertificateError";
+  }
+}
+
+function readPem(file: string, what: string): string {
+  try {
+    return Deno.readTextFileSync(file);
+  } catch (err) {
+    throw new CertificateError(file, `cannot read the ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+function parseCertificate(file: string, pem: string): X509Certificate {
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new CertificateError(file, `${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new CertificateError(file, `${file}: the certificate cannot be parsed (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Reads and checks a certificate and its private key: both parse, and the key is the
+ * certificate's. Throws {@link CertificateError} naming the file at fault. `--check-config`,
+ * start and SIGHUP all call it, so a bad pair is refused before any listener serves it.
+ *
+ * @returns the PEM texts and the certificate's expiry.
+ */
+export function validateCertificatePair(
+  certFile: string,
+  keyFile: string,
+): { cert: string; key: string; notAfter: Date } {
+  const cert = readPem(certFile, "certificate");
+  const key = readPem(keyFile, "private key");
+  const x509 = parseCertificate(certFile, cert);
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    throw new CertificateError(
+      keyFile,
+      `${keyFile}: not a readable PEM private key (encrypted keys are not supported): ${
+        (err as Error).message
+      }`,
+    );
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new CertificateError(
+      keyFile,
+      `the key in ${keyFile} does not match the certificate in ${certFile}`,
+    );
+  }
+  return { cert, key, notAfter: new Date(x509.validTo) };
+}
+
+/** Reads and checks a CA bundle (its first certificate must parse). */
+export function validateCaBundle(caFile: string): string {
+  const ca = readPem(caFile, "CA bundle");
+  parseCertificate(caFile, ca);
+  return ca;
 }
 
 /** The identity a verified client certificate carries (its subject CN), if any. */
@@ -52,10 +145,10 @@ export function certificateIdentity(socket: TLSSocket): string | undefined {
 export function nodeSocket(
   socket: TLSSocket,
   listener: string,
-  maxPacketSize?: number,
+  options: { maxPacketSize?: number; remoteAddress?: string } = {},
 ): Socket & { identity?: string } {
   // Backpressure: stop reading the socket while the engine has batches waiting.
-  const source = new PushedFrames(maxPacketSize, () => void socket.resume());
+  const source = new PushedFrames(options.maxPacketSize, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
   socket.on("data", (chunk: Buffer) => {
@@ -78,7 +171,7 @@ export function nodeSocket(
     { onClose: () => socket.end() },
   );
   return writerSocket(writer, {
-    remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+    remoteAddress: options.remoteAddress ?? `${socket.remoteAddress}:${socket.remotePort}`,
     listener,
     frames: source,
     closed,
@@ -87,40 +180,128 @@ export function nodeSocket(
   });
 }
 
+/**
+ * The stream a server-side TLSSocket runs over. node:tls hands out only the TLSSocket in
+ * its events; Deno 2.9.6 keeps the injected stream as `_handle._parentWrap.stream`. Used to
+ * pair each handshake's outcome with its connection; tests/transport/tls_test.ts fails if a
+ * Deno upgrade moves it (every TLS connection would then time out in its handshake).
+ */
+function underlyingStream(socket: TLSSocket): unknown {
+  return (socket as unknown as { _handle?: { _parentWrap?: { stream?: unknown } } })._handle?._parentWrap
+    ?.stream;
+}
+
+/**
+ * Runs server-side TLS handshakes over connections accepted elsewhere, with one
+ * shared configuration that {@link reload} swaps for new connections.
+ */
+export class TlsTerminator {
+  readonly #server: Server;
+  readonly #settings: TlsSettings;
+  readonly #alpn: string[];
+  readonly #pending = new Map<unknown, { resolve: (s: TLSSocket) => void; reject: (e: Error) => void }>();
+
+  constructor(settings: TlsSettings, alpn: string[]) {
+    this.#settings = settings;
+    this.#alpn = alpn;
+    this.#server = createServer({
+      cert: settings.cert,
+      key: settings.key,
+      ca: settings.ca,
+      requestCert: settings.ca !== undefined || settings.requireCertificate === true,
+      rejectUnauthorized: settings.requireCertificate === true,
+      ALPNProtocols: alpn,
+      minVersion: settings.minVersion ?? "TLSv1.2",
+    });
+    this.#server.on("secureConnection", (socket: TLSSocket) => {
+      const stream = underlyingStream(socket);
+      const waiter = this.#pending.get(stream);
+      this.#pending.delete(stream);
+      if (waiter) waiter.resolve(socket);
+      else socket.destroy();
+    });
+    this.#server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+      const stream = underlyingStream(socket);
+      const waiter = this.#pending.get(stream);
+      this.#pending.delete(stream);
+      // A verification failure surfaces as a hang-up; the reason is on the socket.
+      const reason = socket?.authorizationError
+        ? `client certificate: ${socket.authorizationError}`
+        : err.message;
+      waiter?.reject(new Error(reason));
+    });
+  }
+
+  get alpn(): readonly string[] {
+    return this.#alpn;
+  }
+
+  /** The TLS session over `conn`, once its handshake (and client certificate check) succeeded. */
+  handshake(conn: Deno.Conn): Promise<TLSSocket> {
+    const stream: Duplex = connDuplex(conn);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(stream, { resolve, reject });
+      // The server treats the stream as a connection it accepted (node's documented way to inject one).
+      this.#server.emit("connection", stream);
+    });
+  }
+
+  /** Uses a new certificate, key and CA for the handshakes that start from now on. */
+  reload(cert: string, key: string, ca?: string): void {
+    this.#server.setSecureContext({ cert, key, ca, minVersion: this.#settings.minVersion ?? "TLSv1.2" });
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
 /** Listens for MQTT over TLS (ALPN "mqtt"). */
 export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => void): Promise<TlsListener> {
-  const server: Server = createServer({
-    cert: options.cert,
-    key: options.key,
-    ca: options.ca,
-    requestCert: options.ca !== undefined || options.requireCertificate === true,
-    rejectUnauthorized: options.requireCertificate === true,
-    ALPNProtocols: ["mqtt"],
-    minVersion: options.minVersion ?? "TLSv1.2",
-  });
-  if (options.maxConnections) server.maxConnections = options.maxConnections;
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", reject);
-      const addr = server.address() as { address: string; port: number };
-      const name = options.name ?? `tls:${addr.address}:${addr.port}`;
-      server.on("secureConnection", (socket: TLSSocket) => {
-        socket.setNoDelay(true);
-        onSocket(nodeSocket(socket, name, options.maxPacketSize));
-      });
-      // A failed handshake is that client's problem only.
-      server.on("tlsClientError", () => {});
-      resolve({
-        type: "tls",
-        name,
-        hostname: addr.address,
-        port: addr.port,
-        reloadCertificates(cert, key, ca) {
-          server.setSecureContext({ cert, key, ca });
-        },
-        close: () => new Promise<void>((done) => server.close(() => done())),
-      });
+  const terminator = new TlsTerminator(options, ["mqtt"]);
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+  const addr = listener.addr as Deno.NetAddr;
+  const name = options.name ?? `tls:${addr.hostname}:${addr.port}`;
+  const stats = options.stats ?? new ListenerStats(name, "tls");
+  const loop = new AcceptLoop(listener, {
+    stats,
+    gate: options.gate ?? new ConnectionGate(),
+    maxConnections: options.maxConnections ?? 0,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? (() => DEFAULT_HANDSHAKE_TIMEOUT_MS),
+  }, (conn, slot) => {
+    conn.setNoDelay(true);
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const remoteAddress = `${remote.hostname}:${remote.port}`;
+    terminator.handshake(conn).then((tls) => {
+      if (slot.released) return void tls.destroy(); // finished after its time was up
+      slot.handedOver();
+      const socket = nodeSocket(tls, name, { maxPacketSize: options.maxPacketSize, remoteAddress });
+      socket.closed.then(() => slot.release());
+      onSocket(socket);
+    }, (err: Error) => {
+      if (!slot.released) {
+        stats.tlsFailures++;
+        log.debug("TLS handshake from {address} on {listener} failed: {reason}", {
+          address: remoteAddress,
+          listener: name,
+          reason: err.message,
+        });
+      }
+      closeQuietly(conn);
+      slot.release();
     });
+  });
+  return Promise.resolve({
+    type: "tls",
+    name,
+    hostname: addr.hostname,
+    port: addr.port,
+    stats,
+    reloadCertificates: (cert, key, ca) => terminator.reload(cert, key, ca),
+    close: () => loop.close(),
   });
 }

@@ -1,0 +1,190 @@
+/**
+ * One connection's bytes, whether a plain `Deno.Conn` or a node TLSSocket, behind
+ * the few operations the WebSocket listener needs: chunks pushed to a handler
+ * (each a fresh buffer the handler may modify and keep), pause and resume for
+ * backpressure, writes that complete in order, and a close that lets the last
+ * bytes reach the peer.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { TLSSocket } from "node:tls";
+
+/** Where a channel's incoming bytes go; replaceable (the HTTP stage hands over to the WebSocket stage). */
+export interface ChannelHandler {
+  data(chunk: Uint8Array): void;
+  /** The peer ended or the connection failed; called once. */
+  end(): void;
+}
+
+export interface ByteChannel {
+  /** Sets the handler and starts (or keeps) reading. */
+  receive(handler: ChannelHandler): void;
+  pause(): void;
+  resume(): void;
+  /** Writes `parts` in order, after every earlier write; rejects once the connection is broken. */
+  write(...parts: Uint8Array[]): Promise<void>;
+  /** Bytes passed to write() and not yet written. */
+  readonly buffered: number;
+  /**
+   * Ends the write side after the pending writes and closes once the peer has ended too
+   * (or after {@link LINGER_MS}): closing at once could reset the connection and lose the
+   * last bytes sent, when the peer's own bytes are still unread.
+   */
+  end(): void;
+  /** Closes at once. */
+  destroy(): void;
+  /** Resolves once the connection is closed. */
+  readonly closed: Promise<void>;
+}
+
+/** How long an ended channel waits for the peer to close its side. */
+export const LINGER_MS = 2000;
+const READ_SIZE = 16 * 1024;
+
+/** A channel over a plain connection. */
+export function connChannel(conn: Deno.Conn): ByteChannel {
+  const buffer = new Uint8Array(READ_SIZE);
+  let handler: ChannelHandler | undefined;
+  let paused = false;
+  let reading = false;
+  let ended = false;
+  let closed = false;
+  let resolveClosed!: () => void;
+  const closedPromise = new Promise<void>((r) => resolveClosed = r);
+  let chain = Promise.resolve();
+  let buffered = 0;
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(lingerTimer);
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    resolveClosed();
+  };
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    handler?.end();
+  };
+  const pump = async () => {
+    reading = true;
+    try {
+      while (!paused && !closed) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        handler?.data(buffer.slice(0, n));
+      }
+    } catch {
+      // reset or closed under us: the same as the end
+    } finally {
+      reading = false;
+    }
+    if (!paused || closed) {
+      finish();
+      close();
+    }
+  };
+  return {
+    receive(next) {
+      handler = next;
+      if (!reading && !paused) pump();
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      if (!reading && !closed) pump();
+    },
+    write(...parts) {
+      for (const p of parts) buffered += p.length;
+      chain = chain.then(async () => {
+        for (const p of parts) {
+          if (closed) throw new Error("connection closed");
+          let written = 0;
+          while (written < p.length) written += await conn.write(p.subarray(written));
+          buffered -= p.length;
+        }
+      });
+      return chain;
+    },
+    get buffered() {
+      return buffered;
+    },
+    end() {
+      const halfClose = () => {
+        if (closed) return;
+        conn.closeWrite().catch(() => close());
+        // From now on incoming bytes are only drained; the peer's end closes the connection.
+        handler = { data() {}, end() {} };
+        lingerTimer = setTimeout(close, LINGER_MS);
+        if (paused) {
+          paused = false;
+          if (!reading) pump();
+        }
+      };
+      chain.then(halfClose, close);
+    },
+    destroy: close,
+    closed: closedPromise,
+  };
+}
+
+/** A channel over a TLS session (node:tls). */
+export function tlsChannel(socket: TLSSocket): ByteChannel {
+  let handler: ChannelHandler | undefined;
+  let ended = false;
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  const closed = new Promise<void>((resolve) =>
+    socket.once("close", () => {
+      clearTimeout(lingerTimer);
+      finish();
+      resolve();
+    })
+  );
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    handler?.end();
+  };
+  socket.on(
+    "data",
+    (chunk: Buffer) => handler?.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
+  );
+  socket.on("end", finish);
+  socket.on("error", finish);
+  return {
+    receive(next) {
+      handler = next;
+    },
+    pause: () => void socket.pause(),
+    resume: () => void socket.resume(),
+    write(...parts) {
+      return new Promise((resolve, reject) => {
+        if (socket.destroyed) return reject(new Error("connection closed"));
+        const last = parts.length - 1;
+        parts.forEach((p, i) =>
+          socket.write(Buffer.from(p), i < last ? undefined : (err) => err ? reject(err) : resolve())
+        );
+      });
+    },
+    get buffered() {
+      return socket.writableLength;
+    },
+    end() {
+      handler = { data() {}, end() {} };
+      socket.resume();
+      socket.end();
+      lingerTimer = setTimeout(() => socket.destroy(), LINGER_MS);
+    },
+    destroy: () => void socket.destroy(),
+    closed,
+  };
+}
