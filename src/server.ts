@@ -222,34 +222,43 @@ function startMonitoring(
   sys.start();
   const a = config.admin;
   if (!a.enabled) return { admin: undefined, stop: () => sys.stop() };
+  if (a.cert_file !== undefined && a.key_file !== undefined) validateCertificatePair(a.cert_file, a.key_file);
   const live = new LiveStats(broker);
   const loop = new EventLoopMonitor();
+  let admin: AdminServer;
+  try {
+    admin = startAdminServer({
+      broker,
+      config: () => config,
+      listeners: () =>
+        listeners.map((l, i) => ({
+          type: l.type,
+          name: l.name,
+          hostname: l.hostname,
+          port: l.port,
+          path: config.listeners[i].path,
+        })),
+      live,
+      loop,
+      ready: more.ready,
+      bridges: more.bridges,
+      transport: () => [...listeners.flatMap((l) => l.stats ?? []), admin.stats],
+    }, {
+      host: a.host,
+      port: a.port,
+      token: a.token,
+      username: a.username,
+      password: a.password,
+      certFile: a.cert_file,
+      keyFile: a.key_file,
+      allowRemoteWithoutAuth: a.allow_remote_without_auth,
+    });
+  } catch (err) {
+    sys.stop();
+    throw new Error(`admin (${a.host}:${a.port}): ${(err as Error).message}`, { cause: err });
+  }
   live.start();
   loop.start();
-  const admin = startAdminServer({
-    broker,
-    config: () => config,
-    listeners: () =>
-      listeners.map((l, i) => ({
-        type: l.type,
-        name: l.name,
-        hostname: l.hostname,
-        port: l.port,
-        path: config.listeners[i].path,
-      })),
-    live,
-    loop,
-    ready: more.ready,
-    bridges: more.bridges,
-  }, {
-    host: a.host,
-    port: a.port,
-    token: a.token,
-    username: a.username,
-    password: a.password,
-    certFile: a.cert_file,
-    keyFile: a.key_file,
-  });
   return {
     admin,
     stop() {
@@ -288,6 +297,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   });
   await broker.start();
   const listeners: Listener[] = [];
+  let monitoring: ReturnType<typeof startMonitoring>;
   const context: ListenerContext = {
     maxPacketSize: config.mqtt.max_packet_size,
     onSocket: (socket) => broker.handle(socket),
@@ -314,6 +324,10 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       });
     }
     await bridges.start(broker);
+    monitoring = startMonitoring(broker, config, listeners, {
+      ready: () => !broker.closing,
+      bridges: () => bridges.status(),
+    });
   } catch (err) {
     await bridges.stop();
     await Promise.all(listeners.map((l) => l.close()));
@@ -321,10 +335,6 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     await cluster?.close();
     throw err;
   }
-  const monitoring = startMonitoring(broker, config, listeners, {
-    ready: () => !broker.closing,
-    bridges: () => bridges.status(),
-  });
   const server: Server = {
     broker,
     listeners,

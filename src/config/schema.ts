@@ -44,7 +44,7 @@ export const listenerSchema: Field = {
       min: 0,
       max: 10_000_000,
       default: 0,
-      doc: "Per-listener limit (0 = none).",
+      doc: "Sockets open at once on this listener, counted from accept, before any handshake (0 = none).",
     },
     allow_anonymous: { kind: "bool", doc: "Overrides auth.allow_anonymous for this listener." },
   },
@@ -247,14 +247,16 @@ export const configSchema: Field & { kind: "object" } = {
           min: 0,
           max: 10_000_000,
           default: 10_000,
-          doc: "Global (0 = unlimited).",
+          doc:
+            "Sockets open at once on all listeners, counted from accept, before any handshake (0 = unlimited).",
         },
         connect_timeout_ms: {
           kind: "int",
           min: 100,
           max: 3_600_000,
           default: 10_000,
-          doc: "Time to send CONNECT.",
+          doc:
+            "Time for the handshake (TLS, HTTP upgrade, PROXY header) from accept, then again for CONNECT.",
         },
         max_inflight: {
           kind: "int",
@@ -411,6 +413,11 @@ export const configSchema: Field & { kind: "object" } = {
           doc: "PEM certificate: serve the admin listener over HTTPS (with key_file).",
         },
         key_file: { kind: "file", doc: "PEM private key for cert_file." },
+        allow_remote_without_auth: {
+          kind: "bool",
+          default: false,
+          doc: "Serve without token or username on an address beyond loopback (refused otherwise).",
+        },
       },
     },
   },
@@ -523,5 +530,6 @@ export interface BrokerConfig {
     password?: string;
     cert_file?: string;
     key_file?: string;
+    allow_remote_without_auth: boolean;
   };
 }

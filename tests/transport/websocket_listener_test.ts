@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type { Socket } from "../../src/transport/socket.ts";
 import { listenWebSocket, type WebSocketListener } from "../../src/transport/websocket_listener.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";

@@ -1,0 +1,223 @@
+/**
+ * The whole server from a configuration, in process: connection limits on every
+ * listener type, pre-CONNECT connections counted, startup errors that name the
+ * listener, and certificates checked at start and at reload.
+ */
+import assert from "node:assert/strict";
+import mqtt from "mqtt";
+import { Buffer } from "node:buffer";
+import type { LogRecord } from "@logtape/logtape";
+import { parseConfig } from "../src/config/load_config.ts";
+import { configureLogging } from "../src/log/logging.ts";
+import { startServer } from "../src/server.ts";
+import { freePort } from "./_helpers/broker_process.ts";
+import { makeCerts, opensslAvailable, type TestCerts } from "./_helpers/certs.ts";
+
+const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
+if (!certs) console.warn("skipping the tls/wss server tests: openssl is not installed");
+
+/** Connects with mqtt.js; resolves with the client, or "refused" when the broker closes it first. */
+function attempt(url: string, options: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient | "refused"> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...options });
+    const refused = () => {
+      client.end(true);
+      resolve("refused");
+    };
+    client.once("connect", () => {
+      client.off("close", refused);
+      client.off("error", refused);
+      resolve(client);
+    });
+    client.once("close", refused);
+    client.once("error", refused);
+  });
+}
+
+async function roundTrip(client: mqtt.MqttClient, topic: string): Promise<void> {
+  const got = new Promise<void>((resolve) => client.once("message", () => resolve()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  await client.publishAsync(topic, "x", { qos: 1 });
+  await got;
+}
+
+Deno.test({
+  name: "listeners[].max_connections holds on tcp, tls, ws and wss alike",
+  ignore: !certs,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = certs!;
+    const tlsFiles = `cert_file: ${c.serverCert}, key_file: ${c.serverKey}`;
+    const server = await startServer(parseConfig(
+      `listeners:
+  - { type: tcp, port: 0, max_connections: 1 }
+  - { type: tls, port: 0, max_connections: 1, ${tlsFiles} }
+  - { type: ws, port: 0, max_connections: 1 }
+  - { type: wss, port: 0, max_connections: 1, ${tlsFiles} }
+persistence: { type: memory }
+`,
+      "limits.yaml",
+    ));
+    const ca = Buffer.from(Deno.readTextFileSync(c.caCert));
+    const urls = server.listeners.map((l) =>
+      l.type === "tcp"
+        ? `mqtt://127.0.0.1:${l.port}`
+        : l.type === "tls"
+        ? `mqtts://localhost:${l.port}`
+        : `${l.type}://localhost:${l.port}/mqtt`
+    );
+    const clients: mqtt.MqttClient[] = [];
+    try {
+      for (const url of urls) {
+        const first = await attempt(url, { ca });
+        assert.notEqual(first, "refused", `${url}: the first client is accepted`);
+        clients.push(first as mqtt.MqttClient);
+        assert.equal(await attempt(url, { ca }), "refused", `${url}: the second is refused`);
+        await roundTrip(first as mqtt.MqttClient, `limit/${url.split(":")[0]}`);
+      }
+      for (const l of server.listeners) assert.equal(l.stats?.refused, 1, l.name);
+    } finally {
+      await Promise.all(clients.map((cl) => cl.endAsync()));
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "connections that have not sent CONNECT count against limits.max_connections until the connect timeout",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = await startServer(parseConfig(
+      "listeners:\n  - { type: tcp, port: 0 }\n  - { type: ws, port: 0 }\npersistence: { type: memory }\n" +
+        "limits: { max_connections: 2, connect_timeout_ms: 400 }\n",
+      "global.yaml",
+    ));
+    const [tcp, ws] = server.listeners;
+    const idle = [
+      await Deno.connect({ hostname: "127.0.0.1", port: tcp.port }),
+      await Deno.connect({ hostname: "127.0.0.1", port: ws.port }),
+    ];
+    try {
+      const deadline = Date.now() + 2000;
+      while ((tcp.stats!.open + ws.stats!.open) < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(
+        await attempt(`mqtt://127.0.0.1:${tcp.port}`),
+        "refused",
+        "two silent sockets fill the broker",
+      );
+      assert.equal(await attempt(`ws://127.0.0.1:${ws.port}/mqtt`), "refused");
+      // Both silent sockets are closed at the connect timeout, and their slots come back.
+      for (const conn of idle) assert.equal(await conn.read(new Uint8Array(1)).catch(() => null), null);
+      const client = await attempt(`ws://127.0.0.1:${ws.port}/mqtt`);
+      assert.notEqual(client, "refused");
+      await (client as mqtt.MqttClient).endAsync();
+    } finally {
+      for (const conn of idle) conn.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a listener that cannot bind names itself and its address",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (taken.addr as Deno.NetAddr).port;
+    try {
+      await assert.rejects(
+        startServer(parseConfig(
+          `listeners:\n  - { type: tcp, port: 0 }\n  - { type: ws, port: ${port} }\npersistence: { type: memory }\n`,
+          "busy.yaml",
+        )),
+        new RegExp(`^Error: listeners\\[1\\] \\(ws 127\\.0\\.0\\.1:${port}\\): Address already in use`),
+      );
+      await assert.rejects(
+        startServer(parseConfig(
+          `listeners:\n  - { type: tcp, port: 0 }\npersistence: { type: memory }\nadmin: { enabled: true, port: ${port} }\n`,
+          "busy.yaml",
+        )),
+        new RegExp(`^Error: admin \\(127\\.0\\.0\\.1:${port}\\): Address already in use`),
+      );
+    } finally {
+      taken.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a key that does not match its certificate refuses the start, naming the key file",
+  ignore: !certs,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = certs!;
+    for (const type of ["tls", "wss"]) {
+      await assert.rejects(
+        startServer(parseConfig(
+          `listeners:\n  - { type: ${type}, port: 0, cert_file: ${c.serverCert}, key_file: ${c.clientKey} }\n` +
+            "persistence: { type: memory }\n",
+          "mismatch.yaml",
+        )),
+        (err: Error) => {
+          assert.match(
+            err.message,
+            new RegExp(`^listeners\\[0\\] \\(${type} 127\\.0\\.0\\.1:0\\): the key in `),
+          );
+          assert.ok(err.message.includes(c.clientKey), err.message);
+          return true;
+        },
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "a reload with a broken certificate keeps the working one and says why",
+  ignore: !certs,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = certs!;
+    const dir = await Deno.makeTempDir();
+    const [cert, key] = [`${dir}/server.crt`, `${dir}/server.key`];
+    await Deno.copyFile(c.serverCert, cert);
+    await Deno.copyFile(c.serverKey, key);
+    const yaml =
+      `listeners:\n  - { type: tls, port: ${freePort()}, cert_file: ${cert}, key_file: ${key} }\n` +
+      `  - { type: wss, port: ${freePort()}, cert_file: ${cert}, key_file: ${key} }\npersistence: { type: memory }\n`;
+    const server = await startServer(parseConfig(yaml, "reload.yaml"));
+    const records: LogRecord[] = [];
+    await configureLogging({ level: "info", format: "text", categories: {}, payloads: false }, (r) => {
+      records.push(r);
+    });
+    const ca = Buffer.from(Deno.readTextFileSync(c.caCert));
+    try {
+      await Deno.writeTextFile(cert, "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
+      const { applied } = await server.reload(parseConfig(yaml, "reload.yaml", { checkFiles: false }));
+      assert.ok(!applied.some((a) => a.startsWith("certificates (")), applied.join("; "));
+      assert.ok(applied.some((a) => a.startsWith("certificates kept for")), applied.join("; "));
+      const errors = records.filter((r) => r.level === "error").map((r) => String(r.properties.error));
+      assert.equal(errors.length, 2, "one error per listener");
+      assert.ok(errors.every((e) => e.includes(cert) && /cannot be parsed/.test(e)), errors.join("\n"));
+      for (const l of server.listeners) {
+        const url = l.type === "tls" ? `mqtts://localhost:${l.port}` : `wss://localhost:${l.port}/mqtt`;
+        const client = await attempt(url, { ca });
+        assert.notEqual(client, "refused", `${l.type} still serves the old certificate`);
+        await (client as mqtt.MqttClient).endAsync();
+      }
+    } finally {
+      await configureLogging({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+if (certs) globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
