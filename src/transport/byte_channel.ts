@@ -40,11 +40,28 @@ export interface ByteChannel {
 
 /** How long an ended channel waits for the peer to close its side. */
 export const LINGER_MS = 2000;
-const READ_SIZE = 16 * 1024;
+
+/**
+ * A read buffer per connection that starts small and doubles while reads fill it, so
+ * that thousands of idle connections (or connections stalled before their upgrade) pin
+ * 1 KiB each rather than a full-size buffer.
+ */
+export class ReadBuffer {
+  static readonly MIN = 1024;
+  static readonly MAX = 64 * 1024;
+  bytes = new Uint8Array(ReadBuffer.MIN);
+
+  /** Called after each read of `n` bytes. */
+  filled(n: number): void {
+    const size = this.bytes.length;
+    if (n === size && size < ReadBuffer.MAX) this.bytes = new Uint8Array(size * 2);
+    else if (n < size / 8 && size > ReadBuffer.MIN) this.bytes = new Uint8Array(size / 2);
+  }
+}
 
 /** A channel over a plain connection. */
 export function connChannel(conn: Deno.Conn): ByteChannel {
-  const buffer = new Uint8Array(READ_SIZE);
+  const buffer = new ReadBuffer();
   let handler: ChannelHandler | undefined;
   let paused = false;
   let reading = false;
@@ -76,9 +93,11 @@ export function connChannel(conn: Deno.Conn): ByteChannel {
     reading = true;
     try {
       while (!paused && !closed) {
-        const n = await conn.read(buffer);
+        const n = await conn.read(buffer.bytes);
         if (n === null) break;
-        handler?.data(buffer.slice(0, n));
+        const chunk = buffer.bytes.slice(0, n);
+        buffer.filled(n);
+        handler?.data(chunk);
       }
     } catch {
       // reset or closed under us: the same as the end

@@ -8,19 +8,18 @@
  */
 import { Duplex } from "node:stream";
 import { Buffer } from "node:buffer";
-
-/** A TLS record is at most 16 KiB plus overhead: one read takes a whole record or more. */
-const READ_SIZE = 32 * 1024;
+import { ReadBuffer } from "./byte_channel.ts";
 
 /** The node stream over `conn`; destroying it closes the connection. */
 export function connDuplex(conn: Deno.Conn): Duplex {
-  const buffer = new Uint8Array(READ_SIZE);
+  // Starts small (a stalled or idle connection pins 1 KiB) and grows to whole TLS records.
+  const buffer = new ReadBuffer();
   let reading = false;
   const duplex: Duplex = new Duplex({
     read() {
       if (reading) return;
       reading = true;
-      conn.read(buffer).then((n) => {
+      conn.read(buffer.bytes).then((n) => {
         reading = false;
         if (n === null) {
           duplex.push(null);
@@ -28,7 +27,9 @@ export function connDuplex(conn: Deno.Conn): Duplex {
         }
         // A copy of exactly what arrived: node keeps the chunk, and the read buffer is reused.
         // The stream asks for the next read itself (read() again) while it wants more.
-        duplex.push(Buffer.from(buffer.slice(0, n).buffer));
+        const chunk = Buffer.from(buffer.bytes.slice(0, n).buffer);
+        buffer.filled(n);
+        duplex.push(chunk);
       }, (err) => {
         reading = false;
         duplex.destroy(err);

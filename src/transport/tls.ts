@@ -203,21 +203,43 @@ export class TlsTerminator {
       rejectUnauthorized: settings.requireCertificate === true,
       ALPNProtocols: alpn,
       minVersion: settings.minVersion ?? "TLSv1.2",
+      // The listener times the handshake itself (the connect timeout, see accept_loop.ts).
+      // node:tls's own timer (120 s by default) is not cleared when a connection closes
+      // mid-handshake (Deno 2.9.6), and holds ~10 KiB per such connection until it fires:
+      // a client opening and closing connections could pile up memory with it. A value
+      // that is not positive turns it off (as in Node.js).
+      handshakeTimeout: -1,
     };
   }
 
   /** The TLS session over `conn`, once its handshake (and client certificate check) succeeded. */
   handshake(conn: Deno.Conn): Promise<TLSSocket> {
     const server: Server = createServer(this.#options);
+    const stream = connDuplex(conn);
     return new Promise((resolve, reject) => {
-      server.once("secureConnection", resolve);
+      const fail = (reason: string) => {
+        // Destroying the stream takes the TLS session down with it; left alone, the session
+        // (and the native state behind it) would outlive the connection.
+        stream.destroy();
+        reject(new Error(reason));
+      };
+      // A peer that leaves mid-handshake raises no TLS error: watch the connection itself.
+      const left = (err?: Error) => fail(err?.message ?? "the client closed during the handshake");
+      stream.once("end", left);
+      stream.once("error", left);
+      server.once("secureConnection", (socket: TLSSocket) => {
+        stream.off("end", left);
+        stream.off("error", left);
+        resolve(socket);
+      });
       server.once("tlsClientError", (err: Error, socket: TLSSocket) => {
         // A failed certificate check surfaces as a hang-up; its reason is on the socket.
         const reason = socket?.authorizationError;
-        reject(new Error(reason ? `client certificate: ${reason}` : err.message));
+        socket?.destroy();
+        fail(reason ? `client certificate: ${reason}` : err.message);
       });
       // Node's documented way to hand a server a connection it did not accept itself.
-      server.emit("connection", connDuplex(conn));
+      server.emit("connection", stream);
     });
   }
 
