@@ -37,7 +37,7 @@ export const listenerSchema: Field = {
       kind: "enum",
       values: ["TLSv1.2", "TLSv1.3"],
       default: "TLSv1.2",
-      doc: "tls: the oldest TLS version accepted.",
+      doc: "tls/wss: the oldest TLS version accepted.",
     },
     max_connections: {
       kind: "int",
