@@ -152,6 +152,32 @@ function listenerCertificates(l: ListenerConfig): TlsSettings {
   };
 }
 
+/**
+ * Checks every certificate, key and CA file the configuration names (tls and wss
+ * listeners, the admin listener) as start would, without binding anything: for
+ * `--check-config`. Throws naming the listener and the file at fault.
+ */
+export function checkCertificates(config: BrokerConfig): void {
+  config.listeners.forEach((l, i) => {
+    if (l.type !== "tls" && l.type !== "wss") return;
+    try {
+      listenerCertificates(l);
+    } catch (err) {
+      throw new Error(`listeners[${i}] (${l.type} ${l.host}:${l.port}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  });
+  const a = config.admin;
+  if (a.enabled && a.cert_file !== undefined && a.key_file !== undefined) {
+    try {
+      validateCertificatePair(a.cert_file, a.key_file);
+    } catch (err) {
+      throw new Error(`admin (${a.host}:${a.port}): ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
 /** Starts one listener of any type. */
 export async function startListener(l: ListenerConfig, context: ListenerContext): Promise<Listener> {
   const common = {

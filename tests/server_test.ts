@@ -9,8 +9,8 @@ import { Buffer } from "node:buffer";
 import type { LogRecord } from "@logtape/logtape";
 import { parseConfig } from "../src/config/load_config.ts";
 import { configureLogging } from "../src/log/logging.ts";
-import { startServer } from "../src/server.ts";
-import { freePort } from "./_helpers/broker_process.ts";
+import { checkCertificates, startServer } from "../src/server.ts";
+import { freePort, startBroker } from "./_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "./_helpers/certs.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
@@ -124,6 +124,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a wss listener honours ca_file and require_certificate as a tls listener does",
+  ignore: !certs,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = certs!;
+    const server = await startServer(parseConfig(
+      `listeners:\n  - { type: wss, port: 0, cert_file: ${c.serverCert}, key_file: ${c.serverKey}, ` +
+        `ca_file: ${c.caCert}, require_certificate: true }\npersistence: { type: memory }\nauth: { allow_anonymous: false }\n`,
+      "mtls.yaml",
+    ));
+    const url = `wss://localhost:${server.listeners[0].port}/mqtt`;
+    const ca = Buffer.from(Deno.readTextFileSync(c.caCert));
+    try {
+      assert.equal(await attempt(url, { ca }), "refused", "no client certificate: refused");
+      const client = await attempt(url, {
+        ca,
+        key: Buffer.from(Deno.readTextFileSync(c.clientKey)),
+        cert: Buffer.from(Deno.readTextFileSync(c.clientCert)),
+      });
+      assert.notEqual(
+        client,
+        "refused",
+        "with a certificate: accepted, its CN standing in for the user name",
+      );
+      await roundTrip(client as mqtt.MqttClient, "mtls/wss");
+      await (client as mqtt.MqttClient).endAsync();
+    } finally {
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
   name: "a listener that cannot bind names itself and its address",
   sanitizeOps: false,
   sanitizeResources: false,
@@ -144,6 +178,28 @@ Deno.test({
           "busy.yaml",
         )),
         new RegExp(`^Error: admin \\(127\\.0\\.0\\.1:${port}\\): Address already in use`),
+      );
+    } finally {
+      taken.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the program says which listener cannot start, and on which address",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (taken.addr as Deno.NetAddr).port;
+    try {
+      const failed = await startBroker({
+        yaml: `  - { type: ws, host: 127.0.0.1, port: ${port} }\npersistence: { type: memory }\n`,
+      })
+        .then(() => "started", (err: Error) => err.message);
+      assert.match(
+        failed,
+        new RegExp(`Cannot start: listeners\\[1\\] \\(ws 127\\.0\\.0\\.1:${port}\\): Address already in use`),
       );
     } finally {
       taken.close();
