@@ -231,6 +231,18 @@ Deno.test({
         },
       );
     }
+    // The same check without binding anything, for --check-config.
+    const config = parseConfig(
+      `listeners:\n  - { type: tcp, port: 0 }\n` +
+        `  - { type: wss, port: 8443, cert_file: ${c.serverCert}, key_file: ${c.clientKey} }\n`,
+      "mismatch.yaml",
+    );
+    assert.throws(
+      () => checkCertificates(config),
+      /^Error: listeners\[1\] \(wss 127\.0\.0\.1:8443\): the key in /,
+    );
+    config.listeners[1].key_file = c.serverKey;
+    checkCertificates(config);
   },
 });
 
