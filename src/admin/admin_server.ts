@@ -145,7 +145,8 @@ export function startAdminServer(ctx: AdminContext, options: AdminOptions): Admi
   const guard: AdminGuardOptions = {
     host: options.host,
     boundAddress: addr.hostname,
-    credentials: options.token !== undefined || options.username !== undefined,
+    checkHost: options.token === undefined && options.username === undefined &&
+      !options.allowRemoteWithoutAuth,
   };
   log.info("Admin API on {scheme}://{host}:{port}", {
     scheme: "cert" in tls ? "https" : "http",

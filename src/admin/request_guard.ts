@@ -9,10 +9,11 @@
  *   when its `Origin` is not the listener's own origin, or its `Sec-Fetch-Site`
  *   says cross-site; one with a body must be `application/json` (415), which a
  *   cross-site form cannot send without a preflight;
- * - without credentials (which only loopback listeners may go without, unless
- *   `admin.allow_remote_without_auth`), every request must name the listener
- *   in `Host`: a loopback name or the configured address (403 otherwise), which
- *   defeats DNS rebinding.
+ * - without credentials, which only a loopback listener may go without, every
+ *   request must name the listener in `Host`: a loopback name or the configured
+ *   address (403 otherwise), which defeats DNS rebinding. (An operator who sets
+ *   `admin.allow_remote_without_auth` has opened the API to the network anyway:
+ *   there the Host is not checked, since the names it is reached by are unknown.)
  *
  * @module
  */
@@ -24,8 +25,8 @@ export interface AdminGuardOptions {
   host: string;
   /** The address the listener is bound to. */
   boundAddress: string;
-  /** Whether a token or a user is configured. */
-  credentials: boolean;
+  /** Check that `Host` names the listener: no credentials, and not opened to the network on purpose. */
+  checkHost: boolean;
 }
 
 /** The host name of a Host header value ("[::1]:8080" → "::1", "example:80" → "example"). */
@@ -46,7 +47,7 @@ function refusal(status: number, error: string): Response {
 export function refuseRequest(req: Request, guard: AdminGuardOptions): Response | null {
   const url = new URL(req.url);
   const host = req.headers.get("host") ?? url.host;
-  if (!guard.credentials) {
+  if (guard.checkHost) {
     const name = hostnameOf(host).toLowerCase();
     if (!isLoopback(name) && name !== guard.host.toLowerCase() && name !== guard.boundAddress.toLowerCase()) {
       return refusal(403, `Host "${host}" does not name this listener`);
