@@ -26,6 +26,11 @@ export interface AcceptOptions {
   maxConnections: number;
   /** Time a connection may spend before it is handed to the broker (read at each accept). */
   handshakeTimeoutMs: () => number;
+  /**
+   * Whether connections have a handshake stage at all (default true). Without one (tcp
+   * without PROXY protocol) a slot is handed over from the start and costs no timer.
+   */
+  handshake?: boolean;
 }
 
 /**
@@ -35,8 +40,8 @@ export interface AcceptOptions {
 export class Slot {
   readonly #gate: ConnectionGate;
   readonly #stats: ListenerStats;
-  readonly #close: () => void;
-  readonly #settled: (slot: Slot) => void;
+  #close: () => void;
+  #settled: (slot: Slot) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #handshaking = true;
   #released = false;
@@ -47,6 +52,11 @@ export class Slot {
     this.#stats = options.stats;
     this.#close = close;
     this.#settled = settled;
+    if (options.handshake === false) {
+      this.#handshaking = false;
+      this.#close = this.#settled = noop;
+      return;
+    }
     this.#stats.handshaking++;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -78,6 +88,8 @@ export class Slot {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#settled(this);
+    // A slot lives as long as its connection: keep nothing it no longer needs.
+    this.#close = this.#settled = noop;
   }
 
   /** Gives the slot back; idempotent. */
@@ -88,6 +100,8 @@ export class Slot {
     this.#gate.release(this.#stats);
   }
 }
+
+const noop = () => {};
 
 /** Whether an accept() error means the listener itself is gone. */
 function listenerGone(err: unknown): boolean {
@@ -175,7 +189,7 @@ export class AcceptLoop {
       return;
     }
     const slot = new Slot(o, () => closeQuietly(conn), (s) => this.#handshaking.delete(s));
-    this.#handshaking.add(slot);
+    if (o.handshake !== false) this.#handshaking.add(slot);
     try {
       this.#onConn(conn, slot);
     } catch (err) {

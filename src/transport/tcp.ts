@@ -180,6 +180,8 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
     gate: options.gate ?? new ConnectionGate(),
     maxConnections: options.maxConnections ?? 0,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? (() => DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    // Only a PROXY header comes before MQTT on tcp; without one the engine's CONNECT timer is all.
+    handshake: options.proxyProtocol === true,
   }, (conn, slot) => {
     accepted(conn, slot).catch((err) => {
       options.onError?.(err);
