@@ -262,8 +262,10 @@ export class Connection implements SessionLink {
    * encodeAck produces [MQTT-3.4.2-1]: one fewer allocation per QoS 1/2 message.
    */
   sendAck(packet: AckPacket): void {
-    const long = packet.properties !== undefined || (packet.reasonCode !== 0 && this.level === 5);
-    if (long || this.maxPacketSize < 4) return this.send(packet);
+    // (Four bytes always fit: a client with a smaller Maximum Packet Size never got its 5-byte CONNACK.)
+    if (packet.properties !== undefined || (packet.reasonCode !== 0 && this.level === 5)) {
+      return this.send(packet);
+    }
     if (this.state === "closed") return;
     ACK_SCRATCH[0] = (packet.type << 4) | (packet.type === PacketType.PUBREL ? 0x02 : 0x00);
     ACK_SCRATCH[2] = packet.packetId >> 8;

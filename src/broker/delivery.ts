@@ -158,10 +158,18 @@ function notifyDeliver(ctx: DeliveryContext, link: SessionLink, encoded: Encoded
   );
 }
 
+/**
+ * What a queued message counts against limits.max_queued_bytes: its payload and its encoded
+ * properties, which a hostile publisher can make as large as its payload (up to 64 KiB by default).
+ */
+export function queuedSize(message: StoredMessage): number {
+  return message.payload.length + (sharedProperties(message)?.length ?? 0);
+}
+
 /** Whether a queued message still fits the per-client bounds. */
 function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMessage): boolean {
   return session.queue.length < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
-    session.queuedBytes + message.payload.length <= ctx.limits.maxQueuedBytes;
+    session.queuedBytes + queuedSize(message) <= ctx.limits.maxQueuedBytes;
 }
 
 /**
@@ -194,7 +202,7 @@ export function admitEntry(
     return false;
   }
   session.queue.push(entry);
-  session.queuedBytes += entry.message.payload.length;
+  session.queuedBytes += queuedSize(entry.message);
   if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
   return true;
 }
@@ -248,7 +256,7 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
   const now = ctx.clock.now();
   while (session.queue.length > 0 && session.inflight.size < link.sendWindow) {
     const entry = session.queue.shift()!;
-    session.queuedBytes -= entry.message.payload.length;
+    session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
     if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
       dropped(ctx, session.clientId, entry.message.topic, "expired");

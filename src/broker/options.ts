@@ -40,7 +40,7 @@ export interface LimitOptions {
   maxInflight: number;
   /** Messages queued per client beyond the in-flight window. */
   maxQueuedMessages: number;
-  /** Payload bytes queued per client. */
+  /** Bytes queued per client: payloads and their encoded properties. */
   maxQueuedBytes: number;
   /** Queue QoS 0 messages for offline persistent sessions. */
   queueQos0: boolean;

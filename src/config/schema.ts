@@ -276,7 +276,7 @@ export const configSchema: Field & { kind: "object" } = {
           min: 0,
           max: 2 ** 40,
           default: 16_777_216,
-          doc: "Queued payload bytes per client.",
+          doc: "Queued bytes per client (payloads and their properties).",
         },
         queue_qos0: { kind: "bool", default: false, doc: "Queue QoS 0 for offline persistent sessions." },
         max_subscriptions: {

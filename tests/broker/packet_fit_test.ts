@@ -120,7 +120,7 @@ Deno.test("v5: a CONNACK that cannot fit even without its optional properties is
   assert.deepEqual(d.received, []);
 });
 
-Deno.test("v5: below 4 bytes not even an acknowledgement fits: the connection is closed instead [MQTT-3.1.2-24]", async () => {
+Deno.test("v5: below the 5 bytes of a minimal CONNACK a client is closed without one; a 2-byte PINGRESP fits a client of 5 [MQTT-3.1.2-24]", async () => {
   const broker = unlimited();
   const c = tinyClient(broker, 5);
   await c.until(() => c.received.length === 1, "CONNACK");
