@@ -12,6 +12,8 @@ import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
 import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
+import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
+import { ReceiveBudget } from "./protocol/receive_budget.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
 import { listenTcp } from "./transport/tcp.ts";
@@ -115,14 +117,38 @@ class Security implements Authenticator, Authorizer {
   }
 }
 
-/** Starts one listener of any type. */
+/**
+ * What every connection's framer enforces, from the engine's limits: the packet sizes and
+ * one receive budget, which all the listeners of a broker share (so it is made once).
+ * Kept by reference: a reload that changes the limits updates it for new connections.
+ */
+export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
+  return {
+    maxPacketSize: broker.mqtt.maxPacketSize,
+    maxFirstPacketSize: broker.limits.maxConnectSize,
+    budget: new ReceiveBudget(broker.limits.maxPartialPacketBytes),
+  };
+}
+
+/** Applies reloaded limits to framing options made by {@link framingOptions}. */
+function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
+  framing.maxPacketSize = broker.mqtt.maxPacketSize;
+  framing.maxFirstPacketSize = broker.limits.maxConnectSize;
+  framing.budget!.limit = broker.limits.maxPartialPacketBytes;
+}
+
+/** Starts one listener of any type; `framing` defaults to the configuration's limits. */
 export async function startListener(
   l: ListenerConfig,
   config: BrokerConfig,
   onSocket: (s: Socket) => void,
+  framing?: FrameSplitterOptions,
 ): Promise<Listener> {
   const name = l.name ?? `${l.type}:${l.host}:${l.port}`;
-  const maxPacketSize = config.mqtt.max_packet_size;
+  framing ??= {
+    maxPacketSize: config.mqtt.max_packet_size,
+    maxFirstPacketSize: config.limits?.max_connect_size,
+  };
   const read = (path: string | undefined) => path === undefined ? undefined : Deno.readTextFileSync(path);
   switch (l.type) {
     case "tcp":
@@ -130,7 +156,7 @@ export async function startListener(
         hostname: l.host,
         port: l.port,
         name,
-        maxPacketSize,
+        framing,
         proxyProtocol: l.proxy_protocol,
         maxConnections: l.max_connections,
       }, onSocket);
@@ -139,7 +165,7 @@ export async function startListener(
         hostname: l.host,
         port: l.port,
         name,
-        maxPacketSize,
+        framing,
         cert: read(l.cert_file)!,
         key: read(l.key_file)!,
         ca: read(l.ca_file),
@@ -154,7 +180,7 @@ export async function startListener(
         port: l.port,
         path: l.path,
         name,
-        maxPacketSize,
+        framing,
         tls: l.type === "wss" ? { cert: read(l.cert_file)!, key: read(l.key_file)! } : undefined,
       }, onSocket);
   }
@@ -249,11 +275,12 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     authorizer: bridges.authorizer(options.authorizer ?? security),
   });
   await broker.start();
+  const framing = framingOptions(broker);
   const listeners: Listener[] = [];
   try {
     await cluster?.join(broker, getLog("cluster"));
     for (const l of config.listeners) {
-      const listener = await startListener(l, config, (socket) => broker.handle(socket));
+      const listener = await startListener(l, config, (socket) => broker.handle(socket), framing);
       listeners.push(listener);
       log.info("Listening on {type} {host}:{port}", {
         type: listener.type,
@@ -295,6 +322,11 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       applied.push("auth (password file and ACL re-read)");
       if (changed(server.config.limits, next.limits)) {
         Object.assign(broker.limits, limitOptions(next.limits));
+        broker.mqtt.maxPacketSize = Math.min(
+          server.config.mqtt.max_packet_size,
+          broker.limits.maxPartialPacketBytes,
+        );
+        updateFraming(framing, broker);
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {

@@ -80,6 +80,9 @@ export class Broker implements BrokerContext {
     this.stats = new BrokerStats(this.clock.now());
     this.mqtt = { ...defaultMqttOptions, ...options.mqtt };
     this.limits = { ...defaultLimitOptions, ...options.limits };
+    // No packet can be larger than what all partial packets together may hold: that is the
+    // real maximum, so it is the one a v5 CONNACK advertises (clients keep to that figure).
+    this.mqtt.maxPacketSize = Math.min(this.mqtt.maxPacketSize, this.limits.maxPartialPacketBytes);
     this.store = options.store;
     this.persistMessages = options.store?.durable ?? false;
     this.version = options.version ?? "0.1.0";

@@ -40,7 +40,7 @@ export interface LimitOptions {
   maxInflight: number;
   /** Messages queued per client beyond the in-flight window. */
   maxQueuedMessages: number;
-  /** Payload bytes queued per client. */
+  /** Bytes queued per client: payloads and their encoded properties. */
   maxQueuedBytes: number;
   /** Queue QoS 0 messages for offline persistent sessions. */
   queueQos0: boolean;
@@ -54,6 +54,17 @@ export interface LimitOptions {
   messageRate: number;
   /** Bytes waiting to be written to one client before QoS 0 deliveries to it are dropped. */
   maxOutboundBuffer: number;
+  /** Bytes of the first packet of a connection (CONNECT), whole packet: sent before anyone is authenticated. */
+  maxConnectSize: number;
+  /**
+   * Bytes that all connections together may hold in packets still being received (listeners
+   * started by the broker share one budget); no packet may be larger either.
+   */
+  maxPartialPacketBytes: number;
+  /** v5 User Properties in one property block (a PUBLISH over it is refused with 0x97). */
+  maxUserProperties: number;
+  /** Bytes of one v5 property block (its Property Length). */
+  maxPropertyBytes: number;
 }
 
 /** Everything a {@link Broker} can be given. All fields are optional. */
@@ -99,4 +110,8 @@ export const defaultLimitOptions: LimitOptions = {
   maxTopicLevels: 128,
   messageRate: 0,
   maxOutboundBuffer: 4 * 1024 * 1024,
+  maxConnectSize: 64 * 1024,
+  maxPartialPacketBytes: 64 * 1024 * 1024,
+  maxUserProperties: 128,
+  maxPropertyBytes: 64 * 1024,
 };

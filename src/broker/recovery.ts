@@ -6,6 +6,7 @@
 import type { LoadedSession, StoreSnapshot } from "../persistence/store.ts";
 import { parseSharedFilter } from "../protocol/topic.ts";
 import type { BrokerContext } from "./context.ts";
+import { queuedSize } from "./delivery.ts";
 import { Session, type Subscription, subscriptionKey } from "./session.ts";
 
 /** Restores sessions (subscriptions, queues, in-flight, inbound QoS 2) and retained messages. */
@@ -45,7 +46,7 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Se
       session.inflight.set(entry.packetId, entry);
     } else {
       session.queue.push(entry);
-      session.queuedBytes += entry.message.payload.length;
+      session.queuedBytes += queuedSize(entry.message);
     }
   }
   session.resumeSequence(lastSeq);

@@ -161,11 +161,13 @@ export class Router {
   #encoded(link: SessionLink, qos: QoS, retain: boolean, ids: number[] | undefined): EncodedPublish {
     const now = this.#ctx.clock.now();
     const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
-    if (uncached) return encodeForLink(link, outboundPublish(this.#message, qos, retain, ids, now));
+    const message = this.#message;
+    if (uncached) return encodeForLink(link, message, outboundPublish(message, qos, retain, ids, now));
     const slot = (link.level - 3) * 6 + qos * 2 + (retain ? 1 : 0);
     return this.#variants[slot] ??= encodeForLink(
       link,
-      outboundPublish(this.#message, qos, retain, ids, now),
+      message,
+      outboundPublish(message, qos, retain, ids, now),
     );
   }
 

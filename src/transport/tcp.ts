@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { FrameSplitter } from "../protocol/frame_stream.ts";
+import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
@@ -18,7 +18,8 @@ export interface TcpOptions {
   hostname: string;
   port: number;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
   /** Disable Nagle's algorithm (default true). */
   noDelay?: boolean;
   /** Expect a PROXY protocol v1/v2 header first; its address becomes the client's. */
@@ -78,6 +79,7 @@ class TcpFrames implements FrameSource {
   }
 
   readonly #onRead = (n: number | null): Frame[] | null | Promise<Frame[] | null> => {
+    if (this.#ended) return null; // closed meanwhile: a late read is not framed any more
     if (n === null) return this.#end();
     const batch = this.#splitter.push(this.#buffer.subarray(0, n));
     this.#resize(n);
@@ -89,6 +91,8 @@ class TcpFrames implements FrameSource {
   #end(): null {
     if (!this.#ended) {
       this.#ended = true;
+      // A packet cut off by the close gives its bytes back (to the broker's budget and the OS).
+      this.#splitter.discard();
       this.#onEnd();
     }
     return null;
@@ -114,7 +118,7 @@ class TcpFrames implements FrameSource {
 export function connSocket(
   conn: Deno.Conn,
   listener: string,
-  options: { maxPacketSize?: number; remoteAddress?: string; initial?: Uint8Array } = {},
+  options: { framing?: FrameSplitterOptions; remoteAddress?: string; initial?: Uint8Array } = {},
 ): Socket {
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
@@ -132,7 +136,7 @@ export function connSocket(
   const writer = new BatchWriter((bytes) => conn.write(bytes), { onClose: closeConn, onError: () => {} });
   // Bytes already read (after a PROXY header) are framed first.
   const initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
-  const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
+  const splitter = new FrameSplitter(options.framing);
   const frames = new TcpFrames(conn, splitter, initial, () => {
     writer.close();
     closeConn();
@@ -158,7 +162,7 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
     let remoteAddress: string | undefined;
     let initial: Uint8Array | undefined;
     if (options.proxyProtocol) ({ remoteAddress, rest: initial } = await readProxyHeader(conn));
-    const socket = connSocket(conn, name, { maxPacketSize: options.maxPacketSize, remoteAddress, initial });
+    const socket = connSocket(conn, name, { framing: options.framing, remoteAddress, initial });
     socket.closed.then(() => open.delete(conn));
     onSocket(socket);
   };

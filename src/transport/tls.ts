@@ -10,6 +10,7 @@
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Buffer } from "node:buffer";
 import { BatchWriter } from "./batch_writer.ts";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -28,7 +29,8 @@ export interface TlsOptions {
   /** Connections accepted at once on this listener (0 = no limit). */
   maxConnections?: number;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
 }
 
 export interface TlsListener {
@@ -52,10 +54,10 @@ export function certificateIdentity(socket: TLSSocket): string | undefined {
 export function nodeSocket(
   socket: TLSSocket,
   listener: string,
-  maxPacketSize?: number,
+  framing?: FrameSplitterOptions,
 ): Socket & { identity?: string } {
   // Backpressure: stop reading the socket while the engine has batches waiting.
-  const source = new PushedFrames(maxPacketSize, () => void socket.resume());
+  const source = new PushedFrames(framing, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
   socket.on("data", (chunk: Buffer) => {
@@ -107,7 +109,7 @@ export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => voi
       const name = options.name ?? `tls:${addr.address}:${addr.port}`;
       server.on("secureConnection", (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        onSocket(nodeSocket(socket, name, options.maxPacketSize));
+        onSocket(nodeSocket(socket, name, options.framing));
       });
       // A failed handshake is that client's problem only.
       server.on("tlsClientError", () => {});
