@@ -66,7 +66,11 @@ interface Case {
   retained?: boolean;
 }
 
-const anonReader: Actor = { user: "", id: "anon1", filters: ["public/#", "#", "clients/+/a", "users/+/inbox"] };
+const anonReader: Actor = {
+  user: "",
+  id: "anon1",
+  filters: ["public/#", "#", "clients/+/a", "users/+/inbox"],
+};
 const aliceReader: Actor = {
   user: "alice",
   id: "a1",
@@ -92,7 +96,12 @@ const r = (actor: Actor, topic: string, allowed: boolean, retained = false): Cas
   allowed,
   retained,
 });
-const w = (actor: Actor, topic: string, allowed: boolean): Case => ({ actor, access: "write", topic, allowed });
+const w = (actor: Actor, topic: string, allowed: boolean): Case => ({
+  actor,
+  access: "write",
+  topic,
+  allowed,
+});
 
 const CASES: Case[] = [
   r(anonReader, "public/news", true),
@@ -276,7 +285,11 @@ Deno.test({
       } finally {
         await mosquitto.stop();
       }
-      assert.deepEqual(differences(theirs, decisions), [], "Mosquitto's decisions where they differ from ours");
+      assert.deepEqual(
+        differences(theirs, decisions),
+        [],
+        "Mosquitto's decisions where they differ from ours",
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
