@@ -78,6 +78,9 @@ export class Session {
   readCache: Map<string, boolean> | null = null;
   readCacheGeneration = 0;
   readCacheUser: string | undefined;
+  /** The last answer (ReadAccess's fast path; valid under the same generation and user as the cache). */
+  lastReadTopic: string | undefined;
+  lastReadVerdict = false;
   #nextSeq = 1;
   #nextPacketId = 1;
 

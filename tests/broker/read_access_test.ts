@@ -122,6 +122,49 @@ Deno.test("messages queued for an offline session are checked, and checked again
   }
 });
 
+Deno.test("a message sent but not acknowledged is not resent after a reconnect once read access is revoked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/acl`, ACL);
+    const file = await AclFileAuthorizer.load(`${dir}/acl`);
+    const broker = new Broker({ clock: new ManualClock(), authorizer: file });
+    const alice = await connect(broker, "alice", "alice", { clean: false });
+    const pub = await connect(broker, "pub");
+    await alice.subscribe("home/#", 1);
+    await publishAll(pub, ["home/lamp", "home/door"]);
+    // Received, never acknowledged.
+    assert.equal((await alice.expect(PacketType.PUBLISH)).topic, "home/lamp");
+    assert.equal((await alice.expect(PacketType.PUBLISH)).topic, "home/door");
+    alice.drop();
+    await Deno.writeTextFile(`${dir}/acl`, ACL.replace("topic read home/#", "topic read home/door"));
+    await file.reload();
+    broker.accessChanged();
+    const back = await connect(broker, "alice", "alice", { clean: false });
+    assert.deepEqual(await received(back), ["home/door"]);
+    assert.equal(broker.sessions.get("alice")!.inflight.size, 0);
+    await broker.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an authorizeDelivery that throws withholds the message", async () => {
+  const authorizer: Authorizer = {
+    authorize: () => true,
+    authorizeDelivery: (_client, topic) => {
+      if (topic === "boom") throw new Error("backend down");
+      return true;
+    },
+  };
+  const broker = new Broker({ clock: new ManualClock(), authorizer });
+  const alice = await connect(broker, "alice");
+  const pub = await connect(broker, "pub");
+  await alice.subscribe("#", 1);
+  await publishAll(pub, ["boom", "fine"]);
+  assert.deepEqual(await received(alice), ["fine"]);
+  await broker.close();
+});
+
 Deno.test("revoking read access stops delivery on an existing subscription from the next message", async () => {
   const dir = await Deno.makeTempDir();
   try {
