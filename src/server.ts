@@ -7,7 +7,7 @@
 import { Broker } from "./broker/broker.ts";
 import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
-import { FileAuthenticator } from "./auth/file_authenticator.ts";
+import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
 import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
 import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
@@ -114,6 +114,14 @@ class Security implements Authenticator, Authorizer {
     topic: string,
   ): boolean {
     return this.acl ? this.acl.authorize(client, access, topic) : true;
+  }
+
+  /** Per-message read checks exist only with an ACL file (the broker re-reads this on reload). */
+  get authorizeDelivery():
+    | ((client: { clientId: string; username?: string }, topic: string) => boolean)
+    | undefined {
+    const acl = this.acl;
+    return acl === undefined ? undefined : (client, topic) => acl.authorizeDelivery(client, topic);
   }
 }
 
@@ -317,9 +325,22 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         c.listeners.map((l) => ({ ...l, cert_file: 0, key_file: 0, ca_file: 0 }));
       if (changed(listenerShape(server.config), listenerShape(next))) restartRequired.push("listeners");
       const fresh = await Security.build({ ...next, listeners: server.config.listeners });
+      const revoked = credentialsRevoked(security.authenticator, fresh.authenticator);
       security.authenticator = fresh.authenticator;
       security.acl = fresh.acl;
+      // Existing subscriptions and queued messages follow the new ACL from the next message on.
+      broker.accessChanged();
       applied.push("auth (password file and ACL re-read)");
+      // Embedders' own authenticators keep their clients; the password file's are checked again.
+      if (options.authenticator === undefined) {
+        const closed = broker.revokeClients(revoked);
+        if (closed.length > 0) {
+          log.info("Disconnected {count} clients whose credentials were removed or changed: {clients}", {
+            count: closed.length,
+            clients: closed.join(", "),
+          });
+        }
+      }
       if (changed(server.config.limits, next.limits)) {
         Object.assign(broker.limits, limitOptions(next.limits));
         broker.mqtt.maxPacketSize = Math.min(

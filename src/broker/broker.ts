@@ -29,8 +29,9 @@ import { restoreState } from "./recovery.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import type { ClusterLink } from "./cluster_link.ts";
 import { RetainedIndex } from "./retained.ts";
+import { ReadAccess } from "./read_access.ts";
 import { Router } from "./router.ts";
-import type { Access, AuthResult, ConnectInfo } from "./security.ts";
+import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
@@ -61,6 +62,7 @@ export class Broker implements BrokerContext {
   readonly router: Router;
   readonly log: Logger = getLogger(["mqtt", "broker"]);
   readonly hooks: Hooks;
+  readonly access: ReadAccess;
   readonly keepAlive: KeepAliveSweeper;
   readonly version: string;
   readonly #options: BrokerOptions;
@@ -86,6 +88,7 @@ export class Broker implements BrokerContext {
     this.store = options.store;
     this.persistMessages = options.store?.durable ?? false;
     this.version = options.version ?? "0.1.0";
+    this.access = new ReadAccess(options.authorizer);
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
     const relaxed = options.durability === "relaxed";
     this.#chain = new CommitChain(
@@ -308,6 +311,45 @@ export class Broker implements BrokerContext {
           : h.authorizeSubscribe!(hookClient, topic),
       false,
     ).then((decided) => decided ?? (authorizer ? authorizer.authorize(client, access, topic) : true));
+  }
+
+  /**
+   * Tells the broker that the authorizer's rules changed (an ACL file re-read): cached
+   * delivery decisions are forgotten, so that existing subscriptions and queued messages
+   * follow the new rules from the next message on.
+   *
+   * @example
+   * ```ts
+   * import { Broker } from "../mod.ts";
+   * const broker = new Broker();
+   * broker.accessChanged();
+   * ```
+   */
+  accessChanged(): void {
+    this.access.invalidate();
+  }
+
+  /**
+   * Closes every connected client that `revoke` picks, as when its credentials were
+   * withdrawn: v5 clients get DISCONNECT 0x87 (Not authorized). Their sessions stay, as
+   * after any server-side close. Returns the client ids closed.
+   */
+  revokeClients(revoke: (client: ConnectedClient) => boolean): string[] {
+    const closed: string[] = [];
+    for (const conn of this.#connections) {
+      if (conn.state !== "connected" || conn.socket.internal) continue;
+      const client: ConnectedClient = {
+        clientId: conn.clientId,
+        username: conn.username,
+        listener: conn.socket.listener,
+        remoteAddress: conn.socket.remoteAddress,
+        certificateIdentity: conn.socket.identity,
+      };
+      if (!revoke(client)) continue;
+      conn.close(Reason.NotAuthorized, "credentials revoked");
+      closed.push(conn.clientId);
+    }
+    return closed;
   }
 
   willDue(session: Session): void {

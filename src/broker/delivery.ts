@@ -14,6 +14,7 @@ import type { CommitBatch } from "./commit_batch.ts";
 import type { LimitOptions } from "./options.ts";
 import type { Session, SessionLink } from "./session.ts";
 import type { Hooks } from "./hooks.ts";
+import type { ReadAccess } from "./read_access.ts";
 import type { BrokerStats, DropReason } from "./stats.ts";
 
 /** What delivery needs from the broker. */
@@ -24,6 +25,8 @@ export interface DeliveryContext {
   /** True when outbound state must be written to a durable store. */
   readonly persistMessages: boolean;
   readonly hooks: Hooks;
+  /** Delivery-time read checks (ACL): asked before any message is handed to a session. */
+  readonly access: ReadAccess;
 }
 
 /** Counts a message not delivered to a client, and tells onMessageDropped hooks if any. */
@@ -249,6 +252,11 @@ export function forgetInflight(
   }
 }
 
+/** Whether the session may still receive a stored entry (its client is connected, so its user is known). */
+function mayReceive(ctx: DeliveryContext, session: Session, entry: OutboundEntry): boolean {
+  return !ctx.access.active || ctx.access.allows(session, entry.message.topic) !== false;
+}
+
 /** Moves queued entries into the window while it has room. */
 export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
   const link = session.link;
@@ -258,8 +266,10 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
     const entry = session.queue.shift()!;
     session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
-    if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
-      dropped(ctx, session.clientId, entry.message.topic, "expired");
+    const expired = entry.message.expiresAt !== undefined && entry.message.expiresAt <= now;
+    // Queued while the client was away or its window was full: read access may have been revoked since.
+    if (expired || !mayReceive(ctx, session, entry)) {
+      if (expired) dropped(ctx, session.clientId, entry.message.topic, "expired");
       if (persisted) batch.persist({ kind: "deleteOutbound", clientId: session.clientId, seq: entry.seq });
       continue;
     }
@@ -293,6 +303,11 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
           encodePacket({ type: PacketType.PUBREL, packetId: entry.packetId, reasonCode: 0 }, link.level),
         );
       });
+      continue;
+    }
+    if (!mayReceive(ctx, session, entry)) {
+      // Sent before, not acknowledged, and no longer readable by this client: withheld.
+      forgetInflight(ctx, session, entry, batch);
       continue;
     }
     const packet = outboundPublish(

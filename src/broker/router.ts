@@ -44,6 +44,8 @@ export class Router {
   #retainCleared: StoredMessage | undefined;
   #transient = false;
   #deferring = false;
+  /** Whether read access is checked per delivery (an authorizer with authorizeDelivery). */
+  #checking = false;
   #origin: string | undefined;
   #batch!: CommitBatch;
   /**
@@ -106,11 +108,12 @@ export class Router {
     const found = this.#tree.match(message.topic).shared.find((g) =>
       g.group === group && g.filter === filter
     );
-    const sub = found === undefined ? undefined : this.#pickMember(found);
-    if (sub === undefined) return 0;
+    if (found === undefined) return 0;
     this.#begin(message, batch, false);
-    const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-    const delivered = this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids);
+    const sub = this.#pickMember(found);
+    const ids = sub?.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+    const delivered = sub !== undefined &&
+      this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids);
     this.#message = undefined as unknown as StoredMessage;
     return delivered ? 1 : 0;
   }
@@ -138,6 +141,7 @@ export class Router {
     this.#batch = batch;
     this.#deferring = batch.deferring;
     this.#origin = message.origin;
+    this.#checking = this.#ctx.access.active;
     this.#variants.fill(undefined);
     // Deferred sends run after this call returns: they need bytes that stay valid.
     if (transient && this.#deferring) this.#own();
@@ -181,6 +185,9 @@ export class Router {
     // [MQTT-3.8.3-3] No Local: never back to the publishing client.
     if (noLocal && this.#origin === session.clientId) return false;
     const message = this.#message;
+    // Read access is decided per message (a subscription filter may span denied topics); a session
+    // whose user is not known yet (undefined) keeps the message, checked again before it is sent.
+    if (this.#checking && this.#ctx.access.allows(session, message.topic) === false) return false;
     // [MQTT-3.8.4-8] delivered at the lower of the published QoS and the granted QoS.
     const qos = (message.qos < granted ? message.qos : granted) as QoS;
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
@@ -211,23 +218,30 @@ export class Router {
     return admitEntry(ctx, session, entry, this.#batch, encoded);
   }
 
-  /** One member of a share group, by the configured strategy, preferring connected members. */
+  /**
+   * One member of a share group, by the configured strategy, preferring connected members;
+   * with read checks, only a member that may read the message (the group loses it only when
+   * none may).
+   */
   #pickMember(group: SharedGroupMatch<Subscription>): Subscription | undefined {
     const members = group.members;
     const n = members.length;
     if (n === 0) return undefined;
-    if (this.#strategy === "sticky") {
-      return members[hashString(this.#origin ?? "") % n][1];
-    }
-    const start = this.#strategy === "random"
+    const sticky = this.#strategy === "sticky";
+    const start = sticky
+      ? hashString(this.#origin ?? "") % n
+      : this.#strategy === "random"
       ? Math.floor(Math.random() * n)
       : this.#nextCursor(`${group.group}\u0000${group.filter}`, n);
+    let fallback: Subscription | undefined;
     for (let i = 0; i < n; i++) {
       const sub = members[(start + i) % n][1];
-      if (sub.session.online) return sub;
+      if (this.#checking && this.#ctx.access.allows(sub.session, this.#message.topic) === false) continue;
+      if (sticky || sub.session.online) return sub;
+      fallback ??= sub;
     }
     // Nobody is connected: the chosen member's session queues it (QoS 1/2).
-    return members[start % n][1];
+    return fallback;
   }
 
   #nextCursor(key: string, n: number): number {

@@ -67,6 +67,20 @@ export class Session {
   storedForWill = false;
   /** Router bookkeeping: the id of the last message routed here (detects overlapping subscriptions). */
   routeStamp = 0;
+  /**
+   * False for a session restored from the store until its client connects again: the store
+   * keeps no user name, so read checks wait until the user is known (see ReadAccess).
+   */
+  identityKnown = true;
+  /** The broker's own sessions (in-process subscribers) are never subject to read checks. */
+  trusted = false;
+  /** Delivery-time read answers by topic (ReadAccess), with the rules generation and user they hold for. */
+  readCache: Map<string, boolean> | null = null;
+  readCacheGeneration = 0;
+  readCacheUser: string | undefined;
+  /** The last answer (ReadAccess's fast path; valid under the same generation and user as the cache). */
+  lastReadTopic: string | undefined;
+  lastReadVerdict = false;
   #nextSeq = 1;
   #nextPacketId = 1;
 

@@ -350,7 +350,10 @@ export const configSchema: Field & { kind: "object" } = {
       doc: "Authentication and authorisation.",
       fields: {
         allow_anonymous: { kind: "bool", default: true, doc: "Clients without a user name may connect." },
-        password_file: { kind: "file", doc: "Password file (deno task passwd)." },
+        password_file: {
+          kind: "file",
+          doc: "Password file (deno task passwd, or one made by mosquitto_passwd).",
+        },
         acl_file: { kind: "file", doc: "ACL file in Mosquitto's acl_file syntax." },
       },
     },

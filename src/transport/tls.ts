@@ -8,6 +8,7 @@
  * @module
  */
 import { createServer, type Server, type TLSSocket } from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { BatchWriter } from "./batch_writer.ts";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
@@ -125,4 +126,39 @@ export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => voi
       });
     });
   });
+}
+
+/**
+ * Checks that `certFile` holds a PEM certificate and `keyFile` the private key that
+ * belongs to it, so that a broken pair is refused before a listener that could only
+ * fail every handshake starts. Throws an Error naming the file and what to do.
+ */
+export function validateCertificatePair(certFile: string, keyFile: string): void {
+  const read = (path: string, what: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      throw new Error(`${path}: cannot read the ${what} (${(err as Error).message})`);
+    }
+  };
+  const certText = read(certFile, "certificate");
+  const keyText = read(keyFile, "private key");
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certText);
+  } catch {
+    throw new Error(`${certFile}: not a PEM certificate (expected "-----BEGIN CERTIFICATE-----")`);
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyText);
+  } catch {
+    throw new Error(`${keyFile}: not a PEM private key (expected "-----BEGIN PRIVATE KEY-----" or similar)`);
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new Error(
+      `${keyFile}: this private key does not belong to the certificate in ${certFile} ` +
+        `(give the key the certificate was issued for, or a certificate for this key)`,
+    );
+  }
 }

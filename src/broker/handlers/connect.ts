@@ -200,12 +200,10 @@ function completeConnect(
         "bad user name or password",
       );
     }
-    return refuse(
-      conn,
-      result.reason === "banned" ? Reason.Banned : Reason.NotAuthorized,
-      ConnackReturnCode.NotAuthorized,
-      "not authorized",
-    );
+    if (result.reason === "banned") {
+      return refuse(conn, Reason.Banned, ConnackReturnCode.NotAuthorized, "banned (too many failed logins)");
+    }
+    return refuse(conn, Reason.NotAuthorized, ConnackReturnCode.NotAuthorized, "not authorized");
   }
   conn.username = result.username ?? packet.username ?? conn.socket.identity;
   applyClientLimits(conn, packet);
