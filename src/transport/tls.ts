@@ -10,6 +10,7 @@
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Buffer } from "node:buffer";
 import { BatchWriter } from "./batch_writer.ts";
+import { LINGER_MS } from "./lingering_close.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -58,7 +59,9 @@ export function nodeSocket(
   const source = new PushedFrames(maxPacketSize, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
+  let lingering = false;
   socket.on("data", (chunk: Buffer) => {
+    if (lingering) return; // closed by the engine: read only to be discarded
     // node hands out fresh buffers per event: frame views stay valid.
     if (!source.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) socket.destroy();
     else if (!source.wantsMore) socket.pause();
@@ -75,7 +78,19 @@ export function nodeSocket(
         if (socket.destroyed) return reject(new Error("socket closed"));
         socket.write(Buffer.from(bytes), (err) => err ? reject(err) : resolve(bytes.length));
       }),
-    { onClose: () => socket.end() },
+    {
+      // A lingering close (see lingering_close.ts): end() sends close_notify and FIN after the
+      // last packet; what the client still sends is read and discarded (resume() in case
+      // backpressure paused it) until it closes too or LINGER_MS passed.
+      onClose: () => {
+        if (socket.destroyed) return;
+        lingering = true;
+        socket.resume();
+        socket.end();
+        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        socket.once("close", () => clearTimeout(timer));
+      },
+    },
   );
   return writerSocket(writer, {
     remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
