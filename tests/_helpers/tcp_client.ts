@@ -21,6 +21,8 @@ export interface TcpClientOptions {
   level?: ProtocolLevel;
   /** Connect with TLS, trusting these PEM CA certificates. */
   tlsCaCerts?: string[];
+  /** Hands every packet to this callback instead of queueing it for next(). */
+  onPacket?: (packet: Packet) => void;
 }
 
 export class TcpClient {
@@ -39,9 +41,12 @@ export class TcpClient {
   /** Resolves once the read side has ended. */
   readonly ended: Promise<Ending>;
 
-  private constructor(conn: Deno.Conn, level: ProtocolLevel) {
+  readonly #onPacket: ((packet: Packet) => void) | undefined;
+
+  private constructor(conn: Deno.Conn, level: ProtocolLevel, onPacket?: (packet: Packet) => void) {
     this.conn = conn;
     this.level = level;
+    this.#onPacket = onPacket;
     this.ended = this.#pump();
   }
 
@@ -50,7 +55,7 @@ export class TcpClient {
     const conn = options.tlsCaCerts
       ? await Deno.connectTls({ hostname, port: options.port, caCerts: options.tlsCaCerts })
       : await Deno.connect({ hostname, port: options.port });
-    return new TcpClient(conn, options.level ?? 4);
+    return new TcpClient(conn, options.level ?? 4, options.onPacket);
   }
 
   async #pump(): Promise<Ending> {
@@ -63,7 +68,9 @@ export class TcpClient {
         if (n === null) break;
         // Copied: frames are views and the buffer is reused by the next read.
         for (const frame of this.#splitter.push(buffer.slice(0, n))) {
-          this.#received.push(decodePacket(frame, this.level));
+          const packet = decodePacket(frame, this.level);
+          if (this.#onPacket !== undefined) this.#onPacket(packet);
+          else this.#received.push(packet);
         }
         this.#wake();
       }
