@@ -55,6 +55,14 @@ export const DIFFERENCES = {
       "learns the same thing whichever QoS it uses. A subscription that matched counts as a subscriber even " +
       "when its offline session could not take the message (see the QoS 0 downgrade scenario).",
   },
+  "no-local-no-subscribers": {
+    kind: "deliberate",
+    title: "A message whose only matching subscription is its publisher's own No Local one gets 0x10",
+    reason:
+      "A No Local subscription does not take its own client's messages ([MQTT-3.8.3-3]), so when it is " +
+      "the only match this broker answers the publisher 0x10 (No matching subscribers): the message reaches " +
+      "nobody. Mosquitto answers 0x00.",
+  },
   "receive-maximum-exceeded": {
     kind: "mosquitto",
     title: "More QoS 2 PUBLISHes than the Receive Maximum close the connection with 0x93",
@@ -161,6 +169,45 @@ export const DIFFERENCES = {
       "connect at all (anonymous access off, a banned address), as most brokers and client libraries read " +
       "the codes; Mosquitto answers both cases with Not Authorized. A user who mistyped a password is told " +
       "so; the answer reveals nothing more, since unknown users and wrong passwords get the same code.",
+  },
+  "protocol-error-disconnect": {
+    kind: "deliberate",
+    title: "A v5 protocol error is answered with DISCONNECT 0x82 before the connection closes",
+    reason: "[MQTT-4.13.1-1]: on a protocol error the server closes the connection and should first send " +
+      "DISCONNECT with the reason code. This broker does for every protocol error; Mosquitto does for " +
+      "malformed packets (0x81) but closes without a word after a second CONNECT or a server-only packet " +
+      "from the client, which leaves the client guessing.",
+  },
+  "second-connect-will": {
+    kind: "mosquitto",
+    title: "After a second CONNECT, the will of the first is published",
+    reason:
+      "A second CONNECT is a protocol error ([MQTT-3.1.0-2]) and closes the connection abnormally, so " +
+      "the will given in the first CONNECT is published ([MQTT-3.1.2-8]), as both brokers do for other " +
+      "protocol errors. Mosquitto 2.0.11 publishes no will after a second CONNECT (3.1.1 and 5.0): it " +
+      "appears to take the will of the refused packet (none) before closing.",
+  },
+  "unsubscribe-empty-reason": {
+    kind: "mosquitto",
+    title: "An UNSUBSCRIBE without a topic filter is a protocol error (0x82)",
+    reason:
+      "[MQTT-3.10.3-2] names an UNSUBSCRIBE without payload a Protocol Error; this broker closes with " +
+      "DISCONNECT 0x82, Mosquitto with 0x81 (Malformed Packet). Both close the connection.",
+  },
+  "client-subscription-identifier": {
+    kind: "mosquitto",
+    title: "A PUBLISH from a client carrying a Subscription Identifier is a protocol error",
+    reason: "[MQTT-3.3.4-6]: a client must not send a Subscription Identifier in PUBLISH. This broker " +
+      "closes the connection with DISCONNECT 0x82; Mosquitto 2.0.11 accepts the message. Enforcing it " +
+      "keeps a client from making a message look as if it had matched some subscription.",
+  },
+  "pubcomp-unknown-id": {
+    kind: "deliberate",
+    title: "PUBREL for a packet id not in flight gets PUBCOMP 0x92 (Packet Identifier not found)",
+    reason:
+      "MQTT 5.0 gives PUBCOMP the reason 0x92 for a packet identifier the receiver does not know, which " +
+      "tells the client that its session state and the server's disagree; Mosquitto answers 0x00. Both " +
+      "complete the exchange and keep the connection.",
   },
   "pending-17-acl-subscribe": {
     kind: "pending",

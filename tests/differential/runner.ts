@@ -256,6 +256,10 @@ async function runStep(
     case "ack":
       link.acknowledgeHeld();
       return;
+    case "send":
+      if (step.packet !== undefined) await link.send(step.packet);
+      if (step.bytes !== undefined) await link.client.sendRaw(Uint8Array.from(step.bytes));
+      return;
   }
 }
 

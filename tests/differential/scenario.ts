@@ -13,7 +13,7 @@
  *     connect("sub"), subscribe("sub", "r/#", 1),
  *   ])
  */
-import type { Properties, QoS } from "../../src/protocol/packet.ts";
+import type { Packet, Properties, QoS } from "../../src/protocol/packet.ts";
 import type { SharedConfig } from "./broker_config.ts";
 import type { DifferenceId } from "./differences.ts";
 
@@ -110,6 +110,14 @@ export interface AckStep {
   client: string;
 }
 
+/** Sends one packet, or raw bytes, as is: for packets the other steps would never produce (protocol errors). */
+export interface SendStep {
+  do: "send";
+  client: string;
+  packet?: Packet;
+  bytes?: number[];
+}
+
 export interface WaitStep {
   do: "wait";
   ms: number;
@@ -123,6 +131,7 @@ export type Step =
   | DisconnectStep
   | DropStep
   | AckStep
+  | SendStep
   | WaitStep;
 
 /** A difference the scenario is allowed to show, with the catalogue entry that says why. */
@@ -209,4 +218,12 @@ export function ack(client: string): AckStep {
 
 export function wait(ms: number): WaitStep {
   return { do: "wait", ms };
+}
+
+export function send(client: string, packet: Packet): SendStep {
+  return { do: "send", client, packet };
+}
+
+export function sendBytes(client: string, bytes: number[]): SendStep {
+  return { do: "send", client, bytes };
 }

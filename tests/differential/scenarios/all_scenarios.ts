@@ -1,5 +1,6 @@
 /** Every differential scenario, in the order the tests list them. */
 import type { Scenario } from "../scenario.ts";
+import { PROTOCOL_ERROR_SCENARIOS } from "./protocol_errors.ts";
 import { QUEUE_SCENARIOS } from "./queues.ts";
 import { RETAINED_SCENARIOS } from "./retained.ts";
 import { SESSION_SCENARIOS } from "./sessions.ts";
@@ -18,4 +19,5 @@ export const SCENARIOS: Scenario[] = [
   ...PACKET_SIZE_SCENARIOS,
   ...ACL_SCENARIOS,
   ...AUTH_SCENARIOS,
+  ...PROTOCOL_ERROR_SCENARIOS,
 ];

@@ -268,6 +268,29 @@ export const V5_SCENARIOS: Scenario[] = [
     publish("pub", "nobody/1", "alone", { qos: 1 }),
     publish("pub", "nobody/2", "alone", { qos: 2 }),
   ], { expectDifference: [{ id: "pubrec-no-subscribers", clients: ["pub"] }] }),
+  scenario("topic aliases work for QoS 2 publishes", [
+    connect("a"),
+    subscribe("a", "alias/#", 2),
+    pub,
+    publish("pub", "alias/q2", "first", { qos: 2, properties: alias(2) }),
+    publish("pub", "", "second", { qos: 2, properties: alias(2) }),
+  ]),
+  scenario("unsubscribing from a share group stops its deliveries", [
+    connect("a"),
+    subscribe("a", "$share/g/sh/#", 1),
+    unsubscribe("a", "$share/g/sh/#", "$share/other/sh/#"),
+    pub,
+    publish("pub", "sh/1", "nobody", { qos: 1 }),
+  ]),
+  scenario("a queued message's Message Expiry counts down while it waits", [
+    connect("a", { expiry: 60 }),
+    subscribe("a", "e/#", 1),
+    { do: "disconnect", client: "a" },
+    pub,
+    publish("pub", "e/1", "waiting", { qos: 1, properties: { messageExpiryInterval: 40 } }),
+    wait(1100),
+    connect("a", { clean: false, expiry: 60 }),
+  ]),
 ];
 
 export const PACKET_SIZE_SCENARIOS: Scenario[] = [
