@@ -85,3 +85,14 @@ for (const scenario of SCENARIOS) {
     },
   });
 }
+
+Deno.test("there are at least 80 scenarios, with distinct names", () => {
+  assert.ok(SCENARIOS.length >= 80, `${SCENARIOS.length} scenarios`);
+  const names = SCENARIOS.map((s) => s.name);
+  assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);
+});
+
+Deno.test("every catalogued difference from Mosquitto is allowed by some scenario", () => {
+  const used = new Set(SCENARIOS.flatMap((s) => (s.expectDifference ?? []).map((e) => e.id)));
+  assert.deepEqual(Object.keys(DIFFERENCES).filter((id) => !used.has(id as keyof typeof DIFFERENCES)), []);
+});
