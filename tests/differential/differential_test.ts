@@ -16,7 +16,7 @@ import { DIFFERENCES } from "./differences.ts";
 import { SCENARIOS } from "./scenarios/all_scenarios.ts";
 
 /** Scenarios in flight at once: each runs two brokers and a few clients on a 2-core machine. */
-const CONCURRENCY = 6;
+const CONCURRENCY = 4;
 
 if (!mosquittoAvailable) {
   console.warn("differential tests skipped: mosquitto is not installed (Debian package mosquitto)");

@@ -34,7 +34,22 @@ async function start(certs: TestCerts | undefined): Promise<{ broker: BrokerProc
     yaml: `  - { type: tcp, host: 127.0.0.1, port: ${ports.refusing}, allow_anonymous: false }\n${tls}` +
       "persistence:\n  type: memory\nmqtt:\n  receive_maximum: 3\n",
   });
+  // startBroker waited for the first listener; the others open right after it.
+  for (const port of [ports.refusing, ...(certs === undefined ? [] : [ports.tls])]) await accepting(port);
   return { broker, ports };
+}
+
+async function accepting(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }
 
 function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: number): Uint8Array {
