@@ -14,7 +14,8 @@ import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_pr
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
 import { describe, TcpClient, type TcpClientOptions } from "../_helpers/tcp_client.ts";
 import { type DisconnectPacket, type Packet, PacketType, Reason } from "../../src/protocol/packet.ts";
-import { encodePacket } from "../../src/protocol/codec.ts";
+import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
+import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
 
 const ROUNDS = Number(Deno.env.get("LINGER_ROUNDS") ?? 8);
 const encoder = new TextEncoder();
@@ -23,19 +24,23 @@ interface Ports {
   tcp: number;
   refusing: number;
   tls: number;
+  ws: number;
 }
 
 async function start(certs: TestCerts | undefined): Promise<{ broker: BrokerProcess; ports: Ports }> {
-  const ports = { tcp: freePort(), refusing: freePort(), tls: freePort() };
+  const ports = { tcp: freePort(), refusing: freePort(), tls: freePort(), ws: freePort() };
   const tls = certs === undefined ? "" : `  - type: tls\n    host: 127.0.0.1\n    port: ${ports.tls}\n` +
     `    cert_file: ${certs.serverCert}\n    key_file: ${certs.serverKey}\n`;
   const broker = await startBroker({
     port: ports.tcp,
-    yaml: `  - { type: tcp, host: 127.0.0.1, port: ${ports.refusing}, allow_anonymous: false }\n${tls}` +
+    yaml: `  - { type: tcp, host: 127.0.0.1, port: ${ports.refusing}, allow_anonymous: false }\n` +
+      `  - { type: ws, host: 127.0.0.1, port: ${ports.ws}, path: /mqtt }\n${tls}` +
       "persistence:\n  type: memory\nmqtt:\n  receive_maximum: 3\n",
   });
   // startBroker waited for the first listener; the others open right after it.
-  for (const port of [ports.refusing, ...(certs === undefined ? [] : [ports.tls])]) await accepting(port);
+  for (const port of [ports.refusing, ports.ws, ...(certs === undefined ? [] : [ports.tls])]) {
+    await accepting(port);
+  }
   return { broker, ports };
 }
 
@@ -216,4 +221,52 @@ Deno.test({
       await Deno.remove(certs.dir, { recursive: true });
     }
   },
+});
+
+/**
+ * WebSocket has its own closing handshake: the DISCONNECT goes out as a binary message and the
+ * close frame after it, whatever the client is still sending.
+ */
+async function webSocketRound(port: number, round: number): Promise<void> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, "mqtt");
+  socket.binaryType = "arraybuffer";
+  const received: Uint8Array[] = [];
+  const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
+  socket.onmessage = (e) => received.push(new Uint8Array(e.data as ArrayBuffer));
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  socket.send(encodePacket({
+    type: PacketType.CONNECT,
+    protocolName: "MQTT",
+    protocolLevel: 5,
+    clean: true,
+    keepAlive: 0,
+    clientId: `ws-${round}`,
+  }, 5));
+  for (const id of [1, 2, 3, 4]) socket.send(publish("in", encoder.encode("x"), 2, id));
+  const noise = publish("noise", new Uint8Array(4096), 0);
+  const until = Date.now() + 300;
+  let open = true;
+  closed.then(() => open = false);
+  while (open && Date.now() < until) {
+    socket.send(noise);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await closed;
+  const splitter = new FrameSplitter();
+  const packets = received.flatMap((chunk) => splitter.push(chunk).map((f) => decodePacket(f, 5)));
+  const last = packets.at(-1);
+  assert.equal(last?.type, PacketType.DISCONNECT, `round ${round}: ${packets.map(describe).join(", ")}`);
+  assert.equal((last as DisconnectPacket).reasonCode, Reason.ReceiveMaximumExceeded);
+}
+
+Deno.test(`a DISCONNECT 0x93 reaches a WebSocket client that keeps sending, before the close frame (${ROUNDS} rounds)`, async () => {
+  const { broker, ports } = await start(undefined);
+  try {
+    for (let round = 0; round < ROUNDS; round++) await webSocketRound(ports.ws, round);
+  } finally {
+    await broker.stop();
+  }
 });
