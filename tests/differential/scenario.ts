@@ -172,6 +172,17 @@ export function connect(
   return { do: "connect", client, version: 5, clean: true, ...options };
 }
 
+/**
+ * A client connecting again after a disconnect or a dropped connection (Clean Start 0 unless
+ * told otherwise): its observations continue as connection c2, c3, ….
+ */
+export function reconnect(
+  client: string,
+  options: Partial<Omit<ConnectStep, "do" | "client">> = {},
+): ConnectStep {
+  return connect(client, { clean: false, ...options });
+}
+
 /** The same client connecting with 3.1.1. */
 export function connect4(
   client: string,

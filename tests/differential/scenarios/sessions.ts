@@ -5,6 +5,7 @@ import {
   disconnect,
   drop,
   publish,
+  reconnect,
   type Scenario,
   scenario,
   subscribe,
@@ -103,7 +104,7 @@ export const SESSION_SCENARIOS: Scenario[] = [
     pub,
     publish("pub", "s/1", "queued", { qos: 1 }),
     wait(300),
-    connect("a", { clean: false, expiry: 0xffffffff }),
+    reconnect("a", { expiry: 0xffffffff }),
   ]),
   scenario("v5 Session Expiry 0xFFFFFFFE and 2 592 000 s outlive a 32-bit timer", [
     connect("a", { expiry: 0xfffffffe }),
