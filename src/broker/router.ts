@@ -63,7 +63,9 @@ export class Router {
   /**
    * Delivers `message` to all matching subscriptions. `transient` says its payload is a
    * view into a read buffer: it is copied once, only if some delivery must outlive the call.
-   * Returns the number of sessions it was handed to.
+   * Returns the number of sessions whose subscriptions matched (No Local excluded), whether
+   * or not each could take the message now: an offline session that does not queue QoS 0,
+   * or whose queue is full, is still a matching subscriber (PUBACK 0x10 says there is none).
    */
   route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
     const match = this.#tree.match(message.topic);
@@ -175,6 +177,7 @@ export class Router {
     );
   }
 
+  /** Hands the message to one session; false only when No Local excludes it (it did not match). */
   #deliver(
     session: Session,
     granted: QoS,
@@ -184,10 +187,16 @@ export class Router {
   ): boolean {
     // [MQTT-3.8.3-3] No Local: never back to the publishing client.
     if (noLocal && this.#origin === session.clientId) return false;
+    this.#handOver(session, granted, retainAsPublished, ids);
+    return true;
+  }
+
+  /** Writes, queues or (QoS 0 to a slow or offline client) drops the message for one session. */
+  #handOver(session: Session, granted: QoS, retainAsPublished: boolean, ids: number[] | undefined): void {
     const message = this.#message;
     // Read access is decided per message (a subscription filter may span denied topics); a session
     // whose user is not known yet (undefined) keeps the message, checked again before it is sent.
-    if (this.#checking && this.#ctx.access.allows(session, message.topic) === false) return false;
+    if (this.#checking && this.#ctx.access.allows(session, message.topic) === false) return;
     // [MQTT-3.8.4-8] delivered at the lower of the published QoS and the granted QoS.
     const qos = (message.qos < granted ? message.qos : granted) as QoS;
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
@@ -197,7 +206,7 @@ export class Router {
     if (qos === 0 && link !== null) {
       if (link.socket.bufferedBytes > ctx.limits.maxOutboundBuffer) {
         dropped(ctx, session.clientId, message.topic, "slow_consumer");
-        return false;
+        return;
       }
       const encoded = this.#encoded(link, 0, retain, ids);
       if (this.#deferring) {
@@ -207,15 +216,15 @@ export class Router {
       } else {
         writePublish(ctx, link, encoded, 0);
       }
-      return true;
+      return;
     }
     if (qos === 0 && !(session.persistent && ctx.limits.queueQos0)) {
       dropped(ctx, session.clientId, message.topic, "offline_qos0");
-      return false;
+      return;
     }
     const entry = session.newEntry(this.#messageFor(retain), qos, ids);
     const encoded = link !== null ? this.#encoded(link, qos, retain, ids) : undefined;
-    return admitEntry(ctx, session, entry, this.#batch, encoded);
+    admitEntry(ctx, session, entry, this.#batch, encoded);
   }
 
   /**

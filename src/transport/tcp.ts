@@ -10,6 +10,7 @@
 import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import type { FrameSource, Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -133,7 +134,19 @@ export function connSocket(
     }
     resolveClosed();
   };
-  const writer = new BatchWriter((bytes) => conn.write(bytes), { onClose: closeConn, onError: () => {} });
+  let writeFailed = false;
+  let wrote = false;
+  // The engine closed after its last packet (a DISCONNECT, a refusing CONNACK): linger so that
+  // the packet reaches a client that is still sending. A failed write means the peer is gone;
+  // a connection the broker never wrote to has nothing to deliver (an attacker streaming a
+  // huge declared CONNECT is cut off at once, not drained for seconds).
+  const writer = new BatchWriter((bytes) => {
+    wrote = true;
+    return conn.write(bytes);
+  }, {
+    onClose: () => writeFailed || isClosed || !wrote ? closeConn() : lingeringClose(conn, closeConn),
+    onError: () => writeFailed = true,
+  });
   // Bytes already read (after a PROXY header) are framed first.
   const initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
   const splitter = new FrameSplitter(options.framing);

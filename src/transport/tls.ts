@@ -12,6 +12,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { BatchWriter } from "./batch_writer.ts";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
+import { LINGER_MS } from "./lingering_close.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -61,7 +62,9 @@ export function nodeSocket(
   const source = new PushedFrames(framing, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
+  let lingering = false;
   socket.on("data", (chunk: Buffer) => {
+    if (lingering) return; // closed by the engine: read only to be discarded
     // node hands out fresh buffers per event: frame views stay valid.
     if (!source.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) socket.destroy();
     else if (!source.wantsMore) socket.pause();
@@ -72,13 +75,29 @@ export function nodeSocket(
     source.end();
     resolveClosed();
   });
+  let wrote = false;
   const writer = new BatchWriter(
     (bytes) =>
       new Promise((resolve, reject) => {
+        wrote = true;
         if (socket.destroyed) return reject(new Error("socket closed"));
         socket.write(Buffer.from(bytes), (err) => err ? reject(err) : resolve(bytes.length));
       }),
-    { onClose: () => socket.end() },
+    {
+      // A lingering close (see lingering_close.ts): end() sends close_notify and FIN after the
+      // last packet; what the client still sends is read and discarded (resume() in case
+      // backpressure paused it) until it closes too or LINGER_MS passed.
+      onClose: () => {
+        if (socket.destroyed) return;
+        // Never written to: nothing to deliver, so nothing to linger for (see tcp.ts).
+        if (!wrote) return void socket.destroy();
+        lingering = true;
+        socket.resume();
+        socket.end();
+        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        socket.once("close", () => clearTimeout(timer));
+      },
+    },
   );
   return writerSocket(writer, {
     remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,

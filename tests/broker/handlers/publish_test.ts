@@ -534,3 +534,23 @@ Deno.test("v5: subscribers with subscription identifiers get the publisher's pro
     assert.deepEqual(got.properties, { ...properties, subscriptionIdentifiers: [i + 1] });
   }
 });
+
+Deno.test("v5: PUBACK 0x10 only when no subscription matched, not when the matching offline session could not take the message", async () => {
+  const b = broker({ limits: { maxQueuedMessages: 1 } });
+  const sub = await TestClient.connect(b, {
+    clientId: "offline",
+    protocolLevel: 5,
+    clean: true,
+    properties: { sessionExpiryInterval: 60 },
+  });
+  await sub.client.subscribe([{ filter: "q0", qos: 0 }, { filter: "full", qos: 1 }]);
+  sub.client.disconnect();
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  // Downgraded to the subscription's QoS 0: an offline session does not queue it.
+  pub.client.publish("q0", "dropped", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
+  pub.client.publish("full", "queued", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
+  pub.client.publish("full", "over the queue limit", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
+});
