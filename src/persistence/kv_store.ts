@@ -13,6 +13,7 @@ import {
   inboundPrefix,
   isChunkKey,
   keyPart,
+  LEGACY_LOCK_KEY,
   outboundPrefix,
   retainedKey,
   SCHEMA_KEY,
@@ -21,6 +22,7 @@ import {
   subscriptionPrefix,
 } from "./kv_keys.ts";
 import { KvLock } from "./kv_lock.ts";
+import { migrate } from "./kv_migrate.ts";
 import type {
   LoadedSession,
   Mutation,
@@ -120,21 +122,22 @@ export class KvStore implements Store {
       this.#kv = this.#options.kv;
     } else {
       if (path) await Deno.mkdir(path.replace(/\/[^/]*$/, "") || ".", { recursive: true }).catch(() => {});
+      // The lock comes before the database is touched: a second process never opens it.
+      if (path && this.#options.exclusive !== false) this.#lock = await KvLock.acquire(path);
       try {
         this.#kv = await Deno.openKv(path);
       } catch (err) {
+        this.#lock?.release();
         throw new Error(`cannot open the Deno KV store ${path ?? "(default)"}: ${(err as Error).message}`);
       }
     }
     const kv = this.#kv;
-    if (this.#options.exclusive !== false) {
-      this.#lock = new KvLock(kv, path ?? "(default KV)");
-      await this.#lock.acquire();
-    }
+    if (this.#lock !== undefined) await kv.delete(LEGACY_LOCK_KEY);
     const schema = await kv.get<number>(SCHEMA_KEY);
     if (schema.value === null) await kv.set(SCHEMA_KEY, SCHEMA_VERSION);
+    else if (schema.value < SCHEMA_VERSION) await migrate(kv, schema.value, SCHEMA_VERSION);
     else if (schema.value > SCHEMA_VERSION) {
-      await this.#lock?.release();
+      this.#lock?.release();
       throw new Error(
         `${path}: store schema version ${schema.value} is newer than this broker supports (${SCHEMA_VERSION}); upgrade the broker`,
       );
@@ -148,9 +151,10 @@ export class KvStore implements Store {
 
   async close(): Promise<void> {
     await this.#committer.drain();
-    await this.#lock?.release();
     if (!this.#options.kv) this.#kv?.close();
     this.#kv = undefined;
+    this.#lock?.release();
+    this.#lock = undefined;
   }
 
   /** Turns mutations into key operations (in order) and writes them in as few atomics as allowed. */
