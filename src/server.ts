@@ -292,6 +292,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       const fresh = await Security.build({ ...next, listeners: server.config.listeners });
       security.authenticator = fresh.authenticator;
       security.acl = fresh.acl;
+      broker.foreignSession = next.auth.foreign_session;
       applied.push("auth (password file and ACL re-read)");
       if (changed(server.config.limits, next.limits)) {
         Object.assign(broker.limits, limitOptions(next.limits));

@@ -34,6 +34,7 @@ import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
+import { type ForeignSessionPolicy, identityOf, judgeOwner } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
@@ -63,6 +64,8 @@ export class Broker implements BrokerContext {
   readonly hooks: Hooks;
   readonly keepAlive: KeepAliveSweeper;
   readonly version: string;
+  /** What a CONNECT gets when its client id names an offline session of another user (reloadable). */
+  foreignSession: ForeignSessionPolicy;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
   readonly #chain: CommitChain;
@@ -83,6 +86,7 @@ export class Broker implements BrokerContext {
     this.store = options.store;
     this.persistMessages = options.store?.durable ?? false;
     this.version = options.version ?? "0.1.0";
+    this.foreignSession = options.foreignSession ?? "refuse";
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
     const relaxed = options.durability === "relaxed";
     this.#chain = new CommitChain(
@@ -231,14 +235,29 @@ export class Broker implements BrokerContext {
 
   /**
    * Before a CONNECT is attached: when this broker holds no session for the client,
-   * asks the loadSession hooks for one kept elsewhere and restores it here.
+   * asks the loadSession hooks for one kept elsewhere and restores it here. "refused"
+   * when the session found belongs to another user: whether its client is connected
+   * to another instance is not known here, so it is never discarded either.
    */
-  async adoptSession(clientId: string, clean: boolean): Promise<void> {
-    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return;
-    const loaded = await this.hooks.decide("loadSession", (h) => h.loadSession!(clientId, clean), undefined);
+  async adoptSession(
+    clientId: string,
+    clean: boolean,
+    client: { username?: string } = {},
+  ): Promise<"adopted" | "none" | "refused"> {
+    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return "none";
+    const loaded = await this.hooks.decide(
+      "loadSession",
+      (h) => h.loadSession!(clientId, clean, client),
+      undefined,
+    );
     // Another connection may have created the session while the hook was looking.
-    if (loaded === undefined || this.sessions.has(clientId)) return;
+    if (loaded === undefined || this.sessions.has(clientId)) return "none";
+    const identity = identityOf(client.username);
+    if (judgeOwner(loaded.session.username, identity, true, this.foreignSession) !== "resume") {
+      return "refused";
+    }
     restoreState(this, { sessions: [loaded], retained: [] });
+    return "adopted";
   }
 
   /** The cluster this broker is a node of, if any. */

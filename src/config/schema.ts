@@ -322,6 +322,13 @@ export const configSchema: Field & { kind: "object" } = {
         allow_anonymous: { kind: "bool", default: true, doc: "Clients without a user name may connect." },
         password_file: { kind: "file", doc: "Password file (deno task passwd)." },
         acl_file: { kind: "file", doc: "ACL file in Mosquitto's acl_file syntax." },
+        foreign_session: {
+          kind: "enum",
+          values: ["refuse", "discard"],
+          default: "refuse",
+          doc:
+            "A CONNECT whose client id names another user's offline session: refuse it (0x85 / 3.1.1 code 2) or discard that session for a fresh one. Never handed over; an online one is always refused.",
+        },
       },
     },
     log: {
@@ -499,7 +506,12 @@ export interface BrokerConfig {
     message_rate: number;
     max_outbound_buffer: number;
   };
-  auth: { allow_anonymous: boolean; password_file?: string; acl_file?: string };
+  auth: {
+    allow_anonymous: boolean;
+    password_file?: string;
+    acl_file?: string;
+    foreign_session: "refuse" | "discard";
+  };
   log: {
     level: LogLevelName;
     format: "text" | "json";
