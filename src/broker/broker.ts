@@ -279,15 +279,30 @@ export class Broker implements BrokerContext {
     if (message.payload.length === 0) {
       // An empty retained payload removes the retained message and is not stored itself:
       // [MQTT-3.3.1-10] in 3.1.1, [MQTT-3.3.1-6] [MQTT-3.3.1-7] in 5.0.
-      if (this.retained.get(message.topic) === undefined) return;
+      const previous = this.retained.get(message.topic);
+      if (previous === undefined) return;
       this.retained.delete(message.topic);
       if (this.store) batch.persist({ kind: "deleteRetained", topic: message.topic });
+      // Not deleted in the store: still the retained message (unless another took its place since).
+      if (this.persistMessages) {
+        batch.undo(() => {
+          if (this.retained.get(message.topic) === undefined) this.retained.set(previous);
+        });
+      }
       return;
     }
     // [MQTT-3.3.1-5] the retained message replaces any earlier one on the topic.
     const stored: StoredMessage = message.retain ? message : { ...message, retain: true };
+    const previous = this.retained.get(stored.topic);
     this.retained.set(stored);
     if (this.store) batch.persist({ kind: "putRetained", message: stored });
+    // Not stored: never served (unless a later message replaced it meanwhile).
+    if (!this.persistMessages) return;
+    batch.undo(() => {
+      if (this.retained.get(stored.topic) !== stored) return;
+      if (previous === undefined) this.retained.delete(stored.topic);
+      else this.retained.set(previous);
+    });
   }
 
   enhancedAuth(method: string): EnhancedAuthenticator | undefined {

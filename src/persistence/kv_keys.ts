@@ -7,7 +7,9 @@
  *   ["out", clientId, seq]             → OutboundEntry
  *   ["in", clientId, packetId]         → true          inbound QoS 2 awaiting PUBREL
  *   ["r", topic]                       → StoredMessage retained message
- *   [...recordKey, "chunk", i]         → Uint8Array    payload chunks of a large record
+ *   [...recordKey, "chunk", i]         → Uint8Array    chunks of a large record (kv_records.ts)
+ *   ["journal", id]                    → { chunks }    a committed write being applied (kv_journal.ts)
+ *   ["journal", id, "chunk", i]        → Uint8Array    its serialized operations
  *
  * Client ids, filters and topics longer than {@link MAX_KEY_STRING} bytes are
  * replaced in keys by "#" + a SHA-256 hex digest; the full string stays in the value.
@@ -74,12 +76,14 @@ export const inboundPrefix = async (
 ): Promise<Deno.KvKey> => ["in", await clientPart(clientId)];
 export const retainedKey = async (topic: string): Promise<Deno.KvKey> => ["r", await keyPart(topic)];
 
-/** Key of chunk `i` of the record stored at `key`. */
-export function chunkKey(key: Deno.KvKey, i: number): Deno.KvKey {
-  return [...key, "chunk", i];
-}
+/** Parts in a record's key, per kind: a chunk key has two more ("chunk", index). */
+const RECORD_PARTS: Record<string, number> = { s: 2, r: 2, sub: 3, out: 3, in: 3 };
 
-/** Whether a listed key is a chunk (and not a record). */
+/**
+ * Whether a listed key is a chunk (and not a record). By length, not only by the
+ * "chunk" part: a client id may itself be "chunk" (`["sub", "chunk", filter]`).
+ */
 export function isChunkKey(key: Deno.KvKey): boolean {
-  return key.length >= 2 && key[key.length - 2] === "chunk";
+  const parts = RECORD_PARTS[key[0] as string];
+  return parts !== undefined && key.length === parts + 2 && key[parts] === "chunk";
 }

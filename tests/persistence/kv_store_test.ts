@@ -244,3 +244,33 @@ Deno.test("KvStore: a client id spelled like a long id's key digest does not get
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test('KvStore: a client id spelled "chunk" keeps its subscriptions and queue (they are records, not chunks)', async () => {
+  await withStore(async (store, path) => {
+    const sub = {
+      filter: "a/#",
+      qos: 1 as const,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0 as const,
+    };
+    await store.commit([
+      { kind: "putSession", session: { clientId: "chunk", protocolLevel: 4, expiryInterval: 0xffffffff } },
+      { kind: "putSubscription", clientId: "chunk", subscription: sub },
+      {
+        kind: "putOutbound",
+        clientId: "chunk",
+        entry: { seq: 1, packetId: 0, phase: "publish", qos: 1, message: big(100, 1) },
+      },
+      { kind: "putInbound", clientId: "chunk", packetId: 3 },
+    ]);
+    await store.close();
+    const again = new KvStore({ path });
+    await again.open();
+    const [loaded] = (await again.load()).sessions;
+    await again.close();
+    assert.deepEqual(loaded.subscriptions, [sub]);
+    assert.equal(loaded.outbound.length, 1);
+    assert.deepEqual(loaded.inbound, [3]);
+  });
+});

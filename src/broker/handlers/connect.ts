@@ -266,6 +266,7 @@ function establish(
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session Present tells whether state was resumed.
   batch.then(() => {
+    conn.connackSent = true;
     conn.send({
       type: PacketType.CONNACK,
       sessionPresent: present,
