@@ -31,10 +31,12 @@ import { migrate } from "./kv_migrate.ts";
 import {
   type ChunkRange,
   decodeRecord,
+  INLINE_LIMIT,
   keySize,
   type KvOp,
   type PayloadKind,
   rangeOf,
+  sizeBound,
 } from "./kv_records.ts";
 import { keyString, WritePlan } from "./kv_write_plan.ts";
 import type {
@@ -187,37 +189,38 @@ export class KvStore implements Store {
         return await this.#put(plan, key, null, m.subscription);
       }
       case "deleteSubscription":
-        return await this.#delete(plan, [...await subscriptionPrefix(m.clientId), await keyPart(m.filter)]);
+        return this.#delete(plan, [...await subscriptionPrefix(m.clientId), await keyPart(m.filter)]);
       case "putOutbound":
         return await this.#put(plan, [...await outboundPrefix(m.clientId), m.entry.seq], "out", m.entry);
       case "deleteOutbound":
-        return await this.#delete(plan, [...await outboundPrefix(m.clientId), m.seq]);
+        return this.#delete(plan, [...await outboundPrefix(m.clientId), m.seq]);
       case "putInbound":
         return await this.#put(plan, [...await inboundPrefix(m.clientId), m.packetId], null, true);
       case "deleteInbound":
-        return await this.#delete(plan, [...await inboundPrefix(m.clientId), m.packetId]);
+        return this.#delete(plan, [...await inboundPrefix(m.clientId), m.packetId]);
       case "putRetained":
         return await this.#put(plan, await retainedKey(m.message.topic), "r", m.message);
       case "deleteRetained":
-        return await this.#delete(plan, await retainedKey(m.topic));
+        return this.#delete(plan, await retainedKey(m.topic));
     }
   }
 
   /**
-   * The chunk range of the stored version, read from KV when this instance may not
-   * know it: a shared KV, where another instance may have written the record.
+   * Stores a record. In a KV shared with other writers (serverless), a record that needs
+   * chunks first reads the stored version's range, which another instance may have written,
+   * so that its chunks land at fresh indices; records that fit inline cost no read (an older
+   * chunked version's chunks are then left unreferenced, and ignored by loading).
    */
-  async #storedRange(plan: WritePlan, key: Deno.KvKey): Promise<ChunkRange | undefined> {
-    if (this.#exclusive || plan.knows(keyString(key))) return undefined;
-    return rangeOf((await this.#kv!.get(key)).value);
-  }
-
   async #put(plan: WritePlan, key: Deno.KvKey, kind: PayloadKind | null, value: unknown): Promise<void> {
-    plan.put(key, kind, value, await this.#storedRange(plan, key));
+    let stored: ChunkRange | undefined;
+    if (!this.#exclusive && !plan.knows(keyString(key)) && sizeBound(value) + keySize(key) > INLINE_LIMIT) {
+      stored = rangeOf((await this.#kv!.get(key)).value);
+    }
+    plan.put(key, kind, value, stored);
   }
 
-  async #delete(plan: WritePlan, key: Deno.KvKey): Promise<void> {
-    plan.delete(key, await this.#storedRange(plan, key));
+  #delete(plan: WritePlan, key: Deno.KvKey): void {
+    plan.delete(key);
   }
 
   /** A session and everything under it, including what was planned for it earlier in this write. */
