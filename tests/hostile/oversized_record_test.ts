@@ -124,9 +124,17 @@ Deno.test({
       await t.step("after kill -9 everything acknowledged is still there", async () => {
         await broker.kill();
         broker = await startBroker({ yaml: YAML, dir, port });
-        const back = await connect(port, { clientId: "keeper", ...v5 });
-        assert.equal(back.connected, true);
+        // Listening before the CONNACK: redelivered messages follow it in the same read.
+        const back = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+          clientId: "keeper",
+          reconnectPeriod: 0,
+          ...v5,
+        });
         const queued = receiver(back);
+        await new Promise((resolve, reject) => {
+          back.once("connect", resolve);
+          back.once("error", reject);
+        });
         // 10 oversized, 20 innocent, 1 retained, 1 long-topic.
         const got = await queued.wait(32);
         assert.equal(got.filter((m) => m.topic.startsWith("big/attack/")).length, 10);
