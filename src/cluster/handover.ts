@@ -54,8 +54,12 @@ function identityHeader(identity: string | null): MsgHdrs {
 function requestIdentity(h: MsgHdrs | undefined): string | null | undefined {
   const raw = h?.get(IDENTITY_HEADER);
   if (!raw) return undefined;
-  const value = JSON.parse(decodeURIComponent(raw));
-  return typeof value === "string" ? value : null;
+  try {
+    const value = JSON.parse(decodeURIComponent(raw));
+    return typeof value === "string" ? value : null;
+  } catch {
+    return undefined; // unreadable: answered as a node of an older version would be
+  }
 }
 
 /** What asking a session's owner to let go came to. */

@@ -138,19 +138,17 @@ export async function handleConnect(
 function fetchHeldElsewhere(conn: Connection, clean: boolean): Promise<boolean> | undefined {
   const broker = conn.broker;
   const owner = { username: conn.username };
-  if (broker.cluster !== undefined) {
-    return broker.cluster.claim(conn.clientId, clean, owner).then((claim) => {
-      if (claim.refused) return true;
-      if (claim.loaded !== undefined && !clean && conn.state !== "closed") {
-        broker.member.adoptSession(claim.loaded);
-      }
-      return false;
-    });
-  }
-  if (broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId)) {
-    return broker.adoptSession(conn.clientId, clean, owner).then((adopted) => adopted === "refused");
-  }
-  return undefined;
+  const fromHooks = () =>
+    broker.adoptSession(conn.clientId, clean, owner).then((adopted) => adopted === "refused");
+  const hooked = () => broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId);
+  if (broker.cluster === undefined) return hooked() ? fromHooks() : undefined;
+  return broker.cluster.claim(conn.clientId, clean, owner).then((claim) => {
+    if (claim.refused) return true;
+    if (claim.loaded !== undefined && !clean && conn.state !== "closed") {
+      broker.member.adoptSession(claim.loaded);
+    }
+    return hooked() ? fromHooks() : false;
+  });
 }
 
 /** The CONNECT waiting for an enhanced authentication exchange to finish. */
