@@ -330,6 +330,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       security.acl = fresh.acl;
       // Existing subscriptions and queued messages follow the new ACL from the next message on.
       broker.accessChanged();
+      broker.foreignSession = next.auth.foreign_session;
       applied.push("auth (password file and ACL re-read)");
       // Embedders' own authenticators keep their clients; the password file's are checked again.
       if (options.authenticator === undefined) {

@@ -35,6 +35,7 @@ import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./securit
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
+import { type ForeignSessionPolicy, identityOf, judgeOwner } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
@@ -65,6 +66,8 @@ export class Broker implements BrokerContext {
   readonly access: ReadAccess;
   readonly keepAlive: KeepAliveSweeper;
   readonly version: string;
+  /** What a CONNECT gets when its client id names an offline session of another user (reloadable). */
+  foreignSession: ForeignSessionPolicy;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
   readonly #chain: CommitChain;
@@ -89,6 +92,7 @@ export class Broker implements BrokerContext {
     this.persistMessages = options.store?.durable ?? false;
     this.version = options.version ?? "0.1.0";
     this.access = new ReadAccess(options.authorizer);
+    this.foreignSession = options.foreignSession ?? "refuse";
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
     const relaxed = options.durability === "relaxed";
     this.#chain = new CommitChain(
@@ -237,14 +241,29 @@ export class Broker implements BrokerContext {
 
   /**
    * Before a CONNECT is attached: when this broker holds no session for the client,
-   * asks the loadSession hooks for one kept elsewhere and restores it here.
+   * asks the loadSession hooks for one kept elsewhere and restores it here. "refused"
+   * when the session found belongs to another user: whether its client is connected
+   * to another instance is not known here, so it is never discarded either.
    */
-  async adoptSession(clientId: string, clean: boolean): Promise<void> {
-    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return;
-    const loaded = await this.hooks.decide("loadSession", (h) => h.loadSession!(clientId, clean), undefined);
+  async adoptSession(
+    clientId: string,
+    clean: boolean,
+    client: { username?: string } = {},
+  ): Promise<"adopted" | "none" | "refused"> {
+    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return "none";
+    const loaded = await this.hooks.decide(
+      "loadSession",
+      (h) => h.loadSession!(clientId, clean, client),
+      undefined,
+    );
     // Another connection may have created the session while the hook was looking.
-    if (loaded === undefined || this.sessions.has(clientId)) return;
+    if (loaded === undefined || this.sessions.has(clientId)) return "none";
+    const identity = identityOf(client.username);
+    if (judgeOwner(loaded.session.username, identity, true, this.foreignSession) !== "resume") {
+      return "refused";
+    }
     restoreState(this, { sessions: [loaded], retained: [] });
+    return "adopted";
   }
 
   /** The cluster this broker is a node of, if any. */
@@ -266,15 +285,30 @@ export class Broker implements BrokerContext {
     if (message.payload.length === 0) {
       // An empty retained payload removes the retained message and is not stored itself:
       // [MQTT-3.3.1-10] in 3.1.1, [MQTT-3.3.1-6] [MQTT-3.3.1-7] in 5.0.
-      if (this.retained.get(message.topic) === undefined) return;
+      const previous = this.retained.get(message.topic);
+      if (previous === undefined) return;
       this.retained.delete(message.topic);
       if (this.store) batch.persist({ kind: "deleteRetained", topic: message.topic });
+      // Not deleted in the store: still the retained message (unless another took its place since).
+      if (this.persistMessages) {
+        batch.undo(() => {
+          if (this.retained.get(message.topic) === undefined) this.retained.set(previous);
+        });
+      }
       return;
     }
     // [MQTT-3.3.1-5] the retained message replaces any earlier one on the topic.
     const stored: StoredMessage = message.retain ? message : { ...message, retain: true };
+    const previous = this.retained.get(stored.topic);
     this.retained.set(stored);
     if (this.store) batch.persist({ kind: "putRetained", message: stored });
+    // Not stored: never served (unless a later message replaced it meanwhile).
+    if (!this.persistMessages) return;
+    batch.undo(() => {
+      if (this.retained.get(stored.topic) !== stored) return;
+      if (previous === undefined) this.retained.delete(stored.topic);
+      else this.retained.set(previous);
+    });
   }
 
   enhancedAuth(method: string): EnhancedAuthenticator | undefined {

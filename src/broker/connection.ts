@@ -10,6 +10,7 @@ import { decodePacket, encodePacket } from "../protocol/codec.ts";
 import { ProtocolError, PublishRefused } from "../protocol/errors.ts";
 import {
   type AckPacket,
+  ConnackReturnCode,
   type ConnectPacket,
   type Frame,
   type Packet,
@@ -58,6 +59,8 @@ export class Connection implements SessionLink {
   inboundUnacked = 0;
   /** v5 Request Problem Information: false means no Reason String / User Properties on errors. */
   problemInformation = true;
+  /** Set once a successful CONNACK went out (it waits for the session's commit). */
+  connackSent = false;
   /** Set when the client sent DISCONNECT: the will is not published [MQTT-3.1.2-10]. */
   normalDisconnect = false;
   /** Set by DISCONNECT 0x04: publish the will although the disconnect is normal. */
@@ -336,8 +339,8 @@ export class Connection implements SessionLink {
    */
   close(reason: number, why: string): void {
     if (this.state === "closed") return;
-    // [MQTT-3.14.0-1] no DISCONNECT before a successful CONNACK.
-    if (this.level === 5 && this.state === "connected" && reason !== 0) {
+    // [MQTT-3.14.0-1] no DISCONNECT before a successful CONNACK (sent, not just decided).
+    if (this.level === 5 && this.connackSent && reason !== 0) {
       const properties = this.problemInformation ? { reasonString: why } : undefined;
       this.send({ type: PacketType.DISCONNECT, reasonCode: reason, properties });
     }
@@ -373,6 +376,12 @@ export class Connection implements SessionLink {
       clientId: this.clientId,
       error: String(err),
     });
+    if (this.state === "connected" && !this.connackSent) {
+      // The CONNECT was accepted but its session could not be stored: its CONNACK says so
+      // (0x80 / 3.1.1 Server unavailable) and the connection closes [MQTT-3.2.2-7].
+      const reasonCode = this.level === 5 ? Reason.UnspecifiedError : ConnackReturnCode.ServerUnavailable;
+      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode });
+    }
     this.close(Reason.UnspecifiedError, "store failure");
   }
 

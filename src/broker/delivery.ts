@@ -197,6 +197,8 @@ export function admitEntry(
     entry.packetId = session.allocatePacketId();
     session.inflight.set(entry.packetId, entry);
     if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+    // Not sent before the commit: if it fails, the message was not accepted and must not stay.
+    if (ctx.persistMessages && batch.deferring) batch.undo(() => withdraw(session, entry));
     batch.then(() => sendEntry(ctx, session, link, entry, encoded));
     return true;
   }
@@ -207,7 +209,24 @@ export function admitEntry(
   session.queue.push(entry);
   session.queuedBytes += queuedSize(entry.message);
   if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+  // Only a durable store's commit can fail.
+  if (ctx.persistMessages) batch.undo(() => withdraw(session, entry));
   return true;
+}
+
+/**
+ * Takes an entry back out of a session (its commit failed): out of the in-flight window
+ * (where it was never sent) or the queue. The freed slot is refilled by the next pump.
+ */
+function withdraw(session: Session, entry: OutboundEntry): void {
+  if (entry.packetId !== 0 && session.inflight.get(entry.packetId) === entry) {
+    session.inflight.delete(entry.packetId);
+    return;
+  }
+  const i = session.queue.indexOf(entry);
+  if (i < 0) return;
+  session.queue.splice(i, 1);
+  session.queuedBytes -= entry.message.payload.length;
 }
 
 /** Sends one entry if its link is still the session's link (a reconnect resends it otherwise). */

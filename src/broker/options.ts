@@ -8,6 +8,7 @@ import type { Store } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { Authenticator, Authorizer } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
+import type { ForeignSessionPolicy } from "./session_owner.ts";
 
 /** How shared-subscription messages are spread over a group's members. */
 export type SharedStrategy = "round_robin" | "random" | "sticky";
@@ -83,6 +84,12 @@ export interface BrokerOptions {
   version?: string;
   /** A decision hook (authenticate/authorize) taking longer than this counts as a denial (default 5000 ms). */
   hookTimeoutMs?: number;
+  /**
+   * A CONNECT whose client id names an offline session of another user: "refuse" it
+   * (default; CONNACK 0x85 / 3.1.1 code 2), or "discard" that session and start a fresh
+   * one. A session whose client is connected is never handed to another user.
+   */
+  foreignSession?: ForeignSessionPolicy;
 }
 
 export const defaultMqttOptions: MqttOptions = {

@@ -30,6 +30,7 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Se
   const stored = loaded.session;
   const session = new Session(stored.clientId, stored.protocolLevel, stored.expiryInterval);
   session.will = stored.will;
+  session.owner = stored.username;
   session.disconnectedAt = stored.disconnectedAt;
   for (const s of loaded.subscriptions) {
     const shared = parseSharedFilter(s.filter);

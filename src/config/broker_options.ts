@@ -45,6 +45,7 @@ export function limitOptions(c: BrokerConfig["limits"]): LimitOptions {
 export function brokerOptionsFrom(config: BrokerConfig): BrokerOptions {
   return {
     durability: config.persistence.durability,
+    foreignSession: config.auth.foreign_session,
     mqtt: mqttOptions(config.mqtt),
     limits: limitOptions(config.limits),
   };

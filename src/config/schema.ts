@@ -355,6 +355,13 @@ export const configSchema: Field & { kind: "object" } = {
           doc: "Password file (deno task passwd, or one made by mosquitto_passwd).",
         },
         acl_file: { kind: "file", doc: "ACL file in Mosquitto's acl_file syntax." },
+        foreign_session: {
+          kind: "enum",
+          values: ["refuse", "discard"],
+          default: "refuse",
+          doc:
+            "A CONNECT whose client id names another user's offline session: refuse it (0x85 / 3.1.1 code 2) or discard that session for a fresh one. Never handed over; an online one is always refused.",
+        },
       },
     },
     log: {
@@ -536,7 +543,12 @@ export interface BrokerConfig {
     max_user_properties: number;
     max_property_bytes: number;
   };
-  auth: { allow_anonymous: boolean; password_file?: string; acl_file?: string };
+  auth: {
+    allow_anonymous: boolean;
+    password_file?: string;
+    acl_file?: string;
+    foreign_session: "refuse" | "discard";
+  };
   log: {
     level: LogLevelName;
     format: "text" | "json";

@@ -229,13 +229,14 @@ export const DIFFERENCES = {
       "it, so a client learns at once that it subscribed to nothing instead of waiting for messages that " +
       "never come. A publisher then also sees 0x10 (no matching subscribers) where Mosquitto says 0x00.",
   },
-  "pending-18-session-owner": {
-    kind: "pending",
-    title: "A session belongs to the user that created it",
-    reason: "PENDING #18 (hostile clients). Mosquitto lets any authenticated user resume or take over " +
-      "another user's session by using its client id; issue #18 makes a session belong to its user name, " +
-      "so bob connecting with alice's client id is refused (or gets a fresh session), never alice's " +
-      "subscriptions and queued messages. This will be a deliberate difference once #18 is merged.",
+  "session-owned-by-user": {
+    kind: "deliberate",
+    title: "A session belongs to the user that created it: another user presenting its client id is refused",
+    reason: "Mosquitto 2.0.11 lets any authenticated user resume or take over another user's session by " +
+      "presenting its client id: bob gets alice's subscriptions and queued messages, and alice is " +
+      "disconnected. This broker refuses bob with CONNACK 0x85 (3.1.1: return code 2) and leaves alice's " +
+      "session alone (auth.foreign_session: discard gives bob a fresh session instead, never alice's), so a " +
+      "user cannot read another user's messages by guessing a client id (docs/security.md).",
   },
 } as const satisfies Record<string, Difference>;
 

@@ -12,7 +12,7 @@ import { mosquittoAvailable } from "../_helpers/mosquitto.ts";
 import { type BothObservations, runOnBoth } from "./brokers.ts";
 import { compareObservations, formatDifference, pooled } from "./observation.ts";
 import type { Scenario } from "./scenario.ts";
-import { DIFFERENCES } from "./differences.ts";
+import { type Difference, DIFFERENCES } from "./differences.ts";
 import { SCENARIOS } from "./scenarios/all_scenarios.ts";
 
 /** Scenarios in flight at once: each runs two brokers and a few clients on a 2-core machine. */
@@ -63,7 +63,8 @@ function check(scenario: Scenario, observed: BothObservations): void {
   );
   for (const e of expected) {
     // Another change being merged reconciles a pending difference: it may or may not show yet.
-    if (DIFFERENCES[e.id].kind === "pending") continue;
+    const entry: Difference = DIFFERENCES[e.id];
+    if (entry.kind === "pending") continue;
     const shown = differences.some((d) => e.clients === undefined || e.clients.includes(d.client));
     assert.ok(
       shown,

@@ -179,10 +179,16 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
   }
   broker.cluster?.forward(message, batch);
   if (packet.qos === 2) {
-    conn.session!.inbound2.add(packet.packetId!);
-    if (broker.persistMessages && conn.session!.persistent) {
-      batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: packet.packetId! });
+    const session = conn.session!;
+    const id = packet.packetId!;
+    session.inbound2.add(id);
+    if (broker.persistMessages && session.persistent) {
+      // In the same commit as the messages it queued: after a crash either both are stored
+      // (a resend is recognised) or neither (a resend is routed once) [MQTT-4.3.3-10].
+      batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: id });
     }
+    // Not committed: a resend of this PUBLISH must be routed again, not taken as a duplicate.
+    if (broker.persistMessages) batch.undo(() => session.inbound2.delete(id));
   }
   // In a cluster, subscribers on other nodes are not known here: never claim there were none.
   const none = delivered === 0 && conn.level === 5 && broker.cluster === undefined;
