@@ -52,8 +52,9 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Se
   }
   session.resumeSequence(lastSeq);
   for (const id of loaded.inbound) session.inbound2.add(id);
-  // Without a stored user name, delivery-time read checks wait for the client to come back.
-  if (session.username === undefined) session.identityKnown = false;
+  // Without a stored owner (a record from before owners were stored), delivery-time read checks
+  // wait for the client to come back; an anonymous owner (null) is known, and checked as such.
+  if (session.owner === undefined) session.identityKnown = false;
   broker.sessions.set(session.clientId, session);
   return session;
 }

@@ -202,7 +202,7 @@ Deno.test("a will is delivered only to subscribers who may read its topic", asyn
   await broker.close();
 });
 
-Deno.test("a session restored from the store keeps messages until its client is back, then they are checked", async () => {
+Deno.test("a session restored from the store gets only what its user may read when its client is back", async () => {
   const store = new MemoryStore();
   const first = new Broker({ clock: new ManualClock(), store, authorizer: acl() });
   await first.start();
@@ -216,6 +216,29 @@ Deno.test("a session restored from the store keeps messages until its client is 
   await publishAll(pub, ["home/secret/x", "home/ok"]);
   const back = await connect(second, "alice", "alice", { clean: false });
   assert.deepEqual(await received(back), ["home/ok"]);
+  await second.close();
+});
+
+Deno.test("a session restored with its stored owner, anonymous included, is checked before anything is queued", async () => {
+  const rules = `topic read public/#\n${ACL}`;
+  const authorizer = () => new AclFileAuthorizer(parseAclFile(rules, "acl"));
+  const store = new MemoryStore();
+  const first = new Broker({ clock: new ManualClock(), store, authorizer: authorizer() });
+  await first.start();
+  for (const [clientId, username] of [["anon", undefined], ["alice", "alice"]] as const) {
+    const { client } = await TestClient.connect(first, { clientId, username, clean: false });
+    await client.subscribe("#", 1);
+    client.disconnect();
+  }
+  await first.close();
+  const second = new Broker({ clock: new ManualClock(), store, authorizer: authorizer() });
+  await second.start();
+  const pub = await connect(second, "pub");
+  await publishAll(pub, ["public/a", "home/ok", "home/secret/x"]);
+  // anon may read public/a only, alice home/ok only: 2 queued, nothing kept for a later check.
+  assert.equal(second.pendingMessages().queued, 2);
+  const anon = await TestClient.connect(second, { clientId: "anon", clean: false });
+  assert.deepEqual(await received(anon.client), ["public/a"]);
   await second.close();
 });
 
