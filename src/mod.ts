@@ -21,7 +21,8 @@
 
 import { Broker as Engine } from "./broker/broker.ts";
 import type { ListenerConfig } from "./config/schema.ts";
-import { type Listener, startListener } from "./server.ts";
+import { framingOptions, type Listener, startListener } from "./server.ts";
+import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import { ConnectionGate } from "./transport/admission.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
@@ -49,6 +50,8 @@ export class Broker extends Engine {
   readonly #listeners: Listener[] = [];
   /** Connections on all of this broker's listeners, counted from accept against `limits.maxConnections`. */
   readonly #gate = new ConnectionGate(() => this.limits.maxConnections);
+  /** The framing limits and receive budget that all of this broker's listeners share. */
+  #framing: FrameSplitterOptions | undefined;
 
   /**
    * Serves one client over a Socket or any `{ readable, writable }` byte stream pair.
@@ -90,7 +93,7 @@ export class Broker extends Engine {
     }
     const config = { ...defaults, ...options } as ListenerConfig;
     const listener = await startListener(config, {
-      maxPacketSize: this.mqtt.maxPacketSize,
+      framing: this.#framing ??= framingOptions(this),
       onSocket: (s) => this.handle(s),
       gate: this.#gate,
       handshakeTimeoutMs: () => this.limits.connectTimeoutMs,

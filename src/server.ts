@@ -7,16 +7,24 @@
 import { Broker } from "./broker/broker.ts";
 import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
-import { FileAuthenticator } from "./auth/file_authenticator.ts";
+import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
 import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
 import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
+import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
+import { ReceiveBudget } from "./protocol/receive_budget.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
 import { ConnectionGate, type ListenerStats } from "./transport/admission.ts";
 import { listenTcp } from "./transport/tcp.ts";
-import { listenTls, type TlsSettings, validateCaBundle, validateCertificatePair } from "./transport/tls.ts";
+import {
+  CertificateError,
+  listenTls,
+  type TlsSettings,
+  validateCaBundle,
+  validateCertificatePair,
+} from "./transport/tls.ts";
 import { listenWebSocket } from "./transport/websocket_listener.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
@@ -116,11 +124,44 @@ class Security implements Authenticator, Authorizer {
   ): boolean {
     return this.acl ? this.acl.authorize(client, access, topic) : true;
   }
+
+  /** Per-message read checks exist only with an ACL file (the broker re-reads this on reload). */
+  get authorizeDelivery():
+    | ((client: { clientId: string; username?: string }, topic: string) => boolean)
+    | undefined {
+    const acl = this.acl;
+    return acl === undefined ? undefined : (client, topic) => acl.authorizeDelivery(client, topic);
+  }
+}
+
+/**
+ * What every connection's framer enforces, from the engine's limits: the packet sizes and
+ * one receive budget, which all the listeners of a broker share (so it is made once).
+ * Kept by reference: a reload that changes the limits updates it for new connections.
+ */
+export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
+  return {
+    maxPacketSize: broker.mqtt.maxPacketSize,
+    maxFirstPacketSize: broker.limits.maxConnectSize,
+    budget: new ReceiveBudget(broker.limits.maxPartialPacketBytes),
+  };
+}
+
+/** Applies reloaded limits to framing options made by {@link framingOptions}. */
+function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
+  framing.maxPacketSize = broker.mqtt.maxPacketSize;
+  framing.maxFirstPacketSize = broker.limits.maxConnectSize;
+  framing.budget!.limit = broker.limits.maxPartialPacketBytes;
 }
 
 /** What a listener needs from the broker it serves. */
 export interface ListenerContext {
-  maxPacketSize: number;
+  /**
+   * Packet size limits and the receive budget ({@link framingOptions}): one object shared
+   * by all the broker's listeners, so that every connection draws on the same budget and a
+   * reload's new limits reach every listener.
+   */
+  framing: FrameSplitterOptions;
   onSocket: (socket: Socket) => void;
   /** The broker-wide connection budget (`limits.max_connections`) shared by all listeners. */
   gate?: ConnectionGate;
@@ -152,30 +193,55 @@ function listenerCertificates(l: ListenerConfig): TlsSettings {
   };
 }
 
+/** Files that may hold certificates, keys or CA bundles, by their configuration key. */
+type CertificateFiles = { cert_file?: string; key_file?: string; ca_file?: string };
+
+/** Runs `check`; a failure becomes one line under the key of the file at fault (the pair's cert_file otherwise). */
+function certificateProblem(
+  problems: string[],
+  prefix: string,
+  files: CertificateFiles,
+  check: () => void,
+): void {
+  try {
+    check();
+  } catch (err) {
+    const file = err instanceof CertificateError ? err.file : undefined;
+    const key = (["cert_file", "key_file", "ca_file"] as const).find((k) => files[k] === file) ?? "cert_file";
+    problems.push(`${prefix}.${key}: ${(err as Error).message}`);
+  }
+}
+
 /**
  * Checks every certificate, key and CA file the configuration names (tls and wss
- * listeners, the admin listener) as start would, without binding anything: for
- * `--check-config`. Throws naming the listener and the file at fault.
+ * listeners, bridges, the admin listener) as start loads them, without binding anything:
+ * for `--check-config` (see preflight.ts). Returns one line per problem, under the key of
+ * the file at fault (`listeners[1].key_file: the key in … does not match …`); empty when
+ * there is none.
  */
-export function checkCertificates(config: BrokerConfig): void {
+export function checkCertificates(config: BrokerConfig): string[] {
+  const problems: string[] = [];
   config.listeners.forEach((l, i) => {
-    if (l.type !== "tls" && l.type !== "wss") return;
-    try {
-      listenerCertificates(l);
-    } catch (err) {
-      throw new Error(`listeners[${i}] (${l.type} ${l.host}:${l.port}): ${(err as Error).message}`, {
-        cause: err,
-      });
+    if ((l.type !== "tls" && l.type !== "wss") || l.cert_file === undefined || l.key_file === undefined) {
+      return;
+    }
+    // The very function start and reload use.
+    certificateProblem(problems, `listeners[${i}]`, l, () => void listenerCertificates(l));
+  });
+  (config.bridges ?? []).forEach((b, i) => {
+    const key = `bridges[${i}]`;
+    if (b.cert_file !== undefined && b.key_file !== undefined) {
+      certificateProblem(problems, key, b, () => void validateCertificatePair(b.cert_file!, b.key_file!));
+    }
+    if (b.ca_file !== undefined) {
+      certificateProblem(problems, key, b, () => void validateCaBundle(b.ca_file!));
     }
   });
   const a = config.admin;
   if (a.enabled && a.cert_file !== undefined && a.key_file !== undefined) {
-    try {
-      validateCertificatePair(a.cert_file, a.key_file);
-    } catch (err) {
-      throw new Error(`admin (${a.host}:${a.port}): ${(err as Error).message}`, { cause: err });
-    }
+    certificateProblem(problems, "admin", a, () => void validateCertificatePair(a.cert_file!, a.key_file!));
   }
+  return problems;
 }
 
 /** Starts one listener of any type. */
@@ -184,7 +250,7 @@ export async function startListener(l: ListenerConfig, context: ListenerContext)
     hostname: l.host,
     port: l.port,
     name: listenerName(l),
-    maxPacketSize: context.maxPacketSize,
+    framing: context.framing,
     maxConnections: l.max_connections,
     gate: context.gate,
     handshakeTimeoutMs: context.handshakeTimeoutMs,
@@ -322,10 +388,11 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     authorizer: bridges.authorizer(options.authorizer ?? security),
   });
   await broker.start();
+  const framing = framingOptions(broker);
   const listeners: Listener[] = [];
   let monitoring: ReturnType<typeof startMonitoring>;
   const context: ListenerContext = {
-    maxPacketSize: config.mqtt.max_packet_size,
+    framing,
     onSocket: (socket) => broker.handle(socket),
     gate: new ConnectionGate(() => broker.limits.maxConnections),
     handshakeTimeoutMs: () => broker.limits.connectTimeoutMs,
@@ -378,11 +445,30 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         c.listeners.map((l) => ({ ...l, cert_file: 0, key_file: 0, ca_file: 0 }));
       if (changed(listenerShape(server.config), listenerShape(next))) restartRequired.push("listeners");
       const fresh = await Security.build({ ...next, listeners: server.config.listeners });
+      const revoked = credentialsRevoked(security.authenticator, fresh.authenticator);
       security.authenticator = fresh.authenticator;
       security.acl = fresh.acl;
+      // Existing subscriptions and queued messages follow the new ACL from the next message on.
+      broker.accessChanged();
+      broker.foreignSession = next.auth.foreign_session;
       applied.push("auth (password file and ACL re-read)");
+      // Embedders' own authenticators keep their clients; the password file's are checked again.
+      if (options.authenticator === undefined) {
+        const closed = broker.revokeClients(revoked);
+        if (closed.length > 0) {
+          log.info("Disconnected {count} clients whose credentials were removed or changed: {clients}", {
+            count: closed.length,
+            clients: closed.join(", "),
+          });
+        }
+      }
       if (changed(server.config.limits, next.limits)) {
         Object.assign(broker.limits, limitOptions(next.limits));
+        broker.mqtt.maxPacketSize = Math.min(
+          server.config.mqtt.max_packet_size,
+          broker.limits.maxPartialPacketBytes,
+        );
+        updateFraming(framing, broker);
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {

@@ -140,7 +140,7 @@ export class ClusterNode {
     this.#handover = handover;
     broker.attachCluster({
       forward: (message, batch) => router.forward(message, batch),
-      claim: (clientId, clean) => handover.claim(clientId, clean),
+      claim: (clientId, clean, client) => handover.claim(clientId, clean, client),
       settled: () => router.settled(),
     });
     await this.beat(broker);

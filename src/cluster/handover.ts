@@ -6,10 +6,18 @@
  * shared store, and what the old node had not stored yet is replayed from the stream.
  * An owner that does not answer is gone: its last heartbeat says where to replay from.
  *
+ * A session belongs to a user (src/broker/session_owner.ts). The takeover request
+ * names the connecting identity in a header; the holder refuses to let go of a
+ * session of another user, and a session whose holder is gone is judged by its
+ * stored record, so that another user neither gets it nor closes its connection.
+ * (A node of an older version ignores the header and lets go, as it always did.)
+ *
  * @module
  */
-import type { JetStreamClient, KV, NatsConnection } from "nats";
+import { headers, type JetStreamClient, type KV, type MsgHdrs, type NatsConnection } from "nats";
 import type { Broker } from "../broker/broker.ts";
+import type { ClusterClaim } from "../broker/cluster_link.ts";
+import { identityOf, judgeOwner } from "../broker/session_owner.ts";
 import type { LoadedSession } from "../persistence/store.ts";
 import type { JetStreamStore } from "./jetstream_store.ts";
 import type { NatsRouter } from "./nats_router.ts";
@@ -33,6 +41,34 @@ export interface Heartbeat {
 /** Slack for delivery delays between NATS servers when replaying from a point in time. */
 const REPLAY_MARGIN_MS = 5_000;
 const TAKEOVER_TIMEOUT_MS = 5_000;
+/** Header of a takeover request: the identity that connects, as JSON (a user name or null), URI-encoded. */
+const IDENTITY_HEADER = "Mqtt-Identity";
+
+function identityHeader(identity: string | null): MsgHdrs {
+  const h = headers();
+  h.set(IDENTITY_HEADER, encodeURIComponent(JSON.stringify(identity)));
+  return h;
+}
+
+/** The identity a takeover request names; undefined when it names none (a node of an older version). */
+function requestIdentity(h: MsgHdrs | undefined): string | null | undefined {
+  const raw = h?.get(IDENTITY_HEADER);
+  if (!raw) return undefined;
+  try {
+    const value = JSON.parse(decodeURIComponent(raw));
+    return typeof value === "string" ? value : null;
+  } catch {
+    return undefined; // unreadable: answered as a node of an older version would be
+  }
+}
+
+/** What asking a session's owner to let go came to. */
+type TakeoverAnswer =
+  | { kind: "refused" }
+  /** `held`: the owner had the session (and `point` says where to replay from). */
+  | { kind: "released"; held: boolean; point?: ReplayPoint }
+  /** No answer: the owner is gone; replay from its last heartbeat. */
+  | { kind: "gone"; point: ReplayPoint };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -67,6 +103,9 @@ export class SessionHandover {
         if (err) return;
         if (msg.data.length === 0) return void msg.respond(encoder.encode("{}"));
         const clientId = decoder.decode(msg.data);
+        if (this.#keepsForOwner(clientId, msg.headers)) {
+          return void msg.respond(encoder.encode(JSON.stringify({ refused: true })));
+        }
         // Taken before letting go: whatever arrives later is replayed by the new owner.
         const point: ReplayPoint = { since: Date.now(), seen: router.seenSnapshot() };
         try {
@@ -81,34 +120,68 @@ export class SessionHandover {
     });
   }
 
+  /** Whether this node holds `clientId`'s session for another user than the request names. */
+  #keepsForOwner(clientId: string, h: MsgHdrs | undefined): boolean {
+    const broker = this.#o.broker;
+    const identity = requestIdentity(h);
+    const session = broker.sessions.get(clientId);
+    if (identity === undefined || session === undefined) return false;
+    return judgeOwner(session.owner, identity, session.link !== null, broker.foreignSession) === "refuse";
+  }
+
   /** ClusterLink.claim: see the module comment. */
-  async claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined> {
+  async claim(clientId: string, clean: boolean, client: { username?: string }): Promise<ClusterClaim> {
     const { broker, store } = this.#o;
+    const identity = identityOf(client.username);
     const local = broker.sessions.has(clientId);
-    const { previous, point } = await this.#becomeOwner(clientId);
-    if (local) return undefined;
+    const taken = await this.#becomeOwner(clientId, identity);
+    if (taken === "refused") return { refused: true };
+    if (local) return { refused: false };
     if (clean) {
       // [MQTT-3.1.2-4] Clean Start: whatever another node stored for this client goes. A client
       // id never seen, or last held here (and ended here), has nothing stored: no listing, no deletes.
-      if (previous) await store.commit([{ kind: "deleteSession", clientId }]);
-      return undefined;
+      if (taken.previous) await store.commit([{ kind: "deleteSession", clientId }]);
+      return { refused: false };
     }
-    return await this.#load(clientId, point);
+    const loaded = await this.#load(clientId, taken.point);
+    if (loaded === undefined) return { refused: false };
+    // Its client is not connected anywhere now: the holder let go, or is gone.
+    const verdict = judgeOwner(loaded.session.username, identity, false, broker.foreignSession);
+    if (verdict === "discard") {
+      await store.commit([{ kind: "deleteSession", clientId }]);
+      return { refused: false };
+    }
+    if (verdict === "refuse") {
+      // Only when its owner changed since the check in #becomeOwner: this node now owns the
+      // record, so it keeps the session, offline, queueing for its user.
+      broker.member.adoptOrphan(loaded);
+      return { refused: true };
+    }
+    return { refused: false, loaded };
   }
 
   /**
    * Records this instance as the session's owner, after taking it from the previous one.
    * Compare-and-set on the owner record: when two nodes race (a client reconnecting while
    * another node adopts its orphaned session), the loser asks the winner in turn.
+   * "refused" (and nothing written) when the session stays with a user other than `identity`.
    */
-  async #becomeOwner(clientId: string): Promise<{ previous: boolean; point?: ReplayPoint }> {
+  async #becomeOwner(
+    clientId: string,
+    identity: string | null,
+  ): Promise<{ previous: boolean; point?: ReplayPoint } | "refused"> {
     const { router, sessions } = this.#o;
     const mine = () => encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
     for (let attempt = 0;; attempt++) {
       const entry = await sessions.get(ownerKey(clientId));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
       if (owner?.instance === router.instance) return { previous: false };
-      const point = owner === undefined ? undefined : await this.#takeOver(owner, clientId);
+      const answer = owner === undefined ? undefined : await this.#takeOver(owner, clientId, identity);
+      if (answer?.kind === "refused") return "refused";
+      // Nobody alive vouched for the session: its stored record says whose it is.
+      const vouched = answer?.kind === "released" && answer.held;
+      if (!vouched && await this.#storedForOther(clientId, identity)) return "refused";
+      const point = answer?.point;
       try {
         if (entry === null) await sessions.create(ownerKey(clientId), mine());
         else await sessions.update(ownerKey(clientId), mine(), entry.revision);
@@ -178,20 +251,32 @@ export class SessionHandover {
     return { since: owner.at - REPLAY_MARGIN_MS, seen: {} };
   }
 
-  /** Asks the owner to let go; returns where to replay from, or undefined when nothing can be missing. */
-  async #takeOver(owner: OwnerRecord, clientId: string): Promise<ReplayPoint | undefined> {
+  /** Whether the stored session of `clientId` belongs to another user, who keeps it (session_owner.ts). */
+  async #storedForOther(clientId: string, identity: string | null): Promise<boolean> {
+    const record = await this.#o.store.sessionRecord(clientId);
+    if (record === undefined) return false;
+    return judgeOwner(record.username, identity, false, this.#o.broker.foreignSession) === "refuse";
+  }
+
+  /** Asks the owner to let go: refused, released (with where to replay from, if anything can be missing), or gone. */
+  async #takeOver(owner: OwnerRecord, clientId: string, identity: string | null): Promise<TakeoverAnswer> {
     const { nc } = this.#o;
     try {
       const reply = await nc.request(takeoverSubject(owner.instance), encoder.encode(clientId), {
         timeout: TAKEOVER_TIMEOUT_MS,
+        headers: identityHeader(identity),
       });
-      const answer = JSON.parse(decoder.decode(reply.data)) as { held: boolean } & ReplayPoint;
+      const answer = JSON.parse(decoder.decode(reply.data)) as
+        & { held?: boolean; refused?: boolean }
+        & ReplayPoint;
+      if (answer.refused === true) return { kind: "refused" };
       // An owner that no longer holds the session ended it there (or handed it on): nothing to replay.
-      if (!answer.held) return undefined;
-      return { since: answer.since - REPLAY_MARGIN_MS, seen: answer.seen };
+      if (!answer.held) return { kind: "released", held: false };
+      const point = { since: answer.since - REPLAY_MARGIN_MS, seen: answer.seen };
+      return { kind: "released", held: true, point };
     } catch {
       // No responders or no answer: that instance is gone.
     }
-    return await this.#orphanPoint(owner);
+    return { kind: "gone", point: await this.#orphanPoint(owner) };
   }
 }

@@ -70,6 +70,13 @@ export class JetStreamStore implements Store {
     await this.#committer.drain();
   }
 
+  /** The session record alone (no subscriptions or messages), or undefined when none is stored. */
+  async sessionRecord(clientId: string): Promise<StoredSession | undefined> {
+    const entry = await this.#sessions.get(sessionKeys.session(clientId));
+    if (entry === null || entry.operation !== "PUT") return undefined;
+    return decodeRecord<StoredSession>(entry.value);
+  }
+
   /** Everything a session owns, or undefined when the bucket has no such session. */
   async loadSession(clientId: string): Promise<LoadedSession | undefined> {
     const kv = this.#sessions;

@@ -9,6 +9,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { TLSSocket } from "node:tls";
+import { lingeringClose, lingeringEnd } from "./lingering_close.ts";
 
 /** Where a channel's incoming bytes go; replaceable (the HTTP stage hands over to the WebSocket stage). */
 export interface ChannelHandler {
@@ -28,8 +29,9 @@ export interface ByteChannel {
   readonly buffered: number;
   /**
    * Ends the write side after the pending writes and closes once the peer has ended too
-   * (or after {@link LINGER_MS}): closing at once could reset the connection and lose the
-   * last bytes sent, when the peer's own bytes are still unread.
+   * (or after `LINGER_MS`): a lingering close (lingering_close.ts), since closing at
+   * once could reset the connection and lose the last bytes sent when the peer's own bytes
+   * are still unread. The handler hears nothing more.
    */
   end(): void;
   /** Closes at once. */
@@ -37,9 +39,6 @@ export interface ByteChannel {
   /** Resolves once the connection is closed. */
   readonly closed: Promise<void>;
 }
-
-/** How long an ended channel waits for the peer to close its side. */
-export const LINGER_MS = 2000;
 
 /**
  * A read buffer per connection that starts small and doubles while reads fill it, so
@@ -71,12 +70,11 @@ export function connChannel(conn: Deno.Conn): ByteChannel {
   const closedPromise = new Promise<void>((r) => resolveClosed = r);
   let chain = Promise.resolve();
   let buffered = 0;
-  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  let lingering = false;
 
   const close = () => {
     if (closed) return;
     closed = true;
-    clearTimeout(lingerTimer);
     try {
       conn.close();
     } catch {
@@ -118,7 +116,7 @@ export function connChannel(conn: Deno.Conn): ByteChannel {
       paused = true;
     },
     resume() {
-      if (!paused) return;
+      if (!paused || lingering) return;
       paused = false;
       if (!reading && !closed) pump();
     },
@@ -138,18 +136,13 @@ export function connChannel(conn: Deno.Conn): ByteChannel {
       return buffered;
     },
     end() {
-      const halfClose = () => {
-        if (closed) return;
-        conn.closeWrite().catch(() => close());
-        // From now on incoming bytes are only drained; the peer's end closes the connection.
-        handler = { data() {}, end() {} };
-        lingerTimer = setTimeout(close, LINGER_MS);
-        if (paused) {
-          paused = false;
-          if (!reading) pump();
-        }
-      };
-      chain.then(halfClose, close);
+      if (lingering || closed) return;
+      lingering = true;
+      handler = undefined;
+      // The pump stops after the read it may have under way; from the last write on,
+      // lingeringClose is the only reader (what it reads is discarded).
+      paused = true;
+      chain.then(() => closed ? undefined : lingeringClose(conn, close), close);
     },
     destroy: close,
     closed: closedPromise,
@@ -160,10 +153,8 @@ export function connChannel(conn: Deno.Conn): ByteChannel {
 export function tlsChannel(socket: TLSSocket): ByteChannel {
   let handler: ChannelHandler | undefined;
   let ended = false;
-  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
   const closed = new Promise<void>((resolve) =>
     socket.once("close", () => {
-      clearTimeout(lingerTimer);
       finish();
       resolve();
     })
@@ -198,10 +189,8 @@ export function tlsChannel(socket: TLSSocket): ByteChannel {
       return socket.writableLength;
     },
     end() {
-      handler = { data() {}, end() {} };
-      socket.resume();
-      socket.end();
-      lingerTimer = setTimeout(() => socket.destroy(), LINGER_MS);
+      handler = undefined;
+      lingeringEnd(socket);
     },
     destroy: () => void socket.destroy(),
     closed,

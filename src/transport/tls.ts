@@ -21,6 +21,8 @@ import { AcceptLoop } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import { connDuplex } from "./conn_duplex.ts";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
+import { lingeringEnd } from "./lingering_close.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./tcp.ts";
@@ -46,7 +48,8 @@ export interface TlsOptions extends TlsSettings {
   /** Connections accepted at once on this listener (0 = no limit), counted from accept. */
   maxConnections?: number;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
   /** The broker-wide connection budget shared by all listeners (default: this listener's alone). */
   gate?: ConnectionGate;
   stats?: ListenerStats;
@@ -77,18 +80,22 @@ function readPem(file: string, what: string): string {
   try {
     return Deno.readTextFileSync(file);
   } catch (err) {
-    throw new CertificateError(file, `cannot read the ${what} ${file}: ${(err as Error).message}`);
+    throw new CertificateError(file, `${file}: cannot read the ${what} (${(err as Error).message})`);
   }
 }
 
-function parseCertificate(file: string, pem: string): X509Certificate {
+/** Parses the first certificate of `pem`; `what` names the file's role in messages. */
+function parseCertificate(file: string, pem: string, what = "certificate"): X509Certificate {
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new CertificateError(file, `${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    throw new CertificateError(file, `${file} holds no PEM ${what} (expected "-----BEGIN CERTIFICATE-----")`);
   }
   try {
     return new X509Certificate(pem);
   } catch (err) {
-    throw new CertificateError(file, `${file}: the certificate cannot be parsed (${(err as Error).message})`);
+    throw new CertificateError(
+      file,
+      `${file}: not a PEM ${what}: it cannot be parsed (${(err as Error).message})`,
+    );
   }
 }
 
@@ -120,7 +127,8 @@ export function validateCertificatePair(
   if (!x509.checkPrivateKey(privateKey)) {
     throw new CertificateError(
       keyFile,
-      `the key in ${keyFile} does not match the certificate in ${certFile}`,
+      `the key in ${keyFile} does not match the certificate in ${certFile} ` +
+        "(give the key the certificate was issued for, or a certificate for this key)",
     );
   }
   return { cert, key, notAfter: new Date(x509.validTo) };
@@ -129,7 +137,7 @@ export function validateCertificatePair(
 /** Reads and checks a CA bundle (its first certificate must parse). */
 export function validateCaBundle(caFile: string): string {
   const ca = readPem(caFile, "CA bundle");
-  parseCertificate(caFile, ca);
+  parseCertificate(caFile, ca, "certificate bundle");
   return ca;
 }
 
@@ -144,13 +152,15 @@ export function certificateIdentity(socket: TLSSocket): string | undefined {
 export function nodeSocket(
   socket: TLSSocket,
   listener: string,
-  options: { maxPacketSize?: number; remoteAddress?: string } = {},
+  options: { framing?: FrameSplitterOptions; remoteAddress?: string } = {},
 ): Socket & { identity?: string } {
   // Backpressure: stop reading the socket while the engine has batches waiting.
-  const source = new PushedFrames(options.maxPacketSize, () => void socket.resume());
+  const source = new PushedFrames(options.framing, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
+  let lingering = false;
   socket.on("data", (chunk: Buffer) => {
+    if (lingering) return; // closed by the engine: read only to be discarded
     // node hands out fresh buffers per event: frame views stay valid.
     if (!source.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) socket.destroy();
     else if (!source.wantsMore) socket.pause();
@@ -161,13 +171,25 @@ export function nodeSocket(
     source.end();
     resolveClosed();
   });
+  let wrote = false;
   const writer = new BatchWriter(
     (bytes) =>
       new Promise((resolve, reject) => {
+        wrote = true;
         if (socket.destroyed) return reject(new Error("socket closed"));
         socket.write(Buffer.from(bytes), (err) => err ? reject(err) : resolve(bytes.length));
       }),
-    { onClose: () => socket.end() },
+    {
+      // A lingering close (see lingering_close.ts), so that the last packet reaches a client
+      // that is still sending: what it sends meanwhile is read and discarded.
+      onClose: () => {
+        if (socket.destroyed) return;
+        // Never written to: nothing to deliver, so nothing to linger for (see tcp.ts).
+        if (!wrote) return void socket.destroy();
+        lingering = true;
+        lingeringEnd(socket);
+      },
+    },
   );
   return writerSocket(writer, {
     remoteAddress: options.remoteAddress ?? `${socket.remoteAddress}:${socket.remotePort}`,
@@ -282,7 +304,7 @@ export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => voi
     terminator.handshake(conn).then((tls) => {
       if (slot.released) return void tls.destroy(); // finished after its time was up
       slot.handedOver();
-      const socket = nodeSocket(tls, name, { maxPacketSize: options.maxPacketSize, remoteAddress });
+      const socket = nodeSocket(tls, name, { framing: options.framing, remoteAddress });
       socket.closed.then(() => slot.release());
       onSocket(socket);
     }, (err: Error) => {

@@ -7,6 +7,7 @@
  * @module
  */
 import { malformed } from "../protocol/errors.ts";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import type { ByteChannel, ChannelHandler } from "./byte_channel.ts";
 import { PushedFrames } from "./pushed_frames.ts";
@@ -25,7 +26,8 @@ import { writerSocket } from "./writer_socket.ts";
 export interface UpgradedSocketOptions {
   listener: string;
   remoteAddress: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
   /** The verified client certificate's CN (wss with ca_file). */
   identity?: string;
   /** Bytes that arrived after the HTTP request head (the client's first frames). */
@@ -37,15 +39,27 @@ const COPY_LIMIT = 64 * 1024;
 
 /** Wraps an upgraded channel as a Socket. */
 export function upgradedSocket(channel: ByteChannel, options: UpgradedSocketOptions): Socket {
-  const source = new PushedFrames(options.maxPacketSize, () => channel.resume());
+  const source = new PushedFrames(options.framing, () => channel.resume());
+  // However the connection ends, a packet it cut off gives its bytes back to the budget
+  // (an ended channel tells its handler nothing more).
+  channel.closed.then(() => source.end());
   const decoder = new FrameDecoder();
   let closing = false;
-  /** Sends a close frame (at most once) and ends the connection after it. */
+  let wrote = false;
+  /**
+   * Sends a close frame (at most once) and ends the connection after it: with a lingering
+   * close once the engine wrote to this client (its last packet must reach a client that is
+   * still sending, see lingering_close.ts), at once otherwise, as on tcp: nothing is lost,
+   * and a client streaming a huge declared CONNECT is cut off rather than drained.
+   */
   const closeWith = (code: number) => {
     if (closing) return;
     closing = true;
-    channel.write(closeFrame(code)).catch(() => {});
-    channel.end();
+    const sent = channel.write(closeFrame(code));
+    if (wrote) {
+      sent.catch(() => {});
+      channel.end();
+    } else sent.then(() => channel.destroy(), () => channel.destroy());
   };
   const handler: ChannelHandler = {
     data(chunk) {
@@ -83,6 +97,7 @@ export function upgradedSocket(channel: ByteChannel, options: UpgradedSocketOpti
   if (options.initial && options.initial.length > 0) handler.data(options.initial);
   const writer = new BatchWriter((bytes) => {
     if (closing) return Promise.reject(new Error("WebSocket closing"));
+    wrote = true;
     const header = frameHeader(Opcode.Binary, bytes.length);
     let write: Promise<void>;
     if (bytes.length <= COPY_LIMIT) {

@@ -11,6 +11,7 @@
  */
 import { malformed } from "../protocol/errors.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { chooseSubprotocol } from "./http_upgrade.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
@@ -21,10 +22,10 @@ export function webSocketSocket(
   ws: WebSocket,
   listener: string,
   remoteAddress: string,
-  maxPacketSize?: number,
+  framing?: FrameSplitterOptions,
 ): Socket {
   ws.binaryType = "arraybuffer";
-  const source = new PushedFrames(maxPacketSize);
+  const source = new PushedFrames(framing);
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
   ws.onmessage = (event) => {
@@ -68,7 +69,7 @@ export interface UpgradeOptions {
   name: string;
   /** "host:port" of the peer, read before the upgrade takes the connection over. */
   remoteAddress: string;
-  maxPacketSize?: number;
+  framing?: FrameSplitterOptions;
 }
 
 /**
@@ -95,7 +96,7 @@ export function upgradeToMqtt(
   // refuses "mqttv3.1,mqtt": upgrade without it and answer the header ourselves.
   const { socket, response } = Deno.upgradeWebSocket(req);
   response.headers.set("sec-websocket-protocol", protocol);
-  onSocket(webSocketSocket(socket, options.name, options.remoteAddress, options.maxPacketSize));
+  onSocket(webSocketSocket(socket, options.name, options.remoteAddress, options.framing));
   return response;
 }
 

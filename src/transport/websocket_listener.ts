@@ -12,6 +12,7 @@
  * @module
  */
 import type { TLSSocket } from "node:tls";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { getLog } from "../log/logging.ts";
 import { AcceptLoop, type Slot } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
@@ -36,7 +37,8 @@ export interface WebSocketOptions {
   /** HTTP path that upgrades to MQTT (default "/mqtt"). */
   path?: string;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
   /** Serve wss: certificate, key, and client certificate settings as on tls listeners. */
   tls?: TlsSettings;
   /** Connections accepted at once on this listener (0 = no limit), counted from accept. */
@@ -149,7 +151,7 @@ export function listenWebSocket(
     const socket = upgradedSocket(channel, {
       listener: name,
       remoteAddress,
-      maxPacketSize: options.maxPacketSize,
+      framing: options.framing,
       identity,
       initial: upgrade.initial,
     });
