@@ -8,6 +8,21 @@
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 
+/** A node's view of the cluster's transport, for the metrics. */
+export interface ClusterStatus {
+  /** Connected to a NATS server now. */
+  connected: boolean;
+  /** NATS connections lost and regained since start. */
+  disconnects: number;
+  reconnects: number;
+  /** Stream publishes and store writes retried through a NATS fault (each waited for, none lost). */
+  retries: number;
+  /** Times this node had to start reading the message stream again after a fault. */
+  feedRestarts: number;
+  /** The last message-stream sequence routed here. */
+  streamPosition: number;
+}
+
 export interface ClusterLink {
   /**
    * Hands a message accepted on this node to the other nodes (and to share groups,
@@ -17,7 +32,9 @@ export interface ClusterLink {
   forward(message: StoredMessage, batch: CommitBatch): void;
   /**
    * Called on CONNECT before the session is attached: closes the client's connection on
-   * any other node, and returns its stored session when this node does not hold it.
+   * any other node and, when this node does not hold the session, takes it in (through
+   * ClusterMember) caught up on what it missed. A session it returns instead is for the
+   * engine to adopt.
    */
   claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined>;
   /**
@@ -25,4 +42,6 @@ export interface ClusterLink {
    * so that a SUBACK promises delivery from every node. Undefined when nothing is pending.
    */
   settled(): Promise<void> | undefined;
+  /** The transport's state, for the metrics. */
+  status?(): ClusterStatus;
 }

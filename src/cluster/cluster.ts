@@ -10,6 +10,7 @@
 import {
   connect,
   credsAuthenticator,
+  Events,
   type JetStreamClient,
   type KV,
   type NatsConnection,
@@ -18,11 +19,14 @@ import {
 } from "nats";
 import type { Broker } from "../broker/broker.ts";
 import type { Logger } from "@logtape/logtape";
+import type { ClusterStatus } from "../broker/cluster_link.ts";
 import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
 import { type Heartbeat, SessionHandover } from "./handover.ts";
 import { DURABLE_SUBJECTS } from "./message_wire.ts";
 import { NatsRouter } from "./nats_router.ts";
+import { RETRY_DEADLINE_MS, retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
+import { StreamFeed } from "./stream_feed.ts";
 import { escapeLevel, tokensToTopic, unescapeLevel } from "./subject_mapping.ts";
 
 export interface ClusterOptions {
@@ -58,12 +62,20 @@ export class ClusterNode {
   readonly nodeId: string;
   readonly instance: string;
   router: NatsRouter | undefined;
+  feed: StreamFeed | undefined;
   readonly #kv: Buckets;
   readonly #options: ClusterOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watch: { stop(): void } | undefined;
   #handover: SessionHandover | undefined;
   #sweeping = false;
+  /** Heartbeat writes, one after another: a later one never records an older cursor. */
+  #beats: Promise<void> = Promise.resolve();
+  /** The cursor of the last heartbeat written. */
+  #beatCursor = -1;
+  /** NATS connection events and faults waited out, for the metrics. */
+  readonly #status = { disconnects: 0, reconnects: 0, retries: 0, feedRestarts: 0 };
+  #closing = false;
 
   private constructor(nc: NatsConnection, kv: Buckets, options: ClusterOptions) {
     this.nc = nc;
@@ -72,7 +84,13 @@ export class ClusterNode {
     this.#options = options;
     this.nodeId = options.nodeId;
     this.instance = `${options.nodeId}:${crypto.randomUUID().slice(0, 8)}`;
-    this.store = new JetStreamStore({ sessions: kv.sessions, retained: kv.retained });
+    this.store = new JetStreamStore({
+      sessions: kv.sessions,
+      retained: kv.retained,
+      beforeDeletes: () => this.#beatIfBehind(),
+      connected: () => !nc.isClosed(),
+      onRetry: () => this.#status.retries++,
+    });
   }
 
   /** Connects to NATS and prepares the stream and buckets (idempotent across nodes). */
@@ -100,6 +118,9 @@ export class ClusterNode {
         storage: StorageType.File,
         num_replicas: replicas,
         max_age: windowS * 1_000_000_000,
+        // A publish retried through a NATS fault carries the same message id: stored once if
+        // it arrives again within this window (longer than any retry goes on).
+        duplicate_window: 2 * RETRY_DEADLINE_MS * 1_000_000,
       });
     });
     const js = nc.jetstream();
@@ -120,21 +141,36 @@ export class ClusterNode {
   /** Makes `broker` a node: call after broker.start() and before listeners open. */
   async join(broker: Broker, log: Logger): Promise<void> {
     const onError = (err: unknown) => log.warn("Cluster: {error}", { error: String(err) });
+    this.#followStatus(log);
     const router = new NatsRouter(this.nc, this.js, broker, { instance: this.instance, onError });
     this.router = router;
     broker.tree.onFilterChange = (filter, group, present) => router.filterChanged(filter, group, present);
     for (const { filter, group } of broker.tree.entries()) router.filterChanged(filter, group, true);
     await this.#syncRetained(broker);
+    const feed = await StreamFeed.start({
+      js: this.js,
+      stream: STREAM,
+      instance: this.instance,
+      route: (message, own) => broker.member.routeStream(message, own),
+      storing: () => this.store.failures === 0,
+      onError,
+      onRestart: (position) => {
+        this.#status.feedRestarts++;
+        log.warn("Cluster: reading the message stream again after sequence {position}", { position });
+      },
+    });
+    this.feed = feed;
     const handover = new SessionHandover({
       nc: this.nc,
       js: this.js,
       broker,
-      router,
+      feed,
       store: this.store,
       sessions: this.#kv.sessions,
       nodes: this.#kv.nodes,
       stream: STREAM,
       node: this.nodeId,
+      instance: this.instance,
     });
     handover.listen();
     this.#handover = handover;
@@ -142,10 +178,12 @@ export class ClusterNode {
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean) => handover.claim(clientId, clean),
       settled: () => router.settled(),
+      status: () => this.status(),
     });
-    await this.beat(broker);
+    await this.beat();
     this.#timer = setInterval(() => {
-      this.beat(broker).catch(onError);
+      this.beat().catch(onError);
+      feed.check().catch(() => {});
       if (this.#sweeping) return;
       this.#sweeping = true;
       this.sweep(log).catch(onError).finally(() => this.#sweeping = false);
@@ -153,15 +191,55 @@ export class ClusterNode {
     log.info("Cluster node {node} joined as {instance}", { node: this.nodeId, instance: this.instance });
   }
 
-  /** Records that everything routed here so far is stored (the replay point if this node dies). */
-  async beat(broker: Broker): Promise<void> {
-    const router = this.router!;
-    const beat: Heartbeat = { at: Date.now(), seen: router.seenSnapshot() };
-    await Promise.all([
-      router.lastRouted,
-      ...[...broker.connections].map((c) => c.chain.submit(c.chain.begin())),
-    ]);
-    await this.#kv.nodes.put(escapeLevel(this.instance), encodeRecord(beat));
+  /** The node's NATS connection state and the faults it waited out (for the metrics). */
+  status(): ClusterStatus {
+    return {
+      connected: !this.nc.isClosed() && this.#connected,
+      ...this.#status,
+      retries: this.#status.retries + (this.router?.publishRetries ?? 0),
+      streamPosition: this.feed?.position ?? 0,
+    };
+  }
+
+  #connected = true;
+
+  /** Logs and counts NATS disconnects and reconnects (nats.js reconnects by itself, to any server). */
+  #followStatus(log: Logger): void {
+    (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === Events.Disconnect) {
+          this.#connected = false;
+          this.#status.disconnects++;
+          if (!this.#closing) log.warn("Cluster: lost the NATS server {server}", { server: String(s.data) });
+        } else if (s.type === Events.Reconnect) {
+          this.#connected = true;
+          this.#status.reconnects++;
+          log.warn("Cluster: reconnected to the NATS server {server}", { server: String(s.data) });
+        }
+      }
+    })().catch(() => {});
+  }
+
+  /**
+   * Records that everything this node routed up to its stream feed's durable point is stored:
+   * where a replay starts if this node dies. Also its liveness (the time).
+   */
+  beat(): Promise<void> {
+    const next = this.#beats.then(async () => {
+      const cursor = this.feed?.durable ?? 0;
+      const record = encodeRecord({ at: Date.now(), cursor } satisfies Heartbeat);
+      await retryTransient(() => this.#kv.nodes.put(escapeLevel(this.instance), record), {
+        abandoned: () => this.nc.isClosed(),
+      });
+      this.#beatCursor = cursor;
+    });
+    this.#beats = next.catch(() => {});
+    return next;
+  }
+
+  #beatIfBehind(): Promise<void> {
+    const feed = this.feed;
+    return feed !== undefined && feed.durable > this.#beatCursor ? this.beat() : Promise.resolve();
   }
 
   /**
@@ -215,9 +293,11 @@ export class ClusterNode {
 
   /** Stops following the cluster and closes the NATS connection (after the broker closed). */
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#watch?.stop();
     this.router?.close();
+    await this.feed?.stop();
     await this.nc.drain().catch(() => {});
   }
 }

@@ -1,20 +1,24 @@
 /**
- * Moving a session between nodes. Each session has an owner record (the node
- * instance that holds it) in the sessions bucket. On CONNECT, the node the client
- * reached asks the owner, on `mqtt.cluster.takeover.<instance>`, to close the client's
- * connection and let go of the session [MQTT-3.1.4-3]; the session then comes from the
- * shared store, and what the old node had not stored yet is replayed from the stream.
- * An owner that does not answer is gone: its last heartbeat says where to replay from.
+ * Moving a session between nodes. Each session has an owner record (the node instance
+ * that holds it) in the sessions bucket. On CONNECT, the node the client reached asks the
+ * owner, on `mqtt.cluster.takeover.<instance>`, to close the client's connection and let go
+ * of the session [MQTT-3.1.4-3]. The owner lets go at one exact position of the message
+ * stream and answers with it; the new owner loads the session from the shared store and
+ * catches it up on the stream after that position (see replay.ts) before it routes to it.
+ * An owner that does not answer is gone: its last heartbeat says up to where its routing
+ * is stored.
  *
  * @module
  */
 import type { JetStreamClient, KV, NatsConnection } from "nats";
 import type { Broker } from "../broker/broker.ts";
+import type { MissedMessage } from "../broker/cluster_member.ts";
 import type { LoadedSession } from "../persistence/store.ts";
 import type { JetStreamStore } from "./jetstream_store.ts";
-import type { NatsRouter } from "./nats_router.ts";
+import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
-import { queueMissed, readMissed, type ReplayPoint } from "./replay.ts";
+import { MissedSelector, readRange } from "./replay.ts";
+import type { StreamFeed } from "./stream_feed.ts";
 import { escapeLevel, unescapeLevel } from "./subject_mapping.ts";
 
 /** Who holds a session, and since when. */
@@ -22,17 +26,21 @@ export interface OwnerRecord {
   node: string;
   instance: string;
   at: number;
+  /** While its owner is catching it up: the stream sequence that replay started after. */
+  replayFrom?: number;
 }
 
-/** What a node records about itself: everything it had routed by `at` is stored. */
+/** What a node records about itself: everything it routed up to stream sequence `cursor` is stored. */
 export interface Heartbeat {
   at: number;
-  seen: Record<string, number>;
+  cursor: number;
 }
 
-/** Slack for delivery delays between NATS servers when replaying from a point in time. */
-const REPLAY_MARGIN_MS = 5_000;
 const TAKEOVER_TIMEOUT_MS = 5_000;
+/** How long a catch-up waits for this node's stream feed to reach the end of what it replayed. */
+const FEED_TIMEOUT_MS = 15_000;
+/** Replayed messages are queued (and stored) this many at a time. */
+const ADMIT_BATCH = 256;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -44,16 +52,26 @@ export interface HandoverOptions {
   nc: NatsConnection;
   js: JetStreamClient;
   broker: Broker;
-  router: NatsRouter;
+  feed: StreamFeed;
   store: JetStreamStore;
   sessions: KV;
   nodes: KV;
   stream: string;
   node: string;
+  instance: string;
+}
+
+/** A session being adopted here: its owner record's revision, and where its replay starts. */
+interface Adoption {
+  loaded: LoadedSession;
+  revision: number;
+  from: number | undefined;
 }
 
 export class SessionHandover {
   readonly #o: HandoverOptions;
+  /** Sessions being caught up here, by client id: a takeover waits until they are. */
+  readonly #catching = new Map<string, Promise<void>>();
 
   constructor(options: HandoverOptions) {
     this.#o = options;
@@ -61,18 +79,15 @@ export class SessionHandover {
 
   /** Answers takeover requests addressed to this instance (an empty request is a liveness ping). */
   listen(): void {
-    const { nc, broker, router } = this.#o;
-    nc.subscribe(takeoverSubject(router.instance), {
+    const { nc, broker } = this.#o;
+    nc.subscribe(takeoverSubject(this.#o.instance), {
       callback: async (err, msg) => {
         if (err) return;
         if (msg.data.length === 0) return void msg.respond(encoder.encode("{}"));
         const clientId = decoder.decode(msg.data);
-        // Taken before letting go: whatever arrives later is replayed by the new owner.
-        const point: ReplayPoint = { since: Date.now(), seen: router.seenSnapshot() };
         try {
-          const held = await broker.member.releaseSession(clientId);
-          await router.lastRouted;
-          msg.respond(encoder.encode(JSON.stringify({ held, ...point })));
+          const answer = await this.#release(clientId);
+          msg.respond(encoder.encode(JSON.stringify(answer)));
         } catch (err) {
           // No answer: the asking node treats this one as gone and replays from its heartbeat.
           broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) });
@@ -81,11 +96,27 @@ export class SessionHandover {
     });
   }
 
-  /** ClusterLink.claim: see the module comment. */
+  /**
+   * Lets a session go at one position of the stream: everything routed to it up to `cursor`
+   * is stored, nothing after it was routed to it here.
+   */
+  async #release(clientId: string): Promise<{ held: boolean; cursor: number }> {
+    await this.#catching.get(clientId)?.catch(() => {});
+    const feed = this.#o.feed;
+    const resume = feed.hold();
+    try {
+      const held = await this.#o.broker.member.releaseSession(clientId);
+      return { held, cursor: feed.position };
+    } finally {
+      resume();
+    }
+  }
+
+  /** ClusterLink.claim: see the module comment. The session is adopted here; nothing is returned. */
   async claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined> {
     const { broker, store } = this.#o;
     const local = broker.sessions.has(clientId);
-    const { previous, point } = await this.#becomeOwner(clientId);
+    const { previous, from, revision } = await this.#becomeOwner(clientId);
     if (local) return undefined;
     if (clean) {
       // [MQTT-3.1.2-4] Clean Start: whatever another node stored for this client goes. A client
@@ -93,7 +124,9 @@ export class SessionHandover {
       if (previous) await store.commit([{ kind: "deleteSession", clientId }]);
       return undefined;
     }
-    return await this.#load(clientId, point);
+    const loaded = await store.loadSession(clientId);
+    if (loaded !== undefined) await this.#adopt([{ loaded, revision, from }], false);
+    return undefined;
   }
 
   /**
@@ -101,43 +134,133 @@ export class SessionHandover {
    * Compare-and-set on the owner record: when two nodes race (a client reconnecting while
    * another node adopts its orphaned session), the loser asks the winner in turn.
    */
-  async #becomeOwner(clientId: string): Promise<{ previous: boolean; point?: ReplayPoint }> {
-    const { router, sessions } = this.#o;
-    const mine = () => encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
+  async #becomeOwner(clientId: string): Promise<{ previous: boolean; from?: number; revision: number }> {
+    const { sessions } = this.#o;
+    // The earliest replay point any owner answered with: an owner that let the session go in an
+    // earlier attempt (whose compare-and-set then lost a race) answers "not held" the next time.
+    let from: number | undefined;
     for (let attempt = 0;; attempt++) {
-      const entry = await sessions.get(ownerKey(clientId));
+      const entry = await retryTransient(() => sessions.get(ownerKey(clientId)));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
-      if (owner?.instance === router.instance) return { previous: false };
+      if (owner?.instance === this.#o.instance) return { previous: false, from, revision: entry!.revision };
       const point = owner === undefined ? undefined : await this.#takeOver(owner, clientId);
+      if (point !== undefined) from = Math.min(point, from ?? point);
+      const mine = this.#ownerRecord(from);
       try {
-        if (entry === null) await sessions.create(ownerKey(clientId), mine());
-        else await sessions.update(ownerKey(clientId), mine(), entry.revision);
-        return { previous: owner !== undefined, point };
+        const revision = entry === null
+          ? await sessions.create(ownerKey(clientId), mine)
+          : await sessions.update(ownerKey(clientId), mine, entry.revision);
+        return { previous: owner !== undefined, from, revision };
       } catch (err) {
         if (attempt >= 3) throw err;
       }
     }
   }
 
-  /** The stored session with what its previous node had not stored replayed into it. */
-  async #load(clientId: string, point: ReplayPoint | undefined): Promise<LoadedSession | undefined> {
-    const store = this.#o.store;
-    const loaded = await store.loadSession(clientId);
-    if (loaded === undefined || point === undefined) return loaded;
-    const added = queueMissed(loaded, await readMissed(this.#o.js, this.#o.stream, point), Date.now());
-    // Stored before the client is told its session is present, so that a second failure cannot lose them.
-    await store.commit(added.map((entry) => ({ kind: "putOutbound", clientId, entry })));
-    return loaded;
+  #ownerRecord(replayFrom?: number): Uint8Array {
+    const record: OwnerRecord = { node: this.#o.node, instance: this.#o.instance, at: Date.now() };
+    if (replayFrom !== undefined) record.replayFrom = replayFrom;
+    return encodeRecord(record);
   }
 
-  /** Whether an instance answers on its takeover subject. */
-  async alive(instance: string): Promise<boolean> {
+  /**
+   * Holds sessions here, caught up: what the stream carried after each one's replay point is
+   * queued (in order, against the queue limits) before routing to it starts, at exactly the
+   * position where the replay ended. `orphans` are sessions of a node that died: held offline.
+   */
+  async #adopt(adoptions: Adoption[], orphans: boolean): Promise<void> {
+    const done = this.#catchUp(adoptions, orphans);
+    const ids = adoptions.map((a) => a.loaded.session.clientId);
+    for (const id of ids) this.#catching.set(id, done);
     try {
-      await this.#o.nc.request(takeoverSubject(instance), new Uint8Array(0), { timeout: 1000 });
-      return true;
-    } catch {
-      return false;
+      await done;
+    } finally {
+      for (const id of ids) if (this.#catching.get(id) === done) this.#catching.delete(id);
     }
+  }
+
+  async #catchUp(adoptions: Adoption[], orphans: boolean): Promise<void> {
+    const { broker, feed } = this.#o;
+    const member = broker.member;
+    const replayed = adoptions.filter((a) => a.from !== undefined && a.loaded.session.expiryInterval > 0);
+    for (const a of adoptions) {
+      const routed = !replayed.includes(a);
+      if (orphans) member.adoptOrphan(a.loaded, routed);
+      else member.adoptSession(a.loaded, routed);
+    }
+    if (replayed.length === 0) return;
+    const from = Math.min(...replayed.map((a) => a.from!));
+    const picks = replayed.map((a) => ({
+      a,
+      selector: new MissedSelector(a.loaded),
+      missed: [] as MissedMessage[],
+    }));
+    let queued = 0;
+    const admit = () => {
+      for (const p of picks) {
+        if (p.missed.length > 0) member.admitMissed(p.selector.clientId, p.missed.splice(0));
+      }
+      queued = 0;
+    };
+    const visit = (message: Parameters<MissedSelector["select"]>[0]) => {
+      const now = Date.now();
+      for (const p of picks) {
+        if (message.streamSeq! <= p.a.from!) continue;
+        const missed = p.selector.select(message, now);
+        if (missed !== undefined) p.missed.push(missed);
+      }
+      if (++queued >= ADMIT_BATCH) admit();
+    };
+    // The bulk of the range is read while routing goes on; the session is not routed to yet.
+    let end = Math.max(from, await this.#lastSequence());
+    await readRange(this.#o.js, this.#o.stream, { after: from, upTo: end }, visit);
+    for (let position = feed.position; position > end; position = feed.position) {
+      await readRange(this.#o.js, this.#o.stream, { after: end, upTo: position }, visit);
+      end = position;
+    }
+    const resume = await feed.holdAt(end, FEED_TIMEOUT_MS);
+    try {
+      // Past `end` only when the stream skipped sequences; the rest is read with routing held.
+      if (feed.position > end) {
+        await readRange(this.#o.js, this.#o.stream, { after: end, upTo: feed.position }, visit);
+      }
+      admit();
+      for (const a of replayed) member.startRouting(a.loaded.session.clientId);
+      broker.log.debug("Caught up {clients} on stream messages ({from}, {end}]", {
+        clients: replayed.map((a) => a.loaded.session.clientId).join(", "),
+        from,
+        end,
+      });
+    } finally {
+      resume();
+    }
+    await member.flush();
+    // Caught up: a later failure of this node replays from its own heartbeat only.
+    await Promise.all(
+      replayed.map((a) =>
+        this.#o.sessions.update(ownerKey(a.loaded.session.clientId), this.#ownerRecord(), a.revision)
+          .catch(() => {})
+      ),
+    );
+  }
+
+  async #lastSequence(): Promise<number> {
+    const jsm = await this.#o.js.jetstreamManager();
+    const info = await retryTransient(() => jsm.streams.info(this.#o.stream));
+    return info.state.last_seq;
+  }
+
+  /** Whether an instance answers on its takeover subject (asked a few times: it may be reconnecting). */
+  async alive(instance: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.#o.nc.request(takeoverSubject(instance), new Uint8Array(0), { timeout: 1000 });
+        return true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    return false;
   }
 
   /**
@@ -146,52 +269,53 @@ export class SessionHandover {
    * messages keep being queued until its client returns. Returns how many were adopted.
    */
   async adoptOrphans(instance: string): Promise<number> {
-    const { broker, router, sessions } = this.#o;
-    let adopted = 0;
+    const { broker, sessions, store } = this.#o;
+    const point = await this.#heartbeatCursor(instance);
     const keys: string[] = [];
-    for await (const key of await sessions.keys("o.*")) keys.push(key);
+    await retryTransient(async () => {
+      keys.length = 0;
+      for await (const key of await sessions.keys("o.*")) keys.push(key);
+    });
+    const adoptions: Adoption[] = [];
     for (const key of keys) {
-      const entry = await sessions.get(key);
-      if (entry?.operation !== "PUT" || decodeRecord<OwnerRecord>(entry.value).instance !== instance) {
-        continue;
-      }
+      const entry = await retryTransient(() => sessions.get(key));
+      if (entry?.operation !== "PUT") continue;
+      const owner = decodeRecord<OwnerRecord>(entry.value);
+      if (owner.instance !== instance) continue;
       const clientId = unescapeLevel(key.slice(2));
-      const record = encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
+      const from = Math.min(point ?? 0, owner.replayFrom ?? Infinity);
       // Fails when the client came back somewhere in the meantime: that node has it.
-      const won = await sessions.update(key, record, entry.revision).then(() => true, () => false);
-      if (!won || broker.sessions.has(clientId)) continue;
-      const loaded = await this.#load(clientId, await this.#orphanPoint(decodeRecord(entry.value)));
-      if (loaded === undefined) continue;
-      broker.member.adoptOrphan(loaded);
-      adopted++;
+      const revision = await sessions.update(key, this.#ownerRecord(from), entry.revision).catch(() => 0);
+      if (revision === 0 || broker.sessions.has(clientId)) continue;
+      const loaded = await store.loadSession(clientId);
+      if (loaded !== undefined) adoptions.push({ loaded, revision, from });
     }
-    return adopted;
+    if (adoptions.length > 0) await this.#adopt(adoptions, true);
+    return adoptions.length;
   }
 
-  /** Where to replay from for a session whose owner died: its last heartbeat, else when it claimed. */
-  async #orphanPoint(owner: OwnerRecord): Promise<ReplayPoint> {
-    const beat = await this.#o.nodes.get(escapeLevel(owner.instance));
-    if (beat?.operation === "PUT") {
-      const h = decodeRecord<Heartbeat>(beat.value);
-      return { since: h.at - REPLAY_MARGIN_MS, seen: h.seen };
-    }
-    return { since: owner.at - REPLAY_MARGIN_MS, seen: {} };
+  /** Up to where a dead instance's routing is stored, from its last heartbeat. */
+  async #heartbeatCursor(instance: string): Promise<number | undefined> {
+    const beat = await retryTransient(() => this.#o.nodes.get(escapeLevel(instance)));
+    if (beat?.operation !== "PUT") return undefined;
+    return decodeRecord<Heartbeat>(beat.value).cursor;
   }
 
   /** Asks the owner to let go; returns where to replay from, or undefined when nothing can be missing. */
-  async #takeOver(owner: OwnerRecord, clientId: string): Promise<ReplayPoint | undefined> {
+  async #takeOver(owner: OwnerRecord, clientId: string): Promise<number | undefined> {
     const { nc } = this.#o;
     try {
       const reply = await nc.request(takeoverSubject(owner.instance), encoder.encode(clientId), {
         timeout: TAKEOVER_TIMEOUT_MS,
       });
-      const answer = JSON.parse(decoder.decode(reply.data)) as { held: boolean } & ReplayPoint;
+      const answer = JSON.parse(decoder.decode(reply.data)) as { held: boolean; cursor: number };
       // An owner that no longer holds the session ended it there (or handed it on): nothing to replay.
-      if (!answer.held) return undefined;
-      return { since: answer.since - REPLAY_MARGIN_MS, seen: answer.seen };
+      return answer.held ? answer.cursor : undefined;
     } catch {
       // No responders or no answer: that instance is gone.
     }
-    return await this.#orphanPoint(owner);
+    const cursor = await this.#heartbeatCursor(owner.instance);
+    // Without a heartbeat (it never wrote one, or its record expired) the whole stream window is replayed.
+    return Math.min(cursor ?? 0, owner.replayFrom ?? Infinity);
   }
 }

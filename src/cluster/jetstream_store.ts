@@ -23,6 +23,7 @@ import type {
   StoredSubscription,
   StoreSnapshot,
 } from "../persistence/store.ts";
+import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
 import { escapeLevel, topicToTokens } from "./subject_mapping.ts";
 
@@ -39,6 +40,15 @@ export const sessionKeys = {
 export interface JetStreamStoreOptions {
   sessions: KV;
   retained: KV;
+  /**
+   * Runs before a group of writes that deletes queued messages, and the deletes wait for it:
+   * the node records how far its routing is stored (see docs/cluster.md, "Node failure").
+   */
+  beforeDeletes?: () => Promise<void>;
+  /** Whether to keep retrying (false once the NATS connection is closed). */
+  connected?: () => boolean;
+  /** Told about each write retried through a NATS fault. */
+  onRetry?: (err: unknown) => void;
 }
 
 export class JetStreamStore implements Store {
@@ -46,8 +56,12 @@ export class JetStreamStore implements Store {
   readonly #sessions: KV;
   readonly #retained: KV;
   readonly #committer: GroupCommitter<Mutation>;
+  readonly #options: JetStreamStoreOptions;
+  /** Groups of writes that failed for good (after retrying); routing can no longer be called stored. */
+  failures = 0;
 
   constructor(options: JetStreamStoreOptions) {
+    this.#options = options;
     this.#sessions = options.sessions;
     this.#retained = options.retained;
     // Serialised group writes: a later commit never overtakes an earlier one on the same key.
@@ -71,7 +85,18 @@ export class JetStreamStore implements Store {
   }
 
   /** Everything a session owns, or undefined when the bucket has no such session. */
-  async loadSession(clientId: string): Promise<LoadedSession | undefined> {
+  loadSession(clientId: string): Promise<LoadedSession | undefined> {
+    return retryTransient(() => this.#loadSession(clientId), this.#retry);
+  }
+
+  get #retry() {
+    return {
+      abandoned: () => this.#options.connected?.() === false,
+      onRetry: (err: unknown) => this.#options.onRetry?.(err),
+    };
+  }
+
+  async #loadSession(clientId: string): Promise<LoadedSession | undefined> {
     const kv = this.#sessions;
     const entry = await kv.get(sessionKeys.session(clientId));
     if (entry === null || entry.operation !== "PUT") return undefined;
@@ -94,13 +119,15 @@ export class JetStreamStore implements Store {
     return loaded;
   }
 
-  async #keys(filters: string[]): Promise<string[]> {
-    const out: string[] = [];
-    // One filter per call: JetStream before 2.10 accepts a single filter subject.
-    for (const filter of filters) {
-      for await (const key of await this.#sessions.keys(filter)) out.push(key);
-    }
-    return out;
+  #keys(filters: string[]): Promise<string[]> {
+    return retryTransient(async () => {
+      const out: string[] = [];
+      // One filter per call: JetStream before 2.10 accepts a single filter subject.
+      for (const filter of filters) {
+        for await (const key of await this.#sessions.keys(filter)) out.push(key);
+      }
+      return out;
+    }, this.#retry);
   }
 
   /**
@@ -108,8 +135,18 @@ export class JetStreamStore implements Store {
    * of them at once (different keys, so their order does not matter).
    */
   async #write(mutations: Mutation[]): Promise<void> {
+    try {
+      await this.#writeOnce(mutations);
+    } catch (err) {
+      this.failures++;
+      throw err;
+    }
+  }
+
+  async #writeOnce(mutations: Mutation[]): Promise<void> {
     const sessionOps = new Map<string, Uint8Array | null>();
     const retainedOps = new Map<string, Uint8Array | null>();
+    let deletesQueued = false;
     for (const m of mutations) {
       switch (m.kind) {
         case "putSession":
@@ -132,6 +169,7 @@ export class JetStreamStore implements Store {
           break;
         case "deleteOutbound":
           sessionOps.set(sessionKeys.outbound(m.clientId, m.seq), null);
+          deletesQueued = true;
           break;
         case "putInbound":
           sessionOps.set(sessionKeys.inbound(m.clientId, m.packetId), encodeRecord(true));
@@ -150,7 +188,22 @@ export class JetStreamStore implements Store {
           break;
       }
     }
-    await Promise.all([apply(this.#sessions, sessionOps), apply(this.#retained, retainedOps)]);
+    // A message delivered and deleted must never be replayed after this node dies: the point up to
+    // which its routing is stored is recorded before any such delete.
+    if (deletesQueued && this.#options.beforeDeletes) await this.#options.beforeDeletes();
+    await Promise.all([this.#apply(this.#sessions, sessionOps), this.#apply(this.#retained, retainedOps)]);
+  }
+
+  /** Puts and deletes (different keys, so in parallel), each retried through a NATS fault. */
+  async #apply(kv: KV, ops: Map<string, Uint8Array | null>): Promise<void> {
+    const retry = this.#retry;
+    const pending: Promise<unknown>[] = [];
+    for (const [key, value] of ops) {
+      pending.push(
+        retryTransient<unknown>(() => value === null ? kv.delete(key) : kv.put(key, value), retry),
+      );
+    }
+    await Promise.all(pending);
   }
 
   /** Deletes a session's keys, including puts queued earlier in this group. */
@@ -163,12 +216,6 @@ export class JetStreamStore implements Store {
 }
 
 const isNodeLocal = (topic: string) => topic.charCodeAt(0) === 0x24;
-
-async function apply(kv: KV, ops: Map<string, Uint8Array | null>): Promise<void> {
-  const pending: Promise<unknown>[] = [];
-  for (const [key, value] of ops) pending.push(value === null ? kv.delete(key) : kv.put(key, value));
-  await Promise.all(pending);
-}
 
 /** A retained message from its KV entry bytes. */
 export function decodeRetained(bytes: Uint8Array): StoredMessage {
