@@ -118,6 +118,27 @@ export class ClusterMember {
     return this.#chain.submit(batch);
   }
 
+  /** Drops a session (one adopted with `routed` false whose catch-up failed): memory only, the store keeps it. */
+  forgetAdopted(clientId: string): void {
+    const session = this.#broker.sessions.get(clientId);
+    if (session === undefined) return;
+    // Unlinked first, so that the closing connection neither stores nor schedules the session.
+    const link = session.link;
+    session.link = null;
+    link?.takeOver();
+    this.#lifecycle.release(session);
+  }
+
+  /**
+   * Lets every session go at once, in memory only (their connections are closed as taken over):
+   * the cluster declared this node dead and other nodes adopted them. Returns how many there were.
+   */
+  releaseAll(): number {
+    const ids = [...this.#broker.sessions.keys()];
+    for (const id of ids) this.forgetAdopted(id);
+    return ids.length;
+  }
+
   /** Starts routing to a session adopted with `routed` false. */
   startRouting(clientId: string): void {
     const session = this.#broker.sessions.get(clientId);

@@ -12,6 +12,7 @@ import {
   credsAuthenticator,
   Events,
   type JetStreamClient,
+  type JetStreamManager,
   type KV,
   type NatsConnection,
   RetentionPolicy,
@@ -20,6 +21,7 @@ import {
 import type { Broker } from "../broker/broker.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ClusterStatus } from "../broker/cluster_link.ts";
+import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
 import { type Heartbeat, SessionHandover } from "./handover.ts";
 import { DURABLE_SUBJECTS } from "./message_wire.ts";
@@ -77,9 +79,12 @@ export class ClusterNode {
   readonly #status = { disconnects: 0, reconnects: 0, retries: 0, feedRestarts: 0 };
   #closing = false;
 
-  private constructor(nc: NatsConnection, kv: Buckets, options: ClusterOptions) {
+  readonly #jsm: JetStreamManager;
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, kv: Buckets, options: ClusterOptions) {
     this.nc = nc;
     this.js = nc.jetstream();
+    this.#jsm = jsm;
     this.#kv = kv;
     this.#options = options;
     this.nodeId = options.nodeId;
@@ -87,6 +92,8 @@ export class ClusterNode {
     this.store = new JetStreamStore({
       sessions: kv.sessions,
       retained: kv.retained,
+      jsm,
+      sessionsBucket: BUCKETS.sessions,
       beforeDeletes: () => this.#beatIfBehind(),
       connected: () => !nc.isClosed(),
       onRetry: () => this.#status.retries++,
@@ -124,10 +131,17 @@ export class ClusterNode {
       });
     });
     const js = nc.jetstream();
+    // Sessions and heartbeats are read from the bucket's leader (allow_direct off): a replica may
+    // lag behind what another node has just written, and a stale session or heartbeat loses or
+    // doubles messages. Retained messages are followed by a watcher and may be read anywhere.
     const kv = {
-      sessions: await retrying(() => js.views.kv(BUCKETS.sessions, { replicas, history: 1 })),
+      sessions: await retrying(() =>
+        js.views.kv(BUCKETS.sessions, { replicas, history: 1, allow_direct: false })
+      ),
       retained: await retrying(() => js.views.kv(BUCKETS.retained, { replicas, history: 1 })),
-      nodes: await retrying(() => js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000 })),
+      nodes: await retrying(() =>
+        js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000, allow_direct: false })
+      ),
     };
     // A replicated stream answers only once it has elected a leader.
     for (const name of [STREAM, ...Object.values(BUCKETS).map((b) => `KV_${b}`)]) {
@@ -135,7 +149,7 @@ export class ClusterNode {
         jsm.streams.info(name).then((i) => i.cluster === undefined ? "standalone" : i.cluster.leader)
       );
     }
-    return new ClusterNode(nc, kv, options);
+    return new ClusterNode(nc, jsm, kv, options);
   }
 
   /** Makes `broker` a node: call after broker.start() and before listeners open. */
@@ -171,6 +185,7 @@ export class ClusterNode {
       stream: STREAM,
       node: this.nodeId,
       instance: this.instance,
+      ownerKeys: () => listKeys(this.#jsm, BUCKETS.sessions, "o.*"),
     });
     handover.listen();
     this.#handover = handover;
@@ -182,7 +197,7 @@ export class ClusterNode {
     });
     await this.beat();
     this.#timer = setInterval(() => {
-      this.beat().catch(onError);
+      this.beat().then(() => this.#fenceIfDeclaredDead(broker, log)).catch(onError);
       feed.check().catch(() => {});
       if (this.#sweeping) return;
       this.#sweeping = true;
@@ -237,6 +252,25 @@ export class ClusterNode {
     return next;
   }
 
+  /**
+   * A node cut off from NATS for longer than the death timeout is taken as dead and its sessions
+   * are adopted elsewhere while it may still hold them. Once it hears of it, it lets them all go
+   * (their clients reconnect and find them, caught up, where they were adopted).
+   */
+  async #fenceIfDeclaredDead(broker: Broker, log: Logger): Promise<void> {
+    const marker = await this.#kv.nodes.get(`dead.${escapeLevel(this.instance)}`);
+    if (marker?.operation !== "PUT" || this.#fenced) return;
+    this.#fenced = true;
+    const released = broker.member.releaseAll();
+    log.error(
+      "Cluster: this node ({instance}) was cut off from NATS long enough to be taken as dead; its " +
+        "{released} sessions were adopted elsewhere and are let go here. Restart this node.",
+      { instance: this.instance, released },
+    );
+  }
+
+  #fenced = false;
+
   #beatIfBehind(): Promise<void> {
     const feed = this.feed;
     return feed !== undefined && feed.durable > this.#beatCursor ? this.beat() : Promise.resolve();
@@ -249,11 +283,11 @@ export class ClusterNode {
   async sweep(log: Logger): Promise<void> {
     const nodes = this.#kv.nodes;
     const deadAfter = this.#options.deadAfterMs ?? 5 * (this.#options.heartbeatMs ?? 1000);
-    const keys: string[] = [];
-    for await (const key of await nodes.keys()) keys.push(key);
+    const keys = await listKeys(this.#jsm, BUCKETS.nodes, ">");
     for (const key of keys) {
       if (key.startsWith("dead.") || key === escapeLevel(this.instance)) continue;
       const entry = await nodes.get(key);
+      // Erased as soon as its sessions have a new home (a tombstone would be listed again).
       if (entry?.operation !== "PUT") continue;
       const at = (decodeRecord<Heartbeat>(entry.value)).at;
       if (Date.now() - at < deadAfter) continue;
@@ -261,10 +295,16 @@ export class ClusterNode {
       // A slow node is not a dead one.
       if (await this.#handover!.alive(instance)) continue;
       const marker = encodeRecord({ by: this.instance, at: Date.now() });
-      if (!await nodes.create(`dead.${key}`, marker).then(() => true, () => false)) continue;
+      if (!await nodes.create(`dead.${key}`, marker).then(() => true, () => false)) {
+        // Another node adopts them; unless that was this one and it failed (NATS unavailable): again.
+        const mark = await nodes.get(`dead.${key}`);
+        if (mark?.operation !== "PUT" || decodeRecord<{ by: string }>(mark.value).by !== this.instance) {
+          continue;
+        }
+      }
       const adopted = await this.#handover!.adoptOrphans(instance);
       // Every session it owned has a new home; the marker stays until the bucket's TTL.
-      await nodes.delete(key);
+      await eraseKey(this.#jsm, BUCKETS.nodes, key);
       log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", {
         instance,
         adopted,

@@ -59,6 +59,8 @@ export interface HandoverOptions {
   stream: string;
   node: string;
   instance: string;
+  /** Every owner record's key, as the sessions bucket's leader holds them. */
+  ownerKeys(): Promise<string[]>;
 }
 
 /** A session being adopted here: its owner record's revision, and where its replay starts. */
@@ -72,6 +74,8 @@ export class SessionHandover {
   readonly #o: HandoverOptions;
   /** Sessions being caught up here, by client id: a takeover waits until they are. */
   readonly #catching = new Map<string, Promise<void>>();
+  /** Sessions whose catch-up failed (NATS unavailable too long): where their replay must start. */
+  readonly #unfinished = new Map<string, number>();
 
   constructor(options: HandoverOptions) {
     this.#o = options;
@@ -102,6 +106,12 @@ export class SessionHandover {
    */
   async #release(clientId: string): Promise<{ held: boolean; cursor: number }> {
     await this.#catching.get(clientId)?.catch(() => {});
+    const unfinished = this.#unfinished.get(clientId);
+    if (unfinished !== undefined) {
+      // Never caught up here: the next owner replays from where this node should have.
+      this.#unfinished.delete(clientId);
+      return { held: true, cursor: unfinished };
+    }
     const feed = this.#o.feed;
     const resume = feed.hold();
     try {
@@ -142,7 +152,12 @@ export class SessionHandover {
     for (let attempt = 0;; attempt++) {
       const entry = await retryTransient(() => sessions.get(ownerKey(clientId)));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
-      if (owner?.instance === this.#o.instance) return { previous: false, from, revision: entry!.revision };
+      if (owner?.instance === this.#o.instance) {
+        // Ours already, and not in memory: a catch-up here failed; it starts again from the same point.
+        const again = this.#unfinished.get(clientId) ?? owner.replayFrom;
+        this.#unfinished.delete(clientId);
+        return { previous: false, from: again ?? from, revision: entry!.revision };
+      }
       const point = owner === undefined ? undefined : await this.#takeOver(owner, clientId);
       if (point !== undefined) from = Math.min(point, from ?? point);
       const mine = this.#ownerRecord(from);
@@ -174,6 +189,15 @@ export class SessionHandover {
     for (const id of ids) this.#catching.set(id, done);
     try {
       await done;
+    } catch (err) {
+      // Not caught up: not held here either, or messages would go missing silently. The owner
+      // record still names this node with the replay point; whoever asks next replays from it.
+      for (const a of adoptions) {
+        if (a.from === undefined) continue;
+        this.#o.broker.member.forgetAdopted(a.loaded.session.clientId);
+        this.#unfinished.set(a.loaded.session.clientId, a.from);
+      }
+      throw err;
     } finally {
       for (const id of ids) if (this.#catching.get(id) === done) this.#catching.delete(id);
     }
@@ -271,11 +295,7 @@ export class SessionHandover {
   async adoptOrphans(instance: string): Promise<number> {
     const { broker, sessions, store } = this.#o;
     const point = await this.#heartbeatCursor(instance);
-    const keys: string[] = [];
-    await retryTransient(async () => {
-      keys.length = 0;
-      for await (const key of await sessions.keys("o.*")) keys.push(key);
-    });
+    const keys = await retryTransient(() => this.#o.ownerKeys());
     const adoptions: Adoption[] = [];
     for (const key of keys) {
       const entry = await retryTransient(() => sessions.get(key));

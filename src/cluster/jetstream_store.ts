@@ -11,7 +11,8 @@
  *
  * @module
  */
-import type { KV } from "nats";
+import type { JetStreamManager, KV } from "nats";
+import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { GroupCommitter } from "../persistence/group_commit.ts";
 import type {
   LoadedSession,
@@ -40,6 +41,10 @@ export const sessionKeys = {
 export interface JetStreamStoreOptions {
   sessions: KV;
   retained: KV;
+  /** Lists and erases session keys through the bucket's stream leader (bucket_keys.ts). */
+  jsm: JetStreamManager;
+  /** The sessions bucket's name. */
+  sessionsBucket: string;
   /**
    * Runs before a group of writes that deletes queued messages, and the deletes wait for it:
    * the node records how far its routing is stored (see docs/cluster.md, "Node failure").
@@ -120,13 +125,10 @@ export class JetStreamStore implements Store {
   }
 
   #keys(filters: string[]): Promise<string[]> {
+    const { jsm, sessionsBucket } = this.#options;
     return retryTransient(async () => {
-      const out: string[] = [];
-      // One filter per call: JetStream before 2.10 accepts a single filter subject.
-      for (const filter of filters) {
-        for await (const key of await this.#sessions.keys(filter)) out.push(key);
-      }
-      return out;
+      const lists = await Promise.all(filters.map((filter) => listKeys(jsm, sessionsBucket, filter)));
+      return lists.flat();
     }, this.#retry);
   }
 
@@ -191,19 +193,28 @@ export class JetStreamStore implements Store {
     // A message delivered and deleted must never be replayed after this node dies: the point up to
     // which its routing is stored is recorded before any such delete.
     if (deletesQueued && this.#options.beforeDeletes) await this.#options.beforeDeletes();
-    await Promise.all([this.#apply(this.#sessions, sessionOps), this.#apply(this.#retained, retainedOps)]);
+    const { jsm, sessionsBucket } = this.#options;
+    // A session's deleted keys are erased, not left as tombstones (see bucket_keys.ts); retained
+    // deletions stay tombstones, which the other nodes' watchers follow.
+    await Promise.all([
+      this.#apply(
+        sessionOps,
+        (key, value) => value === null ? eraseKey(jsm, sessionsBucket, key) : this.#sessions.put(key, value),
+      ),
+      this.#apply(
+        retainedOps,
+        (key, value) => value === null ? this.#retained.delete(key) : this.#retained.put(key, value),
+      ),
+    ]);
   }
 
   /** Puts and deletes (different keys, so in parallel), each retried through a NATS fault. */
-  async #apply(kv: KV, ops: Map<string, Uint8Array | null>): Promise<void> {
+  async #apply(
+    ops: Map<string, Uint8Array | null>,
+    write: (key: string, value: Uint8Array | null) => Promise<unknown>,
+  ): Promise<void> {
     const retry = this.#retry;
-    const pending: Promise<unknown>[] = [];
-    for (const [key, value] of ops) {
-      pending.push(
-        retryTransient<unknown>(() => value === null ? kv.delete(key) : kv.put(key, value), retry),
-      );
-    }
-    await Promise.all(pending);
+    await Promise.all([...ops].map(([key, value]) => retryTransient(() => write(key, value), retry)));
   }
 
   /** Deletes a session's keys, including puts queued earlier in this group. */

@@ -28,6 +28,8 @@ export interface FeedOptions {
   onError(err: unknown): void;
   /** Told when the consumer had to be recreated (informational). */
   onRestart?(position: number): void;
+  /** Behind the stream without moving for this long (ms), the consumer is recreated (default 3 s). */
+  stallMs?: number;
 }
 
 interface Waiter {
@@ -117,7 +119,7 @@ export class StreamFeed {
 
   /**
    * Called periodically: when the feed is behind the stream and has not moved since the last
-   * checks for {@link STALL_MS}, its consumer is gone with a NATS server that died (nats.js
+   * checks for `stallMs`, its consumer is gone with a NATS server that died (nats.js
    * notices that only after missed heartbeats and backs off): read again from the position on.
    */
   async check(): Promise<void> {
@@ -128,7 +130,7 @@ export class StreamFeed {
       this.#checked = { position: this.#position, behindSince: now };
       return;
     }
-    if (now - this.#checked.behindSince >= STALL_MS) {
+    if (now - this.#checked.behindSince >= (this.#o.stallMs ?? STALL_MS)) {
       this.#checked = { position: this.#position, behindSince: now };
       this.#restart();
     }

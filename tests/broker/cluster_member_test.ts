@@ -51,3 +51,69 @@ Deno.test("an adopted orphan session publishes its pending will at once and keep
   assert.equal(broker.sessions.get("orphan")?.queue.length, 1);
   await broker.close();
 });
+
+const loadedSession = (clientId: string, filter: string) => ({
+  session: { clientId, protocolLevel: 4 as const, expiryInterval: 600 },
+  subscriptions: [{
+    filter,
+    qos: 1 as const,
+    noLocal: false,
+    retainAsPublished: false,
+    retainHandling: 0 as const,
+  }],
+  outbound: [],
+  inbound: [],
+});
+
+const durable = (topic: string, n: number) => ({
+  topic,
+  payload: new TextEncoder().encode(String(n)),
+  qos: 1 as const,
+  retain: false,
+  streamSeq: n,
+});
+
+Deno.test("messages a session missed while it changed node count against max_queued_messages, and the rest as queue_full", async () => {
+  const broker = new Broker({ store: new MemoryStore(), limits: { maxQueuedMessages: 3 } });
+  await broker.start();
+  broker.member.adoptOrphan(loadedSession("late", "m/#"), false);
+  const missed = [1, 2, 3, 4, 5].map((n) => ({ message: durable("m/x", n), qos: 1 as const }));
+  await broker.member.admitMissed("late", missed);
+  const session = broker.sessions.get("late")!;
+  assert.deepEqual(session.queue.map((e) => e.message.streamSeq), [1, 2, 3]);
+  assert.equal(broker.stats.dropped.queue_full, 2);
+  await broker.close();
+});
+
+Deno.test("a session adopted unrouted gets nothing live until routing starts, and its missed messages come first", async () => {
+  const broker = new Broker({ store: new MemoryStore() });
+  await broker.start();
+  broker.router.clustered = true;
+  broker.member.adoptSession(loadedSession("mover", "m/#"), false);
+  await broker.member.routeStream(durable("m/x", 7), false);
+  assert.equal(broker.sessions.get("mover")?.queue.length, 0);
+  await broker.member.admitMissed("mover", [{ message: durable("m/x", 8), qos: 1 }]);
+  broker.member.startRouting("mover");
+  await broker.member.routeStream(durable("m/x", 9), false);
+  const { client, connack } = await TestClient.connect(broker, { clientId: "mover", clean: false });
+  assert.equal(connack.sessionPresent, true);
+  const got = [await client.expect(PacketType.PUBLISH), await client.expect(PacketType.PUBLISH)];
+  assert.deepEqual(got.map((p) => new TextDecoder().decode(p.payload)), ["8", "9"]);
+  await broker.close();
+});
+
+Deno.test("in a cluster, QoS 1/2 messages reach local subscribers from the stream, not when accepted", async () => {
+  const broker = new Broker();
+  await broker.start();
+  broker.router.clustered = true;
+  const { client: sub } = await TestClient.connect(broker, { clientId: "sub" });
+  await sub.subscribe("s/#", 1);
+  await broker.publishInternal({ topic: "s/1", payload: new Uint8Array([1]), qos: 1, retain: false });
+  await broker.publishInternal({ topic: "s/0", payload: new Uint8Array([0]), qos: 0, retain: false });
+  assert.equal((await sub.expect(PacketType.PUBLISH)).topic, "s/0");
+  await broker.member.routeStream(durable("s/1", 1), true);
+  assert.equal((await sub.expect(PacketType.PUBLISH)).topic, "s/1");
+  // Its own message was counted when accepted, not again when the stream brings it back.
+  assert.equal(broker.stats.messagesReceived, 2);
+  await broker.close();
+});
