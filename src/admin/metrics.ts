@@ -84,8 +84,6 @@ function clusterFamilies(e: Exposition, c: ClusterStatus): void {
     "counter",
     "Stream publishes and store writes retried through a NATS fault.",
   ).sample("mqtt_cluster_retries_total", c.retries);
-  e.family("mqtt_cluster_stream_position", "gauge", "The last message-stream sequence routed by this node.")
-    .sample("mqtt_cluster_stream_position", c.streamPosition);
 }
 
 /** Renders every metric for `broker`, and for the event loop and bridges when given. */

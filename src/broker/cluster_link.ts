@@ -17,10 +17,6 @@ export interface ClusterStatus {
   reconnects: number;
   /** Stream publishes and store writes retried through a NATS fault (each waited for, none lost). */
   retries: number;
-  /** Times this node had to start reading the message stream again after a fault. */
-  feedRestarts: number;
-  /** The last message-stream sequence routed here. */
-  streamPosition: number;
 }
 
 export interface ClusterLink {

@@ -76,7 +76,7 @@ export class ClusterNode {
   /** The cursor of the last heartbeat written. */
   #beatCursor = -1;
   /** NATS connection events and faults waited out, for the metrics. */
-  readonly #status = { disconnects: 0, reconnects: 0, retries: 0, feedRestarts: 0 };
+  readonly #status = { disconnects: 0, reconnects: 0, retries: 0 };
   #closing = false;
 
   readonly #jsm: JetStreamManager;
@@ -169,7 +169,6 @@ export class ClusterNode {
       storing: () => this.store.failures === 0,
       onError,
       onRestart: (position) => {
-        this.#status.feedRestarts++;
         log.warn("Cluster: reading the message stream again after sequence {position}", { position });
       },
     });
@@ -196,14 +195,21 @@ export class ClusterNode {
       status: () => this.status(),
     });
     await this.beat();
+    // Failures here are NATS faults being waited out (each step runs again next period).
+    const failed = (what: string) => (err: unknown) =>
+      log.warn("Cluster: {what} failed: {error}", { what, error: String(err) });
     this.#timer = setInterval(() => {
-      this.beat().then(() => this.#fenceIfDeclaredDead(broker, log)).catch(onError);
+      this.beat().then(() => this.#fenceIfDeclaredDead(broker, log)).catch(failed("heartbeat"));
       feed.check().catch(() => {});
       if (this.#sweeping) return;
       this.#sweeping = true;
-      this.sweep(log).catch(onError).finally(() => this.#sweeping = false);
+      this.sweep(log).catch(failed("looking for stopped nodes")).finally(() => this.#sweeping = false);
     }, this.#options.heartbeatMs ?? 1000);
-    log.info("Cluster node {node} joined as {instance}", { node: this.nodeId, instance: this.instance });
+    log.info("Cluster node {node} joined as {instance} through NATS server {server}", {
+      node: this.nodeId,
+      instance: this.instance,
+      server: this.nc.getServer(),
+    });
   }
 
   /** The node's NATS connection state and the faults it waited out (for the metrics). */
@@ -212,7 +218,6 @@ export class ClusterNode {
       connected: !this.nc.isClosed() && this.#connected,
       ...this.#status,
       retries: this.#status.retries + (this.router?.publishRetries ?? 0),
-      streamPosition: this.feed?.position ?? 0,
     };
   }
 
@@ -335,6 +340,8 @@ export class ClusterNode {
   async close(): Promise<void> {
     this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    // The broker has stored everything by now: the node that adopts its sessions replays less.
+    if (this.feed !== undefined) await this.beat().catch(() => {});
     this.#watch?.stop();
     this.router?.close();
     await this.feed?.stop();

@@ -235,15 +235,15 @@ Deno.test({
           await waitUntil("the publishers to recover", () => q2.acked.length > after[1] + 100, 60_000);
           await Promise.all([q1.stop(), q2.stop()]);
           await sub.drain([q1, q2]);
+          const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
           console.log(
-            `cluster faults (c): stream leader n${victim} killed; election ${
-              (elected / 1000).toFixed(1)
-            } s; ` +
-              `longest publish QoS 1 ${(q1.longestMs / 1000).toFixed(1)} s, QoS 2 ${
-                (q2.longestMs / 1000).toFixed(1)
-              } s`,
+            `cluster faults (c): stream leader n${victim} killed; election ${secs(elected)}; longest ` +
+              `publish QoS 1 ${secs(q1.longestMs)}, QoS 2 ${secs(q2.longestMs)}`,
           );
           assertComplete(sub, q1, q2);
+          // The cut-off node says so, and that it is back.
+          assert.match(nodes[victim].output(), /lost the NATS server/);
+          assert.match(nodes[victim].output(), /reconnected to the NATS server/);
         }),
       );
 
