@@ -2,8 +2,8 @@
  * A broker as one node of a cluster on NATS JetStream: connects, makes sure the
  * buckets and the stream exist, and wires the pieces to the engine — the router
  * (messages), the store (sessions and retained messages in KV), the retained-message
- * watcher (every node keeps the whole retained set in memory, in sync), the session
- * handover and the heartbeat. See docs/cluster.md.
+ * watcher (every node keeps the whole retained set in memory, in sync), the stream feed,
+ * the session handover and the heartbeats. See docs/cluster.md.
  *
  * @module
  */
@@ -21,15 +21,15 @@ import {
 import type { Broker } from "../broker/broker.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ClusterStatus } from "../broker/cluster_link.ts";
-import { eraseKey, listKeys } from "./bucket_keys.ts";
+import { listKeys } from "./bucket_keys.ts";
 import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
-import { type Heartbeat, SessionHandover } from "./handover.ts";
+import { SessionHandover } from "./handover.ts";
+import { Heartbeats } from "./heartbeat.ts";
 import { DURABLE_SUBJECTS } from "./message_wire.ts";
 import { NatsRouter } from "./nats_router.ts";
-import { RETRY_DEADLINE_MS, retryTransient } from "./nats_retry.ts";
-import { decodeRecord, encodeRecord } from "./record_codec.ts";
+import { RETRY_DEADLINE_MS } from "./nats_retry.ts";
 import { StreamFeed } from "./stream_feed.ts";
-import { escapeLevel, tokensToTopic, unescapeLevel } from "./subject_mapping.ts";
+import { tokensToTopic } from "./subject_mapping.ts";
 
 export interface ClusterOptions {
   /** NATS URLs, e.g. `nats://127.0.0.1:4222`. */
@@ -69,12 +69,8 @@ export class ClusterNode {
   readonly #options: ClusterOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watch: { stop(): void } | undefined;
-  #handover: SessionHandover | undefined;
   #sweeping = false;
-  /** Heartbeat writes, one after another: a later one never records an older cursor. */
-  #beats: Promise<void> = Promise.resolve();
-  /** The cursor of the last heartbeat written. */
-  #beatCursor = -1;
+  readonly #heartbeats: Heartbeats;
   /** NATS connection events and faults waited out, for the metrics. */
   readonly #status = { disconnects: 0, reconnects: 0, retries: 0 };
   #closing = false;
@@ -94,9 +90,18 @@ export class ClusterNode {
       retained: kv.retained,
       jsm,
       sessionsBucket: BUCKETS.sessions,
-      beforeDeletes: () => this.#beatIfBehind(),
+      beforeDeletes: () => this.#heartbeats.beatIfBehind(),
       connected: () => !nc.isClosed(),
       onRetry: () => this.#status.retries++,
+    });
+    this.#heartbeats = new Heartbeats({
+      nc,
+      jsm,
+      nodes: kv.nodes,
+      bucket: BUCKETS.nodes,
+      instance: this.instance,
+      stored: () => this.feed?.durable ?? 0,
+      deadAfterMs: options.deadAfterMs ?? 5 * (options.heartbeatMs ?? 1000),
     });
   }
 
@@ -187,23 +192,25 @@ export class ClusterNode {
       ownerKeys: () => listKeys(this.#jsm, BUCKETS.sessions, "o.*"),
     });
     handover.listen();
-    this.#handover = handover;
     broker.attachCluster({
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean) => handover.claim(clientId, clean),
       settled: () => router.settled(),
       status: () => this.status(),
     });
-    await this.beat();
+    const heartbeats = this.#heartbeats;
+    await heartbeats.beat();
     // Failures here are NATS faults being waited out (each step runs again next period).
     const failed = (what: string) => (err: unknown) =>
       log.warn("Cluster: {what} failed: {error}", { what, error: String(err) });
     this.#timer = setInterval(() => {
-      this.beat().then(() => this.#fenceIfDeclaredDead(broker, log)).catch(failed("heartbeat"));
+      heartbeats.beat().then(() => heartbeats.fenceIfDeclaredDead(broker.member, log))
+        .catch(failed("heartbeat"));
       feed.check().catch(() => {});
       if (this.#sweeping) return;
       this.#sweeping = true;
-      this.sweep(log).catch(failed("looking for stopped nodes")).finally(() => this.#sweeping = false);
+      heartbeats.sweep(handover, log).catch(failed("looking for stopped nodes"))
+        .finally(() => this.#sweeping = false);
     }, this.#options.heartbeatMs ?? 1000);
     log.info("Cluster node {node} joined as {instance} through NATS server {server}", {
       node: this.nodeId,
@@ -240,83 +247,6 @@ export class ClusterNode {
     })().catch(() => {});
   }
 
-  /**
-   * Records that everything this node routed up to its stream feed's durable point is stored:
-   * where a replay starts if this node dies. Also its liveness (the time).
-   */
-  beat(): Promise<void> {
-    const next = this.#beats.then(async () => {
-      const cursor = this.feed?.durable ?? 0;
-      const record = encodeRecord({ at: Date.now(), cursor } satisfies Heartbeat);
-      await retryTransient(() => this.#kv.nodes.put(escapeLevel(this.instance), record), {
-        abandoned: () => this.nc.isClosed(),
-      });
-      this.#beatCursor = cursor;
-    });
-    this.#beats = next.catch(() => {});
-    return next;
-  }
-
-  /**
-   * A node cut off from NATS for longer than the death timeout is taken as dead and its sessions
-   * are adopted elsewhere while it may still hold them. Once it hears of it, it lets them all go
-   * (their clients reconnect and find them, caught up, where they were adopted).
-   */
-  async #fenceIfDeclaredDead(broker: Broker, log: Logger): Promise<void> {
-    const marker = await this.#kv.nodes.get(`dead.${escapeLevel(this.instance)}`);
-    if (marker?.operation !== "PUT" || this.#fenced) return;
-    this.#fenced = true;
-    const released = broker.member.releaseAll();
-    log.error(
-      "Cluster: this node ({instance}) was cut off from NATS long enough to be taken as dead; its " +
-        "{released} sessions were adopted elsewhere and are let go here. Restart this node.",
-      { instance: this.instance, released },
-    );
-  }
-
-  #fenced = false;
-
-  #beatIfBehind(): Promise<void> {
-    const feed = this.feed;
-    return feed !== undefined && feed.durable > this.#beatCursor ? this.beat() : Promise.resolve();
-  }
-
-  /**
-   * Finds node instances that stopped (stale heartbeat, no answer) and adopts their stored
-   * sessions here; one node wins each dead instance (a create-only marker key).
-   */
-  async sweep(log: Logger): Promise<void> {
-    const nodes = this.#kv.nodes;
-    const deadAfter = this.#options.deadAfterMs ?? 5 * (this.#options.heartbeatMs ?? 1000);
-    const keys = await listKeys(this.#jsm, BUCKETS.nodes, ">");
-    for (const key of keys) {
-      if (key.startsWith("dead.") || key === escapeLevel(this.instance)) continue;
-      const entry = await nodes.get(key);
-      // Erased as soon as its sessions have a new home (a tombstone would be listed again).
-      if (entry?.operation !== "PUT") continue;
-      const at = (decodeRecord<Heartbeat>(entry.value)).at;
-      if (Date.now() - at < deadAfter) continue;
-      const instance = unescapeLevel(key);
-      // A slow node is not a dead one.
-      if (await this.#handover!.alive(instance)) continue;
-      const marker = encodeRecord({ by: this.instance, at: Date.now() });
-      if (!await nodes.create(`dead.${key}`, marker).then(() => true, () => false)) {
-        // Another node adopts them; unless that was this one and it failed (NATS unavailable): again.
-        const mark = await nodes.get(`dead.${key}`);
-        if (mark?.operation !== "PUT" || decodeRecord<{ by: string }>(mark.value).by !== this.instance) {
-          continue;
-        }
-      }
-      const adopted = await this.#handover!.adoptOrphans(instance);
-      // Every session it owned has a new home; the marker stays until the bucket's TTL.
-      await eraseKey(this.#jsm, BUCKETS.nodes, key);
-      log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", {
-        instance,
-        adopted,
-      });
-    }
-  }
-
   /** Loads every retained message, then follows changes made by any node. */
   async #syncRetained(broker: Broker): Promise<void> {
     let ready!: () => void;
@@ -341,7 +271,7 @@ export class ClusterNode {
     this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     // The broker has stored everything by now: the node that adopts its sessions replays less.
-    if (this.feed !== undefined) await this.beat().catch(() => {});
+    if (this.feed !== undefined) await this.#heartbeats.beat().catch(() => {});
     this.#watch?.stop();
     this.router?.close();
     await this.feed?.stop();

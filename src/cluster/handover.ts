@@ -4,7 +4,7 @@
  * owner, on `mqtt.cluster.takeover.<instance>`, to close the client's connection and let go
  * of the session [MQTT-3.1.4-3]. The owner lets go at one exact position of the message
  * stream and answers with it; the new owner loads the session from the shared store and
- * catches it up on the stream after that position (see replay.ts) before it routes to it.
+ * catches it up on the stream after that position (catch_up.ts) before it routes to it.
  * An owner that does not answer is gone: its last heartbeat says up to where its routing
  * is stored.
  *
@@ -12,12 +12,12 @@
  */
 import type { JetStreamClient, KV, NatsConnection } from "nats";
 import type { Broker } from "../broker/broker.ts";
-import type { MissedMessage } from "../broker/cluster_member.ts";
 import type { LoadedSession } from "../persistence/store.ts";
+import { type CatchUp, catchUp } from "./catch_up.ts";
+import type { Heartbeat } from "./heartbeat.ts";
 import type { JetStreamStore } from "./jetstream_store.ts";
 import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
-import { MissedSelector, readRange } from "./replay.ts";
 import type { StreamFeed } from "./stream_feed.ts";
 import { escapeLevel, unescapeLevel } from "./subject_mapping.ts";
 
@@ -30,17 +30,7 @@ export interface OwnerRecord {
   replayFrom?: number;
 }
 
-/** What a node records about itself: everything it routed up to stream sequence `cursor` is stored. */
-export interface Heartbeat {
-  at: number;
-  cursor: number;
-}
-
 const TAKEOVER_TIMEOUT_MS = 5_000;
-/** How long a catch-up waits for this node's stream feed to reach the end of what it replayed. */
-const FEED_TIMEOUT_MS = 15_000;
-/** Replayed messages are queued (and stored) this many at a time. */
-const ADMIT_BATCH = 256;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -64,10 +54,8 @@ export interface HandoverOptions {
 }
 
 /** A session being adopted here: its owner record's revision, and where its replay starts. */
-interface Adoption {
-  loaded: LoadedSession;
+interface Adoption extends CatchUp {
   revision: number;
-  from: number | undefined;
 }
 
 export class SessionHandover {
@@ -204,61 +192,15 @@ export class SessionHandover {
   }
 
   async #catchUp(adoptions: Adoption[], orphans: boolean): Promise<void> {
-    const { broker, feed } = this.#o;
-    const member = broker.member;
-    const replayed = adoptions.filter((a) => a.from !== undefined && a.loaded.session.expiryInterval > 0);
-    for (const a of adoptions) {
-      const routed = !replayed.includes(a);
-      if (orphans) member.adoptOrphan(a.loaded, routed);
-      else member.adoptSession(a.loaded, routed);
-    }
-    if (replayed.length === 0) return;
-    const from = Math.min(...replayed.map((a) => a.from!));
-    const picks = replayed.map((a) => ({
-      a,
-      selector: new MissedSelector(a.loaded),
-      missed: [] as MissedMessage[],
-    }));
-    let queued = 0;
-    const admit = () => {
-      for (const p of picks) {
-        if (p.missed.length > 0) member.admitMissed(p.selector.clientId, p.missed.splice(0));
-      }
-      queued = 0;
-    };
-    const visit = (message: Parameters<MissedSelector["select"]>[0]) => {
-      const now = Date.now();
-      for (const p of picks) {
-        if (message.streamSeq! <= p.a.from!) continue;
-        const missed = p.selector.select(message, now);
-        if (missed !== undefined) p.missed.push(missed);
-      }
-      if (++queued >= ADMIT_BATCH) admit();
-    };
-    // The bulk of the range is read while routing goes on; the session is not routed to yet.
-    let end = Math.max(from, await this.#lastSequence());
-    await readRange(this.#o.js, this.#o.stream, { after: from, upTo: end }, visit);
-    for (let position = feed.position; position > end; position = feed.position) {
-      await readRange(this.#o.js, this.#o.stream, { after: end, upTo: position }, visit);
-      end = position;
-    }
-    const resume = await feed.holdAt(end, FEED_TIMEOUT_MS);
-    try {
-      // Past `end` only when the stream skipped sequences; the rest is read with routing held.
-      if (feed.position > end) {
-        await readRange(this.#o.js, this.#o.stream, { after: end, upTo: feed.position }, visit);
-      }
-      admit();
-      for (const a of replayed) member.startRouting(a.loaded.session.clientId);
-      broker.log.debug("Caught up {clients} on stream messages ({from}, {end}]", {
-        clients: replayed.map((a) => a.loaded.session.clientId).join(", "),
-        from,
-        end,
-      });
-    } finally {
-      resume();
-    }
-    await member.flush();
+    const { broker, feed, js, stream } = this.#o;
+    const replayed = await catchUp(adoptions, {
+      orphans,
+      member: broker.member,
+      feed,
+      js,
+      stream,
+      log: broker.log,
+    });
     // Caught up: a later failure of this node replays from its own heartbeat only.
     await Promise.all(
       replayed.map((a) =>
@@ -266,12 +208,6 @@ export class SessionHandover {
           .catch(() => {})
       ),
     );
-  }
-
-  async #lastSequence(): Promise<number> {
-    const jsm = await this.#o.js.jetstreamManager();
-    const info = await retryTransient(() => jsm.streams.info(this.#o.stream));
-    return info.state.last_seq;
   }
 
   /** Whether an instance answers on its takeover subject (asked a few times: it may be reconnecting). */
