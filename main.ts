@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG_YAML } from "./src/config/default_config.ts";
 import { ConfigError, loadConfig, parseConfig } from "./src/config/load_config.ts";
 import type { BrokerConfig, LogLevelName } from "./src/config/schema.ts";
 import { configureLogging, getLog } from "./src/log/logging.ts";
+import { preflight } from "./src/preflight.ts";
 import { startServer } from "./src/server.ts";
 
 async function readConfig(path: string | undefined): Promise<BrokerConfig> {
@@ -38,6 +39,14 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   if (cli.checkConfig) {
+    // Everything start would load (password and ACL files, certificates), short of binding ports.
+    const problems = preflight(config);
+    if (problems.length > 0) {
+      console.error(
+        `${cli.config ?? "built-in configuration"}: invalid\n${problems.map((p) => `  ${p}`).join("\n")}`,
+      );
+      return 1;
+    }
     console.log(`${cli.config ?? "built-in configuration"}: valid`);
     return 0;
   }

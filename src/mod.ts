@@ -21,7 +21,8 @@
 
 import { Broker as Engine } from "./broker/broker.ts";
 import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
-import { type Listener, startListener } from "./server.ts";
+import { framingOptions, type Listener, startListener } from "./server.ts";
+import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
 import { listenerSchema } from "./config/schema.ts";
@@ -46,6 +47,8 @@ export type ListenOptions = Partial<ListenerConfig> & { type?: ListenerConfig["t
  */
 export class Broker extends Engine {
   readonly #listeners: Listener[] = [];
+  /** The framing limits and receive budget that all of this broker's listeners share. */
+  #framing: FrameSplitterOptions | undefined;
 
   /**
    * Serves one client over a Socket or any `{ readable, writable }` byte stream pair.
@@ -86,8 +89,12 @@ export class Broker extends Engine {
       if (field.default !== undefined) defaults[key] = field.default;
     }
     const config = { ...defaults, ...options } as ListenerConfig;
-    const mqtt = { max_packet_size: this.mqtt.maxPacketSize } as BrokerConfig["mqtt"];
-    const listener = await startListener(config, { mqtt } as BrokerConfig, (s) => this.handle(s));
+    const listener = await startListener(
+      config,
+      {} as BrokerConfig,
+      (s) => this.handle(s),
+      this.#framing ??= framingOptions(this),
+    );
     this.#listeners.push(listener);
     return listener;
   }

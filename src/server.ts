@@ -7,11 +7,13 @@
 import { Broker } from "./broker/broker.ts";
 import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
-import { FileAuthenticator } from "./auth/file_authenticator.ts";
+import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
 import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
 import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
+import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
+import { ReceiveBudget } from "./protocol/receive_budget.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
 import { listenTcp } from "./transport/tcp.ts";
@@ -113,16 +115,48 @@ class Security implements Authenticator, Authorizer {
   ): boolean {
     return this.acl ? this.acl.authorize(client, access, topic) : true;
   }
+
+  /** Per-message read checks exist only with an ACL file (the broker re-reads this on reload). */
+  get authorizeDelivery():
+    | ((client: { clientId: string; username?: string }, topic: string) => boolean)
+    | undefined {
+    const acl = this.acl;
+    return acl === undefined ? undefined : (client, topic) => acl.authorizeDelivery(client, topic);
+  }
 }
 
-/** Starts one listener of any type. */
+/**
+ * What every connection's framer enforces, from the engine's limits: the packet sizes and
+ * one receive budget, which all the listeners of a broker share (so it is made once).
+ * Kept by reference: a reload that changes the limits updates it for new connections.
+ */
+export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
+  return {
+    maxPacketSize: broker.mqtt.maxPacketSize,
+    maxFirstPacketSize: broker.limits.maxConnectSize,
+    budget: new ReceiveBudget(broker.limits.maxPartialPacketBytes),
+  };
+}
+
+/** Applies reloaded limits to framing options made by {@link framingOptions}. */
+function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
+  framing.maxPacketSize = broker.mqtt.maxPacketSize;
+  framing.maxFirstPacketSize = broker.limits.maxConnectSize;
+  framing.budget!.limit = broker.limits.maxPartialPacketBytes;
+}
+
+/** Starts one listener of any type; `framing` defaults to the configuration's limits. */
 export async function startListener(
   l: ListenerConfig,
   config: BrokerConfig,
   onSocket: (s: Socket) => void,
+  framing?: FrameSplitterOptions,
 ): Promise<Listener> {
   const name = l.name ?? `${l.type}:${l.host}:${l.port}`;
-  const maxPacketSize = config.mqtt.max_packet_size;
+  framing ??= {
+    maxPacketSize: config.mqtt.max_packet_size,
+    maxFirstPacketSize: config.limits?.max_connect_size,
+  };
   const read = (path: string | undefined) => path === undefined ? undefined : Deno.readTextFileSync(path);
   switch (l.type) {
     case "tcp":
@@ -130,7 +164,7 @@ export async function startListener(
         hostname: l.host,
         port: l.port,
         name,
-        maxPacketSize,
+        framing,
         proxyProtocol: l.proxy_protocol,
         maxConnections: l.max_connections,
       }, onSocket);
@@ -139,7 +173,7 @@ export async function startListener(
         hostname: l.host,
         port: l.port,
         name,
-        maxPacketSize,
+        framing,
         cert: read(l.cert_file)!,
         key: read(l.key_file)!,
         ca: read(l.ca_file),
@@ -154,7 +188,7 @@ export async function startListener(
         port: l.port,
         path: l.path,
         name,
-        maxPacketSize,
+        framing,
         tls: l.type === "wss" ? { cert: read(l.cert_file)!, key: read(l.key_file)! } : undefined,
       }, onSocket);
   }
@@ -249,11 +283,12 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     authorizer: bridges.authorizer(options.authorizer ?? security),
   });
   await broker.start();
+  const framing = framingOptions(broker);
   const listeners: Listener[] = [];
   try {
     await cluster?.join(broker, getLog("cluster"));
     for (const l of config.listeners) {
-      const listener = await startListener(l, config, (socket) => broker.handle(socket));
+      const listener = await startListener(l, config, (socket) => broker.handle(socket), framing);
       listeners.push(listener);
       log.info("Listening on {type} {host}:{port}", {
         type: listener.type,
@@ -290,11 +325,30 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         c.listeners.map((l) => ({ ...l, cert_file: 0, key_file: 0, ca_file: 0 }));
       if (changed(listenerShape(server.config), listenerShape(next))) restartRequired.push("listeners");
       const fresh = await Security.build({ ...next, listeners: server.config.listeners });
+      const revoked = credentialsRevoked(security.authenticator, fresh.authenticator);
       security.authenticator = fresh.authenticator;
       security.acl = fresh.acl;
+      // Existing subscriptions and queued messages follow the new ACL from the next message on.
+      broker.accessChanged();
+      broker.foreignSession = next.auth.foreign_session;
       applied.push("auth (password file and ACL re-read)");
+      // Embedders' own authenticators keep their clients; the password file's are checked again.
+      if (options.authenticator === undefined) {
+        const closed = broker.revokeClients(revoked);
+        if (closed.length > 0) {
+          log.info("Disconnected {count} clients whose credentials were removed or changed: {clients}", {
+            count: closed.length,
+            clients: closed.join(", "),
+          });
+        }
+      }
       if (changed(server.config.limits, next.limits)) {
         Object.assign(broker.limits, limitOptions(next.limits));
+        broker.mqtt.maxPacketSize = Math.min(
+          server.config.mqtt.max_packet_size,
+          broker.limits.maxPartialPacketBytes,
+        );
+        updateFraming(framing, broker);
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {

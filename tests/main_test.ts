@@ -40,6 +40,27 @@ Deno.test("--check-config accepts a valid file and rejects a bad one, naming fil
   }
 });
 
+Deno.test("--check-config loads the password and ACL files as start does, and names the file and the fix", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/passwords`, "alice:not-a-hash\n");
+    await Deno.writeTextFile(`${dir}/acl`, "user alice\ntopic readwrite #\nallow everything\n");
+    await Deno.writeTextFile(
+      `${dir}/broker.yaml`,
+      `listeners:\n  - { type: tcp, port: 1999 }\nauth:\n  password_file: ${dir}/passwords\n  acl_file: ${dir}/acl\n`,
+    );
+    const r = await run(["--config", `${dir}/broker.yaml`, "--check-config"]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /auth\.password_file: .*passwords:1: expected .*deno task passwd/);
+    assert.match(
+      r.stderr,
+      /auth\.acl_file: .*acl:3: unknown keyword "allow" \(expected topic, pattern or user\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("an unknown flag prints usage and exits 2", async () => {
   const r = await run(["--frobnicate"]);
   assert.equal(r.code, 2);

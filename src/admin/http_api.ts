@@ -189,14 +189,18 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
     if (resource === "overview" && method === "GET") return json(overview(ctx));
     if (resource === "config" && method === "GET") return json(redacted(ctx.config()));
     if (resource === "bridges" && id === undefined && method === "GET") {
-      return json((ctx.bridges?.() ?? []).map((b) => ({
-        name: b.name,
-        connected: b.connected,
-        messagesIn: b.messagesIn,
-        messagesOut: b.messagesOut,
-        queued: b.queued,
-        reconnects: b.reconnects,
-      })));
+      // A list like the others: the { total, offset, limit, items } envelope.
+      return json(page(
+        url,
+        (ctx.bridges?.() ?? []).map((b) => ({
+          name: b.name,
+          connected: b.connected,
+          messagesIn: b.messagesIn,
+          messagesOut: b.messagesOut,
+          queued: b.queued,
+          reconnects: b.reconnects,
+        })),
+      ));
     }
     if (resource === "publish" && method === "POST") return await publish(b, req);
     if (resource === "clients" && id === undefined && method === "GET") {

@@ -1,38 +1,61 @@
 /**
- * ACL files in Mosquitto's `acl_file` syntax, so existing files work:
+ * ACL files in Mosquitto's `acl_file` syntax, with Mosquitto 2.0's meaning, so that
+ * the same file decides the same way in both brokers:
  *
  *   # comment
  *   topic [read|write|readwrite|deny] FILTER     (before any user line: anonymous clients)
- *   user NAME                                    (following topic lines: that user)
+ *   user NAME                                    (the topic lines after it: that user)
  *   pattern [read|write|readwrite|deny] FILTER   (every client; %u user name, %c client id)
  *
- * No matching rule means no access; a matching `deny` beats any grant. A rule's
- * filter grants a subscription only when it covers every topic the subscription
- * could match (`read sensors/#` allows subscribing to `sensors/+/temp`, not `#`).
+ * A message's topic (read: delivered to the client; write: published by it) is
+ * decided by the client's own rules first (its user block, or the anonymous block),
+ * `deny` rules before grants: a matching deny refuses, a matching grant of that
+ * access allows. Only when they decide nothing are the patterns asked, in the same
+ * way; no decision means no access. A client id or user name containing `+` or `#`
+ * gets nothing from patterns (CVE-2017-7650), and a grant pattern never substitutes a
+ * value containing `/` (which would reach into a deeper level of someone else's tree).
+ *
+ * A subscription is refused only when it can never deliver anything: a deny covers
+ * its whole filter, or no read grant shares a topic with it. What it may carry is
+ * then decided per message at delivery ({@link AclFileAuthorizer.authorizeDelivery}).
  *
  * @module
  */
 import type { Access, Authorizer } from "../broker/security.ts";
-import { topicMatches } from "../protocol/topic.ts";
+import { validateTopicFilter } from "../protocol/topic.ts";
+import { ruleCoversFilter, ruleIntersectsFilter, ruleMatchesTopic } from "./acl_match.ts";
 
 type Kind = "read" | "write" | "readwrite" | "deny";
+const KINDS: readonly string[] = ["read", "write", "readwrite", "deny"];
 
 interface Rule {
   kind: Kind;
   filter: string;
-  /** Whether the filter contains %u / %c to substitute per client. */
-  pattern: boolean;
+  levels: string[];
+  /** Pattern rules: whether the filter substitutes the client id / the user name. */
+  clientId: boolean;
+  username: boolean;
+}
+
+/** One block of rules, denies kept apart because they are checked first. */
+interface RuleList {
+  denies: Rule[];
+  grants: Rule[];
 }
 
 export interface AclRules {
-  anonymous: Rule[];
-  users: Map<string, Rule[]>;
-  patterns: Rule[];
+  anonymous: RuleList;
+  users: Map<string, RuleList>;
+  patterns: RuleList;
 }
+
+type Client = { clientId: string; username?: string };
+
+const emptyList = (): RuleList => ({ denies: [], grants: [] });
 
 /** Parses ACL text; an error names the file, the line and what is expected. */
 export function parseAclFile(text: string, fileName: string): AclRules {
-  const rules: AclRules = { anonymous: [], users: new Map(), patterns: [] };
+  const rules: AclRules = { anonymous: emptyList(), users: new Map(), patterns: emptyList() };
   let current = rules.anonymous;
   text.split("\n").forEach((raw, i) => {
     const line = raw.trim();
@@ -42,45 +65,117 @@ export function parseAclFile(text: string, fileName: string): AclRules {
     if (keyword === "user") {
       if (rest.length === 0) throw new Error(`${where}: "user" needs a user name`);
       const name = rest.join(" ");
-      current = rules.users.get(name) ?? [];
+      current = rules.users.get(name) ?? emptyList();
       rules.users.set(name, current);
       return;
     }
     if (keyword !== "topic" && keyword !== "pattern") {
       throw new Error(`${where}: unknown keyword "${keyword}" (expected topic, pattern or user)`);
     }
-    let kind: Kind = "readwrite";
-    if (["read", "write", "readwrite", "deny"].includes(rest[0]) && rest.length > 1) {
-      kind = rest.shift() as Kind;
-    }
-    const filter = rest.join(" ");
-    if (filter === "") throw new Error(`${where}: "${keyword}" needs a topic filter`);
-    const rule = { kind, filter, pattern: keyword === "pattern" };
-    (keyword === "pattern" ? rules.patterns : current).push(rule);
+    const rule = parseRule(rest, keyword === "pattern", where);
+    const list = keyword === "pattern" ? rules.patterns : current;
+    (rule.kind === "deny" ? list.denies : list.grants).push(rule);
   });
   return rules;
 }
 
-/**
- * Whether ACL filter `acl` covers every topic subscription filter `sub` can match.
- * A wildcard at the first level never covers "$" topics [MQTT-4.7.2-1].
- */
-export function filterCovers(acl: string, sub: string): boolean {
-  const a = acl.split("/");
-  const s = sub.split("/");
-  if (s[0].startsWith("$") && (a[0] === "#" || a[0] === "+")) return false;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === "#") return true;
-    if (i >= s.length) return false;
-    if (s[i] === "#") return false;
-    if (a[i] === "+") continue;
-    if (s[i] !== a[i]) return false;
+/** `[access] FILTER`: with two or more words the first is the access, as Mosquitto reads it. */
+function parseRule(words: string[], pattern: boolean, where: string): Rule {
+  if (words.length === 0) throw new Error(`${where}: needs a topic filter`);
+  let kind: Kind = "readwrite";
+  if (words.length > 1) {
+    if (!KINDS.includes(words[0])) {
+      throw new Error(`${where}: unknown access "${words[0]}" (expected read, write, readwrite or deny)`);
+    }
+    kind = words.shift() as Kind;
   }
-  return a.length === s.length;
+  const filter = words.join(" ");
+  try {
+    validateTopicFilter(filter);
+  } catch (err) {
+    throw new Error(`${where}: invalid topic filter "${filter}": ${(err as Error).message}`);
+  }
+  return {
+    kind,
+    filter,
+    levels: filter.split("/"),
+    clientId: pattern && filter.includes("%c"),
+    username: pattern && filter.includes("%u"),
+  };
 }
 
-function allows(kind: Kind, access: Access): boolean {
-  return kind === "readwrite" || kind === access;
+const grants = (kind: Kind, access: Access) => kind === "readwrite" || kind === access;
+const hasWildcard = (s: string | undefined) => s !== undefined && (s.includes("+") || s.includes("#"));
+
+/**
+ * A pattern's levels for this client, or null when the pattern does not apply to it:
+ * `%u` without a user name, or a grant that would substitute a value containing "/".
+ */
+function expand(rule: Rule, client: Client): string[] | null {
+  if (!rule.clientId && !rule.username) return rule.levels;
+  const { clientId, username } = client;
+  if (rule.username && username === undefined) return null;
+  if (rule.kind !== "deny") {
+    if (rule.clientId && clientId.includes("/")) return null;
+    if (rule.username && username!.includes("/")) return null;
+  }
+  return rule.filter.replaceAll("%c", clientId).replaceAll("%u", username ?? "").split("/");
+}
+
+/** The client's own block: its user's rules, or the anonymous rules without a user name. */
+function ownRules(rules: AclRules, client: Client): RuleList | undefined {
+  return client.username === undefined ? rules.anonymous : rules.users.get(client.username);
+}
+
+/** Whether the client may read (receive) or write (publish) the topic name `topic`. */
+export function decideTopic(rules: AclRules, client: Client, access: Access, topic: string): boolean {
+  const levels = topic.split("/");
+  const own = ownRules(rules, client);
+  if (own !== undefined) {
+    for (const rule of own.denies) if (ruleMatchesTopic(rule.levels, levels)) return false;
+    for (const rule of own.grants) {
+      if (grants(rule.kind, access) && ruleMatchesTopic(rule.levels, levels)) return true;
+    }
+  }
+  const patterns = rules.patterns;
+  // [CVE-2017-7650] a client id or user name with a wildcard could match other clients' patterns.
+  if (hasWildcard(client.clientId) || hasWildcard(client.username)) return false;
+  for (const rule of patterns.denies) {
+    const expanded = expand(rule, client);
+    if (expanded !== null && ruleMatchesTopic(expanded, levels)) return false;
+  }
+  for (const rule of patterns.grants) {
+    if (!grants(rule.kind, access)) continue;
+    const expanded = expand(rule, client);
+    if (expanded !== null && ruleMatchesTopic(expanded, levels)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a subscription to `filter` could ever deliver something: refused when a
+ * deny covers the whole filter or no read grant shares a topic with it.
+ */
+export function decideSubscription(rules: AclRules, client: Client, filter: string): boolean {
+  const levels = filter.split("/");
+  const own = ownRules(rules, client);
+  if (own !== undefined) {
+    for (const rule of own.denies) if (ruleCoversFilter(rule.levels, levels)) return false;
+    for (const rule of own.grants) {
+      if (grants(rule.kind, "read") && ruleIntersectsFilter(rule.levels, levels)) return true;
+    }
+  }
+  if (hasWildcard(client.clientId) || hasWildcard(client.username)) return false;
+  for (const rule of rules.patterns.denies) {
+    const expanded = expand(rule, client);
+    if (expanded !== null && ruleCoversFilter(expanded, levels)) return false;
+  }
+  for (const rule of rules.patterns.grants) {
+    if (!grants(rule.kind, "read")) continue;
+    const expanded = expand(rule, client);
+    if (expanded !== null && ruleIntersectsFilter(expanded, levels)) return true;
+  }
+  return false;
 }
 
 const CACHE_LIMIT = 10_000;
@@ -106,38 +201,21 @@ export class AclFileAuthorizer implements Authorizer {
     this.#cache.clear();
   }
 
-  authorize(client: { clientId: string; username?: string }, access: Access, topic: string): boolean {
+  /** "write": may publish to the topic name; "read": may subscribe to the filter. */
+  authorize(client: Client, access: Access, topic: string): boolean {
     const key = `${client.clientId}\u0000${client.username ?? "\u0001"}\u0000${access}\u0000${topic}`;
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const verdict = this.#decide(client, access, topic);
+    const verdict = access === "read"
+      ? decideSubscription(this.#rules, client, topic)
+      : decideTopic(this.#rules, client, "write", topic);
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
     this.#cache.set(key, verdict);
     return verdict;
   }
 
-  #decide(client: { clientId: string; username?: string }, access: Access, topic: string): boolean {
-    const own = client.username === undefined
-      ? this.#rules.anonymous
-      : (this.#rules.users.get(client.username) ?? []);
-    const patterns = this.#rules.patterns.flatMap((r) => {
-      // A pattern with %u cannot apply to a client without a user name.
-      if (r.filter.includes("%u") && client.username === undefined) return [];
-      return [{
-        ...r,
-        filter: r.filter.replaceAll("%u", client.username ?? "").replaceAll("%c", client.clientId),
-      }];
-    });
-    // A subscription is checked as a filter; a publication as a topic name.
-    const matches = (filter: string) =>
-      access === "read" ? filterCovers(filter, topic) : topicMatches(filter, topic);
-    const overlaps = (filter: string) =>
-      topicMatches(filter, topic) || filterCovers(filter, topic) || filterCovers(topic, filter);
-    let granted = false;
-    for (const rule of [...own, ...patterns]) {
-      if (rule.kind === "deny" && overlaps(rule.filter)) return false;
-      if (rule.kind !== "deny" && allows(rule.kind, access) && matches(rule.filter)) granted = true;
-    }
-    return granted;
+  /** May the client receive a message published on `topic`? (The broker caches the answer.) */
+  authorizeDelivery(client: Client, topic: string): boolean {
+    return decideTopic(this.#rules, client, "read", topic);
   }
 }

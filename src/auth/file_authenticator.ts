@@ -1,13 +1,17 @@
 /**
  * The configured authentication policy: anonymous access per listener, users
- * from a password file, verified client certificates, and a per-address limit
- * on failed attempts. Successful slow-hash verifications are cached briefly so a
- * reconnect storm does not burn the CPU.
+ * from a password file, verified client certificates, and a limit on failed
+ * attempts per (address, user name). Successful slow-hash verifications are
+ * cached briefly so a reconnect storm does not burn the CPU.
+ *
+ * A user name that is not in the file costs what a wrong password costs: it is
+ * verified against a decoy record of the file's most common format and cost, so the
+ * time to answer does not tell which user names exist.
  *
  * @module
  */
-import type { Authenticator, AuthResult, ConnectInfo } from "../broker/security.ts";
-import { parsePasswordFile, verifyPassword } from "./password_file.ts";
+import type { Authenticator, AuthResult, ConnectedClient, ConnectInfo } from "../broker/security.ts";
+import { decoyRecord, parsePasswordFile, recordCost, verifyPassword } from "./password_file.ts";
 import { FailedAuthLimiter } from "./rate_limit.ts";
 
 export interface FileAuthenticatorOptions {
@@ -26,6 +30,7 @@ export interface FileAuthenticatorOptions {
 }
 
 const CACHE_LIMIT = 10_000;
+const NO_PASSWORD = new Uint8Array(0);
 
 async function digest(username: string, password: Uint8Array, record: string): Promise<string> {
   const bytes = new Uint8Array([
@@ -35,10 +40,25 @@ async function digest(username: string, password: Uint8Array, record: string): P
   return btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))));
 }
 
+/** A decoy of the most common (format, cost) among the records; undefined without users. */
+function decoyFor(users: Map<string, string>): string | undefined {
+  const counts = new Map<string, { record: string; n: number }>();
+  for (const record of users.values()) {
+    const cost = recordCost(record);
+    const found = counts.get(cost);
+    if (found) found.n++;
+    else counts.set(cost, { record, n: 1 });
+  }
+  let best: { record: string; n: number } | undefined;
+  for (const c of counts.values()) if (best === undefined || c.n > best.n) best = c;
+  return best === undefined ? undefined : decoyRecord(best.record);
+}
+
 export class FileAuthenticator implements Authenticator {
   readonly #options: FileAuthenticatorOptions;
   readonly #limiter: FailedAuthLimiter;
   #users = new Map<string, string>();
+  #decoy: string | undefined;
   /** digest of (user, password, record) → time the verification expires. */
   readonly #verified = new Map<string, number>();
 
@@ -52,6 +72,7 @@ export class FileAuthenticator implements Authenticator {
     const { passwordFile: path, passwordText: text } = this.#options;
     if (path) this.#users = parsePasswordFile(await Deno.readTextFile(path), path);
     else this.#users = text === undefined ? new Map() : parsePasswordFile(text, "password text");
+    this.#decoy = decoyFor(this.#users);
     this.#verified.clear();
   }
 
@@ -59,30 +80,70 @@ export class FileAuthenticator implements Authenticator {
     return this.#users.size;
   }
 
-  async authenticate(info: ConnectInfo): Promise<AuthResult> {
-    if (this.#limiter.blocked(info.remoteAddress)) return { ok: false, reason: "banned" };
-    const result = await this.#check(info);
-    if (result.ok) this.#limiter.succeed(info.remoteAddress);
-    else this.#limiter.fail(info.remoteAddress);
-    return result;
+  /** The user's password record, if the file has one. */
+  recordOf(username: string): string | undefined {
+    return this.#users.get(username);
   }
 
-  async #check(info: ConnectInfo): Promise<AuthResult> {
-    if (info.username === undefined) {
+  /** Whether clients without a user name may connect on `listener`. */
+  allowsAnonymous(listener: string): boolean {
+    return this.#options.allowAnonymous(listener);
+  }
+
+  async authenticate(info: ConnectInfo): Promise<AuthResult> {
+    const username = info.username;
+    // No user name, no secret to guess: the listener's policy decides and nothing is counted.
+    if (username === undefined) {
       return this.#options.allowAnonymous(info.listener)
         ? { ok: true }
         : { ok: false, reason: "not_authorized" };
     }
     // A user name taken from a verified client certificate is authenticated by it.
-    if (info.username === info.certificateIdentity) return { ok: true, username: info.username };
-    const record = this.#users.get(info.username);
-    if (record === undefined || info.password === undefined) return { ok: false, reason: "bad_credentials" };
-    const key = await digest(info.username, info.password, record);
+    if (username === info.certificateIdentity) return { ok: true, username };
+    if (this.#limiter.blocked(info.remoteAddress, username)) return { ok: false, reason: "banned" };
+    const ok = await this.#verify(username, info.password);
+    if (ok) {
+      this.#limiter.succeed(info.remoteAddress, username);
+      return { ok: true, username };
+    }
+    this.#limiter.fail(info.remoteAddress, username);
+    return { ok: false, reason: "bad_credentials" };
+  }
+
+  /** The same steps, at the same cost, whether or not the user exists. */
+  async #verify(username: string, password: Uint8Array | undefined): Promise<boolean> {
+    const known = this.#users.get(username);
+    const record = known ?? this.#decoy;
+    // No users at all: there is no user name to find out about.
+    if (record === undefined) return false;
+    const key = await digest(username, password ?? NO_PASSWORD, record);
     const until = this.#verified.get(key);
-    if (until !== undefined && until > Date.now()) return { ok: true, username: info.username };
-    if (!await verifyPassword(info.password, record)) return { ok: false, reason: "bad_credentials" };
+    if (known !== undefined && password !== undefined && until !== undefined && until > Date.now()) {
+      return true;
+    }
+    const matches = await verifyPassword(password ?? NO_PASSWORD, record);
+    if (!matches || known === undefined || password === undefined) return false;
     if (this.#verified.size >= CACHE_LIMIT) this.#verified.clear();
     this.#verified.set(key, Date.now() + (this.#options.cacheMs ?? 300_000));
-    return { ok: true, username: info.username };
+    return true;
   }
+}
+
+/**
+ * After a reload, whether a connected client's credentials no longer hold: its user's
+ * entry was removed or changed (a new password or hash: the password the client sent is
+ * not kept, so any change counts), or it is anonymous on a listener that no longer
+ * allows that. Clients that authenticated with a client certificate keep their access,
+ * and so do user names the old file did not hold (authenticated by something else).
+ */
+export function credentialsRevoked(
+  before: FileAuthenticator,
+  after: FileAuthenticator,
+): (client: ConnectedClient) => boolean {
+  return (client) => {
+    if (client.username === undefined) return !after.allowsAnonymous(client.listener);
+    if (client.username === client.certificateIdentity) return false;
+    const old = before.recordOf(client.username);
+    return old !== undefined && after.recordOf(client.username) !== old;
+  };
 }

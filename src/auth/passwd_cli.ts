@@ -43,13 +43,27 @@ async function promptHidden(question: string): Promise<string> {
   return out;
 }
 
-export async function passwd(args: string[]): Promise<number> {
+const USAGE = "usage: deno task passwd [-c | -D] FILE USER   (user names cannot contain ':')";
+
+export async function passwd(argv: string[]): Promise<number> {
+  // `deno task passwd -- …` passes the `--` on as an argument.
+  const args = argv[0] === "--" ? argv.slice(1) : argv;
+  const help = args.includes("--help") || args.includes("-h");
   const create = args.includes("-c");
   const remove = args.includes("-D");
-  const [file, user] = args.filter((a) => a !== "-c" && a !== "-D");
-  if (!file || !user || user.includes(":")) {
-    console.error("usage: deno task passwd [-c | -D] FILE USER   (user names cannot contain ':')");
+  const [file, user, extra] = args.filter((a) => !["-c", "-D", "--help", "-h"].includes(a));
+  if (help && file === undefined) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!file || !user || user.includes(":") || extra !== undefined || file.startsWith("-")) {
+    console.error(USAGE);
     return 2;
+  }
+  if (help) {
+    // After the check above, so that `… --help` also tells whether the rest of the line is right.
+    console.log(USAGE);
+    return 0;
   }
   let users = new Map<string, string>();
   try {

@@ -28,6 +28,7 @@ import { EchoFilter } from "./echo_filter.ts";
 import { type BridgeTrust, connectLocal, localClientId, prepareLocalSession } from "./local_link.ts";
 import { ConnectRefused, MqttClient } from "./mqtt_client.ts";
 import { openRemote, withTimeout } from "./remote_address.ts";
+import { ResendMarks } from "./resend_marks.ts";
 import { type Crossing, route, sourceFilter, type TopicRule } from "./topic_remap.ts";
 
 const encoder = new TextEncoder();
@@ -87,6 +88,8 @@ export class Bridge implements BridgeStatus {
   /** Set once a 3.1.1 remote refused the bridge bit: loops are then caught by the echo filter. */
   #echo: EchoFilter | null = null;
   #privateRefused = false;
+  /** What was already sent on to the remote (`out`) and to this broker (`in`), for DUP. */
+  readonly #resent = { out: new ResendMarks(), in: new ResendMarks() };
   #stopped = false;
   #wake: () => void = () => {};
   #running: Promise<void> = Promise.resolve();
@@ -281,6 +284,9 @@ export class Bridge implements BridgeStatus {
     const target = route(this.#rules, crossing, message.topic);
     if (target === undefined) return;
     if (crossing === "in" && this.#echo?.isEcho(message.topic, message.payload)) return;
+    const marks = this.#resent[crossing];
+    const id = message.packetId ?? 0;
+    const dup = message.qos > 0 && marks.arrived(id, message.dup);
     await this.#linked;
     const to = crossing === "out" ? this.#remote : this.#local;
     if (to === null || to.isClosed) throw new Error("the other side is not connected");
@@ -291,7 +297,12 @@ export class Bridge implements BridgeStatus {
       qos: (message.qos < target.qos ? message.qos : target.qos) as QoS,
       retain: message.retain,
       properties: forwarded(message.properties),
+      // [MQTT-3.3.1-1] a message sent on an earlier connection goes out again with DUP.
+      dup,
+      onSent: message.qos > 0 ? () => marks.sent(id) : undefined,
     });
+    // Acknowledged on the other side: the source's acknowledgement follows, and the id is free.
+    if (message.qos > 0) marks.done(id);
     if (code >= 0x80) {
       this.#log.warn("Bridge {name}: {topic} refused by the {side} side (0x{code})", {
         name: this.name,

@@ -59,9 +59,17 @@ export class BridgeTrust {
   }
 
   authorizer(inner: Authorizer | undefined): Authorizer {
+    const ids = this.#ids;
     return {
       authorize: (client: { clientId: string; username?: string }, access: Access, topic: string) =>
-        this.#ids.has(client.clientId) || (inner ? inner.authorize(client, access, topic) : true),
+        ids.has(client.clientId) || (inner ? inner.authorize(client, access, topic) : true),
+      // Read per delivery whenever the inner authorizer does (which a reload may change).
+      get authorizeDelivery() {
+        const check = inner?.authorizeDelivery;
+        if (check === undefined) return undefined;
+        return (client: { clientId: string; username?: string }, topic: string) =>
+          ids.has(client.clientId) || check.call(inner, client, topic);
+      },
     };
   }
 }

@@ -32,6 +32,10 @@ export interface OutgoingMessage {
   qos: QoS;
   retain: boolean;
   properties?: Properties;
+  /** QoS 1/2: this is a retransmission of a message sent before (on an earlier connection) [MQTT-3.3.1-1]. */
+  dup?: boolean;
+  /** Called once the PUBLISH is written (it may first wait for a window slot). */
+  onSent?: () => void;
 }
 
 export interface MqttClientOptions {
@@ -167,6 +171,7 @@ export class MqttClient {
     if (this.#tooLarge(fitted)) return Promise.resolve(Reason.PacketTooLarge);
     if (qos === 0) {
       this.#send(this.#publishPacket(fitted, 0));
+      fitted.onSent?.();
       return Promise.resolve(0);
     }
     return new Promise((resolve, reject) => {
@@ -188,7 +193,8 @@ export class MqttClient {
       payload: message.payload,
       qos: message.qos,
       retain: message.retain,
-      dup: false, // the bridge never resends on a new connection: the source side does
+      // [MQTT-3.3.1-2] never set at QoS 0; at QoS 1/2 the caller knows whether it sent the message before.
+      dup: message.qos > 0 && message.dup === true,
       packetId: message.qos > 0 ? packetId : undefined,
       properties: this.level === 5 ? message.properties : undefined,
     };
@@ -201,6 +207,7 @@ export class MqttClient {
       const id = this.#allocateId();
       this.#inflight.set(id, pending);
       this.#send(this.#publishPacket(pending.message, id));
+      pending.message.onSent?.();
     }
   }
 

@@ -29,11 +29,13 @@ import { restoreState } from "./recovery.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import type { ClusterLink } from "./cluster_link.ts";
 import { RetainedIndex } from "./retained.ts";
+import { ReadAccess } from "./read_access.ts";
 import { Router } from "./router.ts";
-import type { Access, AuthResult, ConnectInfo } from "./security.ts";
+import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
+import { type ForeignSessionPolicy, identityOf, judgeOwner } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
@@ -61,8 +63,11 @@ export class Broker implements BrokerContext {
   readonly router: Router;
   readonly log: Logger = getLogger(["mqtt", "broker"]);
   readonly hooks: Hooks;
+  readonly access: ReadAccess;
   readonly keepAlive: KeepAliveSweeper;
   readonly version: string;
+  /** What a CONNECT gets when its client id names an offline session of another user (reloadable). */
+  foreignSession: ForeignSessionPolicy;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
   readonly #chain: CommitChain;
@@ -80,9 +85,14 @@ export class Broker implements BrokerContext {
     this.stats = new BrokerStats(this.clock.now());
     this.mqtt = { ...defaultMqttOptions, ...options.mqtt };
     this.limits = { ...defaultLimitOptions, ...options.limits };
+    // No packet can be larger than what all partial packets together may hold: that is the
+    // real maximum, so it is the one a v5 CONNACK advertises (clients keep to that figure).
+    this.mqtt.maxPacketSize = Math.min(this.mqtt.maxPacketSize, this.limits.maxPartialPacketBytes);
     this.store = options.store;
     this.persistMessages = options.store?.durable ?? false;
     this.version = options.version ?? "0.1.0";
+    this.access = new ReadAccess(options.authorizer);
+    this.foreignSession = options.foreignSession ?? "refuse";
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
     const relaxed = options.durability === "relaxed";
     this.#chain = new CommitChain(
@@ -231,14 +241,29 @@ export class Broker implements BrokerContext {
 
   /**
    * Before a CONNECT is attached: when this broker holds no session for the client,
-   * asks the loadSession hooks for one kept elsewhere and restores it here.
+   * asks the loadSession hooks for one kept elsewhere and restores it here. "refused"
+   * when the session found belongs to another user: whether its client is connected
+   * to another instance is not known here, so it is never discarded either.
    */
-  async adoptSession(clientId: string, clean: boolean): Promise<void> {
-    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return;
-    const loaded = await this.hooks.decide("loadSession", (h) => h.loadSession!(clientId, clean), undefined);
+  async adoptSession(
+    clientId: string,
+    clean: boolean,
+    client: { username?: string } = {},
+  ): Promise<"adopted" | "none" | "refused"> {
+    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return "none";
+    const loaded = await this.hooks.decide(
+      "loadSession",
+      (h) => h.loadSession!(clientId, clean, client),
+      undefined,
+    );
     // Another connection may have created the session while the hook was looking.
-    if (loaded === undefined || this.sessions.has(clientId)) return;
+    if (loaded === undefined || this.sessions.has(clientId)) return "none";
+    const identity = identityOf(client.username);
+    if (judgeOwner(loaded.session.username, identity, true, this.foreignSession) !== "resume") {
+      return "refused";
+    }
     restoreState(this, { sessions: [loaded], retained: [] });
+    return "adopted";
   }
 
   /** The cluster this broker is a node of, if any. */
@@ -260,15 +285,30 @@ export class Broker implements BrokerContext {
     if (message.payload.length === 0) {
       // An empty retained payload removes the retained message and is not stored itself:
       // [MQTT-3.3.1-10] in 3.1.1, [MQTT-3.3.1-6] [MQTT-3.3.1-7] in 5.0.
-      if (this.retained.get(message.topic) === undefined) return;
+      const previous = this.retained.get(message.topic);
+      if (previous === undefined) return;
       this.retained.delete(message.topic);
       if (this.store) batch.persist({ kind: "deleteRetained", topic: message.topic });
+      // Not deleted in the store: still the retained message (unless another took its place since).
+      if (this.persistMessages) {
+        batch.undo(() => {
+          if (this.retained.get(message.topic) === undefined) this.retained.set(previous);
+        });
+      }
       return;
     }
     // [MQTT-3.3.1-5] the retained message replaces any earlier one on the topic.
     const stored: StoredMessage = message.retain ? message : { ...message, retain: true };
+    const previous = this.retained.get(stored.topic);
     this.retained.set(stored);
     if (this.store) batch.persist({ kind: "putRetained", message: stored });
+    // Not stored: never served (unless a later message replaced it meanwhile).
+    if (!this.persistMessages) return;
+    batch.undo(() => {
+      if (this.retained.get(stored.topic) !== stored) return;
+      if (previous === undefined) this.retained.delete(stored.topic);
+      else this.retained.set(previous);
+    });
   }
 
   enhancedAuth(method: string): EnhancedAuthenticator | undefined {
@@ -305,6 +345,45 @@ export class Broker implements BrokerContext {
           : h.authorizeSubscribe!(hookClient, topic),
       false,
     ).then((decided) => decided ?? (authorizer ? authorizer.authorize(client, access, topic) : true));
+  }
+
+  /**
+   * Tells the broker that the authorizer's rules changed (an ACL file re-read): cached
+   * delivery decisions are forgotten, so that existing subscriptions and queued messages
+   * follow the new rules from the next message on.
+   *
+   * @example
+   * ```ts
+   * import { Broker } from "../mod.ts";
+   * const broker = new Broker();
+   * broker.accessChanged();
+   * ```
+   */
+  accessChanged(): void {
+    this.access.invalidate();
+  }
+
+  /**
+   * Closes every connected client that `revoke` picks, as when its credentials were
+   * withdrawn: v5 clients get DISCONNECT 0x87 (Not authorized). Their sessions stay, as
+   * after any server-side close. Returns the client ids closed.
+   */
+  revokeClients(revoke: (client: ConnectedClient) => boolean): string[] {
+    const closed: string[] = [];
+    for (const conn of this.#connections) {
+      if (conn.state !== "connected" || conn.socket.internal) continue;
+      const client: ConnectedClient = {
+        clientId: conn.clientId,
+        username: conn.username,
+        listener: conn.socket.listener,
+        remoteAddress: conn.socket.remoteAddress,
+        certificateIdentity: conn.socket.identity,
+      };
+      if (!revoke(client)) continue;
+      conn.close(Reason.NotAuthorized, "credentials revoked");
+      closed.push(conn.clientId);
+    }
+    return closed;
   }
 
   willDue(session: Session): void {

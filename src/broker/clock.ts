@@ -17,19 +17,71 @@ export interface Clock {
   clearTimer(handle: TimerHandle): void;
 }
 
-/** The real clock. Its timers are unref'd so a broker never keeps a process alive by itself. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimer(fn, ms) {
-    const id = setTimeout(fn, ms) as unknown as number;
-    // Deno-only API, guarded so the engine still runs on other Web-standard runtimes.
-    (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno?.unrefTimer?.(id);
-    return id;
-  },
-  clearTimer(handle) {
-    clearTimeout(handle as number);
-  },
-};
+/**
+ * The longest delay `setTimeout` takes: 2^31-1 ms (~24.8 days). A larger one fires after
+ * 1 ms, which turned a v5 Session Expiry Interval of 30 days into an immediate expiry.
+ */
+export const LONGEST_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * A timer longer than one `setTimeout` can wait: a chain of waits, each at most the
+ * longest allowed, until the deadline. `id` is the wait currently pending.
+ */
+class ChainedTimer {
+  id = 0;
+  readonly #deadline: number;
+  readonly #fn: () => void;
+  readonly #longest: number;
+
+  constructor(fn: () => void, ms: number, longest: number) {
+    this.#fn = fn;
+    this.#longest = longest;
+    this.#deadline = Date.now() + ms;
+    this.#wait(ms);
+  }
+
+  #wait(ms: number): void {
+    this.id = unrefTimeout(() => this.#hop(), Math.min(ms, this.#longest));
+  }
+
+  #hop(): void {
+    // Measured against the wall clock at every hop, so a hop that fired late does not add up.
+    const left = this.#deadline - Date.now();
+    if (left > 0) this.#wait(left);
+    else this.#fn();
+  }
+}
+
+/** A setTimeout that does not keep the process alive (its handle is what setTimeout returned). */
+function unrefTimeout(fn: () => void, ms: number): number {
+  const id = setTimeout(fn, ms) as unknown as number;
+  // Deno-only API, guarded so the engine still runs on other Web-standard runtimes.
+  (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno?.unrefTimer?.(id);
+  return id;
+}
+
+/**
+ * A real clock whose single waits are at most `longestTimeoutMs` (tests lower it to check
+ * the chaining in milliseconds rather than weeks). Its timers are unref'd so a broker never
+ * keeps a process alive by itself, and any delay is honoured, up to the 0xFFFFFFFE seconds
+ * a Session Expiry or Will Delay Interval can ask for.
+ */
+export function realClock(longestTimeoutMs = LONGEST_TIMEOUT_MS): Clock {
+  return {
+    now: () => Date.now(),
+    setTimer(fn, ms) {
+      if (!(ms > 0)) ms = 0; // NaN and negative delays fire at once, as setTimeout does
+      if (ms <= longestTimeoutMs) return unrefTimeout(fn, ms);
+      return new ChainedTimer(fn, ms, longestTimeoutMs);
+    },
+    clearTimer(handle) {
+      clearTimeout(handle instanceof ChainedTimer ? handle.id : handle as number);
+    },
+  };
+}
+
+/** The real clock. */
+export const systemClock: Clock = realClock();
 
 /**
  * A clock that moves only when told to.

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
+import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 
 /** A node's view of the cluster's transport, for the metrics. */
@@ -19,6 +19,15 @@ export interface ClusterStatus {
   retries: number;
 }
 
+/** The outcome of {@link ClusterLink.claim}. */
+export interface ClusterClaim {
+  /**
+   * The session belongs to another user than the one connecting and stays theirs
+   * (session_owner.ts): the CONNECT is refused, and its client's connection elsewhere is left open.
+   */
+  refused: boolean;
+}
+
 export interface ClusterLink {
   /**
    * Hands a message accepted on this node to the other nodes (and to share groups,
@@ -29,10 +38,10 @@ export interface ClusterLink {
   /**
    * Called on CONNECT before the session is attached: closes the client's connection on
    * any other node and, when this node does not hold the session, takes it in (through
-   * ClusterMember) caught up on what it missed. A session it returns instead is for the
-   * engine to adopt.
+   * ClusterMember) caught up on what it missed. Refused, before anything is closed, let go
+   * or recorded, when the session belongs to another user than `client.username`.
    */
-  claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined>;
+  claim(clientId: string, clean: boolean, client: { username?: string }): Promise<ClusterClaim>;
   /**
    * After subscriptions changed: resolves once the cluster routes the new filters here,
    * so that a SUBACK promises delivery from every node. Undefined when nothing is pending.

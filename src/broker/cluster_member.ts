@@ -106,14 +106,20 @@ export class ClusterMember {
 
   /**
    * Queues messages an adopted session missed, in order, as live ones are: against the same
-   * limits and drop counters (limits.max_queued_messages). Resolves once they are stored.
+   * limits and drop counters (limits.max_queued_messages), and the same read checks.
+   * Resolves once they are stored.
    */
   admitMissed(clientId: string, missed: readonly MissedMessage[]): Promise<void> {
-    const session = this.#broker.sessions.get(clientId);
+    const broker = this.#broker;
+    const session = broker.sessions.get(clientId);
     if (session === undefined || missed.length === 0) return Promise.resolve();
+    const access = broker.access;
     const batch = this.#chain.begin();
     for (const m of missed) {
-      admitEntry(this.#broker, session, session.newEntry(m.message, m.qos, m.subscriptionIds), batch);
+      // As in the router: a message the session's user may not read is not handed to it (while
+      // the user is not known, the message is kept and checked again before it is sent).
+      if (access.active && access.allows(session, m.message.topic) === false) continue;
+      admitEntry(broker, session, session.newEntry(m.message, m.qos, m.subscriptionIds), batch);
     }
     return this.#chain.submit(batch);
   }

@@ -7,6 +7,11 @@
  * one connection complete in order, so acknowledgements keep the order in which
  * the PUBLISH packets arrived [MQTT-4.6.0-2].
  *
+ * When the commit fails, what the batch changed in memory is taken back (its
+ * compensations run, newest first) so that memory does not run ahead of the store:
+ * a message whose publisher is not acknowledged leaves no copy in any queue or
+ * in-flight window, and a retained message that was not stored is not served.
+ *
  * @module
  */
 import type { Mutation, Store } from "../persistence/store.ts";
@@ -17,6 +22,8 @@ export class CommitBatch {
   /** Other work the acknowledgements wait for besides the store (a cluster publish). */
   readonly awaited: Promise<unknown>[] = [];
   readonly #after: (() => void)[] = [];
+  /** Compensations for in-memory changes, run if the commit fails. */
+  #undo: (() => void)[] | null = null;
   /** True once actions must wait (mutations exist, or an earlier batch is still committing). */
   deferring: boolean;
 
@@ -42,6 +49,26 @@ export class CommitBatch {
     else action();
   }
 
+  /** Registers how to take back an in-memory change of this batch should its commit fail. */
+  undo(compensate: () => void): void {
+    (this.#undo ??= []).push(compensate);
+  }
+
+  /** The commit failed: drops the deferred actions and runs the compensations, newest first. */
+  rollback(onError: (err: unknown) => void): void {
+    this.#after.length = 0;
+    const undo = this.#undo;
+    this.#undo = null;
+    if (undo === null) return;
+    for (let i = undo.length - 1; i >= 0; i--) {
+      try {
+        undo[i]();
+      } catch (err) {
+        onError(err);
+      }
+    }
+  }
+
   get empty(): boolean {
     return this.mutations.length === 0 && this.#after.length === 0 && this.awaited.length === 0;
   }
@@ -56,6 +83,7 @@ export class CommitBatch {
       }
     }
     this.#after.length = 0;
+    this.#undo = null;
   }
 }
 
@@ -121,7 +149,9 @@ export class CommitChain {
       () => batch.runDeferred(this.#onError),
       (err) => {
         // The store failed: the dependent acknowledgements are never sent, so the
-        // publisher will retransmit. Report it; the broker decides whether to go on.
+        // publisher will retransmit; what the batch did in memory is taken back.
+        // Report it; the broker decides whether to go on.
+        batch.rollback(this.#onError);
         this.#onError(err);
       },
     );

@@ -7,9 +7,10 @@
  * @module
  */
 import { decodePacket, encodePacket } from "../protocol/codec.ts";
-import { ProtocolError } from "../protocol/errors.ts";
+import { ProtocolError, PublishRefused } from "../protocol/errors.ts";
 import {
   type AckPacket,
+  ConnackReturnCode,
   type ConnectPacket,
   type Frame,
   type Packet,
@@ -20,6 +21,8 @@ import {
 } from "../protocol/packet.ts";
 import type { Socket } from "../transport/socket.ts";
 import { varintSize } from "../protocol/writer.ts";
+import { PROTOCOL_MAX_PACKET_SIZE } from "../protocol/frame_stream.ts";
+import { fitPacket } from "./packet_fit.ts";
 import type { TimerHandle } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
 import type { BrokerContext } from "./context.ts";
@@ -28,10 +31,10 @@ import { handleAuth } from "./handlers/auth.ts";
 import type { AuthConversation } from "./enhanced_auth.ts";
 import { handleDisconnect, handlePing } from "./handlers/control.ts";
 import { handleOutboundAck } from "./handlers/outbound_ack.ts";
-import { handlePublish, handlePubrel } from "./handlers/publish.ts";
+import { handlePublish, handlePubrel, refusePublish } from "./handlers/publish.ts";
 import { handleSubscribe, handleUnsubscribe } from "./handlers/subscribe.ts";
 import type { Session, SessionLink } from "./session.ts";
-import type { InboundAliases, OutboundAliases } from "./topic_alias.ts";
+import { InboundAliases, type OutboundAliases } from "./topic_alias.ts";
 
 type State = "awaiting_connect" | "connecting" | "connected" | "closed";
 
@@ -56,6 +59,8 @@ export class Connection implements SessionLink {
   inboundUnacked = 0;
   /** v5 Request Problem Information: false means no Reason String / User Properties on errors. */
   problemInformation = true;
+  /** Set once a successful CONNACK went out (it waits for the session's commit). */
+  connackSent = false;
   /** Set when the client sent DISCONNECT: the will is not published [MQTT-3.1.2-10]. */
   normalDisconnect = false;
   /** Set by DISCONNECT 0x04: publish the will although the disconnect is normal. */
@@ -171,25 +176,31 @@ export class Connection implements SessionLink {
   }
 
   #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {
-    // Transports enforce the size while framing; this covers sockets handed in by embedders.
+    // Transports enforce the sizes while framing; this covers sockets handed in by embedders.
     const size = frame.body.length + 1 + varintSize(frame.body.length);
-    if (size > this.broker.mqtt.maxPacketSize) {
-      throw new ProtocolError(
-        Reason.PacketTooLarge,
-        `packet of ${size} bytes exceeds the maximum of ${this.broker.mqtt.maxPacketSize}`,
-      );
+    const first = this.state === "awaiting_connect";
+    const max = first
+      ? Math.min(this.broker.limits.maxConnectSize, this.broker.mqtt.maxPacketSize)
+      : this.broker.mqtt.maxPacketSize;
+    if (size > max) {
+      throw new ProtocolError(Reason.PacketTooLarge, `packet of ${size} bytes exceeds the maximum of ${max}`);
     }
-    if (this.state === "awaiting_connect") {
+    if (first) {
       // [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
       if (frame.header >> 4 !== PacketType.CONNECT) {
         throw new ProtocolError(Reason.ProtocolError, "first packet was not CONNECT");
       }
       let connect: ConnectPacket;
       try {
-        connect = decodePacket(frame, 4) as ConnectPacket;
+        connect = decodePacket(frame, 4, this.broker.limits) as ConnectPacket;
       } catch (err) {
         if (err instanceof ProtocolError && err.reasonCode === Reason.UnsupportedProtocolVersion) {
           rejectUnsupportedVersion(this, frame);
+        }
+        if (err instanceof ProtocolError && err.reasonCode === Reason.QuotaExceeded) {
+          // Over the property limits, which only v5 packets can be: told with CONNACK 0x97 [MQTT-3.2.2-7].
+          this.level = 5;
+          this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: Reason.QuotaExceeded });
         }
         throw err;
       }
@@ -197,7 +208,16 @@ export class Connection implements SessionLink {
       this.#clearConnectTimer();
       return handleConnect(this, connect, batch);
     }
-    const packet = decodePacket(frame, this.level);
+    let packet: Packet;
+    try {
+      packet = decodePacket(frame, this.level, this.broker.limits);
+    } catch (err) {
+      // Over a property limit: a PUBLISH is refused on its own, the connection goes on.
+      if (err instanceof PublishRefused && this.state === "connected") {
+        return refusePublish(this, err.packet, err, batch);
+      }
+      throw err;
+    }
     return this.#dispatchConnected(packet, batch);
   }
 
@@ -245,6 +265,7 @@ export class Connection implements SessionLink {
    * encodeAck produces [MQTT-3.4.2-1]: one fewer allocation per QoS 1/2 message.
    */
   sendAck(packet: AckPacket): void {
+    // (Four bytes always fit: a client with a smaller Maximum Packet Size never got its 5-byte CONNACK.)
     if (packet.properties !== undefined || (packet.reasonCode !== 0 && this.level === 5)) {
       return this.send(packet);
     }
@@ -255,12 +276,45 @@ export class Connection implements SessionLink {
     this.#write(packet.type, ACK_SCRATCH);
   }
 
-  /** Encodes and queues a packet at this connection's protocol level. */
+  /**
+   * Encodes and queues a packet at this connection's protocol level, fitted to the client's
+   * Maximum Packet Size (packet_fit.ts).
+   */
   send(packet: Packet): void {
     if (this.state === "closed") return;
-    let bytes = encodePacket(packet, this.level);
-    if (bytes.length > this.maxPacketSize) bytes = this.#withoutDiagnostics(packet, bytes);
-    this.#write(packet.type, bytes);
+    const fitted = this.maxPacketSize < PROTOCOL_MAX_PACKET_SIZE
+      ? fitPacket(packet, this.level, this.maxPacketSize)
+      : { packet, bytes: encodePacket(packet, this.level) };
+    if (fitted === null) return this.#unsendable(packet);
+    if (fitted.packet !== packet && packet.type === PacketType.CONNACK) {
+      const granted = (fitted.packet as { properties?: Properties }).properties?.topicAliasMaximum;
+      // The client was told of no aliases: any it sends is above the maximum [MQTT-3.3.2-9].
+      if (granted === undefined && this.inboundAliases !== null) this.inboundAliases = new InboundAliases(0);
+    }
+    this.#write(packet.type, fitted.bytes);
+  }
+
+  /**
+   * [MQTT-3.1.2-24] a packet larger than the client's Maximum Packet Size is never sent, even
+   * cut down: the client could not take it, and the exchange it belongs to cannot go on, so
+   * the connection is closed. After the CONNACK a v5 client is told why (DISCONNECT 0x95, when
+   * that fits); a CONNACK that does not fit is not replaced by a DISCONNECT [MQTT-3.14.0-1].
+   * (A PUBLISH is dropped instead, and the connection kept: delivery.ts, [MQTT-3.1.2-25].)
+   */
+  #unsendable(packet: Packet): void {
+    if (packet.type === PacketType.DISCONNECT) return; // already closing: close without it
+    const why =
+      `packet type ${packet.type} does not fit the client's Maximum Packet Size of ${this.maxPacketSize}`;
+    this.broker.log.info("Closing {clientId} ({remote}): {why}", {
+      clientId: this.clientId,
+      remote: this.socket.remoteAddress,
+      why,
+    });
+    if (packet.type === PacketType.CONNACK) {
+      this.#closeReason = why;
+      return this.#shutdown();
+    }
+    this.close(Reason.PacketTooLarge, why);
   }
 
   /** Counts an encoded packet in the statistics and queues it. */
@@ -270,20 +324,6 @@ export class Connection implements SessionLink {
     stats.packetsSent[type]++;
     stats.bytesSentByType[type] += bytes.length;
     this.socket.write(bytes);
-  }
-
-  /**
-   * A Reason String or User Properties that would push a packet past the client's
-   * Maximum Packet Size are left out rather than the packet: [MQTT-3.2.2-19]
-   * [MQTT-3.2.2-20] CONNACK, [MQTT-3.4.2-2] [MQTT-3.4.2-3] PUBACK and the other acks,
-   * [MQTT-3.14.2-3] [MQTT-3.14.2-4] DISCONNECT.
-   */
-  #withoutDiagnostics(packet: Packet, bytes: Uint8Array): Uint8Array {
-    const props = (packet as { properties?: Properties }).properties;
-    if (props?.reasonString === undefined && props?.userProperties === undefined) return bytes;
-    const { reasonString: _r, userProperties: _u, ...rest } = props;
-    const properties = Object.keys(rest).length > 0 ? rest : undefined;
-    return encodePacket({ ...packet, properties } as Packet, this.level);
   }
 
   /** Marks the connection established: starts the keep-alive check. */
@@ -299,8 +339,8 @@ export class Connection implements SessionLink {
    */
   close(reason: number, why: string): void {
     if (this.state === "closed") return;
-    // [MQTT-3.14.0-1] no DISCONNECT before a successful CONNACK.
-    if (this.level === 5 && this.state === "connected" && reason !== 0) {
+    // [MQTT-3.14.0-1] no DISCONNECT before a successful CONNACK (sent, not just decided).
+    if (this.level === 5 && this.connackSent && reason !== 0) {
       const properties = this.problemInformation ? { reasonString: why } : undefined;
       this.send({ type: PacketType.DISCONNECT, reasonCode: reason, properties });
     }
@@ -336,6 +376,12 @@ export class Connection implements SessionLink {
       clientId: this.clientId,
       error: String(err),
     });
+    if (this.state === "connected" && !this.connackSent) {
+      // The CONNECT was accepted but its session could not be stored: its CONNACK says so
+      // (0x80 / 3.1.1 Server unavailable) and the connection closes [MQTT-3.2.2-7].
+      const reasonCode = this.level === 5 ? Reason.UnspecifiedError : ConnackReturnCode.ServerUnavailable;
+      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode });
+    }
     this.close(Reason.UnspecifiedError, "store failure");
   }
 

@@ -21,6 +21,7 @@ import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { Session, Subscription } from "./session.ts";
 import type { TopicTree } from "./topic_tree.ts";
 import type { KeepAliveSweeper } from "./keep_alive.ts";
+import type { ForeignSessionPolicy } from "./session_owner.ts";
 
 export interface BrokerContext extends DeliveryContext {
   readonly mqtt: MqttOptions;
@@ -55,8 +56,14 @@ export interface BrokerContext extends DeliveryContext {
   willDue(session: Session): void;
   /** Called when a session loses its connection: schedules expiry, will. */
   sessionDetached(session: Session, publishWill: boolean): void;
+  /** What a CONNECT gets when its client id names an offline session of another user. */
+  readonly foreignSession: ForeignSessionPolicy;
   /** Restores a session a loadSession hook finds elsewhere, when this broker holds none. */
-  adoptSession(clientId: string, clean: boolean): Promise<void>;
+  adoptSession(
+    clientId: string,
+    clean: boolean,
+    client: { username?: string },
+  ): Promise<"adopted" | "none" | "refused">;
   /** Removes a session and everything it owns. */
   discardSession(session: Session, batch: CommitBatch): void;
   /** Connection bookkeeping for limits and stats. */

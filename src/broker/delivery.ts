@@ -7,12 +7,14 @@
  */
 import { type EncodedPublish, encodePacket, encodePublish } from "../protocol/codec.ts";
 import { PacketType, type Properties, type PublishPacket, type QoS } from "../protocol/packet.ts";
+import { propertyBytes } from "../protocol/properties.ts";
 import type { OutboundEntry, StoredMessage } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import type { LimitOptions } from "./options.ts";
 import type { Session, SessionLink } from "./session.ts";
 import type { Hooks } from "./hooks.ts";
+import type { ReadAccess } from "./read_access.ts";
 import type { BrokerStats, DropReason } from "./stats.ts";
 
 /** What delivery needs from the broker. */
@@ -23,6 +25,8 @@ export interface DeliveryContext {
   /** True when outbound state must be written to a durable store. */
   readonly persistMessages: boolean;
   readonly hooks: Hooks;
+  /** Delivery-time read checks (ACL): asked before any message is handed to a session. */
+  readonly access: ReadAccess;
 }
 
 /** Counts a message not delivered to a client, and tells onMessageDropped hooks if any. */
@@ -39,9 +43,34 @@ function secondsLeft(expiresAt: number, now: number): number {
 }
 
 /**
- * The PUBLISH to send for `message`. Properties are forwarded unchanged except the
- * Message Expiry Interval, reduced by the time the message waited [MQTT-3.3.2-6],
- * and the subscription identifiers of the matching subscriptions [MQTT-3.3.4-3].
+ * The publisher's properties of a message encoded once, for every subscriber and every resend:
+ * they go out unaltered and in order, [MQTT-3.3.2-4] Payload Format Indicator, [MQTT-3.3.2-15]
+ * Response Topic, [MQTT-3.3.2-16] Correlation Data, [MQTT-3.3.2-17] [MQTT-3.3.2-18] User
+ * Properties, [MQTT-3.3.2-20] Content Type. Keyed by the properties object, which a message keeps
+ * (and shares with its retained copy and queued entries) and nobody changes once published;
+ * a WeakMap, so the bytes go when the message does.
+ */
+const sharedBytes = new WeakMap<Properties, Uint8Array>();
+
+/** The property bytes every delivery of `message` shares (undefined when there are none). */
+export function sharedProperties(message: StoredMessage): Uint8Array | undefined {
+  const props = message.properties;
+  if (props === undefined) return undefined;
+  let bytes = sharedBytes.get(props);
+  if (bytes === undefined) {
+    // Everything but what differs per delivery (set by outboundPublish and encodeForLink).
+    const { messageExpiryInterval: _e, subscriptionIdentifiers: _s, topicAlias: _a, ...rest } = props;
+    bytes = propertyBytes(rest, PacketType.PUBLISH);
+    sharedBytes.set(props, bytes);
+  }
+  return bytes.length > 0 ? bytes : undefined;
+}
+
+/**
+ * The PUBLISH to send for `message`, with the properties that differ per delivery: the
+ * Message Expiry Interval, reduced by the time the message waited [MQTT-3.3.2-6], and the
+ * subscription identifiers of the matching subscriptions [MQTT-3.3.4-3]. The publisher's
+ * other properties are {@link sharedProperties}, added by {@link encodeForLink}.
  */
 export function outboundPublish(
   message: StoredMessage,
@@ -50,12 +79,9 @@ export function outboundPublish(
   subscriptionIds: number[] | undefined,
   now: number,
 ): PublishPacket {
-  // The publisher's properties go out by reference, unaltered and in order: [MQTT-3.3.2-4] Payload Format
-  // Indicator, [MQTT-3.3.2-15] Response Topic, [MQTT-3.3.2-16] Correlation Data, [MQTT-3.3.2-17]
-  // [MQTT-3.3.2-18] User Properties, [MQTT-3.3.2-20] Content Type.
-  let properties: Properties | undefined = message.properties;
+  let properties: Properties | undefined;
   if (message.expiresAt !== undefined || subscriptionIds !== undefined) {
-    properties = { ...properties };
+    properties = {};
     if (message.expiresAt !== undefined) {
       properties.messageExpiryInterval = Math.max(1, secondsLeft(message.expiresAt, now));
     }
@@ -73,9 +99,17 @@ export function outboundPublish(
   };
 }
 
-/** Encodes for one link, applying its outbound topic alias when it has any. */
-export function encodeForLink(link: SessionLink, packet: PublishPacket): EncodedPublish {
-  if (link.aliases !== null && link.level === 5) {
+/**
+ * Encodes `packet` (from {@link outboundPublish} of `message`) for one link, with the
+ * message's shared properties, applying the link's outbound topic alias when it has any.
+ */
+export function encodeForLink(
+  link: SessionLink,
+  message: StoredMessage,
+  packet: PublishPacket,
+): EncodedPublish {
+  if (link.level < 5) return encodePublish(packet, link.level);
+  if (link.aliases !== null) {
     const { alias, sendTopic } = link.aliases.lookup(packet.topic);
     packet = {
       ...packet,
@@ -83,7 +117,7 @@ export function encodeForLink(link: SessionLink, packet: PublishPacket): Encoded
       properties: { ...packet.properties, topicAlias: alias },
     };
   }
-  return encodePublish(packet, link.level);
+  return encodePublish(packet, link.level, sharedProperties(message));
 }
 
 /**
@@ -127,10 +161,18 @@ function notifyDeliver(ctx: DeliveryContext, link: SessionLink, encoded: Encoded
   );
 }
 
+/**
+ * What a queued message counts against limits.max_queued_bytes: its payload and its encoded
+ * properties, which a hostile publisher can make as large as its payload (up to 64 KiB by default).
+ */
+export function queuedSize(message: StoredMessage): number {
+  return message.payload.length + (sharedProperties(message)?.length ?? 0);
+}
+
 /** Whether a queued message still fits the per-client bounds. */
 function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMessage): boolean {
   return session.queue.length < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
-    session.queuedBytes + message.payload.length <= ctx.limits.maxQueuedBytes;
+    session.queuedBytes + queuedSize(message) <= ctx.limits.maxQueuedBytes;
 }
 
 /**
@@ -155,6 +197,8 @@ export function admitEntry(
     entry.packetId = session.allocatePacketId();
     session.inflight.set(entry.packetId, entry);
     if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+    // Not sent before the commit: if it fails, the message was not accepted and must not stay.
+    if (ctx.persistMessages && batch.deferring) batch.undo(() => withdraw(session, entry));
     batch.then(() => sendEntry(ctx, session, link, entry, encoded));
     return true;
   }
@@ -163,9 +207,26 @@ export function admitEntry(
     return false;
   }
   session.queue.push(entry);
-  session.queuedBytes += entry.message.payload.length;
+  session.queuedBytes += queuedSize(entry.message);
   if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
+  // Only a durable store's commit can fail.
+  if (ctx.persistMessages) batch.undo(() => withdraw(session, entry));
   return true;
+}
+
+/**
+ * Takes an entry back out of a session (its commit failed): out of the in-flight window
+ * (where it was never sent) or the queue. The freed slot is refilled by the next pump.
+ */
+function withdraw(session: Session, entry: OutboundEntry): void {
+  if (entry.packetId !== 0 && session.inflight.get(entry.packetId) === entry) {
+    session.inflight.delete(entry.packetId);
+    return;
+  }
+  const i = session.queue.indexOf(entry);
+  if (i < 0) return;
+  session.queue.splice(i, 1);
+  session.queuedBytes -= entry.message.payload.length;
 }
 
 /** Sends one entry if its link is still the session's link (a reconnect resends it otherwise). */
@@ -187,6 +248,7 @@ function sendEntry(
   const enc = encoded ??
     encodeForLink(
       link,
+      entry.message,
       outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now),
     );
   if (!writePublish(ctx, link, enc, entry.packetId)) forgetInflight(ctx, session, entry, null);
@@ -209,6 +271,11 @@ export function forgetInflight(
   }
 }
 
+/** Whether the session may still receive a stored entry (its client is connected, so its user is known). */
+function mayReceive(ctx: DeliveryContext, session: Session, entry: OutboundEntry): boolean {
+  return !ctx.access.active || ctx.access.allows(session, entry.message.topic) !== false;
+}
+
 /** Moves queued entries into the window while it has room. */
 export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
   const link = session.link;
@@ -216,10 +283,12 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
   const now = ctx.clock.now();
   while (session.queue.length > 0 && session.inflight.size < link.sendWindow) {
     const entry = session.queue.shift()!;
-    session.queuedBytes -= entry.message.payload.length;
+    session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
-    if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
-      dropped(ctx, session.clientId, entry.message.topic, "expired");
+    const expired = entry.message.expiresAt !== undefined && entry.message.expiresAt <= now;
+    // Queued while the client was away or its window was full: read access may have been revoked since.
+    if (expired || !mayReceive(ctx, session, entry)) {
+      if (expired) dropped(ctx, session.clientId, entry.message.topic, "expired");
       if (persisted) batch.persist({ kind: "deleteOutbound", clientId: session.clientId, seq: entry.seq });
       continue;
     }
@@ -255,6 +324,11 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
       });
       continue;
     }
+    if (!mayReceive(ctx, session, entry)) {
+      // Sent before, not acknowledged, and no longer readable by this client: withheld.
+      forgetInflight(ctx, session, entry, batch);
+      continue;
+    }
     const packet = outboundPublish(
       entry.message,
       entry.qos,
@@ -265,7 +339,14 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
     packet.dup = true;
     packet.packetId = entry.packetId;
     batch.then(() => {
-      if (session.link === link) writePublish(ctx, link, encodePublish(packet, link.level), entry.packetId);
+      if (session.link === link) {
+        writePublish(
+          ctx,
+          link,
+          encodePublish(packet, link.level, sharedProperties(entry.message)),
+          entry.packetId,
+        );
+      }
     });
   }
   pump(ctx, session, batch);

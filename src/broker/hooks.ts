@@ -54,9 +54,15 @@ export interface BrokerHook {
   /**
    * A client connects whose session this broker does not hold: return it from elsewhere
    * (serverless isolates sharing one KV), or undefined. With Clean Start the returned
-   * session is discarded, which removes its stored copy. Called after authentication.
+   * session is discarded, which removes its stored copy. Called after authentication,
+   * with the user name the client authenticated as: a session stored for another user
+   * is refused, and must not be taken from the instance holding it.
    */
-  loadSession?(clientId: string, clean: boolean): Promise<LoadedSession | undefined>;
+  loadSession?(
+    clientId: string,
+    clean: boolean,
+    client: { username?: string },
+  ): Promise<LoadedSession | undefined>;
 }
 
 /** Registered hooks, grouped per method so each call site iterates only what exists. */

@@ -58,6 +58,8 @@ export function subscribeLocal(
   const bufferSize = options.bufferSize ?? 1000;
   // U+0000 can never appear in a client id on the wire [MQTT-1.5.4-2], so this id cannot collide.
   const session = new Session(`\u0000local:${++counter}`, 5, 0);
+  // The embedder's own subscriber: no ACL applies to it.
+  session.trusted = true;
   let controller!: ReadableStreamDefaultController<ReceivedMessage>;
   const socket: Socket = {
     remoteAddress: "local",

@@ -8,6 +8,7 @@ import type { Store } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { Authenticator, Authorizer } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
+import type { ForeignSessionPolicy } from "./session_owner.ts";
 
 /** How shared-subscription messages are spread over a group's members. */
 export type SharedStrategy = "round_robin" | "random" | "sticky";
@@ -40,7 +41,7 @@ export interface LimitOptions {
   maxInflight: number;
   /** Messages queued per client beyond the in-flight window. */
   maxQueuedMessages: number;
-  /** Payload bytes queued per client. */
+  /** Bytes queued per client: payloads and their encoded properties. */
   maxQueuedBytes: number;
   /** Queue QoS 0 messages for offline persistent sessions. */
   queueQos0: boolean;
@@ -54,6 +55,17 @@ export interface LimitOptions {
   messageRate: number;
   /** Bytes waiting to be written to one client before QoS 0 deliveries to it are dropped. */
   maxOutboundBuffer: number;
+  /** Bytes of the first packet of a connection (CONNECT), whole packet: sent before anyone is authenticated. */
+  maxConnectSize: number;
+  /**
+   * Bytes that all connections together may hold in packets still being received (listeners
+   * started by the broker share one budget); no packet may be larger either.
+   */
+  maxPartialPacketBytes: number;
+  /** v5 User Properties in one property block (a PUBLISH over it is refused with 0x97). */
+  maxUserProperties: number;
+  /** Bytes of one v5 property block (its Property Length). */
+  maxPropertyBytes: number;
 }
 
 /** Everything a {@link Broker} can be given. All fields are optional. */
@@ -72,6 +84,12 @@ export interface BrokerOptions {
   version?: string;
   /** A decision hook (authenticate/authorize) taking longer than this counts as a denial (default 5000 ms). */
   hookTimeoutMs?: number;
+  /**
+   * A CONNECT whose client id names an offline session of another user: "refuse" it
+   * (default; CONNACK 0x85 / 3.1.1 code 2), or "discard" that session and start a fresh
+   * one. A session whose client is connected is never handed to another user.
+   */
+  foreignSession?: ForeignSessionPolicy;
 }
 
 export const defaultMqttOptions: MqttOptions = {
@@ -99,4 +117,8 @@ export const defaultLimitOptions: LimitOptions = {
   maxTopicLevels: 128,
   messageRate: 0,
   maxOutboundBuffer: 4 * 1024 * 1024,
+  maxConnectSize: 64 * 1024,
+  maxPartialPacketBytes: 64 * 1024 * 1024,
+  maxUserProperties: 128,
+  maxPropertyBytes: 64 * 1024,
 };

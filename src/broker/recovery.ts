@@ -6,6 +6,7 @@
 import type { LoadedSession, StoreSnapshot } from "../persistence/store.ts";
 import { parseSharedFilter } from "../protocol/topic.ts";
 import type { BrokerContext } from "./context.ts";
+import { queuedSize } from "./delivery.ts";
 import { Session, type Subscription, subscriptionKey } from "./session.ts";
 
 /** Restores sessions (subscriptions, queues, in-flight, inbound QoS 2) and retained messages. */
@@ -33,6 +34,7 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession, rou
   const stored = loaded.session;
   const session = new Session(stored.clientId, stored.protocolLevel, stored.expiryInterval);
   session.will = stored.will;
+  session.owner = stored.username;
   session.disconnectedAt = stored.disconnectedAt;
   for (const s of loaded.subscriptions) {
     const shared = parseSharedFilter(s.filter);
@@ -49,11 +51,13 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession, rou
       session.inflight.set(entry.packetId, entry);
     } else {
       session.queue.push(entry);
-      session.queuedBytes += entry.message.payload.length;
+      session.queuedBytes += queuedSize(entry.message);
     }
   }
   session.resumeSequence(lastSeq);
   for (const id of loaded.inbound) session.inbound2.add(id);
+  // Without a stored user name, delivery-time read checks wait for the client to come back.
+  if (session.username === undefined) session.identityKnown = false;
   broker.sessions.set(session.clientId, session);
   return session;
 }

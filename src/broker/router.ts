@@ -44,6 +44,8 @@ export class Router {
   #retainCleared: StoredMessage | undefined;
   #transient = false;
   #deferring = false;
+  /** Whether read access is checked per delivery (an authorizer with authorizeDelivery). */
+  #checking = false;
   #origin: string | undefined;
   #batch!: CommitBatch;
   /**
@@ -63,7 +65,9 @@ export class Router {
   /**
    * Delivers `message` to all matching subscriptions. `transient` says its payload is a
    * view into a read buffer: it is copied once, only if some delivery must outlive the call.
-   * Returns the number of sessions it was handed to.
+   * Returns the number of sessions whose subscriptions matched (No Local excluded), whether
+   * or not each could take the message now: an offline session that does not queue QoS 0,
+   * or whose queue is full, is still a matching subscriber (PUBACK 0x10 says there is none).
    */
   route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
     // "$" topics ($SYS) are never forwarded to a cluster: they are routed where they arise.
@@ -115,11 +119,12 @@ export class Router {
     const found = this.#tree.match(message.topic).shared.find((g) =>
       g.group === group && g.filter === filter
     );
-    const sub = found === undefined ? undefined : this.#pickMember(found);
-    if (sub === undefined) return 0;
+    if (found === undefined) return 0;
     this.#begin(message, batch, false);
-    const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-    const delivered = this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids);
+    const sub = this.#pickMember(found);
+    const ids = sub?.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+    const delivered = sub !== undefined &&
+      this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids);
     this.#message = undefined as unknown as StoredMessage;
     return delivered ? 1 : 0;
   }
@@ -147,6 +152,7 @@ export class Router {
     this.#batch = batch;
     this.#deferring = batch.deferring;
     this.#origin = message.origin;
+    this.#checking = this.#ctx.access.active;
     this.#variants.fill(undefined);
     // Deferred sends run after this call returns: they need bytes that stay valid.
     if (transient && this.#deferring) this.#own();
@@ -170,14 +176,17 @@ export class Router {
   #encoded(link: SessionLink, qos: QoS, retain: boolean, ids: number[] | undefined): EncodedPublish {
     const now = this.#ctx.clock.now();
     const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
-    if (uncached) return encodeForLink(link, outboundPublish(this.#message, qos, retain, ids, now));
+    const message = this.#message;
+    if (uncached) return encodeForLink(link, message, outboundPublish(message, qos, retain, ids, now));
     const slot = (link.level - 3) * 6 + qos * 2 + (retain ? 1 : 0);
     return this.#variants[slot] ??= encodeForLink(
       link,
-      outboundPublish(this.#message, qos, retain, ids, now),
+      message,
+      outboundPublish(message, qos, retain, ids, now),
     );
   }
 
+  /** Hands the message to one session; false only when No Local excludes it (it did not match). */
   #deliver(
     session: Session,
     granted: QoS,
@@ -187,7 +196,16 @@ export class Router {
   ): boolean {
     // [MQTT-3.8.3-3] No Local: never back to the publishing client.
     if (noLocal && this.#origin === session.clientId) return false;
+    this.#handOver(session, granted, retainAsPublished, ids);
+    return true;
+  }
+
+  /** Writes, queues or (QoS 0 to a slow or offline client) drops the message for one session. */
+  #handOver(session: Session, granted: QoS, retainAsPublished: boolean, ids: number[] | undefined): void {
     const message = this.#message;
+    // Read access is decided per message (a subscription filter may span denied topics); a session
+    // whose user is not known yet (undefined) keeps the message, checked again before it is sent.
+    if (this.#checking && this.#ctx.access.allows(session, message.topic) === false) return;
     // [MQTT-3.8.4-8] delivered at the lower of the published QoS and the granted QoS.
     const qos = (message.qos < granted ? message.qos : granted) as QoS;
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
@@ -197,7 +215,7 @@ export class Router {
     if (qos === 0 && link !== null) {
       if (link.socket.bufferedBytes > ctx.limits.maxOutboundBuffer) {
         dropped(ctx, session.clientId, message.topic, "slow_consumer");
-        return false;
+        return;
       }
       const encoded = this.#encoded(link, 0, retain, ids);
       if (this.#deferring) {
@@ -207,34 +225,41 @@ export class Router {
       } else {
         writePublish(ctx, link, encoded, 0);
       }
-      return true;
+      return;
     }
     if (qos === 0 && !(session.persistent && ctx.limits.queueQos0)) {
       dropped(ctx, session.clientId, message.topic, "offline_qos0");
-      return false;
+      return;
     }
     const entry = session.newEntry(this.#messageFor(retain), qos, ids);
     const encoded = link !== null ? this.#encoded(link, qos, retain, ids) : undefined;
-    return admitEntry(ctx, session, entry, this.#batch, encoded);
+    admitEntry(ctx, session, entry, this.#batch, encoded);
   }
 
-  /** One member of a share group, by the configured strategy, preferring connected members. */
+  /**
+   * One member of a share group, by the configured strategy, preferring connected members;
+   * with read checks, only a member that may read the message (the group loses it only when
+   * none may).
+   */
   #pickMember(group: SharedGroupMatch<Subscription>): Subscription | undefined {
     const members = group.members;
     const n = members.length;
     if (n === 0) return undefined;
-    if (this.#strategy === "sticky") {
-      return members[hashString(this.#origin ?? "") % n][1];
-    }
-    const start = this.#strategy === "random"
+    const sticky = this.#strategy === "sticky";
+    const start = sticky
+      ? hashString(this.#origin ?? "") % n
+      : this.#strategy === "random"
       ? Math.floor(Math.random() * n)
       : this.#nextCursor(`${group.group}\u0000${group.filter}`, n);
+    let fallback: Subscription | undefined;
     for (let i = 0; i < n; i++) {
       const sub = members[(start + i) % n][1];
-      if (sub.session.online) return sub;
+      if (this.#checking && this.#ctx.access.allows(sub.session, this.#message.topic) === false) continue;
+      if (sticky || sub.session.online) return sub;
+      fallback ??= sub;
     }
     // Nobody is connected: the chosen member's session queues it (QoS 1/2).
-    return members[start % n][1];
+    return fallback;
   }
 
   #nextCursor(key: string, n: number): number {

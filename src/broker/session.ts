@@ -6,10 +6,17 @@
  * @module
  */
 import type { ProtocolLevel, QoS } from "../protocol/packet.ts";
-import type { OutboundEntry, StoredMessage, StoredSubscription, StoredWill } from "../persistence/store.ts";
+import type {
+  OutboundEntry,
+  StoredMessage,
+  StoredSession,
+  StoredSubscription,
+  StoredWill,
+} from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
 import type { TimerHandle } from "./clock.ts";
 import type { OutboundAliases } from "./topic_alias.ts";
+import type { SessionOwner } from "./session_owner.ts";
 
 /** The subset of a connection a session delivers through (avoids an import cycle). */
 export interface SessionLink {
@@ -45,7 +52,8 @@ export class Session {
   protocolLevel: ProtocolLevel;
   /** Seconds; NEVER_EXPIRES for 3.x persistent sessions, 0 for clean ones. */
   expiryInterval: number;
-  username?: string;
+  /** Who the session belongs to (session_owner.ts): a user name, null when anonymous, undefined when unknown. */
+  owner: SessionOwner = undefined;
   readonly subscriptions: Map<string, Subscription> = new Map();
   /** In-flight outbound QoS 1/2 messages by packet id, in send order. */
   readonly inflight: Map<number, OutboundEntry> = new Map();
@@ -67,6 +75,20 @@ export class Session {
   storedForWill = false;
   /** Router bookkeeping: the id of the last message routed here (detects overlapping subscriptions). */
   routeStamp = 0;
+  /**
+   * False for a session restored from the store until its client connects again: the store
+   * keeps no user name, so read checks wait until the user is known (see ReadAccess).
+   */
+  identityKnown = true;
+  /** The broker's own sessions (in-process subscribers) are never subject to read checks. */
+  trusted = false;
+  /** Delivery-time read answers by topic (ReadAccess), with the rules generation and user they hold for. */
+  readCache: Map<string, boolean> | null = null;
+  readCacheGeneration = 0;
+  readCacheUser: string | undefined;
+  /** The last answer (ReadAccess's fast path; valid under the same generation and user as the cache). */
+  lastReadTopic: string | undefined;
+  lastReadVerdict = false;
   #nextSeq = 1;
   #nextPacketId = 1;
 
@@ -82,6 +104,24 @@ export class Session {
    */
   get inbound2(): Set<number> {
     return this.#inbound2 ??= new Set();
+  }
+
+  /** The owner's user name (undefined for anonymous or unknown owners), for ACL checks of the will. */
+  get username(): string | undefined {
+    return this.owner ?? undefined;
+  }
+
+  /** The session record to store; `expiryInterval` overrides the session's own. */
+  record(expiryInterval = this.expiryInterval): StoredSession {
+    const record: StoredSession = {
+      clientId: this.clientId,
+      protocolLevel: this.protocolLevel,
+      expiryInterval,
+      will: this.will,
+    };
+    if (this.disconnectedAt !== undefined) record.disconnectedAt = this.disconnectedAt;
+    if (this.owner !== undefined) record.username = this.owner;
+    return record;
   }
 
   /** A session that outlives its connection must be kept (and stored). */

@@ -168,16 +168,7 @@ export class SessionLifecycle {
 
   #persistSession(session: Session, batch: CommitBatch): void {
     if (this.#broker.store === undefined) return;
-    batch.persist({
-      kind: "putSession",
-      session: {
-        clientId: session.clientId,
-        protocolLevel: session.protocolLevel,
-        expiryInterval: session.expiryInterval,
-        disconnectedAt: session.disconnectedAt,
-        will: session.will,
-      },
-    });
+    batch.persist({ kind: "putSession", session: session.record() });
   }
 
   #clearTimers(session: Session): void {

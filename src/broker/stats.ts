@@ -13,7 +13,8 @@ export type DropReason =
   | "expired"
   | "packet_too_large"
   | "offline_qos0"
-  | "not_authorized";
+  | "not_authorized"
+  | "quota_exceeded";
 
 /** Upper bounds (ms) of the store commit latency histogram buckets; the last bucket is +Inf. */
 export const COMMIT_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 1000] as const;
@@ -42,6 +43,7 @@ export class BrokerStats {
     packet_too_large: 0,
     offline_qos0: 0,
     not_authorized: 0,
+    quota_exceeded: 0,
   };
 
   /** Control packets received and sent, indexed by packet type (1..15). */

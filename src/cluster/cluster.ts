@@ -194,7 +194,7 @@ export class ClusterNode {
     handover.listen();
     broker.attachCluster({
       forward: (message, batch) => router.forward(message, batch),
-      claim: (clientId, clean) => handover.claim(clientId, clean),
+      claim: (clientId, clean, client) => handover.claim(clientId, clean, client),
       settled: () => router.settled(),
       status: () => this.status(),
     });

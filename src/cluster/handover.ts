@@ -8,11 +8,19 @@
  * An owner that does not answer is gone: its last heartbeat says up to where its routing
  * is stored.
  *
+ * A session belongs to a user (src/broker/session_owner.ts). The takeover request names
+ * the connecting identity (takeover_request.ts); the owner refuses to let go of another
+ * user's session, before it closes the client's connection or releases anything, and a
+ * session that no live owner judged (its owner is gone, or no longer held it) is judged
+ * by its stored record — all before the new node records itself as owner. (A node of an
+ * older version ignores the header and lets go, as it always did.)
+ *
  * @module
  */
 import type { JetStreamClient, KV, NatsConnection } from "nats";
 import type { Broker } from "../broker/broker.ts";
-import type { LoadedSession } from "../persistence/store.ts";
+import type { ClusterClaim } from "../broker/cluster_link.ts";
+import { identityOf, judgeOwner } from "../broker/session_owner.ts";
 import { type CatchUp, catchUp } from "./catch_up.ts";
 import type { Heartbeat } from "./heartbeat.ts";
 import type { JetStreamStore } from "./jetstream_store.ts";
@@ -20,6 +28,7 @@ import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
 import type { StreamFeed } from "./stream_feed.ts";
 import { escapeLevel, unescapeLevel } from "./subject_mapping.ts";
+import { answersPing, answerTakeovers, askToLetGo, type TakeoverReply } from "./takeover_request.ts";
 
 /** Who holds a session, and since when. */
 export interface OwnerRecord {
@@ -32,11 +41,15 @@ export interface OwnerRecord {
 
 const TAKEOVER_TIMEOUT_MS = 5_000;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/**
+ * What asking a session's owner to let go came to: refused (it stays another user's), or where
+ * the new owner's replay starts (undefined: nothing can be missing). `judged`: a live owner held
+ * the session and answered for whose it is (one of an older version lets go without judging; the
+ * record loaded afterwards is judged then).
+ */
+type TakeoverAnswer = "refused" | { judged: boolean; from: number | undefined };
 
 export const ownerKey = (clientId: string) => `o.${escapeLevel(clientId)}`;
-export const takeoverSubject = (instance: string) => `mqtt.cluster.takeover.${escapeLevel(instance)}`;
 
 export interface HandoverOptions {
   nc: NatsConnection;
@@ -69,31 +82,29 @@ export class SessionHandover {
     this.#o = options;
   }
 
-  /** Answers takeover requests addressed to this instance (an empty request is a liveness ping). */
+  /** Answers takeover requests addressed to this instance. */
   listen(): void {
-    const { nc, broker } = this.#o;
-    nc.subscribe(takeoverSubject(this.#o.instance), {
-      callback: async (err, msg) => {
-        if (err) return;
-        if (msg.data.length === 0) return void msg.respond(encoder.encode("{}"));
-        const clientId = decoder.decode(msg.data);
-        try {
-          const answer = await this.#release(clientId);
-          msg.respond(encoder.encode(JSON.stringify(answer)));
-        } catch (err) {
-          // No answer: the asking node treats this one as gone and replays from its heartbeat.
-          broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) });
-        }
-      },
+    const { nc, broker, instance } = this.#o;
+    answerTakeovers(nc, {
+      instance,
+      letGo: (clientId, identity) => this.#release(clientId, identity),
+      // No answer: the asking node treats this one as gone and replays from its heartbeat.
+      onError: (clientId, err) =>
+        broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) }),
     });
   }
 
   /**
    * Lets a session go at one position of the stream: everything routed to it up to `cursor`
-   * is stored, nothing after it was routed to it here.
+   * is stored, nothing after it was routed to it here. Refused, with nothing closed or let
+   * go, when it belongs to another user than `identity` (undefined: a node of an older version).
    */
-  async #release(clientId: string): Promise<{ held: boolean; cursor: number }> {
+  async #release(
+    clientId: string,
+    identity: string | null | undefined,
+  ): Promise<TakeoverReply> {
     await this.#catching.get(clientId)?.catch(() => {});
+    if (identity !== undefined && await this.#keepsForOwner(clientId, identity)) return { refused: true };
     const unfinished = this.#unfinished.get(clientId);
     if (unfinished !== undefined) {
       // Never caught up here: the next owner replays from where this node should have.
@@ -110,30 +121,71 @@ export class SessionHandover {
     }
   }
 
-  /** ClusterLink.claim: see the module comment. The session is adopted here; nothing is returned. */
-  async claim(clientId: string, clean: boolean): Promise<LoadedSession | undefined> {
+  /** Whether this node keeps `clientId`'s session for another user than `identity` (session_owner.ts). */
+  async #keepsForOwner(clientId: string, identity: string | null): Promise<boolean> {
+    const broker = this.#o.broker;
+    const session = broker.sessions.get(clientId);
+    if (session !== undefined) {
+      return judgeOwner(session.owner, identity, session.link !== null, broker.foreignSession) === "refuse";
+    }
+    // Not in memory because its catch-up here failed: its stored record says whose it is.
+    return this.#unfinished.has(clientId) && await this.#storedForOther(clientId, identity);
+  }
+
+  /** Whether the stored session of `clientId` belongs to another user, who keeps it (its client is offline). */
+  async #storedForOther(clientId: string, identity: string | null): Promise<boolean> {
+    const record = await this.#o.store.sessionRecord(clientId);
+    if (record === undefined) return false;
+    return judgeOwner(record.username, identity, false, this.#o.broker.foreignSession) === "refuse";
+  }
+
+  /**
+   * ClusterLink.claim: see the module comment. The session is adopted here (through
+   * ClusterMember), caught up; refused when it belongs to another user.
+   */
+  async claim(clientId: string, clean: boolean, client: { username?: string }): Promise<ClusterClaim> {
     const { broker, store } = this.#o;
+    const identity = identityOf(client.username);
     const local = broker.sessions.has(clientId);
-    const { previous, from, revision } = await this.#becomeOwner(clientId);
-    if (local) return undefined;
+    const taken = await this.#becomeOwner(clientId, identity);
+    if (taken === "refused") return { refused: true };
+    const { previous, from, revision } = taken;
+    // Held here: the engine judges the session in memory when it attaches the CONNECT.
+    if (local) return { refused: false };
     if (clean) {
       // [MQTT-3.1.2-4] Clean Start: whatever another node stored for this client goes. A client
       // id never seen, or last held here (and ended here), has nothing stored: no listing, no deletes.
       if (previous) await store.commit([{ kind: "deleteSession", clientId }]);
-      return undefined;
+      return { refused: false };
     }
     const loaded = await store.loadSession(clientId);
-    if (loaded !== undefined) await this.#adopt([{ loaded, revision, from }], false);
-    return undefined;
+    if (loaded === undefined) return { refused: false };
+    // Its client is connected nowhere now: its owner let go, or is gone.
+    const verdict = judgeOwner(loaded.session.username, identity, false, broker.foreignSession);
+    // Deleted rather than caught up for nothing (the engine would discard it on attaching).
+    if (verdict === "discard") {
+      await store.commit([{ kind: "deleteSession", clientId }]);
+      return { refused: false };
+    }
+    // "refuse" only when no check before caught it (an owner of an older version let go, or the
+    // record changed since): this node owns the record now and keeps the session for its user,
+    // offline, as if adopted from a node that died.
+    const refused = verdict === "refuse";
+    await this.#adopt([{ loaded, revision, from }], refused);
+    return { refused };
   }
 
   /**
    * Records this instance as the session's owner, after taking it from the previous one.
    * Compare-and-set on the owner record: when two nodes race (a client reconnecting while
    * another node adopts its orphaned session), the loser asks the winner in turn.
+   * "refused", with nothing written, when the session stays with a user other than `identity`.
    */
-  async #becomeOwner(clientId: string): Promise<{ previous: boolean; from?: number; revision: number }> {
-    const { sessions } = this.#o;
+  async #becomeOwner(
+    clientId: string,
+    identity: string | null,
+  ): Promise<{ previous: boolean; from?: number; revision: number } | "refused"> {
+    const { broker, sessions } = this.#o;
     // The earliest replay point any owner answered with: an owner that let the session go in an
     // earlier attempt (whose compare-and-set then lost a race) answers "not held" the next time.
     let from: number | undefined;
@@ -141,12 +193,19 @@ export class SessionHandover {
       const entry = await retryTransient(() => sessions.get(ownerKey(clientId)));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
       if (owner?.instance === this.#o.instance) {
-        // Ours already, and not in memory: a catch-up here failed; it starts again from the same point.
+        if (broker.sessions.has(clientId)) return { previous: false, revision: entry!.revision };
+        // Ours already, and not in memory: a catch-up here failed (it starts again from the same
+        // point, and Clean Start deletes what is stored), or the session ended here.
+        if (await this.#storedForOther(clientId, identity)) return "refused";
         const again = this.#unfinished.get(clientId) ?? owner.replayFrom;
         this.#unfinished.delete(clientId);
-        return { previous: false, from: again ?? from, revision: entry!.revision };
+        return { previous: again !== undefined, from: again ?? from, revision: entry!.revision };
       }
-      const point = owner === undefined ? undefined : await this.#takeOver(owner, clientId);
+      const answer = owner === undefined ? undefined : await this.#takeOver(owner, clientId, identity);
+      if (answer === "refused") return "refused";
+      // No live owner judged the session: its stored record says whose it is.
+      if (answer?.judged !== true && await this.#storedForOther(clientId, identity)) return "refused";
+      const point = answer?.from;
       if (point !== undefined) from = Math.min(point, from ?? point);
       const mine = this.#ownerRecord(from);
       try {
@@ -211,16 +270,8 @@ export class SessionHandover {
   }
 
   /** Whether an instance answers on its takeover subject (asked a few times: it may be reconnecting). */
-  async alive(instance: string): Promise<boolean> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await this.#o.nc.request(takeoverSubject(instance), new Uint8Array(0), { timeout: 1000 });
-        return true;
-      } catch {
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-    return false;
+  alive(instance: string): Promise<boolean> {
+    return answersPing(this.#o.nc, instance);
   }
 
   /**
@@ -257,21 +308,18 @@ export class SessionHandover {
     return decodeRecord<Heartbeat>(beat.value).cursor;
   }
 
-  /** Asks the owner to let go; returns where to replay from, or undefined when nothing can be missing. */
-  async #takeOver(owner: OwnerRecord, clientId: string): Promise<number | undefined> {
-    const { nc } = this.#o;
-    try {
-      const reply = await nc.request(takeoverSubject(owner.instance), encoder.encode(clientId), {
-        timeout: TAKEOVER_TIMEOUT_MS,
-      });
-      const answer = JSON.parse(decoder.decode(reply.data)) as { held: boolean; cursor: number };
+  /** Asks the owner to let go on behalf of `identity`: refused, or where to replay from (see TakeoverAnswer). */
+  async #takeOver(owner: OwnerRecord, clientId: string, identity: string | null): Promise<TakeoverAnswer> {
+    const target = { instance: owner.instance, clientId };
+    const reply = await askToLetGo(this.#o.nc, target, { identity, timeoutMs: TAKEOVER_TIMEOUT_MS });
+    if (reply !== undefined) {
+      if ("refused" in reply) return "refused";
       // An owner that no longer holds the session ended it there (or handed it on): nothing to replay.
-      return answer.held ? answer.cursor : undefined;
-    } catch {
-      // No responders or no answer: that instance is gone.
+      return reply.held ? { judged: true, from: reply.cursor } : { judged: false, from: undefined };
     }
+    // No answer: that instance is gone. Without a heartbeat (it never wrote one, or its record
+    // expired) the whole stream window is replayed.
     const cursor = await this.#heartbeatCursor(owner.instance);
-    // Without a heartbeat (it never wrote one, or its record expired) the whole stream window is replayed.
-    return Math.min(cursor ?? 0, owner.replayFrom ?? Infinity);
+    return { judged: false, from: Math.min(cursor ?? 0, owner.replayFrom ?? Infinity) };
   }
 }

@@ -89,6 +89,15 @@ export class JetStreamStore implements Store {
     await this.#committer.drain();
   }
 
+  /** The session record alone (no subscriptions or messages), or undefined when none is stored. */
+  sessionRecord(clientId: string): Promise<StoredSession | undefined> {
+    return retryTransient(async () => {
+      const entry = await this.#sessions.get(sessionKeys.session(clientId));
+      if (entry === null || entry.operation !== "PUT") return undefined;
+      return decodeRecord<StoredSession>(entry.value);
+    }, this.#retry);
+  }
+
   /** Everything a session owns, or undefined when the bucket has no such session. */
   loadSession(clientId: string): Promise<LoadedSession | undefined> {
     return retryTransient(() => this.#loadSession(clientId), this.#retry);

@@ -34,6 +34,10 @@ export function limitOptions(c: BrokerConfig["limits"]): LimitOptions {
     maxTopicLevels: c.max_topic_levels,
     messageRate: c.message_rate,
     maxOutboundBuffer: c.max_outbound_buffer,
+    maxConnectSize: c.max_connect_size,
+    maxPartialPacketBytes: c.max_partial_packet_bytes,
+    maxUserProperties: c.max_user_properties,
+    maxPropertyBytes: c.max_property_bytes,
   };
 }
 
@@ -41,6 +45,7 @@ export function limitOptions(c: BrokerConfig["limits"]): LimitOptions {
 export function brokerOptionsFrom(config: BrokerConfig): BrokerOptions {
   return {
     durability: config.persistence.durability,
+    foreignSession: config.auth.foreign_session,
     mqtt: mqttOptions(config.mqtt),
     limits: limitOptions(config.limits),
   };

@@ -29,7 +29,9 @@ Options:
 }
 
 /** Parses arguments; returns an error message for anything it does not understand. */
-export function parseArgs(args: string[]): CliOptions | { error: string } {
+export function parseArgs(argv: string[]): CliOptions | { error: string } {
+  // `deno task start -- --config …` passes the `--` on as an argument.
+  const args = argv[0] === "--" ? argv.slice(1) : argv;
   const out: CliOptions = { help: false, version: false, checkConfig: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];

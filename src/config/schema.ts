@@ -219,7 +219,8 @@ export const configSchema: Field & { kind: "object" } = {
           min: 64,
           max: 268_435_460,
           default: 268_435_460,
-          doc: "Bytes, whole packet.",
+          doc:
+            "Bytes, whole packet; the maximum in force is the smaller of this and limits.max_partial_packet_bytes.",
         },
         max_qos: { kind: "int", min: 0, max: 2, default: 2, doc: "Highest QoS accepted." },
         retain_available: { kind: "bool", default: true, doc: "Whether retained messages are supported." },
@@ -275,7 +276,7 @@ export const configSchema: Field & { kind: "object" } = {
           min: 0,
           max: 2 ** 40,
           default: 16_777_216,
-          doc: "Queued payload bytes per client.",
+          doc: "Queued bytes per client (payloads and their properties).",
         },
         queue_qos0: { kind: "bool", default: false, doc: "Queue QoS 0 for offline persistent sessions." },
         max_subscriptions: {
@@ -313,6 +314,35 @@ export const configSchema: Field & { kind: "object" } = {
           default: 4_194_304,
           doc: "Bytes queued to a slow client before QoS 0 to it is dropped.",
         },
+        max_connect_size: {
+          kind: "int",
+          min: 64,
+          max: 268_435_460,
+          default: 65_536,
+          doc: "Bytes of the first packet (CONNECT); larger ones are refused from their header.",
+        },
+        max_partial_packet_bytes: {
+          kind: "int",
+          min: 1024,
+          max: 2 ** 40,
+          default: 67_108_864,
+          doc: "Bytes all connections together may hold in packets still arriving; also caps one packet.",
+        },
+        max_user_properties: {
+          kind: "int",
+          min: 0,
+          max: 268_435_455,
+          default: 128,
+          doc:
+            "v5 User Properties in one property block; more: PUBACK/PUBREC 0x97, other packets DISCONNECT 0x97.",
+        },
+        max_property_bytes: {
+          kind: "int",
+          min: 0,
+          max: 268_435_455,
+          default: 65_536,
+          doc: "Bytes of one v5 property block; over it: refused with 0x97.",
+        },
       },
     },
     auth: {
@@ -320,8 +350,18 @@ export const configSchema: Field & { kind: "object" } = {
       doc: "Authentication and authorisation.",
       fields: {
         allow_anonymous: { kind: "bool", default: true, doc: "Clients without a user name may connect." },
-        password_file: { kind: "file", doc: "Password file (deno task passwd)." },
+        password_file: {
+          kind: "file",
+          doc: "Password file (deno task passwd, or one made by mosquitto_passwd).",
+        },
         acl_file: { kind: "file", doc: "ACL file in Mosquitto's acl_file syntax." },
+        foreign_session: {
+          kind: "enum",
+          values: ["refuse", "discard"],
+          default: "refuse",
+          doc:
+            "A CONNECT whose client id names another user's offline session: refuse it (0x85 / 3.1.1 code 2) or discard that session for a fresh one. Never handed over; an online one is always refused.",
+        },
       },
     },
     log: {
@@ -498,8 +538,17 @@ export interface BrokerConfig {
     max_topic_levels: number;
     message_rate: number;
     max_outbound_buffer: number;
+    max_connect_size: number;
+    max_partial_packet_bytes: number;
+    max_user_properties: number;
+    max_property_bytes: number;
   };
-  auth: { allow_anonymous: boolean; password_file?: string; acl_file?: string };
+  auth: {
+    allow_anonymous: boolean;
+    password_file?: string;
+    acl_file?: string;
+    foreign_session: "refuse" | "discard";
+  };
   log: {
     level: LogLevelName;
     format: "text" | "json";

@@ -24,8 +24,41 @@ export function getLog(...category: string[]): Logger {
   return getLogger(["mqtt", ...category]);
 }
 
+/**
+ * Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: in a
+ * value a client chose (a client id, a user name, a topic, a reason string) they could end a
+ * log line and forge the next one, or drive the terminal that shows the log.
+ */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+const SHORT_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+function escapeOne(c: string): string {
+  return SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
+
+/** `s` with every control character written as an escape (\n, \u001b, …): one log line stays one. */
+export function escapeControl(s: string): string {
+  CONTROL.lastIndex = 0;
+  return CONTROL.test(s) ? s.replace(CONTROL, escapeOne) : s;
+}
+
+/**
+ * The message with its values filled in. LogTape alternates template text (even indices,
+ * ours) and values (odd indices, often the client's): values are escaped.
+ */
 function render(record: LogRecord): string {
-  return record.message.map((part) => typeof part === "string" ? part : JSON.stringify(part)).join("");
+  let out = "";
+  const parts = record.message;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (i % 2 === 0) out += part as string;
+    else {out += typeof part === "string"
+        ? escapeControl(part)
+        : escapeControl(JSON.stringify(part) ?? "undefined");}
+  }
+  return out;
 }
 
 /** One human-readable line: time, level, category, message. */
@@ -34,15 +67,18 @@ export function textLine(record: LogRecord): string {
   return `${time} ${record.level.toUpperCase().padEnd(7)} ${record.category.join(".")}: ${render(record)}\n`;
 }
 
-/** One JSON object per line, with the structured properties. */
+/**
+ * One JSON object per line, with the structured properties. JSON.stringify escapes C0
+ * controls; DEL, C1 and U+2028/U+2029 are escaped too (as \uXXXX, so values parse back the same).
+ */
 export function jsonLine(record: LogRecord): string {
-  return JSON.stringify({
+  return escapeControl(JSON.stringify({
     time: new Date(record.timestamp).toISOString(),
     level: record.level,
     category: record.category.join("."),
     message: render(record),
     ...record.properties,
-  }) + "\n";
+  })) + "\n";
 }
 
 /** A sink writing to stderr, synchronously (log volume is low; ordering matters more). */

@@ -3,6 +3,10 @@
  * write. Each caller's promise settles only when the write holding its items
  * has settled, and writes happen one after another in submission order.
  *
+ * One caller's items must not fail everyone's: when a group write fails (and the
+ * writer says nothing of it was applied), each caller's items are written again on
+ * their own, in order, so only the callers whose own write fails are rejected.
+ *
  * @module
  */
 
@@ -15,6 +19,11 @@ export interface GroupCommitOptions {
   windowMs: number;
   /** A batch this large is written at once, without waiting for the window. */
   maxItems: number;
+  /**
+   * Whether a failed group write may be retried caller by caller: true when the failure
+   * left nothing applied. Default: never retry (every caller of the group is rejected).
+   */
+  retryAlone?: (err: unknown) => boolean;
 }
 
 interface Pending<T> {
@@ -77,12 +86,29 @@ export class GroupCommitter<T> {
     this.writes++;
     this.#writing = this.#write(items).then(
       () => batch.forEach((p) => p.resolve()),
-      (err) => batch.forEach((p) => p.reject(err)),
+      (err) => this.#failed(batch, err),
     ).finally(() => {
       this.#writing = null;
       // Whatever queued up meanwhile goes at once: it has already waited one write.
       if (this.#queue.length > 0) this.#kick(0);
     });
+  }
+
+  /** A group write failed: each caller alone, in order, when that is safe; else all fail. */
+  async #failed(batch: Pending<T>[], err: unknown): Promise<void> {
+    if (batch.length === 1 || !(this.#options.retryAlone?.(err) ?? false)) {
+      batch.forEach((p) => p.reject(err));
+      return;
+    }
+    for (const p of batch) {
+      this.writes++;
+      try {
+        await this.#write(p.items);
+        p.resolve();
+      } catch (own) {
+        p.reject(own);
+      }
+    }
   }
 
   /** Resolves when everything submitted so far is written. */

@@ -1,23 +1,25 @@
 /**
- * Ownership of a KV file: one broker process at a time. The owner keeps a
- * lock record with a lease and renews it; a second process fails at start with
- * a clear message instead of contending for the file. A lock left by a process
- * that died (kill -9) is taken over at once when that process is gone from this
- * machine, else after its lease expires.
+ * Ownership of a KV file: one broker process at a time. The owner holds an
+ * exclusive advisory lock (flock) on a file beside the store, `<path>.lock`, for
+ * as long as it runs. The kernel releases that lock when the process ends, however
+ * it ends (kill -9 included), so a restart can take the store over at once, and
+ * needs no permission beyond reading and writing the store's directory. A second
+ * live process is refused with a message that names the holder.
+ *
+ * Deleting the lock file is never safe (a process could lock an unlinked copy while
+ * another creates a new one), so it stays beside the store. Versions before this one
+ * kept a lease record under `["meta", "lock"]` in the KV itself; it means nothing now
+ * and is removed once the file lock is held.
  *
  * @module
  */
-import { LOCK_KEY } from "./kv_keys.ts";
 
-interface LockRecord {
-  owner: string;
+/** Who holds the lock, written into the lock file for the refusal message. */
+interface Holder {
   pid: number;
   host: string;
-  expiresAt: number;
+  since: string;
 }
-
-const LEASE_MS = 15_000;
-const RENEW_MS = 5_000;
 
 function hostName(): string {
   try {
@@ -27,78 +29,74 @@ function hostName(): string {
   }
 }
 
-/** Whether a process id is alive on this machine (Linux /proc; unknown elsewhere = assume alive). */
-function processAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch (err) {
-    return !(err instanceof Deno.errors.NotFound);
-  }
+/** The lock file of a KV file. */
+export function lockPath(kvPath: string): string {
+  return `${kvPath}.lock`;
 }
 
 export class KvLock {
-  readonly #kv: Deno.Kv;
-  readonly #path: string;
-  readonly #owner = crypto.randomUUID();
-  #timer: number | undefined;
+  readonly #file: Deno.FsFile;
 
-  constructor(kv: Deno.Kv, path: string) {
-    this.#kv = kv;
-    this.#path = path;
+  private constructor(file: Deno.FsFile) {
+    this.#file = file;
   }
 
-  async acquire(): Promise<void> {
-    const host = hostName();
-    let current: Deno.KvEntryMaybe<LockRecord>;
+  /**
+   * Takes the lock of the KV file at `kvPath`, or fails at once (never waits) with an
+   * error that says which process holds it and what to do.
+   */
+  static async acquire(kvPath: string): Promise<KvLock> {
+    const path = lockPath(kvPath);
+    let file: Deno.FsFile;
     try {
-      current = await this.#kv.get<LockRecord>(LOCK_KEY);
+      file = await Deno.open(path, { read: true, write: true, create: true });
     } catch (err) {
-      throw this.#inUse(`${(err as Error).message}`);
+      throw new Error(`cannot open the lock file ${path} of the KV store: ${(err as Error).message}`);
     }
-    const held = current.value;
-    if (held && held.owner !== this.#owner && held.expiresAt > Date.now()) {
-      const stale = held.host === host && held.pid !== Deno.pid && !processAlive(held.pid);
-      if (!stale) throw this.#inUse(`held by process ${held.pid} on ${held.host}`);
-    }
-    const record: LockRecord = { owner: this.#owner, pid: Deno.pid, host, expiresAt: Date.now() + LEASE_MS };
-    const result = await this.#kv.atomic().check(current).set(LOCK_KEY, record).commit();
-    if (!result.ok) throw this.#inUse("another process took it at the same moment");
-    this.#timer = setInterval(() => this.#renew(), RENEW_MS) as unknown as number;
-    Deno.unrefTimer(this.#timer);
-  }
-
-  async #renew(): Promise<void> {
+    let locked: boolean;
     try {
-      const record: LockRecord = {
-        owner: this.#owner,
-        pid: Deno.pid,
-        host: hostName(),
-        expiresAt: Date.now() + LEASE_MS,
-      };
-      await this.#kv.set(LOCK_KEY, record);
-    } catch {
-      // The KV was closed under us (shutdown); nothing to renew.
+      locked = await file.tryLock(true);
+    } catch (err) {
+      file.close();
+      throw new Error(`cannot lock ${path} (the KV store's lock file): ${(err as Error).message}`);
     }
-  }
-
-  async release(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (!locked) {
+      file.close();
+      throw inUse(kvPath, await readHolder(path));
+    }
+    // Who holds it, for the message a second process prints; the lock itself is the flock.
+    const holder: Holder = { pid: Deno.pid, host: hostName(), since: new Date().toISOString() };
     try {
-      const current = await this.#kv.get<LockRecord>(LOCK_KEY);
-      if (current.value?.owner === this.#owner) {
-        await this.#kv.atomic().check(current).delete(LOCK_KEY).commit();
-      }
+      await file.truncate(0);
+      await file.write(new TextEncoder().encode(JSON.stringify(holder) + "\n"));
     } catch {
-      // closing anyway
+      // The description is a courtesy; the lock is held either way.
     }
+    return new KvLock(file);
   }
 
-  #inUse(detail: string): Error {
-    return new Error(
-      `the KV store ${this.#path} is in use by another broker process (${detail}); ` +
-        `stop that broker or set persistence.path to another file`,
-    );
+  /** Releases the lock (the file stays). */
+  release(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // already closed
+    }
   }
+}
+
+async function readHolder(path: string): Promise<string> {
+  try {
+    const holder = JSON.parse(await Deno.readTextFile(path)) as Holder;
+    return `held by process ${holder.pid} on ${holder.host} since ${holder.since}`;
+  } catch {
+    return `${path} is locked`;
+  }
+}
+
+function inUse(kvPath: string, detail: string): Error {
+  return new Error(
+    `the KV store ${kvPath} is in use by another broker process (${detail}); ` +
+      `stop that broker or set persistence.path to another file`,
+  );
 }

@@ -1,18 +1,23 @@
 /**
  * The Deno KV store. Mutations from all connections are gathered by a group
  * committer into few `kv.atomic()` writes (one `kv.set` manages ~3.4k/s here,
- * a 100–1000 mutation atomic ~200k keys/s). Large payloads are split in chunks
- * (values ≤ 64 KiB); atomics stay under 1000 mutations and 800 KiB.
+ * a 100–1000 mutation atomic ~200k keys/s).
+ *
+ * Every group write is all or nothing (kv_journal.ts): what one packet changes (a
+ * QoS 2 PUBLISH's inbound packet id and the messages it queued, say) lands together
+ * or not at all, even when the group needs more than one atomic. Any record fits,
+ * whatever the size of its fields (kv_records.ts). A group that fails is written
+ * again one commit at a time, so that a commit that cannot be written fails alone
+ * (group_commit.ts).
  *
  * @module
  */
 import { GroupCommitter } from "./group_commit.ts";
 import {
-  CHUNK_SIZE,
-  chunkKey,
   inboundPrefix,
   isChunkKey,
   keyPart,
+  LEGACY_LOCK_KEY,
   outboundPrefix,
   retainedKey,
   SCHEMA_KEY,
@@ -20,7 +25,20 @@ import {
   sessionKey,
   subscriptionPrefix,
 } from "./kv_keys.ts";
+import { applyAtomically, applyLoose, JournalApplyError, replayJournals } from "./kv_journal.ts";
 import { KvLock } from "./kv_lock.ts";
+import { migrate } from "./kv_migrate.ts";
+import {
+  type ChunkRange,
+  decodeRecord,
+  INLINE_LIMIT,
+  keySize,
+  type KvOp,
+  type PayloadKind,
+  rangeOf,
+  sizeBound,
+} from "./kv_records.ts";
+import { keyString, WritePlan } from "./kv_write_plan.ts";
 import type {
   LoadedSession,
   Mutation,
@@ -48,38 +66,6 @@ export interface KvStoreOptions {
   exclusive?: boolean;
 }
 
-const MAX_ATOMIC_MUTATIONS = 1000;
-const MAX_ATOMIC_BYTES = 780 * 1024;
-const EMPTY = new Uint8Array(0);
-
-/** One key-level operation (null value = delete). */
-interface Op {
-  key: Deno.KvKey;
-  value: unknown;
-  size: number;
-}
-
-type Kind = "s" | "out" | "r";
-
-/** Where the payload lives in each kind of record. */
-function getPayload(kind: Kind, value: unknown): Uint8Array | undefined {
-  if (kind === "r") return (value as StoredMessage).payload;
-  if (kind === "out") return (value as OutboundEntry).message.payload;
-  return (value as StoredSession).will?.message.payload;
-}
-
-function withPayload(kind: Kind, value: unknown, payload: Uint8Array): unknown {
-  if (kind === "r") return { ...(value as StoredMessage), payload };
-  if (kind === "out") {
-    const e = value as OutboundEntry;
-    return { ...e, message: { ...e.message, payload } };
-  }
-  const s = value as StoredSession;
-  return { ...s, will: { ...s.will!, message: { ...s.will!.message, payload } } };
-}
-
-const keyString = (key: Deno.KvKey) => JSON.stringify(key);
-
 /**
  * @example
  * ```ts
@@ -95,9 +81,11 @@ export class KvStore implements Store {
   readonly #options: KvStoreOptions;
   #kv: Deno.Kv | undefined;
   #lock: KvLock | undefined;
-  /** Chunk counts of stored records, so deletes and overwrites leave no orphan chunks. */
-  readonly #chunks = new Map<string, number>();
+  /** Chunk ranges of stored records, so that overwrites never reuse live chunks and deletes leave none. */
+  readonly #ranges = new Map<string, ChunkRange>();
   readonly #committer: GroupCommitter<Mutation>;
+  /** Set when a committed write could not be applied: no further write may overtake its replay. */
+  #broken: Error | undefined;
   /** Number of kv.atomic() commits performed (for tests and metrics). */
   atomics = 0;
 
@@ -106,6 +94,9 @@ export class KvStore implements Store {
     this.#committer = new GroupCommitter((m) => this.#write(m), {
       windowMs: options.commitWindowMs ?? 0,
       maxItems: options.maxBatchMutations ?? 500,
+      // Nothing of a failed group was applied (unless it broke the store): retried alone,
+      // each commit succeeds or fails on its own.
+      retryAlone: (err) => !(err instanceof JournalApplyError),
     });
   }
 
@@ -114,31 +105,46 @@ export class KvStore implements Store {
     return this.#committer.writes;
   }
 
+  get #exclusive(): boolean {
+    return this.#options.exclusive !== false;
+  }
+
   async open(): Promise<void> {
     const path = this.#options.path;
     if (this.#options.kv) {
       this.#kv = this.#options.kv;
     } else {
       if (path) await Deno.mkdir(path.replace(/\/[^/]*$/, "") || ".", { recursive: true }).catch(() => {});
+      // The lock comes before the database is touched: a second process never opens it.
+      if (path && this.#exclusive) this.#lock = await KvLock.acquire(path);
       try {
         this.#kv = await Deno.openKv(path);
       } catch (err) {
+        this.#lock?.release();
         throw new Error(`cannot open the Deno KV store ${path ?? "(default)"}: ${(err as Error).message}`);
       }
     }
-    const kv = this.#kv;
-    if (this.#options.exclusive !== false) {
-      this.#lock = new KvLock(kv, path ?? "(default KV)");
-      await this.#lock.acquire();
+    try {
+      await this.#prepare(this.#kv, path);
+    } catch (err) {
+      this.#lock?.release();
+      throw err;
     }
+  }
+
+  /** Schema check, the replay of writes a crash interrupted, and migration. */
+  async #prepare(kv: Deno.Kv, path: string | undefined): Promise<void> {
+    if (this.#lock !== undefined) await kv.delete(LEGACY_LOCK_KEY);
     const schema = await kv.get<number>(SCHEMA_KEY);
-    if (schema.value === null) await kv.set(SCHEMA_KEY, SCHEMA_VERSION);
-    else if (schema.value > SCHEMA_VERSION) {
-      await this.#lock?.release();
+    if (schema.value !== null && schema.value > SCHEMA_VERSION) {
       throw new Error(
         `${path}: store schema version ${schema.value} is newer than this broker supports (${SCHEMA_VERSION}); upgrade the broker`,
       );
     }
+    // Only the owner replays: with a shared KV the writer of a journal may still be applying it.
+    if (this.#exclusive) await replayJournals(kv);
+    if (schema.value === null) await kv.set(SCHEMA_KEY, SCHEMA_VERSION);
+    else if (schema.value < SCHEMA_VERSION) await migrate(kv, schema.value, SCHEMA_VERSION);
   }
 
   commit(mutations: Mutation[]): Promise<void> {
@@ -148,127 +154,95 @@ export class KvStore implements Store {
 
   async close(): Promise<void> {
     await this.#committer.drain();
-    await this.#lock?.release();
     if (!this.#options.kv) this.#kv?.close();
     this.#kv = undefined;
+    this.#lock?.release();
+    this.#lock = undefined;
   }
 
-  /** Turns mutations into key operations (in order) and writes them in as few atomics as allowed. */
+  /** Plans the mutations (in order), writes fresh chunks, then everything else at once. */
   async #write(mutations: Mutation[]): Promise<void> {
-    const ops: Op[] = [];
-    for (const m of mutations) await this.#expand(m, ops);
-    await this.#apply(ops);
+    const kv = this.#kv;
+    if (kv === undefined) throw new Error("KV store is closed");
+    if (this.#broken !== undefined) throw this.#broken;
+    const plan = new WritePlan(this.#ranges);
+    for (const m of mutations) await this.#expand(m, plan);
+    const counted = () => this.atomics++;
+    await applyLoose(kv, plan.chunks, counted);
+    try {
+      await applyAtomically(kv, plan.records, counted);
+    } catch (err) {
+      if (err instanceof JournalApplyError) this.#broken = err;
+      throw err;
+    }
+    plan.settle(this.#ranges);
   }
 
-  async #expand(m: Mutation, ops: Op[]): Promise<void> {
+  async #expand(m: Mutation, plan: WritePlan): Promise<void> {
     switch (m.kind) {
       case "putSession":
-        return this.#put(await sessionKey(m.session.clientId), "s", m.session, ops);
+        return await this.#put(plan, await sessionKey(m.session.clientId), "s", m.session);
       case "deleteSession":
-        return await this.#deleteClient(m.clientId, ops);
-      case "putSubscription":
-        return this.#put(
-          [...await subscriptionPrefix(m.clientId), await keyPart(m.subscription.filter)],
-          null,
-          m.subscription,
-          ops,
-        );
-      case "deleteSubscription":
-        return this.#delete([...await subscriptionPrefix(m.clientId), await keyPart(m.filter)], ops);
-      case "putOutbound":
-        return this.#put([...await outboundPrefix(m.clientId), m.entry.seq], "out", m.entry, ops);
-      case "deleteOutbound":
-        return this.#delete([...await outboundPrefix(m.clientId), m.seq], ops);
-      case "putInbound":
-        return this.#put([...await inboundPrefix(m.clientId), m.packetId], null, true, ops);
-      case "deleteInbound":
-        return this.#delete([...await inboundPrefix(m.clientId), m.packetId], ops);
-      case "putRetained":
-        return this.#put(await retainedKey(m.message.topic), "r", m.message, ops);
-      case "deleteRetained":
-        return this.#delete(await retainedKey(m.topic), ops);
-    }
-  }
-
-  #put(key: Deno.KvKey, kind: Kind | null, value: unknown, ops: Op[]): void {
-    const payload = kind ? getPayload(kind, value) : undefined;
-    const id = keyString(key);
-    const previous = this.#chunks.get(id) ?? 0;
-    let count = 0;
-    if (payload !== undefined && payload.length > CHUNK_SIZE) {
-      count = Math.ceil(payload.length / CHUNK_SIZE);
-      // Chunks first, then the record that refers to them: a crash between atomics leaves
-      // only unreferenced chunks, which load() ignores.
-      for (let i = 0; i < count; i++) {
-        const part = payload.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
-        ops.push({ key: chunkKey(key, i), value: part, size: part.length + 64 });
+        return await this.#deleteClient(m.clientId, plan);
+      case "putSubscription": {
+        const key = [...await subscriptionPrefix(m.clientId), await keyPart(m.subscription.filter)];
+        return await this.#put(plan, key, null, m.subscription);
       }
-      value = { ...(withPayload(kind!, value, EMPTY) as object), chunks: count };
+      case "deleteSubscription":
+        return this.#delete(plan, [...await subscriptionPrefix(m.clientId), await keyPart(m.filter)]);
+      case "putOutbound":
+        return await this.#put(plan, [...await outboundPrefix(m.clientId), m.entry.seq], "out", m.entry);
+      case "deleteOutbound":
+        return this.#delete(plan, [...await outboundPrefix(m.clientId), m.seq]);
+      case "putInbound":
+        return await this.#put(plan, [...await inboundPrefix(m.clientId), m.packetId], null, true);
+      case "deleteInbound":
+        return this.#delete(plan, [...await inboundPrefix(m.clientId), m.packetId]);
+      case "putRetained":
+        return await this.#put(plan, await retainedKey(m.message.topic), "r", m.message);
+      case "deleteRetained":
+        return this.#delete(plan, await retainedKey(m.topic));
     }
-    for (let i = count; i < previous; i++) ops.push({ key: chunkKey(key, i), value: null, size: 64 });
-    if (count > 0) this.#chunks.set(id, count);
-    else this.#chunks.delete(id);
-    ops.push({ key, value, size: 256 + (count > 0 ? 0 : (payload?.length ?? 0)) });
   }
 
-  #delete(key: Deno.KvKey, ops: Op[]): void {
-    const id = keyString(key);
-    const chunks = this.#chunks.get(id) ?? 0;
-    for (let i = 0; i < chunks; i++) ops.push({ key: chunkKey(key, i), value: null, size: 64 });
-    this.#chunks.delete(id);
-    ops.push({ key, value: null, size: 64 });
+  /**
+   * Stores a record. In a KV shared with other writers (serverless), a record that needs
+   * chunks first reads the stored version's range, which another instance may have written,
+   * so that its chunks land at fresh indices; records that fit inline cost no read (an older
+   * chunked version's chunks are then left unreferenced, and ignored by loading).
+   */
+  async #put(plan: WritePlan, key: Deno.KvKey, kind: PayloadKind | null, value: unknown): Promise<void> {
+    let stored: ChunkRange | undefined;
+    if (!this.#exclusive && !plan.knows(keyString(key)) && sizeBound(value) + keySize(key) > INLINE_LIMIT) {
+      stored = rangeOf((await this.#kv!.get(key)).value);
+    }
+    plan.put(key, kind, value, stored);
   }
 
-  /** A session and everything under it, including operations queued earlier in this write. */
-  async #deleteClient(clientId: string, ops: Op[]): Promise<void> {
-    const kv = this.#kv!;
+  #delete(plan: WritePlan, key: Deno.KvKey): void {
+    plan.delete(key);
+  }
+
+  /** A session and everything under it, including what was planned for it earlier in this write. */
+  async #deleteClient(clientId: string, plan: WritePlan): Promise<void> {
+    const session = await sessionKey(clientId);
     const prefixes = [
       await subscriptionPrefix(clientId),
       await outboundPrefix(clientId),
       await inboundPrefix(clientId),
+      session,
     ];
+    plan.cancelUnder(prefixes);
     for (const prefix of prefixes) {
-      for await (const entry of kv.list({ prefix })) ops.push({ key: entry.key, value: null, size: 64 });
+      for await (const entry of this.#kv!.list({ prefix })) {
+        plan.deleteListed(entry.key, !isChunkKey(entry.key));
+      }
     }
-    // Puts for this client earlier in the same write are not in KV yet: cancel them too.
-    const mine = prefixes.map((p) => keyString(p).slice(0, -1));
-    for (const op of ops) {
-      const id = keyString(op.key);
-      if (op.value !== null && mine.some((p) => id.startsWith(p + ","))) op.value = null;
-    }
-    for (const id of [...this.#chunks.keys()]) {
-      if (mine.some((p) => id.startsWith(p + ","))) this.#chunks.delete(id);
-    }
-    this.#delete(await sessionKey(clientId), ops);
-  }
-
-  async #apply(ops: Op[]): Promise<void> {
-    const kv = this.#kv;
-    if (kv === undefined) throw new Error("KV store is closed");
-    let atomic = kv.atomic();
-    let count = 0;
-    let bytes = 0;
-    const flush = async () => {
-      if (count === 0) return;
-      const result = await atomic.commit();
-      if (!result.ok) throw new Error("KV atomic commit failed");
-      this.atomics++;
-      atomic = kv.atomic();
-      count = 0;
-      bytes = 0;
-    };
-    for (const op of ops) {
-      if (count + 1 > MAX_ATOMIC_MUTATIONS || bytes + op.size > MAX_ATOMIC_BYTES) await flush();
-      if (op.value === null) atomic.delete(op.key);
-      else atomic.set(op.key, op.value);
-      count++;
-      bytes += op.size;
-    }
-    await flush();
+    plan.delete(session);
   }
 
   load(): Promise<StoreSnapshot> {
-    return this.#read(["s", "sub", "out", "in", "r"].map((kind) => [kind]));
+    return this.#read(["s", "sub", "out", "in", "r"].map((kind) => [kind]), [], this.#exclusive);
   }
 
   /**
@@ -281,39 +255,63 @@ export class KvStore implements Store {
     const record = await this.#kv!.get(key);
     if (record.value === null) return undefined;
     const part = key[1];
-    const { sessions } = await this.#read([key, ["sub", part], ["out", part], ["in", part]], [record]);
+    const { sessions } = await this.#read([key, ["sub", part], ["out", part], ["in", part]], [record], false);
     return sessions[0];
   }
 
-  /** Reads the records under `prefixes` (plus `extra` entries) and puts them together as a snapshot. */
-  async #read(prefixes: Deno.KvKey[], extra: Deno.KvEntryMaybe<unknown>[] = []): Promise<StoreSnapshot> {
-    const kv = this.#kv!;
+  /**
+   * Reads the records under `prefixes` (plus `extra` entries) and puts them together as
+   * a snapshot. `tidy`: delete chunks no record refers to (left by a crash before their
+   * record was written, or by another writer), when this instance owns the store.
+   */
+  async #read(
+    prefixes: Deno.KvKey[],
+    extra: Deno.KvEntryMaybe<unknown>[],
+    tidy: boolean,
+  ): Promise<StoreSnapshot> {
     const records = new Map<string, { key: Deno.KvKey; value: unknown }>();
-    const chunks = new Map<string, Uint8Array[]>();
+    const chunks = new Map<string, Map<number, Uint8Array>>();
     for (const entry of extra) records.set(keyString(entry.key), { key: entry.key, value: entry.value });
     for (const prefix of prefixes) {
-      for await (const entry of kv.list({ prefix })) {
-        if (isChunkKey(entry.key)) {
-          const owner = keyString(entry.key.slice(0, -2));
-          const list = chunks.get(owner) ?? [];
-          list[entry.key[entry.key.length - 1] as number] = entry.value as Uint8Array;
-          chunks.set(owner, list);
-        } else {
+      for await (const entry of this.#kv!.list({ prefix })) {
+        if (!isChunkKey(entry.key)) {
           records.set(keyString(entry.key), { key: entry.key, value: entry.value });
+          continue;
         }
+        const owner = keyString(entry.key.slice(0, -2));
+        const parts = chunks.get(owner) ?? new Map<number, Uint8Array>();
+        parts.set(entry.key[entry.key.length - 1] as number, entry.value as Uint8Array);
+        chunks.set(owner, parts);
       }
     }
+    const snapshot = this.#assemble(records, chunks);
+    if (tidy) await this.#dropUnreferenced(records, chunks);
+    return snapshot;
+  }
+
+  /** Sessions with what they own, and retained messages, from raw records. */
+  #assemble(
+    records: Map<string, { key: Deno.KvKey; value: unknown }>,
+    chunks: Map<string, Map<number, Uint8Array>>,
+  ): StoreSnapshot {
     const sessions = new Map<string, LoadedSession>();
     const byPart = new Map<string, LoadedSession>();
     const retained: StoredMessage[] = [];
     const pending: { kind: string; part: string; value: unknown }[] = [];
     for (const [id, { key, value }] of records) {
       const kind = key[0] as string;
-      const v = this.#reassemble(id, kind, value, chunks);
+      const range = rangeOf(value);
+      if (range !== undefined) this.#ranges.set(id, range);
+      const v = decodeRecord(kind, value, chunks.get(id));
+      if (v === undefined) continue; // a chunk it refers to is missing: nothing usable
       if (kind === "s") {
-        const session = v as StoredSession;
-        const loaded: LoadedSession = { session, subscriptions: [], outbound: [], inbound: [] };
-        sessions.set(session.clientId, loaded);
+        const loaded: LoadedSession = {
+          session: v as StoredSession,
+          subscriptions: [],
+          outbound: [],
+          inbound: [],
+        };
+        sessions.set(loaded.session.clientId, loaded);
         byPart.set(key[1] as string, loaded);
       } else if (kind === "r") {
         retained.push(v as StoredMessage);
@@ -332,20 +330,21 @@ export class KvStore implements Store {
     return { sessions: [...sessions.values()], retained };
   }
 
-  /** Puts a chunked record's payload back together (and remembers its chunk count). */
-  #reassemble(id: string, kind: string, value: unknown, chunks: Map<string, Uint8Array[]>): unknown {
-    const count = (value as { chunks?: number }).chunks;
-    if (count === undefined || (kind !== "s" && kind !== "out" && kind !== "r")) return value;
-    const parts = chunks.get(id) ?? [];
-    const size = parts.reduce((n, p) => n + (p?.length ?? 0), 0);
-    const payload = new Uint8Array(size);
-    let offset = 0;
-    for (let i = 0; i < count; i++) {
-      payload.set(parts[i], offset);
-      offset += parts[i].length;
+  /** Deletes chunks outside the range their record refers to (or with no record at all). */
+  async #dropUnreferenced(
+    records: Map<string, { key: Deno.KvKey; value: unknown }>,
+    chunks: Map<string, Map<number, Uint8Array>>,
+  ): Promise<void> {
+    const garbage: KvOp[] = [];
+    for (const [owner, parts] of chunks) {
+      const range = rangeOf(records.get(owner)?.value);
+      const ownerKey = JSON.parse(owner) as Deno.KvKey;
+      for (const i of parts.keys()) {
+        if (range !== undefined && i >= range.base && i < range.base + range.count) continue;
+        const key = [...ownerKey, "chunk", i];
+        garbage.push({ key, value: null, size: keySize(key) });
+      }
     }
-    this.#chunks.set(id, count);
-    const { chunks: _c, ...rest } = value as { chunks: number };
-    return withPayload(kind as Kind, rest, payload);
+    await applyLoose(this.#kv!, garbage);
   }
 }

@@ -52,6 +52,11 @@ export interface StoredSession {
   /** Broker-clock time (ms) the client disconnected; absent while connected. */
   disconnectedAt?: number;
   will?: StoredWill;
+  /**
+   * The user name the session belongs to, null for an anonymous client; absent in
+   * records written before owners were recorded (see src/broker/session_owner.ts).
+   */
+  username?: string | null;
 }
 
 /** An outbound message for a client: queued (packetId 0) or in flight. */

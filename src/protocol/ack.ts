@@ -5,11 +5,16 @@
  */
 import { malformed, protocolError } from "./errors.ts";
 import { type AckPacket, PacketType, type ProtocolLevel, Reason } from "./packet.ts";
-import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
+import { encodeProperties, propertiesSize, type PropertyLimits, readProperties } from "./properties.ts";
 import { Reader } from "./reader.ts";
 import { varintSize, Writer } from "./writer.ts";
 
-export function decodeAck(type: AckPacket["type"], body: Uint8Array, level: ProtocolLevel): AckPacket {
+export function decodeAck(
+  type: AckPacket["type"],
+  body: Uint8Array,
+  level: ProtocolLevel,
+  limits?: PropertyLimits,
+): AckPacket {
   const r = new Reader(body);
   const packetId = r.u16("packet identifier");
   // [MQTT-2.2.1-5] acknowledgements carry the non-zero id of the PUBLISH they answer.
@@ -19,7 +24,7 @@ export function decodeAck(type: AckPacket["type"], body: Uint8Array, level: Prot
     // A remaining length of 2 means reason 0x00 and no properties.
     if (r.remaining > 0) packet.reasonCode = r.u8("reason code");
     if (r.remaining > 0) {
-      const properties = readProperties(r, type);
+      const properties = readProperties(r, type, limits);
       if (properties) packet.properties = properties;
     }
   }
@@ -31,14 +36,16 @@ export function encodeAck(p: AckPacket, level: ProtocolLevel): Uint8Array {
   const flags = p.type === PacketType.PUBREL ? 0x02 : 0x00;
   const props = level === 5 ? encodeProperties(p.properties, p.type) : undefined;
   const long = level === 5 && (p.reasonCode !== 0 || (props !== undefined && props.length > 0));
-  const size = 2 + (long ? 1 + propertiesSize(props!) : 0);
+  // A reason code without properties leaves out the Property Length (it reads as 0).
+  const bare = long && props!.length === 0;
+  const size = 2 + (long ? (bare ? 1 : 1 + propertiesSize(props!)) : 0);
   const w = new Writer(1 + varintSize(size) + size);
   w.u8((p.type << 4) | flags);
   w.varint(size);
   w.u16(p.packetId);
   if (long) {
     w.u8(p.reasonCode);
-    props!.write(w);
+    if (!bare) props!.write(w);
   }
   return w.buf;
 }

@@ -9,6 +9,7 @@ import { decodeConnack, decodeConnect, encodeConnack, encodeConnect } from "./co
 import { decodeReasonPacket, encodeReasonPacket } from "./control.ts";
 import { malformed, ProtocolError } from "./errors.ts";
 import { type Frame, type Packet, PacketType, type ProtocolLevel, Reason } from "./packet.ts";
+import type { PropertyLimits } from "./properties.ts";
 import { decodePublish, encodePublishPacket } from "./publish.ts";
 import {
   decodeSubackLike,
@@ -41,19 +42,22 @@ const REQUIRED_FLAGS: readonly number[] = [
   0, // AUTH [MQTT-3.15.1-1]
 ];
 
-/** Decodes one frame. For CONNECT the level comes from the packet itself. */
-export function decodePacket(frame: Frame, level: ProtocolLevel): Packet {
+/**
+ * Decodes one frame. For CONNECT the level comes from the packet itself. With `limits`, a
+ * property block past them is refused with 0x97 (a PUBLISH with a PublishRefused).
+ */
+export function decodePacket(frame: Frame, level: ProtocolLevel, limits?: PropertyLimits): Packet {
   const type = frame.header >> 4;
   const flags = frame.header & 0x0f;
   const body = frame.body;
-  if (type === PacketType.PUBLISH) return decodePublish(flags, body, level);
+  if (type === PacketType.PUBLISH) return decodePublish(flags, body, level, limits);
   if (type === 0) throw malformed("reserved packet type 0");
   // [MQTT-2.1.3-1] reserved flag bits must hold the values the specification lists.
   if (flags !== REQUIRED_FLAGS[type]) {
     throw malformed(`invalid fixed header flags 0x${flags.toString(16)} for packet type ${type}`);
   }
   try {
-    return decodeBody(type, body, level);
+    return decodeBody(type, body, level, limits);
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     // Any other failure here is a decoding bug on hostile input: still one connection's problem.
@@ -61,34 +65,34 @@ export function decodePacket(frame: Frame, level: ProtocolLevel): Packet {
   }
 }
 
-function decodeBody(type: number, body: Uint8Array, level: ProtocolLevel): Packet {
+function decodeBody(type: number, body: Uint8Array, level: ProtocolLevel, limits?: PropertyLimits): Packet {
   switch (type) {
     case PacketType.CONNECT:
-      return decodeConnect(body);
+      return decodeConnect(body, limits);
     case PacketType.CONNACK:
-      return decodeConnack(body, level);
+      return decodeConnack(body, level, limits);
     case PacketType.PUBACK:
     case PacketType.PUBREC:
     case PacketType.PUBREL:
     case PacketType.PUBCOMP:
-      return decodeAck(type, body, level);
+      return decodeAck(type, body, level, limits);
     case PacketType.SUBSCRIBE:
-      return decodeSubscribe(body, level);
+      return decodeSubscribe(body, level, limits);
     case PacketType.SUBACK:
-      return decodeSubackLike(PacketType.SUBACK, body, level);
+      return decodeSubackLike(PacketType.SUBACK, body, level, limits);
     case PacketType.UNSUBSCRIBE:
-      return decodeUnsubscribe(body, level);
+      return decodeUnsubscribe(body, level, limits);
     case PacketType.UNSUBACK:
-      return decodeSubackLike(PacketType.UNSUBACK, body, level);
+      return decodeSubackLike(PacketType.UNSUBACK, body, level, limits);
     case PacketType.PINGREQ:
     case PacketType.PINGRESP:
       if (body.length !== 0) throw malformed("PINGREQ/PINGRESP with a body");
       return { type };
     case PacketType.DISCONNECT:
-      return decodeReasonPacket(PacketType.DISCONNECT, body, level);
+      return decodeReasonPacket(PacketType.DISCONNECT, body, level, limits);
     case PacketType.AUTH:
       if (level < 5) throw malformed("AUTH exists only in MQTT 5");
-      return decodeReasonPacket(PacketType.AUTH, body, level);
+      return decodeReasonPacket(PacketType.AUTH, body, level, limits);
   }
   throw malformed(`unknown packet type ${type}`);
 }

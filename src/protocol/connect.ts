@@ -13,7 +13,13 @@ import {
   Reason,
   type WillMessage,
 } from "./packet.ts";
-import { encodeProperties, propertiesSize, readProperties, WILL_PROPERTIES } from "./properties.ts";
+import {
+  encodeProperties,
+  propertiesSize,
+  type PropertyLimits,
+  readProperties,
+  WILL_PROPERTIES,
+} from "./properties.ts";
 import { Reader } from "./reader.ts";
 import { utf8Bytes, varintSize, Writer } from "./writer.ts";
 
@@ -40,7 +46,7 @@ function readProtocol(r: Reader): { name: string; level: ProtocolLevel; bridge: 
   return { name, level: level as ProtocolLevel, bridge };
 }
 
-export function decodeConnect(body: Uint8Array): ConnectPacket {
+export function decodeConnect(body: Uint8Array, limits?: PropertyLimits): ConnectPacket {
   const r = new Reader(body);
   const { name, level, bridge } = readProtocol(r);
   const flags = r.u8("connect flags");
@@ -58,11 +64,11 @@ export function decodeConnect(body: Uint8Array): ConnectPacket {
     throw malformed("password flag without user name flag");
   }
   const keepAlive = r.u16("keep alive");
-  const properties = level === 5 ? readProperties(r, PacketType.CONNECT) : undefined;
+  const properties = level === 5 ? readProperties(r, PacketType.CONNECT, limits) : undefined;
   const clientId = r.utf8("client identifier");
   let will: WillMessage | undefined;
   if (hasWill) {
-    const willProperties = level === 5 ? readProperties(r, WILL_PROPERTIES) : undefined;
+    const willProperties = level === 5 ? readProperties(r, WILL_PROPERTIES, limits) : undefined;
     const topic = r.utf8("will topic");
     const payload = r.binary("will payload");
     will = {
@@ -131,13 +137,17 @@ export function encodeConnect(p: ConnectPacket): Uint8Array {
   return w.buf;
 }
 
-export function decodeConnack(body: Uint8Array, level: ProtocolLevel): ConnackPacket {
+export function decodeConnack(
+  body: Uint8Array,
+  level: ProtocolLevel,
+  limits?: PropertyLimits,
+): ConnackPacket {
   const r = new Reader(body);
   const flags = r.u8("acknowledge flags");
   // [MQTT-3.2.2-1] bits 7-1 of the acknowledge flags are reserved.
   if (flags & 0xfe) throw malformed("CONNACK reserved flags set");
   const reasonCode = r.u8("reason code");
-  const properties = level === 5 ? readProperties(r, PacketType.CONNACK) : undefined;
+  const properties = level === 5 ? readProperties(r, PacketType.CONNACK, limits) : undefined;
   if (r.remaining !== 0) throw malformed("unexpected bytes after CONNACK");
   const packet: ConnackPacket = { type: PacketType.CONNACK, sessionPresent: (flags & 1) === 1, reasonCode };
   if (properties) packet.properties = properties;

@@ -18,6 +18,22 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * A PUBLISH that is well formed but over a limit of the receiver (0x97 Quota exceeded): the
+ * connection can go on, and a QoS 1/2 publisher can be told with a PUBACK/PUBREC reason code
+ * rather than by a disconnect. Uncaught, it still ends the connection like any ProtocolError.
+ */
+export class PublishRefused extends ProtocolError {
+  /** What was decoded before the limit was reached: enough to acknowledge the packet. */
+  readonly packet: { topic: string; qos: 0 | 1 | 2; packetId: number | undefined };
+
+  constructor(cause: ProtocolError, packet: PublishRefused["packet"]) {
+    super(cause.reasonCode, cause.message);
+    this.name = "PublishRefused";
+    this.packet = packet;
+  }
+}
+
 /** Builds a {@link ProtocolError}; reads well at a `throw` site. */
 export function protocolError(reasonCode: number, message: string): ProtocolError {
   return new ProtocolError(reasonCode, message);

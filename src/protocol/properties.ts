@@ -8,7 +8,7 @@
 import { malformed, protocolError } from "./errors.ts";
 import { PacketType, type Properties, Reason } from "./packet.ts";
 import type { Reader } from "./reader.ts";
-import { utf8Bytes, varintSize, type Writer } from "./writer.ts";
+import { utf8Length, varintSize, Writer } from "./writer.ts";
 
 type WireType = "byte" | "u16" | "u32" | "varint" | "utf8" | "binary" | "pair";
 
@@ -105,11 +105,41 @@ function checkValue(d: PropertyDef, value: number): void {
   }
 }
 
-/** Reads a property block (length + properties) for packet `packetType`. */
-export function readProperties(r: Reader, packetType: number): Properties | undefined {
+/**
+ * Bounds on one property block, checked while it is decoded and before anything is allocated
+ * for a property: a block is at most as long as its packet, and user properties may repeat
+ * without end, each costing far more decoded than its 5 bytes on the wire.
+ */
+export interface PropertyLimits {
+  /** User properties in one property block. */
+  maxUserProperties: number;
+  /** Bytes of one property block (its Property Length). */
+  maxPropertyBytes: number;
+}
+
+/**
+ * Reads a property block (length + properties) for packet `packetType`. Past `limits` it
+ * throws 0x97 Quota exceeded: such a block is well formed, so neither 0x81 Malformed nor
+ * 0x82 Protocol error describes it, and it may be well below the Maximum Packet Size (0x95);
+ * the specification's reason for "an implementation or administrative imposed limit has been
+ * exceeded" is 0x97 (MQTT 5.0, 2.4 Reason Code).
+ */
+export function readProperties(
+  r: Reader,
+  packetType: number,
+  limits?: PropertyLimits,
+): Properties | undefined {
   const length = r.varint("property length");
   if (length === 0) return undefined;
   if (length > r.remaining) throw malformed("property length exceeds the packet");
+  if (limits !== undefined && length > limits.maxPropertyBytes) {
+    throw protocolError(
+      Reason.QuotaExceeded,
+      `properties of ${length} bytes exceed the limit of ${limits.maxPropertyBytes}`,
+    );
+  }
+  const maxUserProperties = limits?.maxUserProperties ?? Infinity;
+  let userProperties = 0;
   const end = r.pos + length;
   const props: Properties = {};
   const seen = new Set<number>();
@@ -124,6 +154,9 @@ export function readProperties(r: Reader, packetType: number): Properties | unde
       (d.name === "subscriptionIdentifiers" && packetType === P.PUBLISH);
     if (seen.has(id) && !repeatable) {
       throw protocolError(Reason.ProtocolError, `property ${d.name} appears twice`);
+    }
+    if (d.type === "pair" && ++userProperties > maxUserProperties) {
+      throw protocolError(Reason.QuotaExceeded, `more than ${maxUserProperties} user properties`);
     }
     seen.add(id);
     readOne(r, d, props);
@@ -167,72 +200,131 @@ export interface EncodedProperties {
   readonly length: number;
   /** Writes the length prefix and the properties. */
   write(w: Writer): void;
+  /** Writes the properties alone (a caller that writes its own length prefix). */
+  writeBody(w: Writer): void;
 }
 
-const EMPTY: EncodedProperties = { length: 0, write: (w) => w.u8(0) };
+const EMPTY: EncodedProperties = { length: 0, write: (w) => w.u8(0), writeBody: () => {} };
 
-/** Encodes the properties that are set; unknown names are a programmer error. */
+/**
+ * Sizes the properties that are set, to be written later by {@link EncodedProperties.write}
+ * straight into the packet: nothing is allocated per property (strings are measured here
+ * and encoded in place). Unknown names are a programmer error.
+ */
 export function encodeProperties(props: Properties | undefined, packetType: number): EncodedProperties {
   if (props === undefined) return EMPTY;
-  const parts: ((w: Writer) => void)[] = [];
-  let length = 0;
-  for (const [name, value] of Object.entries(props)) {
-    if (value === undefined) continue;
-    const d = BY_NAME.get(name);
-    if (d === undefined) throw new TypeError(`unknown property ${name}`);
-    if (!d.packets.has(packetType)) continue; // not carried by this packet: dropped, never sent
-    length += encodeOne(d, value, parts);
-  }
+  const length = propertiesLength(props, packetType);
   if (length === 0) return EMPTY;
   return {
     length,
     write(w) {
       w.varint(length);
-      for (const part of parts) part(w);
+      writeProperties(w, props, packetType);
+    },
+    writeBody(w) {
+      writeProperties(w, props, packetType);
     },
   };
 }
 
-function encodeOne(d: PropertyDef, value: unknown, parts: ((w: Writer) => void)[]): number {
-  const id = d.id;
+/**
+ * The property bytes of `props` (without their length prefix) in one buffer: for properties
+ * encoded once and then copied into many packets (a PUBLISH going to many subscribers).
+ */
+export function propertyBytes(props: Properties, packetType: number): Uint8Array {
+  const w = new Writer(propertiesLength(props, packetType));
+  writeProperties(w, props, packetType);
+  return w.buf;
+}
+
+function definition(name: string): PropertyDef {
+  const d = BY_NAME.get(name);
+  if (d === undefined) throw new TypeError(`unknown property ${name}`);
+  return d;
+}
+
+/** Bytes of the properties set in `props` that `packetType` carries (others are dropped, never sent). */
+function propertiesLength(props: Properties, packetType: number): number {
+  let length = 0;
+  for (const name in props) {
+    const value = (props as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    const d = definition(name);
+    if (d.packets.has(packetType)) length += sizeOf(d, value);
+  }
+  return length;
+}
+
+function sizeOf(d: PropertyDef, value: unknown): number {
   switch (d.type) {
     case "byte":
-      parts.push((w) => (w.u8(id), w.u8(value as number)));
       return 2;
     case "u16":
-      parts.push((w) => (w.u8(id), w.u16(value as number)));
       return 3;
     case "u32":
-      parts.push((w) => (w.u8(id), w.u32(value as number)));
       return 5;
     case "varint": {
       let size = 0;
-      for (const v of value as number[]) {
-        parts.push((w) => (w.u8(id), w.varint(v)));
-        size += 1 + varintSize(v);
-      }
+      for (const v of value as number[]) size += 1 + varintSize(v);
       return size;
     }
-    case "utf8": {
-      const bytes = utf8Bytes(value as string);
-      parts.push((w) => (w.u8(id), w.prefixed(bytes)));
-      return 3 + bytes.length;
-    }
-    case "binary": {
-      const bytes = value as Uint8Array;
-      parts.push((w) => (w.u8(id), w.prefixed(bytes)));
-      return 3 + bytes.length;
-    }
+    case "utf8":
+      return 3 + utf8Length(value as string);
+    case "binary":
+      return 3 + (value as Uint8Array).length;
     case "pair": {
       let size = 0;
-      for (const [k, v] of value as [string, string][]) {
-        const kb = utf8Bytes(k);
-        const vb = utf8Bytes(v);
-        parts.push((w) => (w.u8(id), w.prefixed(kb), w.prefixed(vb)));
-        size += 5 + kb.length + vb.length;
-      }
+      for (const [k, v] of value as [string, string][]) size += 5 + utf8Length(k) + utf8Length(v);
       return size;
     }
+  }
+}
+
+function writeProperties(w: Writer, props: Properties, packetType: number): void {
+  for (const name in props) {
+    const value = (props as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    const d = definition(name);
+    if (d.packets.has(packetType)) writeOne(w, d, value);
+  }
+}
+
+function writeOne(w: Writer, d: PropertyDef, value: unknown): void {
+  const id = d.id;
+  switch (d.type) {
+    case "byte":
+      w.u8(id);
+      w.u8(value as number);
+      return;
+    case "u16":
+      w.u8(id);
+      w.u16(value as number);
+      return;
+    case "u32":
+      w.u8(id);
+      w.u32(value as number);
+      return;
+    case "varint":
+      for (const v of value as number[]) {
+        w.u8(id);
+        w.varint(v);
+      }
+      return;
+    case "utf8":
+      w.u8(id);
+      w.utf8(value as string, utf8Length(value as string));
+      return;
+    case "binary":
+      w.u8(id);
+      w.prefixed(value as Uint8Array);
+      return;
+    case "pair":
+      for (const [k, v] of value as [string, string][]) {
+        w.u8(id);
+        w.utf8(k, utf8Length(k));
+        w.utf8(v, utf8Length(v));
+      }
+      return;
   }
 }
 

@@ -4,13 +4,22 @@
  *
  * @module
  */
-import { malformed, protocolError } from "./errors.ts";
+import { malformed, ProtocolError, protocolError, PublishRefused } from "./errors.ts";
 import { PacketType, type ProtocolLevel, type PublishPacket, type QoS, Reason } from "./packet.ts";
-import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
+import { encodeProperties, type PropertyLimits, readProperties } from "./properties.ts";
 import { decodeUtf8, Reader } from "./reader.ts";
-import { utf8Bytes, varintSize, Writer, writeVarint } from "./writer.ts";
+import { utf8Length, varintSize, Writer, writeVarint } from "./writer.ts";
 
-export function decodePublish(flags: number, body: Uint8Array, level: ProtocolLevel): PublishPacket {
+/**
+ * Decodes a PUBLISH body. Past `limits` its properties are refused with a {@link PublishRefused}
+ * that still carries the topic, QoS and packet id, so that the packet can be acknowledged.
+ */
+export function decodePublish(
+  flags: number,
+  body: Uint8Array,
+  level: ProtocolLevel,
+  limits?: PropertyLimits,
+): PublishPacket {
   const qos = (flags >> 1) & 0x03;
   // [MQTT-3.3.1-4] both QoS bits set is malformed.
   if (qos === 3) throw malformed("PUBLISH with QoS 3");
@@ -37,7 +46,14 @@ export function decodePublish(flags: number, body: Uint8Array, level: ProtocolLe
   let properties;
   if (level === 5) {
     const r = new Reader(body, pos);
-    properties = readProperties(r, PacketType.PUBLISH);
+    try {
+      properties = readProperties(r, PacketType.PUBLISH, limits);
+    } catch (err) {
+      if (err instanceof ProtocolError && err.reasonCode === Reason.QuotaExceeded) {
+        throw new PublishRefused(err, { topic, qos: qos as QoS, packetId });
+      }
+      throw err;
+    }
     pos = r.pos;
   }
   const packet: PublishPacket = {
@@ -63,25 +79,37 @@ export interface EncodedPublish {
   payload: Uint8Array;
 }
 
-export function encodePublish(p: PublishPacket, level: ProtocolLevel): EncodedPublish {
-  if (level < 5 || p.properties === undefined) {
+/**
+ * Encodes a PUBLISH. `shared` are property bytes encoded once for the message (the
+ * publisher's properties, see propertyBytes): they follow `p.properties` (what differs per
+ * subscriber) in the property block, copied, never encoded again. Ignored below level 5.
+ */
+export function encodePublish(p: PublishPacket, level: ProtocolLevel, shared?: Uint8Array): EncodedPublish {
+  const sharedLength = level === 5 && shared !== undefined ? shared.length : 0;
+  if (level < 5 || (p.properties === undefined && sharedLength === 0)) {
     const fast = encodePlainPublish(p, level);
     if (fast !== undefined) return fast;
   }
-  const topic = utf8Bytes(p.topic);
-  const props = level === 5 ? encodeProperties(p.properties, PacketType.PUBLISH) : undefined;
-  const variable = 2 + topic.length + (p.qos > 0 ? 2 : 0) + (props ? propertiesSize(props) : 0);
+  const topicLength = utf8Length(p.topic);
+  const own = level === 5 ? encodeProperties(p.properties, PacketType.PUBLISH) : undefined;
+  const propsLength = own === undefined ? 0 : own.length + sharedLength;
+  const variable = 2 + topicLength + (p.qos > 0 ? 2 : 0) +
+    (own === undefined ? 0 : varintSize(propsLength) + propsLength);
   const remaining = variable + p.payload.length;
   const w = new Writer(1 + varintSize(remaining) + variable);
   w.u8((PacketType.PUBLISH << 4) | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0));
   w.varint(remaining);
-  w.prefixed(topic);
+  w.utf8(p.topic, topicLength);
   let packetIdOffset = -1;
   if (p.qos > 0) {
     packetIdOffset = w.pos;
     w.u16(p.packetId ?? 0);
   }
-  props?.write(w);
+  if (own !== undefined) {
+    w.varint(propsLength);
+    own.writeBody(w);
+    if (sharedLength > 0) w.raw(shared!);
+  }
   return { head: w.buf, packetIdOffset, payload: p.payload };
 }
 

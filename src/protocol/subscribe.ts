@@ -15,7 +15,7 @@ import {
   type UnsubackPacket,
   type UnsubscribePacket,
 } from "./packet.ts";
-import { encodeProperties, propertiesSize, readProperties } from "./properties.ts";
+import { encodeProperties, propertiesSize, type PropertyLimits, readProperties } from "./properties.ts";
 import { Reader } from "./reader.ts";
 import { utf8Bytes, varintSize, Writer } from "./writer.ts";
 
@@ -26,10 +26,14 @@ function readPacketId(r: Reader, what: string): number {
   return id;
 }
 
-export function decodeSubscribe(body: Uint8Array, level: ProtocolLevel): SubscribePacket {
+export function decodeSubscribe(
+  body: Uint8Array,
+  level: ProtocolLevel,
+  limits?: PropertyLimits,
+): SubscribePacket {
   const r = new Reader(body);
   const packetId = readPacketId(r, "SUBSCRIBE");
-  const properties = level === 5 ? readProperties(r, PacketType.SUBSCRIBE) : undefined;
+  const properties = level === 5 ? readProperties(r, PacketType.SUBSCRIBE, limits) : undefined;
   const subscriptions: SubscriptionRequest[] = [];
   while (r.remaining > 0) {
     const filter = r.utf8("topic filter");
@@ -80,10 +84,14 @@ export function encodeSubscribe(p: SubscribePacket, level: ProtocolLevel): Uint8
   return w.buf;
 }
 
-export function decodeUnsubscribe(body: Uint8Array, level: ProtocolLevel): UnsubscribePacket {
+export function decodeUnsubscribe(
+  body: Uint8Array,
+  level: ProtocolLevel,
+  limits?: PropertyLimits,
+): UnsubscribePacket {
   const r = new Reader(body);
   const packetId = readPacketId(r, "UNSUBSCRIBE");
-  const properties = level === 5 ? readProperties(r, PacketType.UNSUBSCRIBE) : undefined;
+  const properties = level === 5 ? readProperties(r, PacketType.UNSUBSCRIBE, limits) : undefined;
   const filters: string[] = [];
   while (r.remaining > 0) filters.push(r.utf8("topic filter"));
   // [MQTT-3.10.3-2] at least one topic filter.
@@ -112,10 +120,11 @@ export function decodeSubackLike<T extends SubackPacket | UnsubackPacket>(
   type: T["type"],
   body: Uint8Array,
   level: ProtocolLevel,
+  limits?: PropertyLimits,
 ): T {
   const r = new Reader(body);
   const packetId = r.u16("packet identifier");
-  const properties = level === 5 ? readProperties(r, type) : undefined;
+  const properties = level === 5 ? readProperties(r, type, limits) : undefined;
   const reasonCodes: number[] = [];
   while (r.remaining > 0) reasonCodes.push(r.u8("reason code"));
   if (type === PacketType.SUBACK && reasonCodes.length === 0) throw malformed("SUBACK without reason codes");

@@ -31,6 +31,25 @@ export function writeVarint(buf: Uint8Array, at: number, n: number): number {
   return at;
 }
 
+/**
+ * Bytes of `s` in UTF-8, counted without encoding it (a lone surrogate counts 3, as the
+ * encoder writes U+FFFD for it). Throws past 65 535, the most a length prefix can say.
+ */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a surrogate pair: 4 bytes for 2 code units
+      i++;
+    } else n += 2;
+  }
+  if (n > 65535) throw new RangeError("string longer than 65535 bytes");
+  return n;
+}
+
 /** UTF-8 bytes of a string, for size computation before writing. */
 export function utf8Bytes(s: string): Uint8Array {
   const bytes = utf8.encode(s);
@@ -72,6 +91,20 @@ export class Writer {
     this.u16(bytes.length);
     this.buf.set(bytes, this.pos);
     this.pos += bytes.length;
+  }
+
+  /** A length-prefixed UTF-8 string of `byteLength` bytes (from {@link utf8Length}), encoded in place. */
+  utf8(s: string, byteLength: number): void {
+    this.u16(byteLength);
+    if (byteLength === s.length) {
+      // ASCII: one byte per code unit, no encoder call.
+      const buf = this.buf;
+      let at = this.pos;
+      for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i);
+    } else {
+      utf8.encodeInto(s, this.buf.subarray(this.pos, this.pos + byteLength));
+    }
+    this.pos += byteLength;
   }
 
   raw(bytes: Uint8Array): void {

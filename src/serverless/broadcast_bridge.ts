@@ -22,6 +22,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Broker } from "../broker/broker.ts";
 import type { BrokerHook, HookClient, HookMessage } from "../broker/hooks.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
+import { identityOf, judgeOwner } from "../broker/session_owner.ts";
 
 /** A message routed by one instance, for the others' subscribers. */
 export interface PublishNotice {
@@ -36,6 +37,12 @@ export interface TakeoverNotice {
   from: string;
   clientId: string;
   at: number;
+  /**
+   * The identity that connected (a user name, null when anonymous): an instance holding
+   * the client id for another user keeps it (src/broker/session_owner.ts). Absent from
+   * instances of older versions, whose notices are obeyed as before.
+   */
+  identity?: string | null;
 }
 
 /** An instance gave up `clientId` after `to`'s takeover notice; its writes are in the store. */
@@ -170,7 +177,8 @@ export class BroadcastBridge implements BrokerHook {
   onConnect(client: HookClient): void {
     const at = this.#broker.clock.now();
     this.#connectedAt.set(client.clientId, at);
-    this.#post({ kind: "takeover", from: this.instanceId, clientId: client.clientId, at });
+    const identity = identityOf(client.username);
+    this.#post({ kind: "takeover", from: this.instanceId, clientId: client.clientId, at, identity });
   }
 
   onDisconnect(client: HookClient): void {
@@ -182,16 +190,27 @@ export class BroadcastBridge implements BrokerHook {
    * takeover, and read the session from the shared store. When a copy is stored, the
    * instance holding it (if any is still running) closes it, writes what it has and
    * says so; the copy is read again after that, or after `releaseWaitMs` without answer.
+   * A copy stored for another user is returned without announcing anything: the broker
+   * refuses the CONNECT, and the instance serving that user keeps its connection.
    */
-  async loadSession(clientId: string, clean: boolean): Promise<LoadedSession | undefined> {
+  async loadSession(
+    clientId: string,
+    clean: boolean,
+    client: { username?: string } = {},
+  ): Promise<LoadedSession | undefined> {
     if (this.#sessions === undefined) return undefined;
+    const identity = identityOf(client.username);
+    const first = await this.#sessions.loadSession(clientId);
+    if (first !== undefined && judgeOwner(first.session.username, identity, true, "refuse") === "refuse") {
+      return first;
+    }
     const release = this.#awaitRelease(clientId);
     try {
-      this.#post({ kind: "takeover", from: this.instanceId, clientId, at: this.#broker.clock.now() });
-      const stored = await this.#sessions.loadSession(clientId);
+      const at = this.#broker.clock.now();
+      this.#post({ kind: "takeover", from: this.instanceId, clientId, at, identity });
       // With Clean Start the copy is only read to be deleted: its contents do not matter.
-      if (stored === undefined || clean) return stored;
-      return await release.within(this.#releaseWaitMs) ? await this.#sessions.loadSession(clientId) : stored;
+      if (first === undefined || clean) return first;
+      return await release.within(this.#releaseWaitMs) ? await this.#sessions.loadSession(clientId) : first;
     } finally {
       release.cancel();
     }
@@ -280,6 +299,13 @@ export class BroadcastBridge implements BrokerHook {
     );
   }
 
+  /** Whether this instance holds the notice's client id for another identity than the notice's. */
+  #keepsForOwner(notice: TakeoverNotice): boolean {
+    const session = this.#broker.sessions.get(notice.clientId);
+    if (notice.identity === undefined || session === undefined) return false;
+    return judgeOwner(session.owner, notice.identity, session.link !== null, "refuse") === "refuse";
+  }
+
   /**
    * [MQTT-3.1.4-3] across instances: of two connections with one client id, the newer
    * one stays and the older one is closed as taken over. Both instances decide the
@@ -287,6 +313,7 @@ export class BroadcastBridge implements BrokerHook {
    * leaves exactly one connection.
    */
   #takeover(notice: TakeoverNotice): void {
+    if (this.#keepsForOwner(notice)) return;
     const local = this.#connectedAt.get(notice.clientId);
     if (
       local !== undefined && (local > notice.at || (local === notice.at && this.instanceId > notice.from))

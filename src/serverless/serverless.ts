@@ -86,7 +86,7 @@ export async function startServerless(options: ServerlessOptions = {}): Promise<
         const remoteAddress = remoteAddressOf(info);
         return upgradeToMqtt(
           req,
-          { path, name, remoteAddress, maxPacketSize: broker.mqtt.maxPacketSize },
+          { path, name, remoteAddress, framing: { maxPacketSize: broker.mqtt.maxPacketSize } },
           (s) => broker.handle(s),
         );
       } catch {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { FrameSplitter } from "../protocol/frame_stream.ts";
+import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { FrameSource } from "./socket.ts";
 
@@ -26,8 +26,8 @@ export class PushedFrames implements FrameSource {
    * With `onWant` the transport is told when the queue has room again after
    * {@link wantsMore} turned false, so that it can pause while the engine is behind.
    */
-  constructor(maxPacketSize?: number, onWant?: () => void) {
-    this.#splitter = new FrameSplitter({ maxPacketSize });
+  constructor(framing?: FrameSplitterOptions, onWant?: () => void) {
+    this.#splitter = new FrameSplitter(framing);
     this.#onWant = onWant;
   }
 
@@ -60,6 +60,8 @@ export class PushedFrames implements FrameSource {
     if (this.#ended) return;
     this.#ended = true;
     this.#error = err;
+    // A packet cut off by the end gives its bytes back (to the broker's budget and the OS).
+    this.#splitter.discard();
     const waiter = this.#waiter;
     this.#waiter = null;
     if (waiter === null) return;

@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { FrameSplitter } from "../protocol/frame_stream.ts";
+import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import type { FrameSource, Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -18,7 +19,8 @@ export interface TcpOptions {
   hostname: string;
   port: number;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
   /** Disable Nagle's algorithm (default true). */
   noDelay?: boolean;
   /** Expect a PROXY protocol v1/v2 header first; its address becomes the client's. */
@@ -78,6 +80,7 @@ class TcpFrames implements FrameSource {
   }
 
   readonly #onRead = (n: number | null): Frame[] | null | Promise<Frame[] | null> => {
+    if (this.#ended) return null; // closed meanwhile: a late read is not framed any more
     if (n === null) return this.#end();
     const batch = this.#splitter.push(this.#buffer.subarray(0, n));
     this.#resize(n);
@@ -89,6 +92,8 @@ class TcpFrames implements FrameSource {
   #end(): null {
     if (!this.#ended) {
       this.#ended = true;
+      // A packet cut off by the close gives its bytes back (to the broker's budget and the OS).
+      this.#splitter.discard();
       this.#onEnd();
     }
     return null;
@@ -114,7 +119,7 @@ class TcpFrames implements FrameSource {
 export function connSocket(
   conn: Deno.Conn,
   listener: string,
-  options: { maxPacketSize?: number; remoteAddress?: string; initial?: Uint8Array } = {},
+  options: { framing?: FrameSplitterOptions; remoteAddress?: string; initial?: Uint8Array } = {},
 ): Socket {
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
@@ -129,10 +134,22 @@ export function connSocket(
     }
     resolveClosed();
   };
-  const writer = new BatchWriter((bytes) => conn.write(bytes), { onClose: closeConn, onError: () => {} });
+  let writeFailed = false;
+  let wrote = false;
+  // The engine closed after its last packet (a DISCONNECT, a refusing CONNACK): linger so that
+  // the packet reaches a client that is still sending. A failed write means the peer is gone;
+  // a connection the broker never wrote to has nothing to deliver (an attacker streaming a
+  // huge declared CONNECT is cut off at once, not drained for seconds).
+  const writer = new BatchWriter((bytes) => {
+    wrote = true;
+    return conn.write(bytes);
+  }, {
+    onClose: () => writeFailed || isClosed || !wrote ? closeConn() : lingeringClose(conn, closeConn),
+    onError: () => writeFailed = true,
+  });
   // Bytes already read (after a PROXY header) are framed first.
   const initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
-  const splitter = new FrameSplitter({ maxPacketSize: options.maxPacketSize });
+  const splitter = new FrameSplitter(options.framing);
   const frames = new TcpFrames(conn, splitter, initial, () => {
     writer.close();
     closeConn();
@@ -158,7 +175,7 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
     let remoteAddress: string | undefined;
     let initial: Uint8Array | undefined;
     if (options.proxyProtocol) ({ remoteAddress, rest: initial } = await readProxyHeader(conn));
-    const socket = connSocket(conn, name, { maxPacketSize: options.maxPacketSize, remoteAddress, initial });
+    const socket = connSocket(conn, name, { framing: options.framing, remoteAddress, initial });
     socket.closed.then(() => open.delete(conn));
     onSocket(socket);
   };

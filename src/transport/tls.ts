@@ -8,8 +8,11 @@
  * @module
  */
 import { createServer, type Server, type TLSSocket } from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { BatchWriter } from "./batch_writer.ts";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
+import { LINGER_MS } from "./lingering_close.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -28,7 +31,8 @@ export interface TlsOptions {
   /** Connections accepted at once on this listener (0 = no limit). */
   maxConnections?: number;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
 }
 
 export interface TlsListener {
@@ -52,13 +56,15 @@ export function certificateIdentity(socket: TLSSocket): string | undefined {
 export function nodeSocket(
   socket: TLSSocket,
   listener: string,
-  maxPacketSize?: number,
+  framing?: FrameSplitterOptions,
 ): Socket & { identity?: string } {
   // Backpressure: stop reading the socket while the engine has batches waiting.
-  const source = new PushedFrames(maxPacketSize, () => void socket.resume());
+  const source = new PushedFrames(framing, () => void socket.resume());
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
+  let lingering = false;
   socket.on("data", (chunk: Buffer) => {
+    if (lingering) return; // closed by the engine: read only to be discarded
     // node hands out fresh buffers per event: frame views stay valid.
     if (!source.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))) socket.destroy();
     else if (!source.wantsMore) socket.pause();
@@ -69,13 +75,29 @@ export function nodeSocket(
     source.end();
     resolveClosed();
   });
+  let wrote = false;
   const writer = new BatchWriter(
     (bytes) =>
       new Promise((resolve, reject) => {
+        wrote = true;
         if (socket.destroyed) return reject(new Error("socket closed"));
         socket.write(Buffer.from(bytes), (err) => err ? reject(err) : resolve(bytes.length));
       }),
-    { onClose: () => socket.end() },
+    {
+      // A lingering close (see lingering_close.ts): end() sends close_notify and FIN after the
+      // last packet; what the client still sends is read and discarded (resume() in case
+      // backpressure paused it) until it closes too or LINGER_MS passed.
+      onClose: () => {
+        if (socket.destroyed) return;
+        // Never written to: nothing to deliver, so nothing to linger for (see tcp.ts).
+        if (!wrote) return void socket.destroy();
+        lingering = true;
+        socket.resume();
+        socket.end();
+        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        socket.once("close", () => clearTimeout(timer));
+      },
+    },
   );
   return writerSocket(writer, {
     remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -107,7 +129,7 @@ export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => voi
       const name = options.name ?? `tls:${addr.address}:${addr.port}`;
       server.on("secureConnection", (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        onSocket(nodeSocket(socket, name, options.maxPacketSize));
+        onSocket(nodeSocket(socket, name, options.framing));
       });
       // A failed handshake is that client's problem only.
       server.on("tlsClientError", () => {});
@@ -123,4 +145,39 @@ export function listenTls(options: TlsOptions, onSocket: (socket: Socket) => voi
       });
     });
   });
+}
+
+/**
+ * Checks that `certFile` holds a PEM certificate and `keyFile` the private key that
+ * belongs to it, so that a broken pair is refused before a listener that could only
+ * fail every handshake starts. Throws an Error naming the file and what to do.
+ */
+export function validateCertificatePair(certFile: string, keyFile: string): void {
+  const read = (path: string, what: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      throw new Error(`${path}: cannot read the ${what} (${(err as Error).message})`);
+    }
+  };
+  const certText = read(certFile, "certificate");
+  const keyText = read(keyFile, "private key");
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certText);
+  } catch {
+    throw new Error(`${certFile}: not a PEM certificate (expected "-----BEGIN CERTIFICATE-----")`);
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyText);
+  } catch {
+    throw new Error(`${keyFile}: not a PEM private key (expected "-----BEGIN PRIVATE KEY-----" or similar)`);
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new Error(
+      `${keyFile}: this private key does not belong to the certificate in ${certFile} ` +
+        `(give the key the certificate was issued for, or a certificate for this key)`,
+    );
+  }
 }

@@ -9,6 +9,7 @@
  */
 import { malformed } from "../protocol/errors.ts";
 import { BatchWriter } from "./batch_writer.ts";
+import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
@@ -19,7 +20,8 @@ export interface WebSocketOptions {
   /** HTTP path that upgrades to MQTT (default "/mqtt"). */
   path?: string;
   name?: string;
-  maxPacketSize?: number;
+  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
+  framing?: FrameSplitterOptions;
   /** PEM certificate chain and key: serve wss. */
   tls?: { cert: string; key: string };
 }
@@ -46,10 +48,10 @@ export function webSocketSocket(
   ws: WebSocket,
   listener: string,
   remoteAddress: string,
-  maxPacketSize?: number,
+  framing?: FrameSplitterOptions,
 ): Socket {
   ws.binaryType = "arraybuffer";
-  const source = new PushedFrames(maxPacketSize);
+  const source = new PushedFrames(framing);
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => resolveClosed = r);
   ws.onmessage = (event) => {
@@ -93,7 +95,7 @@ export interface UpgradeOptions {
   name: string;
   /** "host:port" of the peer, read before the upgrade takes the connection over. */
   remoteAddress: string;
-  maxPacketSize?: number;
+  framing?: FrameSplitterOptions;
 }
 
 /**
@@ -120,7 +122,7 @@ export function upgradeToMqtt(
   // refuses "mqttv3.1,mqtt": upgrade without it and answer the header ourselves.
   const { socket, response } = Deno.upgradeWebSocket(req);
   response.headers.set("sec-websocket-protocol", protocol);
-  onSocket(webSocketSocket(socket, options.name, options.remoteAddress, options.maxPacketSize));
+  onSocket(webSocketSocket(socket, options.name, options.remoteAddress, options.framing));
   return response;
 }
 
@@ -146,7 +148,7 @@ export function listenWebSocket(
       const remoteAddress = `${remote.hostname}:${remote.port}`;
       return upgradeToMqtt(
         req,
-        { path, name, remoteAddress, maxPacketSize: options.maxPacketSize },
+        { path, name, remoteAddress, framing: options.framing },
         onSocket,
       );
     };

@@ -1,17 +1,24 @@
 /**
  * Finds the specification statement ids cited in src/ and the tests that name
- * them, and renders the table of docs/conformance.md from them.
+ * them, and renders the table of docs/conformance.md from them; renders the
+ * differences from Mosquitto that the differential scenarios allow
+ * (tests/differential/differences.ts) into the same page.
  *
- * Run it to refresh the table after citing or testing a new statement:
- * `deno task conformance`. tests/conformance_ids_test.ts fails while the
- * document is out of date.
+ * Run it to refresh both after citing or testing a new statement or changing an
+ * allowed difference: `deno task conformance`. tests/conformance_ids_test.ts
+ * fails while the document is out of date.
  *
  * @module
  */
 
+import { renderDifferences } from "../differential/differences.ts";
+import { SCENARIOS } from "../differential/scenarios/all_scenarios.ts";
+
 const ID = /\[MQTT-\d+(?:\.\d+)*-\d+\]/g;
 const TABLE_START = "<!-- cited-table:start -->";
 const TABLE_END = "<!-- cited-table:end -->";
+const DIFFERENCES_START = "<!-- mosquitto-differences:start -->";
+const DIFFERENCES_END = "<!-- mosquitto-differences:end -->";
 
 /** Where each id is cited in src/ and which tests name it. */
 export interface Citations {
@@ -98,10 +105,46 @@ export function withTable(doc: string, table: string): string {
   return `${doc.slice(0, start + TABLE_START.length)}\n${table}\n${doc.slice(end)}`;
 }
 
+/** The catalogue of allowed differences, each with the scenarios that show it. */
+export function renderDifferenceList(): string {
+  const used = new Map<string, string[]>();
+  for (const s of SCENARIOS) {
+    for (const id of new Set((s.expectDifference ?? []).map((e) => e.id))) {
+      used.set(id, [...(used.get(id) ?? []), s.name]);
+    }
+  }
+  return renderDifferences(used);
+}
+
+/**
+ * The generated list of differences from Mosquitto in `doc` (or a freshly rendered list), with
+ * white space collapsed: `deno fmt` rewraps the Markdown to the line width.
+ */
+export function differenceText(doc: string): string {
+  const start = doc.indexOf(DIFFERENCES_START);
+  const end = doc.indexOf(DIFFERENCES_END);
+  const text = start < 0 ? doc : doc.slice(start + DIFFERENCES_START.length, end < 0 ? doc.length : end);
+  return text.replace(/\s+/g, " ").trim();
+}
+
+/** The document with its generated list of differences replaced by `list`. */
+export function withDifferences(doc: string, list: string): string {
+  const start = doc.indexOf(DIFFERENCES_START);
+  const end = doc.indexOf(DIFFERENCES_END);
+  if (start < 0 || end < start) {
+    throw new Error(`docs/conformance.md lacks ${DIFFERENCES_START} … ${DIFFERENCES_END}`);
+  }
+  return `${doc.slice(0, start + DIFFERENCES_START.length)}\n\n${list}\n\n${doc.slice(end)}`;
+}
+
 if (import.meta.main) {
   const root = new URL("../../", import.meta.url).pathname;
   const path = `${root}docs/conformance.md`;
   const doc = await Deno.readTextFile(path);
-  await Deno.writeTextFile(path, withTable(doc, renderTable(await findCitations(root))));
+  const withBoth = withDifferences(
+    withTable(doc, renderTable(await findCitations(root))),
+    renderDifferenceList(),
+  );
+  await Deno.writeTextFile(path, withBoth);
   console.log(`updated ${path}`);
 }

@@ -20,7 +20,7 @@ export function memorySocketPair(options: { remoteAddress?: string; maxPacketSiz
   socket: Socket;
   client: MemoryClient;
 } {
-  const frames = new PushedFrames(options.maxPacketSize);
+  const frames = new PushedFrames({ maxPacketSize: options.maxPacketSize });
   const toClient: (Uint8Array | null)[] = [];
   let clientWaiter: (() => void) | null = null;
   let resolveClosed!: () => void;

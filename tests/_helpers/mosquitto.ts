@@ -29,6 +29,8 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** More configuration lines (e.g. a bridge `connection` section). */
   extra?: string[];
+  /** Clients without a user name may connect (default true). */
+  allowAnonymous?: boolean;
 }
 
 /** Starts mosquitto and waits until its port accepts connections. */
@@ -37,7 +39,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "mosquitto-" });
   const lines = [
     `listener ${port} 127.0.0.1`,
-    "allow_anonymous true",
+    `allow_anonymous ${options.allowAnonymous ?? true}`,
     "log_dest stderr",
     "log_type all",
   ];

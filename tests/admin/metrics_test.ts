@@ -107,7 +107,7 @@ Deno.test("metrics report a cluster node's NATS connection: connected, disconnec
   assert.ok(!renderMetrics(broker).includes("mqtt_cluster_"), "cluster families outside cluster mode");
   broker.attachCluster({
     forward: () => {},
-    claim: () => Promise.resolve(undefined),
+    claim: () => Promise.resolve({ refused: false }),
     settled: () => undefined,
     status: () => ({ connected: false, disconnects: 2, reconnects: 1, retries: 9 }),
   });

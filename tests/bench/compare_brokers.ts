@@ -21,6 +21,7 @@ import {
   startBroker,
   toolDir,
 } from "./loadgen/broker_launchers.ts";
+import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
 import { type ChartRow, ratioChart } from "./loadgen/ratio_chart.ts";
 
 /**
@@ -126,7 +127,12 @@ export interface CompareArgs {
   chart?: string;
 }
 
+export const USAGE = `usage: deno task bench:compare -- [--runs 3] [--scenarios a,b,…,j] [--scale 1]
+  [--brokers deno,mosquitto,mosquitto-nodelay,aedes] [--duration 30] [--out FILE] [--check FILE.json]
+  [--record FILE.json] [--chart FILE.svg]`;
+
 export function parseArgs(argv: string[]): CompareArgs {
+  argv = withoutSeparator(argv);
   const a: CompareArgs = { runs: 3, scenarios: [], scale: 1, brokers: ["deno", "mosquitto"], duration: 30 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], argv[i + 1]];
@@ -374,12 +380,17 @@ export async function check(
 }
 
 async function main(): Promise<number> {
+  const { help, rest } = helpRequested(Deno.args);
   let a: CompareArgs;
   try {
-    a = parseArgs(Deno.args);
+    a = parseArgs(rest);
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (help) {
+    console.log(USAGE);
+    return 0;
   }
   const dir = await Deno.makeTempDir({ prefix: "compare-brokers-" });
   try {

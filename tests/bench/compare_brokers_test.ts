@@ -9,6 +9,10 @@ Deno.test("the runner defaults to every scenario, three runs, ours against Mosqu
   assert.deepEqual([a.runs, a.scale, a.brokers], [3, 1, ["deno", "mosquitto"]]);
 });
 
+Deno.test("the -- that `deno task bench:compare -- --runs 3` passes on is skipped", () => {
+  assert.equal(parseArgs(["--", "--runs", "5"]).runs, 5);
+});
+
 Deno.test("a latency scenario runs after the scenario whose maximum rate it halves", () => {
   assert.deepEqual(parseArgs(["--scenarios", "h"]).scenarios, ["a", "h"]);
   assert.deepEqual(parseArgs(["--scenarios", "i,e,c"]).scenarios, ["c", "e", "i"]);

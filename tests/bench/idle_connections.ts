@@ -17,6 +17,7 @@ import {
   type RunningBroker,
   startBroker,
 } from "./loadgen/broker_launchers.ts";
+import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
 import { encodeConnect } from "./loadgen/wire.ts";
 
 const TARGET = 100_000;
@@ -30,7 +31,11 @@ export interface IdleArgs {
   runs: number;
 }
 
+export const USAGE =
+  "usage: deno task bench:idle -- [--conns N] [--brokers deno,mosquitto] [--hold 5] [--runs 1]";
+
 export function parseIdleArgs(argv: string[], fileLimit: number): { args: IdleArgs; lowered: boolean } {
+  argv = withoutSeparator(argv);
   const a: IdleArgs = { conns: TARGET, brokers: ["deno", "mosquitto"], hold: 5, runs: 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], argv[i + 1]];
@@ -159,12 +164,17 @@ export function formatRow(r: IdleResult): string {
 
 async function main(): Promise<number> {
   const limit = await openFileLimit();
+  const { help, rest } = helpRequested(Deno.args);
   let parsed;
   try {
-    parsed = parseIdleArgs(Deno.args, limit);
+    parsed = parseIdleArgs(rest, limit);
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (help) {
+    console.log(USAGE);
+    return 0;
   }
   const { args: a, lowered } = parsed;
   if (lowered) {

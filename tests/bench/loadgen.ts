@@ -12,7 +12,7 @@
  * connection failed, 2 usage error.
  */
 import { type LoadProgress, type LoadSummary, runLoad } from "./loadgen/load_run.ts";
-import { parseOptions, USAGE, UsageError } from "./loadgen/options.ts";
+import { helpRequested, parseOptions, USAGE, UsageError } from "./loadgen/options.ts";
 
 export { runLoad } from "./loadgen/load_run.ts";
 export { parseOptions } from "./loadgen/options.ts";
@@ -33,18 +33,20 @@ function progressLine(p: LoadProgress): string {
     `rate=${rate} msg/s`;
 }
 
-async function main(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(USAGE);
-    return 0;
-  }
+async function main(argv: string[]): Promise<number> {
+  const { help, rest } = helpRequested(argv);
   let options;
   try {
-    options = parseOptions(args);
+    // Checked even with --help, so that `… --help` tells whether the rest of the line is right.
+    options = parseOptions(rest);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`${err.message}\n${USAGE}`);
     return 2;
+  }
+  if (help) {
+    console.log(USAGE);
+    return 0;
   }
   const terminal = Deno.stderr.isTerminal();
   const encoder = new TextEncoder();

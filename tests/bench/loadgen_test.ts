@@ -105,6 +105,11 @@ Deno.test("scenario presets take the reference counts and flags override them", 
   assert.throws(() => parseOptions(["--frobnicate", "1"]), /unknown option/);
 });
 
+Deno.test("the -- that `deno task loadgen -- …` passes on is skipped, as the README writes the command", () => {
+  const o = parseOptions(["--", "--scenario", "fanout", "--port", "1883"]);
+  assert.deepEqual([o.subs, o.port], [20, 1883]);
+});
+
 Deno.test("the coalescing writer loops over partial writes and joins appends of one turn", async () => {
   const writes: number[] = [];
   const received: number[] = [];

@@ -146,17 +146,21 @@ bridges:
     const metrics = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/metrics`)).text();
     assert.match(metrics, /^mqtt_bridge_queued_messages\{bridge="down"\} 3$/m);
     assert.match(metrics, /^mqtt_bridge_connected\{bridge="down"\} 0$/m);
+    // The { total, offset, limit, items } envelope of every list endpoint.
     const listed = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/api/v1/bridges`)).json();
-    assert.deepEqual(listed, [
-      {
+    assert.deepEqual(listed, {
+      total: 1,
+      offset: 0,
+      limit: 100,
+      items: [{
         name: "down",
         connected: false,
         messagesIn: 0,
         messagesOut: 0,
         queued: 3,
-        reconnects: listed[0].reconnects,
-      },
-    ]);
+        reconnects: listed.items[0].reconnects,
+      }],
+    });
     const config = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/api/v1/config`)).json();
     assert.equal(config.bridges[0].password, "***");
   } finally {
@@ -398,5 +402,60 @@ sys: { interval: 0 }
     await edge.close();
     await hub.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a message resent to the remote after a reconnect goes out with DUP; a new one without [MQTT-3.3.1-1]", async () => {
+  const servers: ScriptedServer[] = [];
+  const config = parseConfig(
+    `bridges:
+  - { name: dupper, address: "127.0.0.1:1", ${fast}, topics: [{ pattern: "d/#", direction: out, qos: 2 }] }
+`,
+    "test.yaml",
+    { checkFiles: false, env: {} },
+  ).bridges[0];
+  const trust = new BridgeTrust(["dupper"]);
+  const broker = new Broker({
+    authenticator: trust.authenticator(undefined),
+    authorizer: trust.authorizer(undefined),
+  });
+  await broker.start();
+  const bridge = new Bridge(broker, config, trust, {
+    hostname: "test",
+    openRemote: () => {
+      const server = new ScriptedServer(5);
+      servers.push(server);
+      return Promise.resolve(server.socket);
+    },
+  });
+  const accept = async (server: ScriptedServer) => {
+    await server.expect(PacketType.CONNECT);
+    server.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: 0 });
+  };
+  try {
+    await bridge.start();
+    await waitFor("the first connection", () => servers.length === 1);
+    await accept(servers[0]);
+    await waitFor("the bridge to connect", () => bridge.connected);
+    await broker.publish({ topic: "d/1", payload: "sent once before", qos: 1 });
+    await broker.publish({ topic: "d/2", payload: "exactly once", qos: 2 });
+    const first = [await servers[0].expect(PacketType.PUBLISH), await servers[0].expect(PacketType.PUBLISH)];
+    assert.deepEqual(first.map((p) => p.dup), [false, false]);
+    // No acknowledgement, and the connection drops.
+    servers[0].close();
+    await waitFor("the second connection", () => servers.length === 2);
+    await accept(servers[1]);
+    const again = [await servers[1].expect(PacketType.PUBLISH), await servers[1].expect(PacketType.PUBLISH)];
+    assert.deepEqual(again.map((p) => [p.topic, p.qos, p.dup]), [["d/1", 1, true], ["d/2", 2, true]]);
+    servers[1].send({ type: PacketType.PUBACK, packetId: again[0].packetId!, reasonCode: 0 });
+    servers[1].send({ type: PacketType.PUBREC, packetId: again[1].packetId!, reasonCode: 0 });
+    const pubrel = await servers[1].expect(PacketType.PUBREL);
+    servers[1].send({ type: PacketType.PUBCOMP, packetId: pubrel.packetId, reasonCode: 0 });
+    await waitFor("the local queue to drain", () => bridge.queued === 0);
+    await broker.publish({ topic: "d/3", payload: "new", qos: 1 });
+    assert.equal((await servers[1].expect(PacketType.PUBLISH)).dup, false);
+  } finally {
+    await bridge.stop();
+    await broker.close();
   }
 });

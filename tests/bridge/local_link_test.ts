@@ -96,3 +96,13 @@ Deno.test("the bridge's local connection is exempt from the connection limit and
     await broker.close();
   }
 });
+
+Deno.test("the bridge trust passes per-message read checks through to the inner authorizer, bridges exempt", () => {
+  const trust = new BridgeTrust(["hub"]);
+  assert.equal(trust.authorizer({ authorize: () => true }).authorizeDelivery, undefined);
+  const inner = { authorize: () => true, authorizeDelivery: (_c: unknown, topic: string) => topic === "ok" };
+  const wrapped = trust.authorizer(inner);
+  assert.equal(wrapped.authorizeDelivery!({ clientId: "alice" }, "ok"), true);
+  assert.equal(wrapped.authorizeDelivery!({ clientId: "alice" }, "secret"), false);
+  assert.equal(wrapped.authorizeDelivery!({ clientId: localClientId("hub") }, "secret"), true);
+});

@@ -250,3 +250,31 @@ Deno.test("v5: Response Information is in CONNACK only when the client requests 
   const silent = await TestClient.connect(broker, { clientId: "quiet", protocolLevel: 5 });
   assert.equal(silent.connack.properties?.responseInformation, undefined);
 });
+
+Deno.test("v5: a CONNECT over the property limits is refused with CONNACK 0x97, then the close [MQTT-3.2.2-7]", async () => {
+  const broker = new Broker({ clock: new ManualClock(), limits: { maxUserProperties: 1 } });
+  const client = TestClient.open(broker, 5);
+  client.send({
+    type: PacketType.CONNECT,
+    protocolName: "MQTT",
+    protocolLevel: 5,
+    clean: true,
+    keepAlive: 0,
+    clientId: "c",
+    properties: { userProperties: [["a", "1"], ["b", "2"]] },
+  });
+  const packets = await client.closedByBroker();
+  assert.deepEqual(packets, [{
+    type: PacketType.CONNACK,
+    sessionPresent: false,
+    reasonCode: Reason.QuotaExceeded,
+  }]);
+});
+
+Deno.test("a first packet larger than limits.maxConnectSize is refused before it is decoded, on any socket", async () => {
+  const broker = new Broker({ clock: new ManualClock(), limits: { maxConnectSize: 100 } });
+  const big = await TestClient.connect(broker, { clientId: "x".repeat(200), timeoutMs: 200 }).catch((e) => e);
+  assert.match(String(big), /closed while waiting/);
+  const { connack } = await TestClient.connect(broker, { clientId: "x".repeat(50) });
+  assert.equal(connack.reasonCode, 0);
+});

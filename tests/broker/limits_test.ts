@@ -59,3 +59,25 @@ Deno.test("limits: a subscriber whose buffer passes the limit stops getting QoS 
   while (await slow.client.next(100).then(() => true, () => false)) got++;
   assert.equal(got + b.stats.dropped.slow_consumer, 50);
 });
+
+Deno.test("limits: a message queued for an offline client counts its properties against max_queued_bytes", async () => {
+  const b = new Broker({ clock: new ManualClock(), limits: { maxQueuedBytes: 1000 } });
+  const sub = await TestClient.connect(b, {
+    clientId: "away",
+    protocolLevel: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 3600 },
+  });
+  await sub.client.subscribe("q", 1);
+  sub.client.send({ type: PacketType.DISCONNECT, reasonCode: 0 });
+  await sub.client.closedByBroker();
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  // 10 bytes of payload each, and 300 bytes of properties (user property "k" = 293 × "v").
+  const properties = { userProperties: [["k", "v".repeat(293)]] as [string, string][] };
+  for (let i = 0; i < 4; i++) {
+    pub.client.publish("q", "0123456789", { qos: 1, properties });
+    await pub.client.expect(PacketType.PUBACK);
+  }
+  // Payloads alone (40 bytes) would fit 1000; with their properties only three messages do.
+  assert.equal(b.stats.dropped.queue_full, 1);
+});

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
+import { hashPassword } from "../../src/auth/password_file.ts";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
 import { KeptStore } from "../_helpers/kept_store.ts";
 import { hasNatsServer, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
@@ -48,9 +49,16 @@ async function waitUntil(what: string, done: () => boolean, timeoutMs = 10_000):
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** alice and eve (password "<user>-pw"), for the session-owner step; other clients are anonymous. */
+const passwordFile = await Deno.makeTempFile({ prefix: "cluster-passwords-" });
+await Deno.writeTextFile(
+  passwordFile,
+  `alice:${await hashPassword("alice-pw", 1000)}\neve:${await hashPassword("eve-pw", 1000)}\n`,
+);
+
 function clusterYaml(nats: NatsCluster, i: number): string {
   return `persistence: { type: memory }\nsys: { interval: 0 }\ncluster:\n  node_id: node${i}\n  replicas: 3\n` +
-    `  nats: { servers: ["${nats.urls[i]}"] }\n`;
+    `  nats: { servers: ["${nats.urls[i]}"] }\nauth: { password_file: ${passwordFile} }\n`;
 }
 
 Deno.test({
@@ -177,6 +185,33 @@ Deno.test({
       );
 
       await t.step(
+        "another user presenting a client id held on another node is refused with 0x85, online or not, and the owner keeps it",
+        async () => {
+          const v5 = { clientId: "owned", protocolVersion: 5 as const, clean: false };
+          const expiry = { properties: { sessionExpiryInterval: 3600 } };
+          const alice = open(port(0), { ...v5, ...expiry, username: "alice", password: "alice-pw" });
+          await alice.connack;
+          await alice.c.subscribeAsync("owned/#", { qos: 1 });
+          const refusal = (i: number) =>
+            open(port(i), { ...v5, ...expiry, username: "eve", password: "eve-pw" }).connack.then(
+              () => "connected",
+              (err: { code?: number }) => err.code,
+            );
+          assert.equal(await refusal(2), 0x85);
+          assert.equal(alice.c.connected, true, "eve closed alice's connection on another node");
+          await alice.c.endAsync();
+          const pub = open(port(2));
+          await pub.connack;
+          await pub.c.publishAsync("owned/1", "for alice", { qos: 1 });
+          assert.equal(await refusal(1), 0x85);
+          const back = open(port(1), { ...v5, ...expiry, username: "alice", password: "alice-pw" });
+          assert.equal((await back.connack).sessionPresent, true);
+          await waitUntil("alice's queued message", () => back.received.length === 1);
+          assert.equal(back.received[0].payload, "for alice");
+        },
+      );
+
+      await t.step(
         "a shared subscription is balanced across nodes and each message goes to one member",
         async () => {
           const members = [open(port(0)), open(port(1)), open(port(2))];
@@ -276,6 +311,7 @@ Deno.test({
       for (const c of clients) c.end(true);
       await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
       await nats.stop();
+      await Deno.remove(passwordFile);
     }
   },
 });

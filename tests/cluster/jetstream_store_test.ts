@@ -69,6 +69,26 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the session record alone reads back with its owner, and undefined when none is stored",
+        async () => {
+          const owned = "owned by alice";
+          await store.commit([{
+            kind: "putSession",
+            session: { clientId: owned, protocolLevel: 4, expiryInterval: 60, username: "alice" },
+          }]);
+          assert.equal((await store.sessionRecord(owned))?.username, "alice");
+          assert.equal(
+            (await store.sessionRecord(clientId))?.username,
+            undefined,
+            "a record without an owner",
+          );
+          await store.commit([{ kind: "deleteSession", clientId: owned }]);
+          assert.equal(await store.sessionRecord(owned), undefined);
+          assert.equal(await store.sessionRecord("never seen"), undefined);
+        },
+      );
+
       await t.step("load() returns no sessions: each is claimed when its client connects", async () => {
         assert.deepEqual((await store.load()).sessions, []);
       });

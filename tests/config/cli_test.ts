@@ -22,3 +22,12 @@ Deno.test("unknown flags and bad values are errors", () => {
   assert.ok("error" in parseArgs(["--log-level", "loud"]));
   assert.ok("error" in parseArgs(["--config"]));
 });
+
+Deno.test("a leading -- (what `deno task start -- …` passes on) is skipped", () => {
+  assert.deepEqual(parseArgs(["--", "--config", "b.yaml"]), {
+    help: false,
+    version: false,
+    checkConfig: false,
+    config: "b.yaml",
+  });
+});

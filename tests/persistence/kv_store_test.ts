@@ -191,3 +191,86 @@ Deno.test("KvStore: a second broker process on the same file fails at start", as
     assert.match(new TextDecoder().decode(out.stdout), /in use by another broker process/);
   });
 });
+
+async function sha256Hex(s: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("KvStore: a client id spelled like a long id's key digest does not get that session after a restart", async () => {
+  const { path, dir } = await tempPath();
+  const victim = "victim-".repeat(100); // 700 bytes: stored under "#" + its digest
+  const forged = "#" + await sha256Hex(victim);
+  const sub = {
+    filter: "secret/#",
+    qos: 1 as const,
+    noLocal: false,
+    retainAsPublished: false,
+    retainHandling: 0 as const,
+  };
+  const message = { topic: "secret/1", payload: new Uint8Array([42]), qos: 1 as const, retain: false };
+  try {
+    let store = new KvStore({ path });
+    await store.open();
+    await store.commit([
+      { kind: "putSession", session: { clientId: victim, protocolLevel: 5, expiryInterval: 600 } },
+      { kind: "putSubscription", clientId: victim, subscription: sub },
+      {
+        kind: "putOutbound",
+        clientId: victim,
+        entry: { seq: 1, packetId: 0, phase: "publish", qos: 1, message },
+      },
+    ]);
+    await store.close();
+
+    store = new KvStore({ path });
+    await store.open();
+    assert.equal(await store.loadSession(forged), undefined, "nothing is stored for the forged id");
+    await store.commit([
+      { kind: "putSession", session: { clientId: forged, protocolLevel: 5, expiryInterval: 600 } },
+    ]);
+    await store.close();
+
+    store = new KvStore({ path });
+    await store.open();
+    const sessions = new Map((await store.load()).sessions.map((s) => [s.session.clientId, s]));
+    assert.deepEqual(sessions.get(forged)?.subscriptions, []);
+    assert.deepEqual(sessions.get(forged)?.outbound, []);
+    assert.deepEqual(sessions.get(victim)?.subscriptions.map((s) => s.filter), ["secret/#"]);
+    assert.equal(sessions.get(victim)?.outbound.length, 1);
+    assert.deepEqual((await store.loadSession(forged))?.subscriptions, []);
+    await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test('KvStore: a client id spelled "chunk" keeps its subscriptions and queue (they are records, not chunks)', async () => {
+  await withStore(async (store, path) => {
+    const sub = {
+      filter: "a/#",
+      qos: 1 as const,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0 as const,
+    };
+    await store.commit([
+      { kind: "putSession", session: { clientId: "chunk", protocolLevel: 4, expiryInterval: 0xffffffff } },
+      { kind: "putSubscription", clientId: "chunk", subscription: sub },
+      {
+        kind: "putOutbound",
+        clientId: "chunk",
+        entry: { seq: 1, packetId: 0, phase: "publish", qos: 1, message: big(100, 1) },
+      },
+      { kind: "putInbound", clientId: "chunk", packetId: 3 },
+    ]);
+    await store.close();
+    const again = new KvStore({ path });
+    await again.open();
+    const [loaded] = (await again.load()).sessions;
+    await again.close();
+    assert.deepEqual(loaded.subscriptions, [sub]);
+    assert.equal(loaded.outbound.length, 1);
+    assert.deepEqual(loaded.inbound, [3]);
+  });
+});

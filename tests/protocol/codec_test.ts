@@ -404,3 +404,12 @@ Deno.test("property values the specification constrains are checked", () => {
   rejects([0x30, 0x06, 0x00, 0x01, 0x74, 0x02, 0x01, 0x02], 5, Reason.ProtocolError); // payload format 2
   rejects([0x82, 0x09, 0x00, 0x01, 0x02, 0x0b, 0x00, 0x00, 0x01, 0x61, 0x00], 5, Reason.ProtocolError); // subscription id 0
 });
+
+Deno.test("v5: a reason code without properties is sent without a Property Length (DISCONNECT 3 bytes, acks 5)", () => {
+  const disconnect: Packet = { type: PacketType.DISCONNECT, reasonCode: Reason.PacketTooLarge };
+  assert.deepEqual([...encodePacket(disconnect, 5)], [0xe0, 0x01, 0x95]);
+  assert.deepEqual(roundTrip(disconnect, 5), disconnect);
+  const puback: Packet = { type: PacketType.PUBACK, packetId: 1, reasonCode: Reason.QuotaExceeded };
+  assert.deepEqual([...encodePacket(puback, 5)], [0x40, 0x03, 0x00, 0x01, 0x97]);
+  assert.deepEqual(roundTrip(puback, 5), puback);
+});

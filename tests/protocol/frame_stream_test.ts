@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import { FrameSplitter, FrameStream } from "../../src/protocol/frame_stream.ts";
 import { type Frame, Reason } from "../../src/protocol/packet.ts";
+import { ReceiveBudget } from "../../src/protocol/receive_budget.ts";
+import { varintSize, writeVarint } from "../../src/protocol/writer.ts";
 
 const ping = [0xc0, 0x00];
 const publish = [0x30, 0x05, 0x00, 0x01, 0x74, 0x68, 0x69]; // PUBLISH "t" payload "hi"
@@ -65,4 +67,124 @@ Deno.test("FrameStream emits one batch per chunk that completes frames", async (
   const batches: number[] = [];
   for await (const batch of input.pipeThrough(new FrameStream())) batches.push(batch.length);
   assert.deepEqual(batches, [2, 1]);
+});
+
+/** A fixed header (type byte + remaining length) for a body of `length` bytes. */
+function header(type: number, length: number): Uint8Array {
+  const out = new Uint8Array(1 + varintSize(length));
+  out[0] = type;
+  writeVarint(out, 1, length);
+  return out;
+}
+
+const MiB = 1024 * 1024;
+
+function reasonOf(fn: () => unknown): number | undefined {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ProtocolError, String(err));
+    return err.reasonCode;
+  }
+  return undefined;
+}
+
+Deno.test("a large declared packet holds only the bytes that arrived, not its declared length", () => {
+  const splitter = new FrameSplitter();
+  // PUBLISH declaring 200 MB; 1 MiB of it arrives.
+  assert.deepEqual(splitter.push(header(0x30, 200_000_000)), []);
+  assert.equal(splitter.pendingBytes, 0, "nothing is allocated for the header alone");
+  splitter.push(new Uint8Array(MiB));
+  assert.ok(
+    splitter.pendingBytes >= MiB && splitter.pendingBytes < MiB + 128 * 1024,
+    `${splitter.pendingBytes}`,
+  );
+  splitter.discard();
+  assert.equal(splitter.pendingBytes, 0);
+});
+
+Deno.test("a large packet assembled from chunks cut anywhere is the packet that was sent", () => {
+  const body = new Uint8Array(300_000);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  const bytes = new Uint8Array([...header(0x30, body.length), ...body, ...ping]);
+  for (
+    const cut of [1, 2, 3, 4, 5, 1000, 65_536, 65_540, 131_072, 250_000, bytes.length - 3, bytes.length - 1]
+  ) {
+    for (const step of [cut, 70_001]) {
+      const splitter = new FrameSplitter();
+      const frames: Frame[] = [];
+      frames.push(...splitter.push(bytes.slice(0, cut)));
+      for (let at = cut; at < bytes.length; at += step) {
+        frames.push(...splitter.push(bytes.slice(at, at + step)));
+      }
+      assert.deepEqual(frames.map((f) => f.header), [0x30, 0xc0], `cut ${cut} step ${step}`);
+      assert.deepEqual(frames[0].body, body, `cut ${cut} step ${step}`);
+      assert.equal(splitter.pendingBytes, 0);
+    }
+  }
+});
+
+Deno.test("the first packet (CONNECT) has its own, smaller limit, refused with 0x95 from its header", () => {
+  const splitter = new FrameSplitter({ maxPacketSize: 10_000, maxFirstPacketSize: 100 });
+  // A CONNECT claiming 200 MB: refused before a byte of its body is held.
+  assert.equal(reasonOf(() => splitter.push(header(0x10, 200_000_000))), Reason.PacketTooLarge);
+  const next = new FrameSplitter({ maxPacketSize: 10_000, maxFirstPacketSize: 100 });
+  assert.equal(reasonOf(() => next.push(header(0x10, 98))), undefined, "a CONNECT of exactly 100 bytes");
+  assert.equal(next.push(new Uint8Array(98)).length, 1);
+  // Once the first packet is through, the general limit applies.
+  assert.equal(reasonOf(() => next.push(header(0x30, 5000))), undefined);
+  assert.equal(
+    reasonOf(() => new FrameSplitter({ maxFirstPacketSize: 100 }).push(header(0x10, 98))),
+    undefined,
+  );
+});
+
+Deno.test("splitters sharing a budget: the one whose bytes do not fit fails with 0x89 Server busy", () => {
+  const budget = new ReceiveBudget(3 * MiB);
+  const a = new FrameSplitter({ budget });
+  const b = new FrameSplitter({ budget });
+  a.push(header(0x30, 2.5 * MiB));
+  a.push(new Uint8Array(2 * MiB));
+  b.push(header(0x30, 2.5 * MiB));
+  assert.equal(reasonOf(() => b.push(new Uint8Array(2 * MiB))), Reason.ServerBusy);
+  assert.equal(b.pendingBytes, 0, "the refused packet holds nothing");
+  assert.equal(budget.used, 2 * MiB, "and gave back what it had reserved");
+  a.discard();
+  assert.equal(budget.used, 0, "a discarded packet gives its bytes back");
+});
+
+Deno.test("a complete packet gives its reservation back: the engine owns it now", () => {
+  const budget = new ReceiveBudget(MiB);
+  const splitter = new FrameSplitter({ budget });
+  splitter.push(header(0x30, 100_000));
+  splitter.push(new Uint8Array(70_000));
+  assert.ok(budget.used >= 70_000 && budget.used <= 100_000, `${budget.used}`);
+  assert.equal(splitter.push(new Uint8Array(30_000)).length, 1);
+  assert.equal(budget.used, 0);
+  // Small packets cut by a chunk boundary are reserved too, and given back.
+  splitter.push(new Uint8Array(publish.slice(0, 3)));
+  assert.equal(budget.used, publish.length - 2);
+  splitter.push(new Uint8Array(publish.slice(3)));
+  assert.equal(budget.used, 0);
+});
+
+Deno.test("a packet larger than the whole budget is too large (0x95), not a busy server", () => {
+  const splitter = new FrameSplitter({ budget: new ReceiveBudget(MiB) });
+  assert.equal(reasonOf(() => splitter.push(header(0x30, 2 * MiB))), Reason.PacketTooLarge);
+});
+
+Deno.test("a malformed chunk drops the partial packet and its reservation", () => {
+  const budget = new ReceiveBudget(MiB);
+  const splitter = new FrameSplitter({ budget });
+  splitter.push(new Uint8Array([0x30, 0xff, 0xff])); // a header cut after 3 bytes...
+  assert.throws(() => splitter.push(new Uint8Array([0xff, 0xff, 0x01])), ProtocolError); // ...then a fifth byte
+  assert.equal(budget.used, 0);
+  assert.equal(splitter.pendingBytes, 0);
+});
+
+Deno.test("FrameStream gives a cut-off packet back when its input ends", async () => {
+  const budget = new ReceiveBudget(MiB);
+  const input = ReadableStream.from([new Uint8Array([...header(0x30, 100_000), ...new Uint8Array(1000)])]);
+  for await (const _ of input.pipeThrough(new FrameStream({ budget }))) assert.fail("no complete frame");
+  assert.equal(budget.used, 0);
 });

@@ -242,3 +242,89 @@ Deno.test("a burst of messages in one turn reaches the other instance whole, and
     await close();
   }
 });
+
+/** Accepts any user whose password is "<user>-pw". */
+const usersByPassword = {
+  authenticate: (info: { username?: string; password?: Uint8Array }) =>
+    Promise.resolve(
+      info.username === undefined || new TextDecoder().decode(info.password) === `${info.username}-pw`
+        ? { ok: true as const }
+        : { ok: false as const, reason: "bad_credentials" as const },
+    ),
+};
+const login = (user: string) => ({ username: user, password: bytes(`${user}-pw`) });
+
+Deno.test("another user's CONNECT on a second instance neither gets a stored session nor closes its owner's connection", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bridge-owner-" });
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const clock = new ManualClock();
+  const start = async (instanceId: string) => {
+    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
+    const broker = new Broker({ clock, store, authenticator: usersByPassword });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
+    await broker.start();
+    bridge.ready();
+    return { broker, bridge };
+  };
+  const a = await start("a");
+  const b = await start("b");
+  const session = { clientId: "owned", clean: false, protocolLevel: 5 as const };
+  const props = { properties: { sessionExpiryInterval: 3600 } };
+  try {
+    const alice = await TestClient.connect(a.broker, { ...session, ...props, ...login("alice") });
+    await alice.client.subscribe("mine/#", 1);
+    await settle();
+    clock.advance(1);
+    // Online on a: eve on b is refused, and a keeps alice's connection.
+    const eve = await TestClient.connect(b.broker, { ...session, ...props, ...login("eve") });
+    assert.equal(eve.connack.reasonCode, Reason.ClientIdentifierNotValid);
+    await settle();
+    assert.equal(alice.client.isClosed, false, "eve's notice closed alice's connection");
+    assert.equal(a.bridge.counts.released, 0);
+    // Offline, stored: eve is refused again, and alice then moves to b with her queued message.
+    alice.client.disconnect();
+    await alice.client.closedByBroker().catch(() => []);
+    await a.broker.publish({ topic: "mine/1", payload: "queued for alice", qos: 1 });
+    clock.advance(1);
+    const eveAgain = await TestClient.connect(b.broker, { ...session, ...props, ...login("eve") });
+    assert.equal(eveAgain.connack.reasonCode, Reason.ClientIdentifierNotValid);
+    assert.equal(a.broker.sessions.has("owned"), true, "eve's attempt made a let go of the session");
+    const back = await TestClient.connect(b.broker, { ...session, ...props, ...login("alice") });
+    assert.equal(back.connack.sessionPresent, true);
+    assert.equal(text(await back.client.expect(PacketType.PUBLISH)), "queued for alice");
+  } finally {
+    for (const { broker, bridge } of [a, b]) {
+      bridge.close();
+      await broker.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a takeover notice naming another user leaves the local connection open; the owner's own, or one from an older version, closes it", async () => {
+  const channel = `bridge-test-${crypto.randomUUID()}`;
+  const clock = new ManualClock();
+  const broker = new Broker({ clock, authenticator: usersByPassword });
+  const bridge = new BroadcastBridge(broker, { channel, instanceId: "a" });
+  await broker.start();
+  bridge.ready();
+  const peer = fakePeer(channel, "peer");
+  try {
+    for (
+      const [identity, closes] of [["eve", false], [null, false], ["alice", true], [undefined, true]] as const
+    ) {
+      const local = await TestClient.connect(broker, { clientId: "x", ...login("alice") });
+      const notice: BridgeNotice = { kind: "takeover", from: "peer", clientId: "x", at: clock.now() + 1 };
+      if (identity !== undefined) notice.identity = identity;
+      peer.post([notice]);
+      await settle();
+      assert.equal(local.client.isClosed, closes, `notice for ${identity}`);
+      local.client.drop();
+      await local.client.closedByBroker();
+    }
+  } finally {
+    peer.close();
+    bridge.close();
+    await broker.close();
+  }
+});

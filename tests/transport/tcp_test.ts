@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { listenTcp } from "../../src/transport/tcp.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
+import { ReceiveBudget } from "../../src/protocol/receive_budget.ts";
 
 Deno.test("TCP: frames split across writes arrive whole, replies are written back, EOF closes", async () => {
   const sockets: Socket[] = [];
@@ -34,7 +35,10 @@ Deno.test("TCP: frames split across writes arrive whole, replies are written bac
 
 Deno.test("TCP: an oversized packet makes reading the frames fail with 0x95", async () => {
   const sockets: Socket[] = [];
-  const listener = listenTcp({ hostname: "127.0.0.1", port: 0, maxPacketSize: 64 }, (s) => sockets.push(s));
+  const listener = listenTcp(
+    { hostname: "127.0.0.1", port: 0, framing: { maxPacketSize: 64 } },
+    (s) => sockets.push(s),
+  );
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
   try {
     await conn.write(new Uint8Array([0x30, 0xe8, 0x07]));
@@ -44,6 +48,41 @@ Deno.test("TCP: an oversized packet makes reading the frames fail with 0x95", as
     await sockets[0].closed;
   } finally {
     conn.close();
+    await listener.close();
+  }
+});
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("TCP: a packet cut off by either side's close gives its bytes back to the receive budget", async () => {
+  const budget = new ReceiveBudget(64 * 1024 * 1024);
+  const sockets: Socket[] = [];
+  const listener = listenTcp({ hostname: "127.0.0.1", port: 0, framing: { budget } }, (s) => sockets.push(s));
+  try {
+    for (const closer of ["client", "broker"]) {
+      sockets.length = 0;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+      // PUBLISH declaring 10 MB, then 1 MiB of it.
+      await conn.write(Uint8Array.of(0x30, 0x80, 0xad, 0xe2, 0x04));
+      const part = new Uint8Array(1024 * 1024);
+      for (let at = 0; at < part.length;) at += await conn.write(part.subarray(at));
+      await until(() => sockets.length === 1, "the connection");
+      const reading = sockets[0].frames.next();
+      await until(() => budget.used >= 1024 * 1024, `1 MiB held (${budget.used})`);
+      if (closer === "client") conn.close();
+      else sockets[0].close();
+      assert.equal(await reading, null, `${closer} closed: no frame`);
+      assert.equal(budget.used, 0, `${closer} closed: the budget is whole again`);
+      if (closer === "broker") conn.close();
+      await sockets[0].closed;
+    }
+  } finally {
     await listener.close();
   }
 });

@@ -22,6 +22,7 @@ import type { StoredWill } from "../../persistence/store.ts";
 import type { AuthConversation } from "../enhanced_auth.ts";
 import type { AuthResult } from "../security.ts";
 import { NEVER_EXPIRES, Session } from "../session.ts";
+import { identityOf, judgeOwner } from "../session_owner.ts";
 import { InboundAliases, OutboundAliases } from "../topic_alias.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
 
@@ -124,18 +125,28 @@ export async function handleConnect(
     return continueEnhancedAuth(conn, { packet, assigned, method }, conversation, batch);
   }
   const result = await broker.authenticate(info);
-  if (result.ok && broker.cluster !== undefined) await claimInCluster(conn, packet.clean);
   return completeConnect(conn, packet, assigned, result, batch);
 }
 
 /**
- * Cluster mode: the client may hold a connection or a session on another node. That
- * node closes it [MQTT-3.1.4-3] and hands the session over through the shared store.
+ * Before the session is attached, the client's session may be held elsewhere: on
+ * another cluster node, which closes the client's connection there [MQTT-3.1.4-3]
+ * and hands the session over through the shared store; or in a store shared with
+ * other broker instances (loadSession hooks). Resolves true when it belongs to
+ * another user and the CONNECT must be refused; undefined when nothing is asked.
  */
-async function claimInCluster(conn: Connection, clean: boolean): Promise<void> {
+function fetchHeldElsewhere(conn: Connection, clean: boolean): Promise<boolean> | undefined {
   const broker = conn.broker;
-  const loaded = await broker.cluster!.claim(conn.clientId, clean);
-  if (loaded !== undefined && !clean && conn.state !== "closed") broker.member.adoptSession(loaded);
+  const owner = { username: conn.username };
+  const fromHooks = () =>
+    broker.adoptSession(conn.clientId, clean, owner).then((adopted) => adopted === "refused");
+  const hooked = () => broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId);
+  if (broker.cluster === undefined) return hooked() ? fromHooks() : undefined;
+  // The cluster takes a session held elsewhere in itself (ClusterMember), caught up on what it missed.
+  return broker.cluster.claim(conn.clientId, clean, owner).then((claim) => {
+    if (claim.refused) return true;
+    return hooked() ? fromHooks() : false;
+  });
 }
 
 /** The CONNECT waiting for an enhanced authentication exchange to finish. */
@@ -168,15 +179,10 @@ export function continueEnhancedAuth(
   }
   conn.pendingConnect = null;
   if (conversation.ok) conn.authMethod = pending.method;
-  const complete = () =>
-    completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
-      method: pending.method,
-      data: conversation.data,
-    });
-  if (conversation.ok && conn.broker.cluster !== undefined) {
-    return claimInCluster(conn, pending.packet.clean).then(complete);
-  }
-  return complete();
+  return completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
+    method: pending.method,
+    data: conversation.data,
+  });
 }
 
 /** Everything after authentication: the verdict, a session held elsewhere, then {@link establish}. */
@@ -188,7 +194,6 @@ function completeConnect(
   batch: CommitBatch,
   enhanced?: { method: string; data?: Uint8Array },
 ): Promise<void> | void {
-  const broker = conn.broker;
   if (conn.state === "closed") return;
   // [MQTT-4.12.0-4] a failed authentication gets a CONNACK of 0x80 or above, then the close.
   if (!result.ok) {
@@ -200,21 +205,35 @@ function completeConnect(
         "bad user name or password",
       );
     }
-    return refuse(
-      conn,
-      result.reason === "banned" ? Reason.Banned : Reason.NotAuthorized,
-      ConnackReturnCode.NotAuthorized,
-      "not authorized",
-    );
+    if (result.reason === "banned") {
+      return refuse(conn, Reason.Banned, ConnackReturnCode.NotAuthorized, "banned (too many failed logins)");
+    }
+    return refuse(conn, Reason.NotAuthorized, ConnackReturnCode.NotAuthorized, "not authorized");
   }
+  // The identity the session will belong to (session_owner.ts).
   conn.username = result.username ?? packet.username ?? conn.socket.identity;
   applyClientLimits(conn, packet);
-  if (broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId)) {
-    return broker.adoptSession(conn.clientId, packet.clean).then(() =>
-      establish(conn, packet, assigned, batch, enhanced)
-    );
-  }
-  establish(conn, packet, assigned, batch, enhanced);
+  const elsewhere = fetchHeldElsewhere(conn, packet.clean);
+  if (elsewhere === undefined) return establish(conn, packet, assigned, batch, enhanced);
+  return elsewhere.then((foreign) => {
+    if (conn.state === "closed") return;
+    if (foreign) return refuseForeignSession(conn);
+    establish(conn, packet, assigned, batch, enhanced);
+  });
+}
+
+/**
+ * The client id names a session of another user (session_owner.ts): refused as an
+ * identifier the server does not allow, 0x85 (5.0) [MQTT-3.1.3-8] or return code 2
+ * (3.1.1), then closed. Not 0x87: the credentials are fine, it is this id that is not.
+ */
+function refuseForeignSession(conn: Connection): void {
+  refuse(
+    conn,
+    Reason.ClientIdentifierNotValid,
+    ConnackReturnCode.IdentifierRejected,
+    "client id in use by another user",
+  );
 }
 
 /** The session, the CONNACK, redelivery. */
@@ -229,7 +248,9 @@ function establish(
   const broker = conn.broker;
   const v5 = packet.protocolLevel === 5;
   const clientId = conn.clientId;
-  const { session, present } = attachSession(conn, packet, clientId, batch);
+  const attached = attachSession(conn, packet, clientId, batch);
+  if (attached === undefined) return refuseForeignSession(conn);
+  const { session, present } = attached;
   const connack: Properties = {};
   if (v5) fillConnackProperties(conn, packet, connack, assigned ? clientId : undefined);
   if (enhanced !== undefined) {
@@ -239,6 +260,7 @@ function establish(
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session Present tells whether state was resumed.
   batch.then(() => {
+    conn.connackSent = true;
     conn.send({
       type: PacketType.CONNACK,
       sessionPresent: present,
@@ -303,18 +325,32 @@ function applyClientLimits(conn: Connection, packet: ConnectPacket): void {
   }
 }
 
-/** Creates, resumes or replaces the session, and takes it over from an older connection. */
+/**
+ * Creates, resumes or replaces the session, and takes it over from an older connection.
+ * Undefined when the session belongs to another user and stays theirs.
+ */
 function attachSession(
   conn: Connection,
   packet: ConnectPacket,
   clientId: string,
   batch: CommitBatch,
-): { session: Session; present: boolean } {
+): { session: Session; present: boolean } | undefined {
   const broker = conn.broker;
   const expiry = packet.protocolLevel === 5
     ? (packet.properties?.sessionExpiryInterval ?? 0)
     : (packet.clean ? 0 : NEVER_EXPIRES);
+  const identity = identityOf(conn.username);
   let session = broker.sessions.get(clientId);
+  if (session !== undefined) {
+    // Decided before anything else: another user neither gets the session nor closes its connection.
+    const verdict = judgeOwner(session.owner, identity, session.link !== null, broker.foreignSession);
+    if (verdict === "refuse") return undefined;
+    if (verdict === "discard") {
+      broker.log.info("Session {clientId} of another user discarded for a new one", { clientId });
+      broker.discardSession(session, batch);
+      session = undefined;
+    }
+  }
   // [MQTT-3.1.4-3] an existing connection with this client id is closed (v5: DISCONNECT 0x8E).
   if (session?.link) session.link.takeOver();
   let present = false;
@@ -332,28 +368,17 @@ function attachSession(
     session.protocolLevel = packet.protocolLevel;
     session.expiryInterval = expiry;
   }
-  session.username = conn.username;
+  session.owner = identity;
   session.disconnectedAt = undefined;
   session.will = packet.will ? toStoredWill(packet, clientId) : undefined;
   session.link = conn;
   conn.session = session;
   if (session.persistent) {
-    batch.persist({
-      kind: "putSession",
-      session: {
-        clientId,
-        protocolLevel: session.protocolLevel,
-        expiryInterval: session.expiryInterval,
-        will: session.will,
-      },
-    });
+    batch.persist({ kind: "putSession", session: session.record() });
   } else if (broker.cluster !== undefined && session.will !== undefined) {
     // Only the will is stored: if this node dies, the node that adopts the record publishes it.
     session.storedForWill = true;
-    batch.persist({
-      kind: "putSession",
-      session: { clientId, protocolLevel: session.protocolLevel, expiryInterval: 0, will: session.will },
-    });
+    batch.persist({ kind: "putSession", session: session.record(0) });
   } else if (present) {
     // It was persistent before and is not any more: drop its stored copy.
     batch.persist({ kind: "deleteSession", clientId });

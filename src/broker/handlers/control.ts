@@ -29,15 +29,7 @@ export function handleDisconnect(conn: Connection, packet: DisconnectPacket, bat
     if (wasPersistent && !session.persistent) {
       batch.persist({ kind: "deleteSession", clientId: session.clientId });
     } else if (session.persistent) {
-      batch.persist({
-        kind: "putSession",
-        session: {
-          clientId: session.clientId,
-          protocolLevel: session.protocolLevel,
-          expiryInterval: expiry,
-          will: session.will,
-        },
-      });
+      batch.persist({ kind: "putSession", session: session.record() });
     }
   }
   conn.normalDisconnect = true;

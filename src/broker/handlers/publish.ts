@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { protocolError } from "../../protocol/errors.ts";
+import { protocolError, type PublishRefused } from "../../protocol/errors.ts";
 import { type AckPacket, PacketType, type PublishPacket, Reason } from "../../protocol/packet.ts";
 import type { StoredMessage } from "../../persistence/store.ts";
 import type { CommitBatch } from "../commit_batch.ts";
@@ -48,6 +48,35 @@ export function handlePublish(
       ? accept(conn, packet, topic, batch)
       : refuseMessage(conn, packet, Reason.NotAuthorized, batch, "publish not authorized")
   );
+}
+
+/**
+ * A PUBLISH whose properties are over the broker's limits (limits.max_user_properties,
+ * max_property_bytes), refused during decoding: like a refused message it is not routed, and a
+ * v5 publisher of QoS 1/2 gets PUBACK/PUBREC 0x97 Quota exceeded, so it neither resends it
+ * forever nor loses its connection. (Only v5 packets have properties.)
+ */
+export function refusePublish(
+  conn: Connection,
+  packet: PublishRefused["packet"],
+  error: PublishRefused,
+  batch: CommitBatch,
+): void {
+  const broker = conn.broker;
+  broker.stats.publishReceived++;
+  broker.stats.messagesReceived++;
+  broker.stats.dropped.quota_exceeded++;
+  broker.log.debug("Refused a PUBLISH from {clientId} to {topic}: {error}", {
+    clientId: conn.clientId,
+    topic: packet.topic,
+    error: error.message,
+  });
+  if (packet.qos === 2 && conn.session!.inbound2.has(packet.packetId!)) {
+    // A duplicate of a QoS 2 PUBLISH already accepted: as in handlePublish [MQTT-4.3.3-10].
+    return acknowledge(conn, packet, Reason.Success, batch);
+  }
+  if (packet.qos > 0) countInbound(conn);
+  refuseMessage(conn, packet, error.reasonCode, batch, error.message);
 }
 
 /** Resolves the topic and enforces what the broker advertised. Throws ProtocolError. */
@@ -150,10 +179,16 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
   }
   broker.cluster?.forward(message, batch);
   if (packet.qos === 2) {
-    conn.session!.inbound2.add(packet.packetId!);
-    if (broker.persistMessages && conn.session!.persistent) {
-      batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: packet.packetId! });
+    const session = conn.session!;
+    const id = packet.packetId!;
+    session.inbound2.add(id);
+    if (broker.persistMessages && session.persistent) {
+      // In the same commit as the messages it queued: after a crash either both are stored
+      // (a resend is recognised) or neither (a resend is routed once) [MQTT-4.3.3-10].
+      batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: id });
     }
+    // Not committed: a resend of this PUBLISH must be routed again, not taken as a duplicate.
+    if (broker.persistMessages) batch.undo(() => session.inbound2.delete(id));
   }
   // In a cluster, subscribers on other nodes are not known here: never claim there were none.
   const none = delivered === 0 && conn.level === 5 && broker.cluster === undefined;
@@ -192,7 +227,7 @@ function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessag
  */
 function refuseMessage(
   conn: Connection,
-  packet: PublishPacket,
+  packet: Acknowledged,
   reason: number,
   batch: CommitBatch,
   why: string,
@@ -203,10 +238,13 @@ function refuseMessage(
   acknowledge(conn, packet, conn.level === 5 ? reason : Reason.Success, batch, reasonString);
 }
 
+/** What an acknowledgement needs of its PUBLISH. */
+type Acknowledged = Pick<PublishPacket, "qos" | "packetId">;
+
 /** PUBACK (QoS 1) or PUBREC (QoS 2), after the batch is durable. */
 function acknowledge(
   conn: Connection,
-  packet: PublishPacket,
+  packet: Acknowledged,
   reasonCode: number,
   batch: CommitBatch,
   reasonString?: string,

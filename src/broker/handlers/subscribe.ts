@@ -103,11 +103,23 @@ async function subscribeOne(
   if (subscriptionId !== undefined) sub.subscriptionId = subscriptionId;
   if (shared !== null) sub.group = shared.group;
   // [MQTT-3.8.4-3] a subscription with the same filter replaces the existing one.
+  const previous = session.subscriptions.get(key);
   session.subscriptions.set(key, sub);
   broker.tree.subscribe(filter, session.clientId, sub, shared?.group);
   if (session.persistent) {
     const { session: _s, group: _g, ...stored } = sub;
     batch.persist({ kind: "putSubscription", clientId: session.clientId, subscription: stored });
+    // Not stored: the session keeps what it had (its SUBACK is never sent).
+    batch.undo(() => {
+      if (session.subscriptions.get(key) !== sub) return;
+      if (previous === undefined) {
+        session.subscriptions.delete(key);
+        broker.tree.unsubscribe(filter, session.clientId, shared?.group);
+      } else {
+        session.subscriptions.set(key, previous);
+        broker.tree.subscribe(filter, session.clientId, previous, shared?.group);
+      }
+    });
   }
   broker.hooks.notify(
     "onSubscribe",

@@ -6,9 +6,50 @@
  * any exit path.
  */
 
-/** `mosquitto-nodelay` is the shared config plus `set_tcp_nodelay true`, like this broker's sockets. */
-export type BrokerKind = "deno" | "mosquitto" | "mosquitto-nodelay" | "aedes";
-export const BROKER_KINDS: readonly BrokerKind[] = ["deno", "mosquitto", "mosquitto-nodelay", "aedes"];
+/**
+ * `mosquitto-nodelay` is the shared config plus `set_tcp_nodelay true`, like this broker's sockets.
+ * `deno-acl` and `mosquitto-acl` load the same ACL file ({@link BENCH_ACL}), which lets the
+ * generator's anonymous clients use `bench/#` after a deny and beside other users' rules and
+ * patterns, so that every publish and every delivery is checked against it.
+ */
+export type BrokerKind = "deno" | "deno-acl" | "mosquitto" | "mosquitto-acl" | "mosquitto-nodelay" | "aedes";
+export const BROKER_KINDS: readonly BrokerKind[] = [
+  "deno",
+  "deno-acl",
+  "mosquitto",
+  "mosquitto-acl",
+  "mosquitto-nodelay",
+  "aedes",
+];
+
+/** The ACL of the `-acl` kinds: a realistic file whose anonymous block grants the bench topics. */
+export const BENCH_ACL = `# anonymous clients (the load generator)
+topic deny bench/secret/#
+topic read $SYS/#
+topic readwrite bench/#
+
+user alice
+topic readwrite home/alice/#
+topic deny home/alice/secret
+user bob
+topic read sensors/#
+topic write sensors/bob/+
+user ops
+topic readwrite #
+
+pattern readwrite clients/%c/#
+pattern deny clients/%c/private
+pattern read users/%u/inbox
+`;
+
+async function writeBenchAcl(dir: string): Promise<string> {
+  const path = `${dir}/bench.acl`;
+  await Deno.writeTextFile(path, BENCH_ACL);
+  // Started as root, mosquitto reads it as its own user.
+  await Deno.chmod(dir, 0o755);
+  await Deno.chmod(path, 0o644);
+  return path;
+}
 
 export const AEDES_PACKAGE = "npm:aedes@1.2.0";
 
@@ -69,25 +110,29 @@ export async function startBroker(kind: BrokerKind, dir: string): Promise<Runnin
 }
 
 async function commandFor(kind: BrokerKind, port: number, dir: string): Promise<[string, string[]]> {
-  if (kind === "deno") {
+  if (kind === "deno" || kind === "deno-acl") {
     const config = `${dir}/deno-${port}.yaml`;
+    const auth = kind === "deno-acl"
+      ? `auth: { allow_anonymous: true, acl_file: ${await writeBenchAcl(dir)} }\n`
+      : "";
     // Queue limit as in the shared mosquitto.conf (max_queued_messages 100000), so neither drops by
     // configuration; no connection limit, as Mosquitto has none by default.
     await Deno.writeTextFile(
       config,
       `listeners:\n  - { type: tcp, host: 127.0.0.1, port: ${port} }\npersistence: { type: memory }\n` +
-        `limits: { max_queued_messages: 100000, max_connections: 0 }\nlog: { level: warning }\n`,
+        `limits: { max_queued_messages: 100000, max_connections: 0 }\nlog: { level: warning }\n` + auth,
     );
     const perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
     return [Deno.execPath(), ["run", "--unstable-kv", ...perms, `${root}main.ts`, "--config", config]];
   }
-  if (kind === "mosquitto" || kind === "mosquitto-nodelay") {
+  if (kind === "mosquitto" || kind === "mosquitto-nodelay" || kind === "mosquitto-acl") {
     const base = await Deno.readTextFile(`${toolDir}mosquitto.conf`);
     const config = `${dir}/mosquitto-${port}.conf`;
     const nodelay = kind === "mosquitto-nodelay" ? "set_tcp_nodelay true\n" : "";
+    const acl = kind === "mosquitto-acl" ? `acl_file ${await writeBenchAcl(dir)}\n` : "";
     await Deno.writeTextFile(
       config,
-      base.replace(/^listener \d+.*$/m, `listener ${port} 127.0.0.1`) + nodelay,
+      base.replace(/^listener \d+.*$/m, `listener ${port} 127.0.0.1`) + nodelay + acl,
     );
     return ["mosquitto", ["-c", config]];
   }
@@ -150,10 +195,12 @@ export async function describeMachine(kinds: BrokerKind[]): Promise<string[]> {
     const settings = [
       kinds.includes("mosquitto") ? "`mosquitto`: default Nagle" : "",
       kinds.includes("mosquitto-nodelay") ? "`mosquitto-nodelay`: set_tcp_nodelay true" : "",
+      kinds.includes("mosquitto-acl") ? "`mosquitto-acl`: default Nagle, acl_file BENCH_ACL" : "",
     ].filter(Boolean).join(", ");
     versions.push(`Mosquitto ${v ?? "?"} (shared mosquitto.conf, max_inflight_messages 64; ${settings})`);
   }
   if (kinds.includes("deno")) versions.push("this broker: main.ts, in-memory store, TCP_NODELAY on");
+  if (kinds.includes("deno-acl")) versions.push("`deno-acl`: the same with acl_file BENCH_ACL");
   if (kinds.includes("aedes")) {
     versions.push(`Aedes ${AEDES_PACKAGE.split("@")[1]} on Deno's node:net (default Nagle)`);
   }

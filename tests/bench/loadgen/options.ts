@@ -59,6 +59,20 @@ export const SCENARIOS = {
 
 export class UsageError extends Error {}
 
+/**
+ * The arguments without the `--` that `deno task loadgen -- --scenario …` passes on as a literal
+ * first argument (the form the README shows, and the one npm users type).
+ */
+export function withoutSeparator(argv: string[]): string[] {
+  return argv[0] === "--" ? argv.slice(1) : argv;
+}
+
+/** Whether `--help` or `-h` was asked for, and the other arguments (which are still checked). */
+export function helpRequested(argv: string[]): { help: boolean; rest: string[] } {
+  const rest = argv.filter((a) => a !== "--help" && a !== "-h");
+  return { help: rest.length < argv.length, rest };
+}
+
 const NUMERIC = [
   "port",
   "pubs",
@@ -73,6 +87,7 @@ const NUMERIC = [
 
 /** Parses `--name value` flags over the scenario preset (if any) and the defaults. */
 export function parseOptions(argv: string[]): LoadOptions {
+  argv = withoutSeparator(argv);
   const o: LoadOptions = { ...DEFAULTS };
   const at = argv.indexOf("--scenario");
   if (at >= 0) {

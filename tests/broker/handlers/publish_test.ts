@@ -424,7 +424,8 @@ Deno.test("v5: a refused PUBLISH's ack carries a Reason String only when problem
   const cases = [
     { properties: {}, expectReason: true },
     { properties: { requestProblemInformation: 0 }, expectReason: false },
-    { properties: { maximumPacketSize: 8 }, expectReason: false },
+    // Room for the CONNACK (13 bytes: Topic Alias Maximum, Maximum Packet Size), not for a Reason String.
+    { properties: { maximumPacketSize: 16 }, expectReason: false },
   ];
   for (const [i, { properties, expectReason }] of cases.entries()) {
     const pub = await TestClient.connect(b, { clientId: `p${i}`, protocolLevel: 5, properties });
@@ -463,4 +464,93 @@ Deno.test("v5: a successful PUBACK is the four bytes with the reason code and pr
   assert.deepEqual(received.slice(connackLength), [0x40, 0x02, 0x00, 0x07]);
   client.close();
   await b.close();
+});
+
+/** `n` user properties named k0, k1, … */
+const userProperties = (n: number) => Array.from({ length: n }, (_, i) => [`k${i}`, "v"] as [string, string]);
+
+Deno.test("v5: a PUBLISH over the user property limit is refused with PUBACK/PUBREC 0x97; the connection goes on", async () => {
+  const b = broker({ limits: { maxUserProperties: 2 } });
+  const sub = await TestClient.connect(b, { clientId: "sub", protocolLevel: 5 });
+  await sub.client.subscribe("t", 2);
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  for (const qos of [1, 2] as const) {
+    const id = pub.client.publish("t", "bomb", { qos, properties: { userProperties: userProperties(3) } });
+    const ack = await pub.client.expect(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC);
+    assert.equal(ack.packetId, id);
+    assert.equal(ack.reasonCode, Reason.QuotaExceeded);
+  }
+  pub.client.publish("t", "bomb", { qos: 0, properties: { userProperties: userProperties(3) } });
+  // At the limit: delivered, with its properties in order.
+  pub.client.publish("t", "ok", { qos: 1, properties: { userProperties: userProperties(2) } });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
+  const got = await sub.client.expect(PacketType.PUBLISH);
+  assert.equal(text(got), "ok", "none of the refused messages was routed");
+  assert.deepEqual(got.properties?.userProperties, userProperties(2));
+  assert.equal(b.stats.dropped.quota_exceeded, 3);
+});
+
+Deno.test("v5: a PUBLISH over the property byte limit is refused with 0x97 too", async () => {
+  const b = broker({ limits: { maxPropertyBytes: 100 } });
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  pub.client.publish("t", "x", { qos: 1, properties: { correlationData: new Uint8Array(98) } });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.QuotaExceeded);
+  pub.client.publish("t", "x", { qos: 1, properties: { correlationData: new Uint8Array(97) } });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.NoMatchingSubscribers);
+});
+
+Deno.test("v5: other packets over the property limits end the connection with DISCONNECT 0x97", async () => {
+  const b = broker({ limits: { maxUserProperties: 2 } });
+  const { client } = await TestClient.connect(b, { clientId: "c", protocolLevel: 5 });
+  client.send({
+    type: PacketType.SUBSCRIBE,
+    packetId: 1,
+    subscriptions: [{ filter: "t", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+    properties: { userProperties: userProperties(3) },
+  });
+  const [disconnect] = await client.closedByBroker() as { type: number; reasonCode: number }[];
+  assert.equal(disconnect.type, PacketType.DISCONNECT);
+  assert.equal(disconnect.reasonCode, Reason.QuotaExceeded);
+});
+
+Deno.test("v5: subscribers with subscription identifiers get the publisher's properties once encoded, each with its own identifier", async () => {
+  const b = broker();
+  const subs = [];
+  for (let i = 1; i <= 3; i++) {
+    const s = await TestClient.connect(b, { clientId: `s${i}`, protocolLevel: 5 });
+    await s.client.subscribe("t", 1, { subscriptionIdentifiers: [i] });
+    subs.push(s.client);
+  }
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  const properties = {
+    userProperties: [["z", "1"], ["a", "2"], ["z", "3"]] as [string, string][],
+    contentType: "text/ü",
+    correlationData: new Uint8Array([1, 2]),
+    messageExpiryInterval: 60,
+  };
+  pub.client.publish("t", "m", { qos: 1, properties });
+  for (const [i, s] of subs.entries()) {
+    const got = await s.expect(PacketType.PUBLISH);
+    assert.deepEqual(got.properties, { ...properties, subscriptionIdentifiers: [i + 1] });
+  }
+});
+
+Deno.test("v5: PUBACK 0x10 only when no subscription matched, not when the matching offline session could not take the message", async () => {
+  const b = broker({ limits: { maxQueuedMessages: 1 } });
+  const sub = await TestClient.connect(b, {
+    clientId: "offline",
+    protocolLevel: 5,
+    clean: true,
+    properties: { sessionExpiryInterval: 60 },
+  });
+  await sub.client.subscribe([{ filter: "q0", qos: 0 }, { filter: "full", qos: 1 }]);
+  sub.client.disconnect();
+  const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
+  // Downgraded to the subscription's QoS 0: an offline session does not queue it.
+  pub.client.publish("q0", "dropped", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
+  pub.client.publish("full", "queued", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
+  pub.client.publish("full", "over the queue limit", { qos: 1 });
+  assert.equal((await pub.client.expect(PacketType.PUBACK)).reasonCode, Reason.Success);
 });

@@ -1,0 +1,272 @@
+/**
+ * The broker's last packet reaches a client that is still sending: a real broker
+ * process closes connections for a protocol error (more QoS 2 PUBLISHes than its
+ * Receive Maximum: DISCONNECT 0x93) and for a refused CONNECT, while the client
+ * keeps writing. Without a lingering close the kernel answered the client's next
+ * bytes with a reset and dropped what the broker had not sent yet, so the client
+ * saw "Connection reset" instead of the reason code.
+ *
+ * Each case runs ROUNDS times (LINGER_ROUNDS=n overrides) because a close race that
+ * passed once has not passed.
+ */
+import assert from "node:assert/strict";
+import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_process.ts";
+import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
+import { describe, TcpClient, type TcpClientOptions } from "../_helpers/tcp_client.ts";
+import { type DisconnectPacket, type Packet, PacketType, Reason } from "../../src/protocol/packet.ts";
+import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
+import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
+
+const ROUNDS = Number(Deno.env.get("LINGER_ROUNDS") ?? 8);
+const encoder = new TextEncoder();
+
+interface Ports {
+  tcp: number;
+  refusing: number;
+  tls: number;
+  ws: number;
+}
+
+async function start(certs: TestCerts | undefined): Promise<{ broker: BrokerProcess; ports: Ports }> {
+  const ports = { tcp: freePort(), refusing: freePort(), tls: freePort(), ws: freePort() };
+  const tls = certs === undefined ? "" : `  - type: tls\n    host: 127.0.0.1\n    port: ${ports.tls}\n` +
+    `    cert_file: ${certs.serverCert}\n    key_file: ${certs.serverKey}\n`;
+  const broker = await startBroker({
+    port: ports.tcp,
+    yaml: `  - { type: tcp, host: 127.0.0.1, port: ${ports.refusing}, allow_anonymous: false }\n` +
+      `  - { type: ws, host: 127.0.0.1, port: ${ports.ws}, path: /mqtt }\n${tls}` +
+      "persistence:\n  type: memory\nmqtt:\n  receive_maximum: 3\n",
+  });
+  // startBroker waited for the first listener; the others open right after it.
+  for (const port of [ports.refusing, ports.ws, ...(certs === undefined ? [] : [ports.tls])]) {
+    await accepting(port);
+  }
+  return { broker, ports };
+}
+
+async function accepting(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: number): Uint8Array {
+  return encodePacket(
+    { type: PacketType.PUBLISH, topic, payload, qos, retain: false, dup: false, packetId },
+    5,
+  );
+}
+
+async function connect(options: TcpClientOptions, clientId: string): Promise<TcpClient> {
+  const client = await TcpClient.open({ ...options, level: 5 });
+  await client.send({
+    type: PacketType.CONNECT,
+    protocolName: "MQTT",
+    protocolLevel: 5,
+    clean: true,
+    keepAlive: 0,
+    clientId,
+  });
+  const connack = await client.expect(PacketType.CONNACK, 5000);
+  assert.equal(connack.reasonCode, 0);
+  return client;
+}
+
+/** Writes `packet` again and again until the connection ends or `ms` passed (the client that keeps sending). */
+async function keepSending(client: TcpClient, packet: Uint8Array, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (client.ending === undefined && client.writeError === undefined && Date.now() < until) {
+    await client.sendRaw(packet);
+  }
+}
+
+/** Reads until the broker ends the connection; returns what arrived and how it ended. */
+async function drain(client: TcpClient): Promise<{ packets: Packet[]; ending: string | undefined }> {
+  const packets: Packet[] = [];
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      packets.push(await client.next(deadline - Date.now()));
+    } catch {
+      break;
+    }
+  }
+  return { packets, ending: client.ending };
+}
+
+/**
+ * A client with a backlog it has not read yet: it subscribes to its own topic and sends 1 MiB
+ * of QoS 0 to it while not reading, then four QoS 2 PUBLISHes (over the Receive Maximum of 3),
+ * and goes on sending for 300 ms before it starts reading. The DISCONNECT is queued behind the
+ * backlog; closing with the client's bytes unread reset the connection and lost it.
+ */
+async function overflowRound(options: TcpClientOptions, round: number): Promise<void> {
+  const client = await connect(options, `overflow-${round}`);
+  try {
+    await client.send({
+      type: PacketType.SUBSCRIBE,
+      packetId: 1,
+      subscriptions: [{
+        filter: "echo",
+        qos: 0,
+        noLocal: false,
+        retainAsPublished: false,
+        retainHandling: 0,
+      }],
+    });
+    await client.expect(PacketType.SUBACK);
+    client.pauseReads();
+    const chunk = publish("echo", new Uint8Array(64 * 1024), 0);
+    const writes = (async () => {
+      for (let i = 0; i < 16; i++) await client.sendRaw(chunk);
+      const qos2 = [1, 2, 3, 4].map((id) => publish("in", encoder.encode("x"), 2, id));
+      for (const p of qos2) await client.sendRaw(p);
+      await keepSending(client, publish("noise", new Uint8Array(4096), 0), 2000);
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    client.resumeReads();
+    const { packets, ending } = await drain(client);
+    client.close(); // a write the broker never reads would otherwise wait forever
+    await writes;
+    const disconnect = packets.find((p) => p.type === PacketType.DISCONNECT) as DisconnectPacket | undefined;
+    assert.ok(
+      disconnect !== undefined,
+      `round ${round}: no DISCONNECT among ${packets.length} packets (ending: ${ending}, ` +
+        `read error: ${client.readError?.message}); last: ${packets.at(-1) && describe(packets.at(-1)!)}`,
+    );
+    assert.equal(disconnect.reasonCode, Reason.ReceiveMaximumExceeded);
+    assert.equal(packets.at(-1), disconnect, "the DISCONNECT is the last packet");
+    assert.equal(ending, "eof", `round ${round}: the connection ends with FIN, not a reset`);
+  } finally {
+    client.close();
+  }
+}
+
+/** Whether SIGTERM ends the broker within `ms`. */
+async function stopsWithin(broker: BrokerProcess, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
+  const stopped = await Promise.race([broker.stop().then(() => true), late]);
+  clearTimeout(timer);
+  return stopped;
+}
+
+/** A refused CONNECT followed at once by more packets: the client must still read the CONNACK's code. */
+async function refusedRound(port: number, round: number): Promise<void> {
+  const client = await TcpClient.open({ port, level: 5 });
+  try {
+    const connect = encodePacket({
+      type: PacketType.CONNECT,
+      protocolName: "MQTT",
+      protocolLevel: 5,
+      clean: true,
+      keepAlive: 0,
+      clientId: `refused-${round}`,
+    }, 5);
+    await client.sendRaw(connect);
+    await keepSending(client, publish("noise", new Uint8Array(4096), 0), 2000);
+    const { packets, ending } = await drain(client);
+    assert.equal(packets.length, 1, `round ${round}: ${packets.map(describe).join(", ")} (ending ${ending})`);
+    const connack = packets[0];
+    assert.equal(connack.type, PacketType.CONNACK);
+    // 0x87, or 0x8A once repeated refusals from one address are banned for a while.
+    assert.ok([Reason.NotAuthorized, Reason.Banned].includes(connack.reasonCode as 0x87), describe(connack));
+    assert.equal(ending, "eof", `round ${round}: the connection ends with FIN, not a reset`);
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test(`a DISCONNECT 0x93 queued behind a backlog reaches a TCP client that keeps sending (${ROUNDS} rounds)`, async () => {
+  const { broker, ports } = await start(undefined);
+  try {
+    for (let round = 0; round < ROUNDS; round++) await overflowRound({ port: ports.tcp }, round);
+  } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test(`a refusing CONNACK reaches a TCP client that keeps sending after its CONNECT (${ROUNDS} rounds)`, async () => {
+  const { broker, ports } = await start(undefined);
+  try {
+    for (let round = 0; round < ROUNDS; round++) await refusedRound(ports.refusing, round);
+  } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test({
+  name:
+    `a DISCONNECT 0x93 queued behind a backlog reaches a TLS client that keeps sending (${ROUNDS} rounds)`,
+  ignore: !opensslAvailable,
+  async fn() {
+    const certs = await makeCerts();
+    const { broker, ports } = await start(certs);
+    const caCerts = [await Deno.readTextFile(certs.caCert)];
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        await overflowRound({ port: ports.tls, hostname: "127.0.0.1", tlsCaCerts: caCerts }, round);
+      }
+      // Connections the broker ended but never finished closing would hold its TLS server open.
+      assert.ok(await stopsWithin(broker, 10_000), "the broker shuts down: no connection is left lingering");
+    } finally {
+      await broker.kill();
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * WebSocket has its own closing handshake: the DISCONNECT goes out as a binary message and the
+ * close frame after it, whatever the client is still sending.
+ */
+async function webSocketRound(port: number, round: number): Promise<void> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, "mqtt");
+  socket.binaryType = "arraybuffer";
+  const received: Uint8Array[] = [];
+  const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
+  socket.onmessage = (e) => received.push(new Uint8Array(e.data as ArrayBuffer));
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  socket.send(encodePacket({
+    type: PacketType.CONNECT,
+    protocolName: "MQTT",
+    protocolLevel: 5,
+    clean: true,
+    keepAlive: 0,
+    clientId: `ws-${round}`,
+  }, 5));
+  for (const id of [1, 2, 3, 4]) socket.send(publish("in", encoder.encode("x"), 2, id));
+  const noise = publish("noise", new Uint8Array(4096), 0);
+  const until = Date.now() + 300;
+  let open = true;
+  closed.then(() => open = false);
+  while (open && Date.now() < until) {
+    socket.send(noise);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await closed;
+  const splitter = new FrameSplitter();
+  const packets = received.flatMap((chunk) => splitter.push(chunk).map((f) => decodePacket(f, 5)));
+  const last = packets.at(-1);
+  assert.equal(last?.type, PacketType.DISCONNECT, `round ${round}: ${packets.map(describe).join(", ")}`);
+  assert.equal((last as DisconnectPacket).reasonCode, Reason.ReceiveMaximumExceeded);
+}
+
+Deno.test(`a DISCONNECT 0x93 reaches a WebSocket client that keeps sending, before the close frame (${ROUNDS} rounds)`, async () => {
+  const { broker, ports } = await start(undefined);
+  try {
+    for (let round = 0; round < ROUNDS; round++) await webSocketRound(ports.ws, round);
+  } finally {
+    await broker.stop();
+  }
+});
