@@ -193,13 +193,13 @@ export class SessionHandover {
       const entry = await retryTransient(() => sessions.get(ownerKey(clientId)));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
       if (owner?.instance === this.#o.instance) {
-        if (broker.sessions.has(clientId)) return { previous: false, revision: entry!.revision };
-        // Ours already, and not in memory: a catch-up here failed (it starts again from the same
-        // point, and Clean Start deletes what is stored), or the session ended here.
-        if (await this.#storedForOther(clientId, identity)) return "refused";
+        // Ours already. Not in memory: a catch-up here failed (it starts again from the same point,
+        // and Clean Start deletes what is stored) or the session ended here; its record says whose it is.
+        const held = broker.sessions.has(clientId);
+        if (!held && await this.#storedForOther(clientId, identity)) return "refused";
         const again = this.#unfinished.get(clientId) ?? owner.replayFrom;
         this.#unfinished.delete(clientId);
-        return { previous: again !== undefined, from: again ?? from, revision: entry!.revision };
+        return { previous: !held && again !== undefined, from: again ?? from, revision: entry!.revision };
       }
       const answer = owner === undefined ? undefined : await this.#takeOver(owner, clientId, identity);
       if (answer === "refused") return "refused";

@@ -225,6 +225,42 @@ Deno.test({
       );
 
       await t.step(
+        "a session whose catch-up on this node failed (its owner record names this node, with a replay point) is judged by its stored record, and Clean Start deletes it [MQTT-3.1.2-4]",
+        async () => {
+          await b.cluster.store.commit([
+            {
+              kind: "putSession",
+              session: { clientId: "stalled", protocolLevel: 5, expiryInterval: 3600, username: "alice" },
+            },
+            {
+              kind: "putSubscription",
+              clientId: "stalled",
+              subscription: {
+                filter: "stalled/#",
+                qos: 1,
+                noLocal: false,
+                retainAsPublished: false,
+                retainHandling: 0,
+              },
+            },
+          ]);
+          const sessions = await b.cluster.js.views.kv("mqtt_sessions");
+          const mine = { node: "b", instance: b.cluster.instance, at: Date.now(), replayFrom: 1 };
+          await sessions.put(ownerKey("stalled"), encodeRecord(mine));
+          const before = await ownerOf(b.cluster, "stalled");
+          const eve = await connectAs(b.broker, "stalled", "eve", true);
+          assert.equal(eve.connack.reasonCode, Reason.ClientIdentifierNotValid);
+          assert.deepEqual(await ownerOf(b.cluster, "stalled"), before);
+          const alice = await connectAs(b.broker, "stalled", "alice", true);
+          assert.equal(alice.connack.reasonCode, Reason.Success);
+          assert.equal(alice.connack.sessionPresent, false);
+          alice.client.disconnect();
+          await waitUntil("the session to be offline", () => b.broker.sessions.get("stalled")?.link === null);
+          assert.deepEqual((await b.cluster.store.loadSession("stalled"))?.subscriptions, []);
+        },
+      );
+
+      await t.step(
         "when the session's node is gone its stored record decides: another user is refused, Clean Start too, before this node records itself as owner; its user resumes it caught up",
         async () => {
           await offlineSession(a.broker, "orphan", "alice", "orphan/#");
