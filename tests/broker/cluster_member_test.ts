@@ -175,6 +175,20 @@ Deno.test("a message from the stream, or one a session missed, whose commit fail
   await broker.close();
 });
 
+Deno.test("a queued message taken back after a failed commit gives back the bytes it counted, properties included", async () => {
+  const broker = new Broker({ store: new FailingStore() });
+  await broker.start();
+  broker.router.clustered = true;
+  broker.member.adoptOrphan(loadedSession("late", "#"), false);
+  broker.member.startRouting("late");
+  const properties = { userProperties: [["k", "v".repeat(100)]] as [string, string][] };
+  await broker.member.routeStream({ ...durable("fail/1", 1), properties }, false);
+  const session = broker.sessions.get("late")!;
+  assert.equal(session.queue.length, 0);
+  assert.equal(session.queuedBytes, 0);
+  await broker.close();
+});
+
 Deno.test("a QoS 2 PUBLISH the cluster's stream never took is not remembered as received: its retransmission is forwarded again [MQTT-4.3.3-10]", async () => {
   const broker = new Broker({ store: new FailingStore() });
   await broker.start();
