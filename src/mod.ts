@@ -20,15 +20,14 @@
  */
 
 import { Broker as Engine } from "./broker/broker.ts";
-import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+import { configSchema, defaultsOf, type ListenerConfig, listenerSchema } from "./config/schema.ts";
 import { framingOptions, type Listener, startListener } from "./server.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
-import { listenerSchema } from "./config/schema.ts";
 
 /** Where {@link Broker.listen} listens; omitted keys take the configuration defaults. */
-export type ListenOptions = Partial<ListenerConfig> & { type?: ListenerConfig["type"] };
+export type ListenOptions = Partial<ListenerConfig>;
 
 /**
  * The broker. Serve clients with {@link Broker.listen} (TCP, TLS, WebSocket) or hand it
@@ -80,18 +79,10 @@ export class Broker extends Engine {
    * ```
    */
   async listen(options: ListenOptions = {}): Promise<Listener> {
-    const defaults: Record<string, unknown> = {};
-    for (
-      const [key, field] of Object.entries(
-        (listenerSchema as { fields: Record<string, { default?: unknown }> }).fields,
-      )
-    ) {
-      if (field.default !== undefined) defaults[key] = field.default;
-    }
-    const config = { ...defaults, ...options } as ListenerConfig;
+    const config: ListenerConfig = { ...defaultsOf(listenerSchema), ...options };
     const listener = await startListener(
       config,
-      {} as BrokerConfig,
+      defaultsOf(configSchema),
       (s) => this.handle(s),
       this.#framing ??= framingOptions(this),
     );
