@@ -1,5 +1,9 @@
 /**
- * deno-mqtt: an MQTT 3.1 / 3.1.1 / 5.0 broker for Deno, usable as a library.
+ * deno-mqtt: an MQTT 3.1 / 3.1.1 / 5.0 broker for Deno, usable as a library. This
+ * entry is the engine, its stores and its types; it loads neither the YAML parser
+ * nor the NATS client. The broker program from a configuration file is
+ * `@deno-mqtt/broker/server`, cluster mode `@deno-mqtt/broker/cluster`, the
+ * Deno Deploy mode `@deno-mqtt/broker/serverless`.
  *
  * @example Embed a broker and publish to an in-process subscriber
  * ```ts
@@ -21,7 +25,7 @@
 
 import { Broker as Engine } from "./broker/broker.ts";
 import { configSchema, defaultsOf, type ListenerConfig, listenerSchema } from "./config/schema.ts";
-import { framingOptions, type Listener, startListener } from "./server.ts";
+import { framingOptions, type Listener, startListener } from "./transport/listener.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
@@ -107,16 +111,11 @@ export class Broker extends Engine {
 
 export type { PublishOptions } from "./broker/broker.ts";
 export { type DuplexStream, streamSocket } from "./transport/stream_socket.ts";
-export { type Listener, type Server, startServer } from "./server.ts";
-export type { BridgeStatus } from "./bridge/bridge.ts";
-export { loadConfig, parseConfig } from "./config/load_config.ts";
-export type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+export type { Listener } from "./transport/listener.ts";
+export type { ListenerConfig, LogLevelName } from "./config/schema.ts";
 export { MemoryStore } from "./persistence/memory_store.ts";
-export { type ServerlessBroker, type ServerlessOptions, startServerless } from "./serverless/serverless.ts";
-export { BroadcastBridge, type BroadcastBridgeOptions } from "./serverless/broadcast_bridge.ts";
-export { SharedKvStore } from "./serverless/shared_kv_store.ts";
 export { KvStore, type KvStoreOptions } from "./persistence/kv_store.ts";
-export { configureLogging } from "./log/logging.ts";
+export { configureLogging, type LogConfig } from "./log/logging.ts";
 export type { BrokerOptions, LimitOptions, MqttOptions, SharedStrategy } from "./broker/options.ts";
 export { type Clock, ManualClock, systemClock } from "./broker/clock.ts";
 export type { BrokerHook, HookClient, HookMessage } from "./broker/hooks.ts";

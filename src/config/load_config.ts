@@ -255,7 +255,7 @@ function checkBridges(v: Validator, config: BrokerConfig, root: Node | null): vo
  *
  * @example
  * ```ts
- * import { parseConfig } from "../mod.ts";
+ * import { parseConfig } from "../server_mod.ts";
  * const config = parseConfig("mqtt:\n  max_qos: 1\n", "broker.yaml");
  * console.assert(config.mqtt.max_qos === 1 && config.listeners[0].port === 1883);
  * ```
@@ -302,7 +302,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
  *
  * @example
  * ```ts
- * import { loadConfig } from "../mod.ts";
+ * import { loadConfig } from "../server_mod.ts";
  * const file = await Deno.makeTempFile({ suffix: ".yaml" });
  * await Deno.writeTextFile(file, "listeners:\n  - { type: tcp, port: 1999 }\n");
  * console.assert((await loadConfig(file)).listeners[0].port === 1999);
