@@ -7,8 +7,9 @@ WORKDIR /app
 RUN chown deno:deno /app
 USER deno
 
-# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change. It holds
-# the product's dependencies (deno.json `imports`), not the test tools scoped to tests/.
+# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change. It holds the
+# program's dependencies (deno.json `imports`); the test tools are scoped to tests/ and locked in
+# tests/deno.lock, so a bare `deno install` would try to add them to deno.lock and fail --frozen.
 COPY --chown=deno:deno deno.json deno.lock ./
 RUN deno eval 'const { imports } = JSON.parse(Deno.readTextFileSync("deno.json")); Deno.writeTextFileSync("imports.ts", Object.keys(imports).map((name) => `import "${name}";\n`).join(""));' \
   && deno install --frozen --entrypoint imports.ts && rm imports.ts
@@ -16,9 +17,7 @@ RUN deno eval 'const { imports } = JSON.parse(Deno.readTextFileSync("deno.json")
 COPY --chown=deno:deno main.ts ./
 COPY --chown=deno:deno src/ ./src/
 COPY --chown=deno:deno examples/container.yaml ./config/broker.yaml
-# Nothing left to download; this fails the build if the lock file and the code disagree. At run
-# time Deno fetches nothing either: npm-lazy-caching (deno.json) keeps it from wanting the test
-# tools the lock file also lists.
+# Nothing left to download; this fails the build if the lock file and the code disagree.
 RUN deno install --frozen --entrypoint main.ts && mkdir -p /app/data
 
 VOLUME /app/data

@@ -1,10 +1,10 @@
 /**
  * The package's edge (issue #19): each entry loads only what it runs. Importing the
  * library reaches neither the YAML parser nor the NATS client; the broker program
- * reaches no test tool; and the program starts and serves from a Deno cache that holds
- * only its own npm packages, without the NATS client when no cluster is configured
- * (Deno reads the lock file's whole npm snapshot at start unless npm-lazy-caching is on,
- * so this run also fails if the test tools' packages are needed).
+ * reaches no test tool; `deno run` and `deno task` install the lock file's whole npm
+ * snapshot, so the test tools are locked in tests/deno.lock, not in the program's
+ * deno.lock; and the program starts and serves from a Deno cache that holds only its
+ * own npm packages, without the NATS client when no cluster is configured.
  */
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
@@ -85,45 +85,80 @@ Deno.test("test tools resolve only for tests: src/ cannot import them", () => {
   }
 });
 
+Deno.test("the program's lock file holds no test tool; the test tasks use their own", async () => {
+  // `deno task` installs the lock file's whole npm snapshot before running any task.
+  const lock = JSON.parse(await Deno.readTextFile(`${root}deno.lock`)) as { npm: Record<string, unknown> };
+  const locked = Object.keys(lock.npm).map((id) => id.replace(/(.)@.*$/, "$1"));
+  assert.deepEqual(locked.filter((name) => TEST_TOOLS.includes(name)), [], "deno.lock");
+  const tasks = denoJson.tasks as Record<string, string>;
+  for (const task of ["test", "check", "bench", "bench:compare", "bench:gate", "bench:idle", "loadgen"]) {
+    assert.match(tasks[task], /deno (test|check|bench|run) --lock=tests\/deno\.lock /, task);
+  }
+});
+
+/** Copies the given packages from the Deno cache into a fresh DENO_DIR under `dir`. */
+async function freshCache(dir: string, packages: Iterable<GraphPackage>): Promise<string> {
+  const denoDir = `${dir}/deno_dir`;
+  for (const pkg of packages) {
+    if (pkg.localPath === undefined) continue;
+    const from = pkg.localPath.replace(/\/[^/]+$/, ""); // the package's folder: versions and packument
+    const to = `${denoDir}/npm/registry.npmjs.org/${pkg.name}`;
+    await Deno.mkdir(to, { recursive: true });
+    const cp = await new Deno.Command("cp", { args: ["-r", `${from}/.`, to] }).output();
+    assert.ok(cp.success, new TextDecoder().decode(cp.stderr));
+  }
+  return denoDir;
+}
+
+/** Runs main.ts from `denoDir` alone (`--cached-only`) under the start task's flags, serves, stops. */
+async function serveFromCache(dir: string, denoDir: string, extraFlags: string[]): Promise<void> {
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/broker.yaml`,
+    `listeners:\n  - { type: tcp, host: 127.0.0.1, port: ${port} }\npersistence: { type: memory }\n`,
+  );
+  const start = denoJson.tasks.start.split(/\s+/).filter((w) => w.startsWith("--"));
+  const program = await launch("env", [
+    `DENO_DIR=${denoDir}`,
+    Deno.execPath(),
+    "run",
+    "--cached-only",
+    ...extraFlags,
+    "--config",
+    `${root}deno.json`,
+    ...start,
+    `${root}main.ts`,
+    "--config",
+    `${dir}/broker.yaml`,
+  ], { port, dir });
+  const status = await program.stop();
+  assert.equal(status.code, 0, program.output());
+  assert.match(program.output(), /Listening on tcp/);
+}
+
 Deno.test({
-  name:
-    "main.ts starts and serves from a Deno cache holding only its own packages, without NATS or test tools",
+  name: "main.ts starts and serves from a Deno cache holding only its own packages: no test tool is fetched",
   sanitizeResources: false,
   async fn() {
-    const graph = await npmGraph("main.ts");
-    const nats = new Set(names(await npmGraph("src/cluster_mod.ts")).filter((n) => NATS.includes(n)));
     const dir = await Deno.makeTempDir({ prefix: "module-graph-" });
     try {
-      // A fresh DENO_DIR with copies of main.ts's packages, the cluster's NATS client left out.
-      for (const pkg of graph.values()) {
-        if (nats.has(pkg.name) || pkg.localPath === undefined) continue;
-        const from = pkg.localPath.replace(/\/[^/]+$/, ""); // the package's folder: versions and packument
-        const to = `${dir}/deno_dir/npm/registry.npmjs.org/${pkg.name}`;
-        await Deno.mkdir(to, { recursive: true });
-        const cp = await new Deno.Command("cp", { args: ["-r", `${from}/.`, to] }).output();
-        assert.ok(cp.success, new TextDecoder().decode(cp.stderr));
-      }
-      const port = freePort();
-      await Deno.writeTextFile(
-        `${dir}/broker.yaml`,
-        `listeners:\n  - { type: tcp, host: 127.0.0.1, port: ${port} }\npersistence: { type: memory }\n`,
-      );
-      const start = denoJson.tasks.start.split(/\s+/).filter((w) => w.startsWith("--"));
-      const program = await launch("env", [
-        `DENO_DIR=${dir}/deno_dir`,
-        Deno.execPath(),
-        "run",
-        "--cached-only",
-        "--config",
-        `${root}deno.json`,
-        ...start,
-        `${root}main.ts`,
-        "--config",
-        `${dir}/broker.yaml`,
-      ], { port, dir });
-      const status = await program.stop();
-      assert.equal(status.code, 0, program.output());
-      assert.match(program.output(), /Listening on tcp/);
+      await serveFromCache(dir, await freshCache(dir, (await npmGraph("main.ts")).values()), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "without cluster.nats.servers, main.ts never loads the NATS client",
+  sanitizeResources: false,
+  async fn() {
+    const nats = new Set(names(await npmGraph("src/cluster_mod.ts")).filter((n) => NATS.includes(n)));
+    const own = [...(await npmGraph("main.ts")).values()].filter((p) => !nats.has(p.name));
+    const dir = await Deno.makeTempDir({ prefix: "module-graph-" });
+    try {
+      // Lazy caching fetches a package when a module imports it: a missing NATS client fails only if loaded.
+      await serveFromCache(dir, await freshCache(dir, own), ["--unstable-npm-lazy-caching"]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
