@@ -17,7 +17,11 @@ Deno.test("records under mqtt.* reach the sink at the configured levels, per cat
   assert.match(textLine(records[0]), /INFO +mqtt\.broker: Client c1 connected\n$/);
   const json = JSON.parse(jsonLine(records[0]));
   assert.equal(json.clientId, "c1");
-  assert.equal(json.level, "info");
+  // LogTape's JSON Lines fields, with the properties beside them.
+  assert.equal(json.level, "INFO");
+  assert.equal(json.logger, "mqtt.broker");
+  assert.equal(json.message, 'Client "c1" connected');
+  assert.equal(json["@timestamp"], new Date(records[0].timestamp).toISOString());
   await configureLogging({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
 });
 
