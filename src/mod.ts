@@ -112,7 +112,17 @@ export class Broker extends Engine {
 export type { PublishOptions } from "./broker/broker.ts";
 export { type DuplexStream, streamSocket } from "./transport/stream_socket.ts";
 export type { Listener } from "./transport/listener.ts";
-export type { ListenerConfig, LogLevelName } from "./config/schema.ts";
+export {
+  type BrokerConfig,
+  configSchema,
+  type Field,
+  type Infer,
+  type InferSection,
+  type ListenerConfig,
+  listenerSchema,
+  type LogLevelName,
+  type ObjectField,
+} from "./config/schema.ts";
 export { MemoryStore } from "./persistence/memory_store.ts";
 export { KvStore, type KvStoreOptions } from "./persistence/kv_store.ts";
 export { configureLogging, type LogConfig } from "./log/logging.ts";
@@ -120,6 +130,7 @@ export type { BrokerOptions, LimitOptions, MqttOptions, SharedStrategy } from ".
 export { type Clock, ManualClock, systemClock } from "./broker/clock.ts";
 export type { BrokerHook, HookClient, HookMessage } from "./broker/hooks.ts";
 export type { Access, Authenticator, Authorizer, AuthResult, ConnectInfo } from "./broker/security.ts";
+export type { AuthConversation, EnhancedAuthenticator } from "./broker/enhanced_auth.ts";
 export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subscription.ts";
 export type { DropReason } from "./broker/stats.ts";
 export type { Socket } from "./transport/socket.ts";

@@ -27,12 +27,16 @@ export {
 } from "./config/load_config.ts";
 export {
   type BridgeConfig,
+  bridgeSchema,
   type BridgeTopicConfig,
+  bridgeTopicSchema,
   type BrokerConfig,
   configSchema,
   type Field,
   type Infer,
+  type InferSection,
   type ListenerConfig,
+  listenerSchema,
   type LogLevelName,
   type ObjectField,
 } from "./config/schema.ts";

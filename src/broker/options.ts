@@ -25,11 +25,17 @@ export interface MqttOptions {
   topicAliasMaximum: number;
   /** Largest packet accepted, in bytes (whole packet). */
   maxPacketSize: number;
+  /** Highest QoS accepted; higher requests are granted this (v5: Maximum QoS). */
   maxQoS: 0 | 1 | 2;
+  /** Whether retained messages are kept (v5: Retain Available). */
   retainAvailable: boolean;
+  /** Whether filters may hold + and # (v5: Wildcard Subscription Available). */
   wildcardSubscriptions: boolean;
+  /** Whether `$share/<group>/<filter>` is accepted (v5: Shared Subscription Available). */
   sharedSubscriptions: boolean;
+  /** Whether SUBSCRIBE may carry a Subscription Identifier (v5: Subscription Identifier Available). */
   subscriptionIdentifiers: boolean;
+  /** How a share group's messages are spread over its members. */
   sharedStrategy: SharedStrategy;
 }
 
@@ -72,13 +78,19 @@ export interface LimitOptions {
 
 /** Everything a {@link Broker} can be given. All fields are optional. */
 export interface BrokerOptions {
+  /** Where sessions and retained messages persist (default: none, state is lost on close). */
   store?: Store;
+  /** The time source (default: the system clock); tests pass a ManualClock. */
   clock?: Clock;
   /** "durable": acknowledge after the store commit; "relaxed": acknowledge at once. */
   durability?: "durable" | "relaxed";
+  /** Protocol features; unset ones take the configuration schema's defaults. */
   mqtt?: Partial<MqttOptions>;
+  /** Limits; unset ones take the configuration schema's defaults. */
   limits?: Partial<LimitOptions>;
+  /** Decides who may connect (default: everyone). */
   authenticator?: Authenticator;
+  /** Decides who may publish and subscribe where (default: everyone, everywhere). */
   authorizer?: Authorizer;
   /** MQTT 5 enhanced authentication methods (AUTH exchange), e.g. SCRAM-SHA-256. */
   enhancedAuth?: EnhancedAuthenticator[];

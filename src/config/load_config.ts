@@ -18,17 +18,22 @@ import {
 
 /** One thing wrong with a configuration file. */
 export interface ConfigProblem {
+  /** The file named when parsing (its path, or a label such as `<built-in default>`). */
   file: string;
+  /** 1-based line of the problem (0 when the file could not be read). */
   line: number;
   /** Key path, e.g. `listeners[1].port`. */
   key: string;
+  /** What is wrong and what is expected. */
   message: string;
 }
 
 /** Thrown when a configuration is invalid; `message` lists every problem. */
 export class ConfigError extends Error {
+  /** Every problem found, in file order. */
   readonly problems: ConfigProblem[];
 
+  /** An error whose message lists `problems`, one per line. */
   constructor(problems: ConfigProblem[]) {
     super(
       `invalid configuration:\n` +
@@ -39,6 +44,7 @@ export class ConfigError extends Error {
   }
 }
 
+/** How {@link parseConfig} and {@link loadConfig} read a file. */
 export interface ParseOptions {
   /** Environment for `${NAME}` substitution (default: Deno.env). */
   env?: Record<string, string | undefined>;

@@ -26,14 +26,17 @@ export type Field =
 
 /** A section: named keys, each with its own field. */
 export interface ObjectField {
+  /** Sections are objects of keys. */
   kind: "object";
+  /** The section's keys, each described by its own field. */
   fields: Record<string, Field>;
+  /** What the section is for. */
   doc: string;
 }
 
 const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
-/** One listener. */
+/** One listener (`listeners[]`). */
 export const listenerSchema = {
   kind: "object",
   doc: "One listener.",
@@ -87,7 +90,7 @@ export const bridgeTopicSchema = {
   },
 } as const satisfies ObjectField;
 
-/** One bridge: an outbound connection to another broker and the topics it carries. */
+/** One bridge (`bridges[]`): an outbound connection to another broker and the topics it carries. */
 export const bridgeSchema = {
   kind: "object",
   doc: "One bridge.",
@@ -166,7 +169,7 @@ export const bridgeSchema = {
   },
 } as const satisfies ObjectField;
 
-/** The whole file. */
+/** The whole configuration file, every key with its kind, range, default and meaning. */
 export const configSchema = {
   kind: "object",
   doc: "Broker configuration.",
@@ -466,36 +469,38 @@ export const configSchema = {
   },
 } as const satisfies ObjectField;
 
-/** A log level name, as `log.level` and `log.categories` take them. */
-export type LogLevelName = typeof LEVELS[number];
-
 /**
- * The value a field describes once validated and completed with defaults: a key with a
- * `default`, a `required` key, a section or a map is always present; any other key is optional.
+ * The value a field describes once validated and completed with defaults. A QoS range
+ * (0..2) stays a union of its three values; other integers are numbers.
  */
-export type Infer<F extends Field> = F extends { kind: "int" } ? IntOf<F>
+export type Infer<F extends Field> = F extends { kind: "int" }
+  ? F extends { min: 0; max: 2 } ? 0 | 1 | 2 : number
   : F extends { kind: "bool" } ? boolean
   : F extends { kind: "string" | "file" } ? string
   : F extends { kind: "enum"; values: readonly (infer V)[] } ? V
   : F extends { kind: "list"; item: infer I extends Field } ? Infer<I>[]
   : F extends { kind: "map"; value: infer V extends Field } ? Record<string, Infer<V>>
-  : F extends { kind: "object"; fields: infer S extends ObjectField["fields"] } ? Section<S>
+  : F extends { kind: "object"; fields: infer S extends ObjectField["fields"] } ? InferSection<S>
   : never;
 
-/** A QoS range stays a union of its three values; other integers are numbers. */
-type IntOf<F> = F extends { min: 0; max: 2 } ? 0 | 1 | 2 : number;
-
-/** Whether a key always has a value after validation. */
-type Present<F> = F extends { default: unknown } | { required: true } | { kind: "object" | "map" } ? true
-  : false;
-
-type Section<S extends ObjectField["fields"]> = Flat<
-  & { -readonly [K in keyof S as Present<S[K]> extends true ? K : never]: Infer<S[K]> }
-  & { -readonly [K in keyof S as Present<S[K]> extends true ? never : K]?: Infer<S[K]> }
->;
-
-/** One object type instead of an intersection, so editors and `deno doc` show the keys. */
-type Flat<T> = { [K in keyof T]: T[K] } & unknown;
+/**
+ * The object a section's fields describe: a key with a `default`, a `required` key, a
+ * section or a map is always present; any other key is optional.
+ */
+export type InferSection<S extends ObjectField["fields"]> =
+  & {
+    -readonly [
+      K in keyof S as S[K] extends { default: unknown } | { required: true } | { kind: "object" | "map" } ? K
+        : never
+    ]: Infer<S[K]>;
+  }
+  & {
+    -readonly [
+      K in keyof S as S[K] extends { default: unknown } | { required: true } | { kind: "object" | "map" }
+        ? never
+        : K
+    ]?: Infer<S[K]>;
+  };
 
 /** The validated configuration with every default filled in. */
 export type BrokerConfig = Infer<typeof configSchema>;
@@ -505,6 +510,8 @@ export type ListenerConfig = Infer<typeof listenerSchema>;
 export type BridgeConfig = Infer<typeof bridgeSchema>;
 /** One validated topic rule of a bridge (`bridges[].topics[]`). */
 export type BridgeTopicConfig = Infer<typeof bridgeTopicSchema>;
+/** A log level name, as `log.level` and `log.categories` take them. */
+export type LogLevelName = BrokerConfig["log"]["level"];
 
 /**
  * The value of a field when its key is absent: its `default`, a section's keys that have

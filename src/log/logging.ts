@@ -18,6 +18,7 @@ import {
 } from "@logtape/logtape";
 import type { BrokerConfig } from "../config/schema.ts";
 
+/** The `log` section of the configuration: level, format, per-category levels, payload previews. */
 export type LogConfig = BrokerConfig["log"];
 
 const encoder = new TextEncoder();
@@ -94,17 +95,20 @@ export function stderrSink(format: LogConfig["format"]): Sink {
 }
 
 /**
- * (Re)configures logging from the `log` section.
+ * (Re)configures logging from the `log` section: lines on stderr. Safe to call again on SIGHUP.
  *
  * @example
  * ```ts
  * import { configureLogging } from "../mod.ts";
  * await configureLogging({ level: "warning", format: "json", categories: {}, payloads: false });
  * ```
- * Safe to call again on SIGHUP.
- * `sink` replaces stderr (tests capture records with it).
  */
-export async function configureLogging(config: LogConfig, sink?: Sink): Promise<void> {
+export function configureLogging(config: LogConfig): Promise<void> {
+  return configureLoggingTo(config, stderrSink(config.format));
+}
+
+/** {@link configureLogging} with the records going to `sink` instead (tests capture them). */
+export async function configureLoggingTo(config: LogConfig, sink: Sink): Promise<void> {
   const loggers = [
     { category: ["mqtt"], sinks: ["main"], lowestLevel: config.level as LogLevel },
     // A category override replaces the parent's level in both directions (more or less verbose).
@@ -117,7 +121,7 @@ export async function configureLogging(config: LogConfig, sink?: Sink): Promise<
     // LogTape reports its own problems under this category; keep only the serious ones.
     { category: ["logtape", "meta"], sinks: ["main"], lowestLevel: "warning" as LogLevel },
   ];
-  await configure({ reset: true, sinks: { main: sink ?? stderrSink(config.format) }, loggers });
+  await configure({ reset: true, sinks: { main: sink }, loggers });
 }
 
 /** A payload for debug logs: a short preview when enabled, else a placeholder. */

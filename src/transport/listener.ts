@@ -17,10 +17,15 @@ import { listenWebSocket } from "./websocket.ts";
 
 /** A running listener of any type. */
 export interface Listener {
+  /** `tcp`, `tls`, `ws` or `wss`. */
   readonly type: string;
+  /** The name in logs and metrics (`<type>:<host>:<port>` unless configured). */
   readonly name: string;
+  /** The address it is bound to. */
   readonly hostname: string;
+  /** The port it is bound to (the one picked when 0 was asked for). */
   readonly port: number;
+  /** Stops accepting; resolves once the listener is closed. */
   close(): Promise<void>;
 }
 
