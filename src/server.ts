@@ -9,33 +9,23 @@ import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
 import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
 import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
-import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+import type { BrokerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
-import { ReceiveBudget } from "./protocol/receive_budget.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
-import { listenTcp } from "./transport/tcp.ts";
-import { listenTls, type TlsListener } from "./transport/tls.ts";
-import { listenWebSocket } from "./transport/websocket.ts";
-import type { Socket } from "./transport/socket.ts";
+import type { TlsListener } from "./transport/tls.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { EventLoopMonitor } from "./admin/event_loop.ts";
 import { LiveStats } from "./admin/live_stats.ts";
 import { SysTopics } from "./admin/sys_topics.ts";
 import type { BridgeStatus } from "./bridge/bridge.ts";
 import { Bridges } from "./bridge/bridges.ts";
-import { ClusterNode } from "./cluster/cluster.ts";
+import type { ClusterNode } from "./cluster/cluster.ts";
+import { framingOptions, type Listener, startListener } from "./transport/listener.ts";
 
-/** A running listener of any type. */
-export interface Listener {
-  readonly type: string;
-  readonly name: string;
-  readonly hostname: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type { Listener };
 
 /** A running broker with its listeners. */
 export interface Server {
@@ -62,10 +52,14 @@ export interface ServerOptions {
   authorizer?: Authorizer;
 }
 
-/** Cluster mode when NATS servers are configured: the node's connection, its store and its id. */
+/**
+ * Cluster mode when NATS servers are configured: the node's connection, its store and its id.
+ * The cluster code (and the NATS client under it) is loaded only then.
+ */
 async function clusterFor(config: BrokerConfig): Promise<ClusterNode | undefined> {
   const c = config.cluster;
   if (c.nats.servers === undefined || c.nats.servers.length === 0) return undefined;
+  const { ClusterNode } = await import("./cluster/cluster.ts");
   return await ClusterNode.connect({
     servers: c.nats.servers,
     credentials: c.nats.credentials ? Deno.readTextFileSync(c.nats.credentials) : undefined,
@@ -125,73 +119,11 @@ class Security implements Authenticator, Authorizer {
   }
 }
 
-/**
- * What every connection's framer enforces, from the engine's limits: the packet sizes and
- * one receive budget, which all the listeners of a broker share (so it is made once).
- * Kept by reference: a reload that changes the limits updates it for new connections.
- */
-export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
-  return {
-    maxPacketSize: broker.mqtt.maxPacketSize,
-    maxFirstPacketSize: broker.limits.maxConnectSize,
-    budget: new ReceiveBudget(broker.limits.maxPartialPacketBytes),
-  };
-}
-
 /** Applies reloaded limits to framing options made by {@link framingOptions}. */
 function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
   framing.maxPacketSize = broker.mqtt.maxPacketSize;
   framing.maxFirstPacketSize = broker.limits.maxConnectSize;
   framing.budget!.limit = broker.limits.maxPartialPacketBytes;
-}
-
-/** Starts one listener of any type; `framing` defaults to the configuration's limits. */
-export async function startListener(
-  l: ListenerConfig,
-  config: BrokerConfig,
-  onSocket: (s: Socket) => void,
-  framing?: FrameSplitterOptions,
-): Promise<Listener> {
-  const name = l.name ?? `${l.type}:${l.host}:${l.port}`;
-  framing ??= {
-    maxPacketSize: config.mqtt.max_packet_size,
-    maxFirstPacketSize: config.limits?.max_connect_size,
-  };
-  const read = (path: string | undefined) => path === undefined ? undefined : Deno.readTextFileSync(path);
-  switch (l.type) {
-    case "tcp":
-      return listenTcp({
-        hostname: l.host,
-        port: l.port,
-        name,
-        framing,
-        proxyProtocol: l.proxy_protocol,
-        maxConnections: l.max_connections,
-      }, onSocket);
-    case "tls":
-      return await listenTls({
-        hostname: l.host,
-        port: l.port,
-        name,
-        framing,
-        cert: read(l.cert_file)!,
-        key: read(l.key_file)!,
-        ca: read(l.ca_file),
-        requireCertificate: l.require_certificate,
-        minVersion: l.min_tls_version,
-        maxConnections: l.max_connections,
-      }, onSocket);
-    case "ws":
-    case "wss":
-      return await listenWebSocket({
-        hostname: l.host,
-        port: l.port,
-        path: l.path,
-        name,
-        framing,
-        tls: l.type === "wss" ? { cert: read(l.cert_file)!, key: read(l.key_file)! } : undefined,
-      }, onSocket);
-  }
 }
 
 /** Re-reads the certificate files of TLS listeners (SIGHUP); open connections are kept. */
@@ -261,7 +193,7 @@ function startMonitoring(
  *
  * @example
  * ```ts
- * import { parseConfig, startServer } from "../src/mod.ts";
+ * import { parseConfig, startServer } from "./server_mod.ts";
  * const config = parseConfig("listeners:\n  - { type: tcp, port: 0 }\npersistence: { type: memory }\n", "inline");
  * const server = await startServer(config);
  * console.log(server.listeners[0].port);

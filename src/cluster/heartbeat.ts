@@ -12,7 +12,6 @@ import type { JetStreamManager, KV, NatsConnection } from "nats";
 import type { Logger } from "@logtape/logtape";
 import type { ClusterMember } from "../broker/cluster_member.ts";
 import { eraseKey, listKeys } from "./bucket_keys.ts";
-import type { SessionHandover } from "./handover.ts";
 import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
 import { escapeLevel, unescapeLevel } from "./subject_mapping.ts";
@@ -21,6 +20,14 @@ import { escapeLevel, unescapeLevel } from "./subject_mapping.ts";
 export interface Heartbeat {
   at: number;
   cursor: number;
+}
+
+/** What the sweep needs of the session hand-over (src/cluster/handover.ts implements it). */
+export interface OrphanAdopter {
+  /** Whether a node instance answers (a slow node is not a dead one). */
+  alive(instance: string): Promise<boolean>;
+  /** Takes in the sessions a dead instance owned; resolves with how many. */
+  adoptOrphans(instance: string): Promise<number>;
 }
 
 export interface HeartbeatOptions {
@@ -94,7 +101,7 @@ export class Heartbeats {
    * Finds node instances that stopped (stale heartbeat, no answer) and adopts their stored
    * sessions here; one node wins each dead instance (a create-only marker key).
    */
-  async sweep(handover: SessionHandover, log: Logger): Promise<void> {
+  async sweep(handover: OrphanAdopter, log: Logger): Promise<void> {
     const { nodes, jsm, bucket } = this.#o;
     for (const key of await listKeys(jsm, bucket, ">")) {
       if (key.startsWith("dead.") || key === this.#key) continue;

@@ -42,7 +42,7 @@ export class NatsRouter {
   readonly instance: string;
   readonly #held = new Map<string, Held>();
   /** Per sending instance, the last sequence routed here: drops the copies that overlapping subscriptions bring. */
-  readonly seen = new Map<string, number>();
+  readonly seen: Map<string, number> = new Map();
   #seq = 0;
   /** NATS subscriptions were made since the last settled(). */
   #unsettled = false;
