@@ -7,9 +7,12 @@ WORKDIR /app
 RUN chown deno:deno /app
 USER deno
 
-# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change.
+# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change. It holds the
+# program's dependencies (deno.json `imports`); the test tools are scoped to tests/ and locked in
+# tests/deno.lock, so a bare `deno install` would try to add them to deno.lock and fail --frozen.
 COPY --chown=deno:deno deno.json deno.lock ./
-RUN deno install --frozen
+RUN deno eval 'const { imports } = JSON.parse(Deno.readTextFileSync("deno.json")); Deno.writeTextFileSync("imports.ts", Object.keys(imports).map((name) => `import "${name}";\n`).join(""));' \
+  && deno install --frozen --entrypoint imports.ts && rm imports.ts
 
 COPY --chown=deno:deno main.ts ./
 COPY --chown=deno:deno src/ ./src/

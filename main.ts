@@ -54,15 +54,20 @@ async function main(args: string[]): Promise<number> {
   if (cli.port !== undefined && config.listeners.length > 0) config.listeners[0].port = cli.port;
   await configureLogging(config.log);
   const log = getLog("main");
-  let server;
-  try {
-    server = await startServer(config, { version: denoJson.version });
-  } catch (err) {
-    log.fatal("Cannot start: {error}", { error: (err as Error).message });
-    return 1;
-  }
+  // Signals are handled from before the listeners open: a SIGTERM that arrives while the server
+  // starts (a supervisor stopping it at once) still shuts down gracefully, once it has started.
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let stopping = false;
+  const stopped = Promise.withResolvers<void>();
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("Received {signal}, shutting down", { signal });
+    server?.close().finally(stopped.resolve);
+  };
   /** SIGHUP: re-read the file and apply what can change at runtime; name what needs a restart. */
   const reload = async () => {
+    if (server === undefined) return void log.warn("SIGHUP while starting: ignored");
     try {
       const next = await readConfig(cli.config);
       if (cli.logLevel) next.log.level = cli.logLevel as LogLevelName;
@@ -79,19 +84,17 @@ async function main(args: string[]): Promise<number> {
       });
     }
   };
-  const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info("Received {signal}, shutting down", { signal });
-      server.close().finally(resolve);
-    };
-    Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-    Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-    Deno.addSignalListener("SIGHUP", () => reload());
-  });
-  await stopped;
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGHUP", () => reload());
+  try {
+    server = await startServer(config, { version: denoJson.version });
+  } catch (err) {
+    log.fatal("Cannot start: {error}", { error: (err as Error).message });
+    return 1;
+  }
+  if (stopping) server.close().finally(stopped.resolve);
+  await stopped.promise;
   return 0;
 }
 

@@ -1,5 +1,9 @@
 /**
- * deno-mqtt: an MQTT 3.1 / 3.1.1 / 5.0 broker for Deno, usable as a library.
+ * deno-mqtt: an MQTT 3.1 / 3.1.1 / 5.0 broker for Deno, usable as a library. This
+ * entry is the engine, its stores and its types; it loads neither the YAML parser
+ * nor the NATS client. The broker program from a configuration file is
+ * `@deno-mqtt/broker/server`, cluster mode `@deno-mqtt/broker/cluster`, the
+ * Deno Deploy mode `@deno-mqtt/broker/serverless`.
  *
  * @example Embed a broker and publish to an in-process subscriber
  * ```ts
@@ -20,16 +24,15 @@
  */
 
 import { Broker as Engine } from "./broker/broker.ts";
-import type { ListenerConfig } from "./config/schema.ts";
-import { framingOptions, type Listener, startListener } from "./server.ts";
+import { defaultsOf, type ListenerConfig, listenerSchema } from "./config/schema.ts";
+import { framingOptions, type Listener, startListener } from "./transport/listener.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import { ConnectionGate } from "./transport/admission.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
-import { listenerSchema } from "./config/schema.ts";
 
 /** Where {@link Broker.listen} listens; omitted keys take the configuration defaults. */
-export type ListenOptions = Partial<ListenerConfig> & { type?: ListenerConfig["type"] };
+export type ListenOptions = Partial<ListenerConfig>;
 
 /**
  * The broker. Serve clients with {@link Broker.listen} (TCP, TLS, WebSocket) or hand it
@@ -83,15 +86,7 @@ export class Broker extends Engine {
    * ```
    */
   async listen(options: ListenOptions = {}): Promise<Listener> {
-    const defaults: Record<string, unknown> = {};
-    for (
-      const [key, field] of Object.entries(
-        (listenerSchema as { fields: Record<string, { default?: unknown }> }).fields,
-      )
-    ) {
-      if (field.default !== undefined) defaults[key] = field.default;
-    }
-    const config = { ...defaults, ...options } as ListenerConfig;
+    const config: ListenerConfig = { ...defaultsOf(listenerSchema), ...options };
     const listener = await startListener(config, {
       framing: this.#framing ??= framingOptions(this),
       onSocket: (s) => this.handle(s),
@@ -119,20 +114,26 @@ export class Broker extends Engine {
 
 export type { PublishOptions } from "./broker/broker.ts";
 export { type DuplexStream, streamSocket } from "./transport/stream_socket.ts";
-export { type Listener, type Server, startServer } from "./server.ts";
-export type { BridgeStatus } from "./bridge/bridge.ts";
-export { loadConfig, parseConfig } from "./config/load_config.ts";
-export type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+export type { Listener } from "./transport/listener.ts";
+export {
+  type BrokerConfig,
+  configSchema,
+  type Field,
+  type Infer,
+  type InferSection,
+  type ListenerConfig,
+  listenerSchema,
+  type LogLevelName,
+  type ObjectField,
+} from "./config/schema.ts";
 export { MemoryStore } from "./persistence/memory_store.ts";
-export { type ServerlessBroker, type ServerlessOptions, startServerless } from "./serverless/serverless.ts";
-export { BroadcastBridge, type BroadcastBridgeOptions } from "./serverless/broadcast_bridge.ts";
-export { SharedKvStore } from "./serverless/shared_kv_store.ts";
 export { KvStore, type KvStoreOptions } from "./persistence/kv_store.ts";
-export { configureLogging } from "./log/logging.ts";
+export { configureLogging, type LogConfig } from "./log/logging.ts";
 export type { BrokerOptions, LimitOptions, MqttOptions, SharedStrategy } from "./broker/options.ts";
 export { type Clock, ManualClock, systemClock } from "./broker/clock.ts";
 export type { BrokerHook, HookClient, HookMessage } from "./broker/hooks.ts";
 export type { Access, Authenticator, Authorizer, AuthResult, ConnectInfo } from "./broker/security.ts";
+export type { AuthConversation, EnhancedAuthenticator } from "./broker/enhanced_auth.ts";
 export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subscription.ts";
 export type { DropReason } from "./broker/stats.ts";
 export type { Socket } from "./transport/socket.ts";

@@ -9,42 +9,30 @@ import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
 import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
 import { brokerOptionsFrom, limitOptions } from "./config/broker_options.ts";
-import type { BrokerConfig, ListenerConfig } from "./config/schema.ts";
+import type { BrokerConfig } from "./config/schema.ts";
 import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
-import { ReceiveBudget } from "./protocol/receive_budget.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
-import { ConnectionGate, type ListenerStats } from "./transport/admission.ts";
-import { listenTcp } from "./transport/tcp.ts";
-import {
-  CertificateError,
-  listenTls,
-  type TlsSettings,
-  validateCaBundle,
-  validateCertificatePair,
-} from "./transport/tls.ts";
-import { listenWebSocket } from "./transport/websocket_listener.ts";
-import type { Socket } from "./transport/socket.ts";
+import { ConnectionGate } from "./transport/admission.ts";
+import { validateCertificatePair } from "./transport/tls.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { EventLoopMonitor } from "./admin/event_loop.ts";
 import { LiveStats } from "./admin/live_stats.ts";
 import { SysTopics } from "./admin/sys_topics.ts";
 import type { BridgeStatus } from "./bridge/bridge.ts";
 import { Bridges } from "./bridge/bridges.ts";
-import { ClusterNode } from "./cluster/cluster.ts";
+import type { ClusterNode } from "./cluster/cluster.ts";
+import {
+  framingOptions,
+  type Listener,
+  listenerCertificates,
+  type ListenerContext,
+  startListener,
+} from "./transport/listener.ts";
 
-/** A running listener of any type. */
-export interface Listener {
-  readonly type: string;
-  readonly name: string;
-  readonly hostname: string;
-  readonly port: number;
-  /** Transport counters (accept errors, refusals, handshake failures and timeouts). */
-  readonly stats?: ListenerStats;
-  close(): Promise<void>;
-}
+export type { Listener, ListenerContext };
 
 /** A running broker with its listeners. */
 export interface Server {
@@ -71,10 +59,14 @@ export interface ServerOptions {
   authorizer?: Authorizer;
 }
 
-/** Cluster mode when NATS servers are configured: the node's connection, its store and its id. */
+/**
+ * Cluster mode when NATS servers are configured: the node's connection, its store and its id.
+ * The cluster code (and the NATS client under it) is loaded only then.
+ */
 async function clusterFor(config: BrokerConfig): Promise<ClusterNode | undefined> {
   const c = config.cluster;
   if (c.nats.servers === undefined || c.nats.servers.length === 0) return undefined;
+  const { ClusterNode } = await import("./cluster/cluster.ts");
   return await ClusterNode.connect({
     servers: c.nats.servers,
     credentials: c.nats.credentials ? Deno.readTextFileSync(c.nats.credentials) : undefined,
@@ -134,140 +126,11 @@ class Security implements Authenticator, Authorizer {
   }
 }
 
-/**
- * What every connection's framer enforces, from the engine's limits: the packet sizes and
- * one receive budget, which all the listeners of a broker share (so it is made once).
- * Kept by reference: a reload that changes the limits updates it for new connections.
- */
-export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
-  return {
-    maxPacketSize: broker.mqtt.maxPacketSize,
-    maxFirstPacketSize: broker.limits.maxConnectSize,
-    budget: new ReceiveBudget(broker.limits.maxPartialPacketBytes),
-  };
-}
-
 /** Applies reloaded limits to framing options made by {@link framingOptions}. */
 function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
   framing.maxPacketSize = broker.mqtt.maxPacketSize;
   framing.maxFirstPacketSize = broker.limits.maxConnectSize;
   framing.budget!.limit = broker.limits.maxPartialPacketBytes;
-}
-
-/** What a listener needs from the broker it serves. */
-export interface ListenerContext {
-  /**
-   * Packet size limits and the receive budget ({@link framingOptions}): one object shared
-   * by all the broker's listeners, so that every connection draws on the same budget and a
-   * reload's new limits reach every listener.
-   */
-  framing: FrameSplitterOptions;
-  onSocket: (socket: Socket) => void;
-  /** The broker-wide connection budget (`limits.max_connections`) shared by all listeners. */
-  gate?: ConnectionGate;
-  /** Time a connection may spend in its TLS/HTTP/PROXY handshake (`limits.connect_timeout_ms`). */
-  handshakeTimeoutMs?: () => number;
-}
-
-/** The listener's name in logs and metrics. */
-export function listenerName(l: ListenerConfig): string {
-  return l.name ?? `${l.type}:${l.host}:${l.port}`;
-}
-
-/** The certificate, key and CA of a tls or wss listener, checked (throws CertificateError naming the file). */
-function listenerCertificates(l: ListenerConfig): TlsSettings {
-  const { cert, key, notAfter } = validateCertificatePair(l.cert_file!, l.key_file!);
-  if (notAfter.getTime() < Date.now()) {
-    getLog("server").warn("The certificate {file} of listener {listener} expired on {date}", {
-      file: l.cert_file,
-      listener: listenerName(l),
-      date: notAfter.toISOString(),
-    });
-  }
-  return {
-    cert,
-    key,
-    ca: l.ca_file === undefined ? undefined : validateCaBundle(l.ca_file),
-    requireCertificate: l.require_certificate,
-    minVersion: l.min_tls_version,
-  };
-}
-
-/** Files that may hold certificates, keys or CA bundles, by their configuration key. */
-type CertificateFiles = { cert_file?: string; key_file?: string; ca_file?: string };
-
-/** Runs `check`; a failure becomes one line under the key of the file at fault (the pair's cert_file otherwise). */
-function certificateProblem(
-  problems: string[],
-  prefix: string,
-  files: CertificateFiles,
-  check: () => void,
-): void {
-  try {
-    check();
-  } catch (err) {
-    const file = err instanceof CertificateError ? err.file : undefined;
-    const key = (["cert_file", "key_file", "ca_file"] as const).find((k) => files[k] === file) ?? "cert_file";
-    problems.push(`${prefix}.${key}: ${(err as Error).message}`);
-  }
-}
-
-/**
- * Checks every certificate, key and CA file the configuration names (tls and wss
- * listeners, bridges, the admin listener) as start loads them, without binding anything:
- * for `--check-config` (see preflight.ts). Returns one line per problem, under the key of
- * the file at fault (`listeners[1].key_file: the key in … does not match …`); empty when
- * there is none.
- */
-export function checkCertificates(config: BrokerConfig): string[] {
-  const problems: string[] = [];
-  config.listeners.forEach((l, i) => {
-    if ((l.type !== "tls" && l.type !== "wss") || l.cert_file === undefined || l.key_file === undefined) {
-      return;
-    }
-    // The very function start and reload use.
-    certificateProblem(problems, `listeners[${i}]`, l, () => void listenerCertificates(l));
-  });
-  (config.bridges ?? []).forEach((b, i) => {
-    const key = `bridges[${i}]`;
-    if (b.cert_file !== undefined && b.key_file !== undefined) {
-      certificateProblem(problems, key, b, () => void validateCertificatePair(b.cert_file!, b.key_file!));
-    }
-    if (b.ca_file !== undefined) {
-      certificateProblem(problems, key, b, () => void validateCaBundle(b.ca_file!));
-    }
-  });
-  const a = config.admin;
-  if (a.enabled && a.cert_file !== undefined && a.key_file !== undefined) {
-    certificateProblem(problems, "admin", a, () => void validateCertificatePair(a.cert_file!, a.key_file!));
-  }
-  return problems;
-}
-
-/** Starts one listener of any type. */
-export async function startListener(l: ListenerConfig, context: ListenerContext): Promise<Listener> {
-  const common = {
-    hostname: l.host,
-    port: l.port,
-    name: listenerName(l),
-    framing: context.framing,
-    maxConnections: l.max_connections,
-    gate: context.gate,
-    handshakeTimeoutMs: context.handshakeTimeoutMs,
-  };
-  switch (l.type) {
-    case "tcp":
-      return listenTcp({ ...common, proxyProtocol: l.proxy_protocol }, context.onSocket);
-    case "tls":
-      return await listenTls({ ...common, ...listenerCertificates(l) }, context.onSocket);
-    case "ws":
-    case "wss":
-      return await listenWebSocket({
-        ...common,
-        path: l.path,
-        tls: l.type === "wss" ? listenerCertificates(l) : undefined,
-      }, context.onSocket);
-  }
 }
 
 /** A listener that can swap its certificates (tls and wss). */
@@ -366,7 +229,7 @@ function startMonitoring(
  *
  * @example
  * ```ts
- * import { parseConfig, startServer } from "../src/mod.ts";
+ * import { parseConfig, startServer } from "./server_mod.ts";
  * const config = parseConfig("listeners:\n  - { type: tcp, port: 0 }\npersistence: { type: memory }\n", "inline");
  * const server = await startServer(config);
  * console.log(server.listeners[0].port);

@@ -10,8 +10,8 @@ import { parseConfig } from "../src/config/load_config.ts";
 const root = new URL("../", import.meta.url).pathname;
 const dockerfile = await Deno.readTextFile(`${root}Dockerfile`);
 
-/** Instructions as [keyword, rest], comments and blank lines dropped. */
-const instructions = dockerfile.split("\n")
+/** Instructions as [keyword, rest], comments and blank lines dropped, continued lines joined. */
+const instructions = dockerfile.replace(/\\\n\s*/g, " ").split("\n")
   .filter((line) => line.trim() !== "" && !line.trimStart().startsWith("#"))
   .map((line) => {
     const [keyword, ...rest] = line.trim().split(/\s+/);
@@ -37,6 +37,9 @@ Deno.test("the Dockerfile runs main.ts with exactly the start task's flags, as a
   assert.ok(users.length > 0 && !["root", "0"].includes(users.at(-1)!), "the container must not run as root");
   // Dependencies are cached at build time from the lock file, for the same entry.
   assert.ok(all("RUN").some((r) => r.includes("deno install --frozen --entrypoint main.ts")));
+  // Every install names an entry: a bare `deno install` would fetch the test tools scoped to tests/ too.
+  const installs = all("RUN").flatMap((r) => r.match(/deno install[^&]*/g) ?? []);
+  assert.ok(installs.length >= 2 && installs.every((i) => i.includes("--entrypoint")), installs.join("; "));
   assert.ok(all("COPY").some((c) => / main\.ts /.test(` ${c} `)));
 });
 

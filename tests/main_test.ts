@@ -66,3 +66,39 @@ Deno.test("an unknown flag prints usage and exits 2", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown argument --frobnicate/);
 });
+
+Deno.test("a SIGTERM that arrives while the broker is starting shuts it down gracefully once started", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/broker.yaml`,
+      "listeners:\n  - { type: tcp, host: 127.0.0.1, port: 0 }\npersistence: { type: memory }\n",
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--unstable-kv", "-A", main, "--config", `${dir}/broker.yaml`],
+      env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // The log goes to stderr. The store is restored before any listener opens: the signal lands in
+    // the middle of the start.
+    let log = "";
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let signalled = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += value;
+      if (!signalled && log.includes("Restored")) {
+        signalled = true;
+        child.kill("SIGTERM");
+      }
+    }
+    const status = await child.status;
+    assert.ok(signalled, log);
+    assert.equal(status.code, 0, log);
+    assert.match(log, /Received SIGTERM, shutting down/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

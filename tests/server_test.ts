@@ -9,11 +9,13 @@ import mqtt from "mqtt";
 import { Buffer } from "node:buffer";
 import type { LogRecord } from "@logtape/logtape";
 import { parseConfig } from "../src/config/load_config.ts";
-import { configureLogging } from "../src/log/logging.ts";
+import { configureLoggingTo } from "../src/log/logging.ts";
 import { ProtocolError } from "../src/protocol/errors.ts";
 import { Reason } from "../src/protocol/packet.ts";
 import { ReceiveBudget } from "../src/protocol/receive_budget.ts";
-import { checkCertificates, type Listener, startListener, startServer } from "../src/server.ts";
+import { checkCertificates } from "../src/preflight.ts";
+import { startServer } from "../src/server.ts";
+import { type Listener, startListener } from "../src/transport/listener.ts";
 import type { Socket } from "../src/transport/socket.ts";
 import { freePort, startBroker } from "./_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "./_helpers/certs.ts";
@@ -421,7 +423,7 @@ Deno.test({
       `  - { type: wss, port: ${freePort()}, cert_file: ${cert}, key_file: ${key} }\npersistence: { type: memory }\n`;
     const server = await startServer(parseConfig(yaml, "reload.yaml"));
     const records: LogRecord[] = [];
-    await configureLogging({ level: "info", format: "text", categories: {}, payloads: false }, (r) => {
+    await configureLoggingTo({ level: "info", format: "text", categories: {}, payloads: false }, (r) => {
       records.push(r);
     });
     const ca = Buffer.from(Deno.readTextFileSync(c.caCert));
@@ -440,7 +442,7 @@ Deno.test({
         await (client as mqtt.MqttClient).endAsync();
       }
     } finally {
-      await configureLogging({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
+      await configureLoggingTo({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
       await server.close();
       await Deno.remove(dir, { recursive: true });
     }

@@ -8,6 +8,7 @@
  */
 import type { Broker } from "../broker/broker.ts";
 import type { BridgeStatus } from "../bridge/bridge.ts";
+import type { ClusterStatus } from "../broker/cluster_link.ts";
 import { COMMIT_BUCKETS_MS } from "../broker/stats.ts";
 import { PacketType } from "../protocol/packet.ts";
 import type { EventLoopMonitor } from "./event_loop.ts";
@@ -126,6 +127,21 @@ function bridgeFamilies(e: Exposition, bridges: readonly BridgeStatus[]): void {
   for (const b of bridges) e.sample("mqtt_bridge_reconnects_total", b.reconnects, { bridge: b.name });
 }
 
+/** Cluster mode: the node's NATS connection and the faults it waited out (docs/cluster.md). */
+function clusterFamilies(e: Exposition, c: ClusterStatus): void {
+  e.family("mqtt_cluster_nats_connected", "gauge", "1 while this node is connected to a NATS server.")
+    .sample("mqtt_cluster_nats_connected", c.connected ? 1 : 0);
+  e.family("mqtt_cluster_nats_disconnects_total", "counter", "NATS connections lost since start.")
+    .sample("mqtt_cluster_nats_disconnects_total", c.disconnects);
+  e.family("mqtt_cluster_nats_reconnects_total", "counter", "NATS connections regained since start.")
+    .sample("mqtt_cluster_nats_reconnects_total", c.reconnects);
+  e.family(
+    "mqtt_cluster_retries_total",
+    "counter",
+    "Stream publishes and store writes retried through a NATS fault.",
+  ).sample("mqtt_cluster_retries_total", c.retries);
+}
+
 /** Renders every metric for `broker`, and for the event loop and bridges when given. */
 export function renderMetrics(broker: Broker, sources: MetricsSources = {}): string {
   const loop = sources.loop;
@@ -197,6 +213,8 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
 
   if (sources.bridges !== undefined && sources.bridges.length > 0) bridgeFamilies(e, sources.bridges);
   if (sources.listeners !== undefined) listenerFamilies(e, sources.listeners);
+  const cluster = broker.cluster?.status?.();
+  if (cluster !== undefined) clusterFamilies(e, cluster);
   if (loop !== undefined) {
     e.family("process_event_loop_delay_seconds", "gauge", "How late the last event-loop timer fired.")
       .sample("process_event_loop_delay_seconds", loop.lastMs / 1000);

@@ -5,13 +5,27 @@
  *
  * @module
  */
-import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
+import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
+
+/** A node's view of the cluster's transport, for the metrics. */
+export interface ClusterStatus {
+  /** Connected to a NATS server now. */
+  connected: boolean;
+  /** NATS connections lost and regained since start. */
+  disconnects: number;
+  reconnects: number;
+  /** Stream publishes and store writes retried through a NATS fault (each waited for, none lost). */
+  retries: number;
+}
 
 /** The outcome of {@link ClusterLink.claim}. */
 export interface ClusterClaim {
+  /**
+   * The session belongs to another user than the one connecting and stays theirs
+   * (session_owner.ts): the CONNECT is refused, and its client's connection elsewhere is left open.
+   */
   refused: boolean;
-  loaded?: LoadedSession;
 }
 
 export interface ClusterLink {
@@ -23,9 +37,9 @@ export interface ClusterLink {
   forward(message: StoredMessage, batch: CommitBatch): void;
   /**
    * Called on CONNECT before the session is attached: closes the client's connection on
-   * any other node, and returns its stored session when this node does not hold it.
-   * `refused` when the session belongs to another user than `client.username` and stays
-   * theirs (session_owner.ts): its connection elsewhere is left open.
+   * any other node and, when this node does not hold the session, takes it in (through
+   * ClusterMember) caught up on what it missed. Refused, before anything is closed, let go
+   * or recorded, when the session belongs to another user than `client.username`.
    */
   claim(clientId: string, clean: boolean, client: { username?: string }): Promise<ClusterClaim>;
   /**
@@ -33,4 +47,6 @@ export interface ClusterLink {
    * so that a SUBACK promises delivery from every node. Undefined when nothing is pending.
    */
   settled(): Promise<void> | undefined;
+  /** The transport's state, for the metrics. */
+  status?(): ClusterStatus;
 }

@@ -226,7 +226,7 @@ function withdraw(session: Session, entry: OutboundEntry): void {
   const i = session.queue.indexOf(entry);
   if (i < 0) return;
   session.queue.splice(i, 1);
-  session.queuedBytes -= entry.message.payload.length;
+  session.queuedBytes -= queuedSize(entry.message);
 }
 
 /** Sends one entry if its link is still the session's link (a reconnect resends it otherwise). */

@@ -1,9 +1,12 @@
 /**
  * Engine options with their defaults. Every limit has a safe default so that
- * memory stays bounded even when the embedder sets nothing.
+ * memory stays bounded even when the embedder sets nothing; the defaults are the
+ * configuration schema's (src/config/schema.ts), so a broker embedded without options
+ * and one started from an empty configuration file behave alike.
  *
  * @module
  */
+import { type BrokerConfig, configSchema, defaultsOf } from "../config/schema.ts";
 import type { Store } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { Authenticator, Authorizer } from "./security.ts";
@@ -23,11 +26,17 @@ export interface MqttOptions {
   topicAliasMaximum: number;
   /** Largest packet accepted, in bytes (whole packet). */
   maxPacketSize: number;
+  /** Highest QoS accepted; higher requests are granted this (v5: Maximum QoS). */
   maxQoS: 0 | 1 | 2;
+  /** Whether retained messages are kept (v5: Retain Available). */
   retainAvailable: boolean;
+  /** Whether filters may hold + and # (v5: Wildcard Subscription Available). */
   wildcardSubscriptions: boolean;
+  /** Whether `$share/<group>/<filter>` is accepted (v5: Shared Subscription Available). */
   sharedSubscriptions: boolean;
+  /** Whether SUBSCRIBE may carry a Subscription Identifier (v5: Subscription Identifier Available). */
   subscriptionIdentifiers: boolean;
+  /** How a share group's messages are spread over its members. */
   sharedStrategy: SharedStrategy;
 }
 
@@ -70,13 +79,19 @@ export interface LimitOptions {
 
 /** Everything a {@link Broker} can be given. All fields are optional. */
 export interface BrokerOptions {
+  /** Where sessions and retained messages persist (default: none, state is lost on close). */
   store?: Store;
+  /** The time source (default: the system clock); tests pass a ManualClock. */
   clock?: Clock;
   /** "durable": acknowledge after the store commit; "relaxed": acknowledge at once. */
   durability?: "durable" | "relaxed";
+  /** Protocol features; unset ones take the configuration schema's defaults. */
   mqtt?: Partial<MqttOptions>;
+  /** Limits; unset ones take the configuration schema's defaults. */
   limits?: Partial<LimitOptions>;
+  /** Decides who may connect (default: everyone). */
   authenticator?: Authenticator;
+  /** Decides who may publish and subscribe where (default: everyone, everywhere). */
   authorizer?: Authorizer;
   /** MQTT 5 enhanced authentication methods (AUTH exchange), e.g. SCRAM-SHA-256. */
   enhancedAuth?: EnhancedAuthenticator[];
@@ -92,33 +107,45 @@ export interface BrokerOptions {
   foreignSession?: ForeignSessionPolicy;
 }
 
-export const defaultMqttOptions: MqttOptions = {
-  maxKeepAlive: 65535,
-  receiveMaximum: 65535,
-  topicAliasMaximum: 64,
-  maxPacketSize: 268_435_460,
-  maxQoS: 2,
-  retainAvailable: true,
-  wildcardSubscriptions: true,
-  sharedSubscriptions: true,
-  subscriptionIdentifiers: true,
-  sharedStrategy: "round_robin",
-};
+/** The engine's protocol options from the configuration's `mqtt` section. */
+export function mqttOptions(c: BrokerConfig["mqtt"]): MqttOptions {
+  return {
+    maxKeepAlive: c.max_keepalive,
+    receiveMaximum: c.receive_maximum,
+    topicAliasMaximum: c.topic_alias_maximum,
+    maxPacketSize: c.max_packet_size,
+    maxQoS: c.max_qos,
+    retainAvailable: c.retain_available,
+    wildcardSubscriptions: c.wildcard_subscriptions,
+    sharedSubscriptions: c.shared_subscriptions,
+    subscriptionIdentifiers: c.subscription_identifiers,
+    sharedStrategy: c.shared_subscription_strategy,
+  };
+}
 
-export const defaultLimitOptions: LimitOptions = {
-  maxConnections: 10_000,
-  connectTimeoutMs: 10_000,
-  maxInflight: 64,
-  maxQueuedMessages: 1000,
-  maxQueuedBytes: 16 * 1024 * 1024,
-  queueQos0: false,
-  maxSubscriptions: 1000,
-  maxTopicLength: 65535,
-  maxTopicLevels: 128,
-  messageRate: 0,
-  maxOutboundBuffer: 4 * 1024 * 1024,
-  maxConnectSize: 64 * 1024,
-  maxPartialPacketBytes: 64 * 1024 * 1024,
-  maxUserProperties: 128,
-  maxPropertyBytes: 64 * 1024,
-};
+/** The engine's limits from the configuration's `limits` section. */
+export function limitOptions(c: BrokerConfig["limits"]): LimitOptions {
+  return {
+    maxConnections: c.max_connections,
+    connectTimeoutMs: c.connect_timeout_ms,
+    maxInflight: c.max_inflight,
+    maxQueuedMessages: c.max_queued_messages,
+    maxQueuedBytes: c.max_queued_bytes,
+    queueQos0: c.queue_qos0,
+    maxSubscriptions: c.max_subscriptions,
+    maxTopicLength: c.max_topic_length,
+    maxTopicLevels: c.max_topic_levels,
+    messageRate: c.message_rate,
+    maxOutboundBuffer: c.max_outbound_buffer,
+    maxConnectSize: c.max_connect_size,
+    maxPartialPacketBytes: c.max_partial_packet_bytes,
+    maxUserProperties: c.max_user_properties,
+    maxPropertyBytes: c.max_property_bytes,
+  };
+}
+
+/** What an embedder gets without options: the schema's defaults, as a configuration file would. */
+export const defaultMqttOptions: MqttOptions = mqttOptions(defaultsOf(configSchema.fields.mqtt));
+
+/** The schema's `limits` defaults: every limit is bounded unless the embedder lifts it. */
+export const defaultLimitOptions: LimitOptions = limitOptions(defaultsOf(configSchema.fields.limits));

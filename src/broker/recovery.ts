@@ -25,8 +25,12 @@ export function restoreState(
   return { sessions: snapshot.sessions.length, retained };
 }
 
-/** Puts one stored session back in memory: subscriptions in the tree, queue, in-flight, inbound QoS 2. */
-export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Session {
+/**
+ * Puts one stored session back in memory: subscriptions in the tree, queue, in-flight, inbound QoS 2.
+ * With `routed` false its subscriptions stay out of the tree until {@link routeToSession} (a cluster
+ * node first catches the session up on what it missed, in order).
+ */
+export function restoreSession(broker: BrokerContext, loaded: LoadedSession, routed = true): Session {
   const stored = loaded.session;
   const session = new Session(stored.clientId, stored.protocolLevel, stored.expiryInterval);
   session.will = stored.will;
@@ -38,7 +42,7 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Se
     const sub: Subscription = { ...s, session };
     if (shared !== null) sub.group = shared.group;
     session.subscriptions.set(subscriptionKey(filter, shared?.group), sub);
-    broker.tree.subscribe(filter, session.clientId, sub, shared?.group);
+    if (routed) broker.tree.subscribe(filter, session.clientId, sub, shared?.group);
   }
   let lastSeq = 0;
   for (const entry of loaded.outbound) {
@@ -57,4 +61,12 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession): Se
   if (session.owner === undefined) session.identityKnown = false;
   broker.sessions.set(session.clientId, session);
   return session;
+}
+
+/** Adds the subscriptions of a session restored with `routed` false to the tree: routing to it starts. */
+export function routeToSession(broker: BrokerContext, session: Session): void {
+  for (const sub of session.subscriptions.values()) {
+    const filter = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
+    broker.tree.subscribe(filter, session.clientId, sub, sub.group);
+  }
 }

@@ -50,7 +50,9 @@ export class Router {
   #batch!: CommitBatch;
   /**
    * In a cluster, share groups span nodes and NATS queue groups pick the node: route()
-   * then serves only non-shared subscriptions and routeGroup() serves one group.
+   * then serves only non-shared subscriptions and routeGroup() serves one group. QoS 1/2
+   * messages reach this node's subscribers from the cluster's stream, in the stream's order
+   * like on every other node (routeHere()): route() leaves them alone.
    */
   clustered = false;
 
@@ -68,6 +70,13 @@ export class Router {
    * or whose queue is full, is still a matching subscriber (PUBACK 0x10 says there is none).
    */
   route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
+    // "$" topics ($SYS) are never forwarded to a cluster: they are routed where they arise.
+    if (this.clustered && message.qos > 0 && message.topic.charCodeAt(0) !== 0x24) return 0;
+    return this.routeHere(message, batch, transient);
+  }
+
+  /** {@link route} without the cluster's detour: every matching subscription on this node. */
+  routeHere(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
     const match = this.#tree.match(message.topic);
     const subscribers = match.subscribers;
     const shared = this.clustered ? [] : match.shared;

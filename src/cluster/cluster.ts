@@ -2,15 +2,17 @@
  * A broker as one node of a cluster on NATS JetStream: connects, makes sure the
  * buckets and the stream exist, and wires the pieces to the engine — the router
  * (messages), the store (sessions and retained messages in KV), the retained-message
- * watcher (every node keeps the whole retained set in memory, in sync), the session
- * handover and the heartbeat. See docs/cluster.md.
+ * watcher (every node keeps the whole retained set in memory, in sync), the stream feed,
+ * the session handover and the heartbeats. See docs/cluster.md.
  *
  * @module
  */
 import {
   connect,
   credsAuthenticator,
+  Events,
   type JetStreamClient,
+  type JetStreamManager,
   type KV,
   type NatsConnection,
   RetentionPolicy,
@@ -18,12 +20,16 @@ import {
 } from "nats";
 import type { Broker } from "../broker/broker.ts";
 import type { Logger } from "@logtape/logtape";
+import type { ClusterStatus } from "../broker/cluster_link.ts";
+import { listKeys } from "./bucket_keys.ts";
 import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
-import { type Heartbeat, SessionHandover } from "./handover.ts";
+import { SessionHandover } from "./handover.ts";
+import { Heartbeats } from "./heartbeat.ts";
 import { DURABLE_SUBJECTS } from "./message_wire.ts";
 import { NatsRouter } from "./nats_router.ts";
-import { decodeRecord, encodeRecord } from "./record_codec.ts";
-import { escapeLevel, tokensToTopic, unescapeLevel } from "./subject_mapping.ts";
+import { RETRY_DEADLINE_MS } from "./nats_retry.ts";
+import { StreamFeed } from "./stream_feed.ts";
+import { tokensToTopic } from "./subject_mapping.ts";
 
 export interface ClusterOptions {
   /** NATS URLs, e.g. `nats://127.0.0.1:4222`. */
@@ -58,21 +64,45 @@ export class ClusterNode {
   readonly nodeId: string;
   readonly instance: string;
   router: NatsRouter | undefined;
+  feed: StreamFeed | undefined;
   readonly #kv: Buckets;
   readonly #options: ClusterOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watch: { stop(): void } | undefined;
-  #handover: SessionHandover | undefined;
   #sweeping = false;
+  readonly #heartbeats: Heartbeats;
+  /** NATS connection events and faults waited out, for the metrics. */
+  readonly #status = { disconnects: 0, reconnects: 0, retries: 0 };
+  #closing = false;
 
-  private constructor(nc: NatsConnection, kv: Buckets, options: ClusterOptions) {
+  readonly #jsm: JetStreamManager;
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, kv: Buckets, options: ClusterOptions) {
     this.nc = nc;
     this.js = nc.jetstream();
+    this.#jsm = jsm;
     this.#kv = kv;
     this.#options = options;
     this.nodeId = options.nodeId;
     this.instance = `${options.nodeId}:${crypto.randomUUID().slice(0, 8)}`;
-    this.store = new JetStreamStore({ sessions: kv.sessions, retained: kv.retained });
+    this.store = new JetStreamStore({
+      sessions: kv.sessions,
+      retained: kv.retained,
+      jsm,
+      sessionsBucket: BUCKETS.sessions,
+      beforeDeletes: () => this.#heartbeats.beatIfBehind(),
+      connected: () => !nc.isClosed(),
+      onRetry: () => this.#status.retries++,
+    });
+    this.#heartbeats = new Heartbeats({
+      nc,
+      jsm,
+      nodes: kv.nodes,
+      bucket: BUCKETS.nodes,
+      instance: this.instance,
+      stored: () => this.feed?.durable ?? 0,
+      deadAfterMs: options.deadAfterMs ?? 5 * (options.heartbeatMs ?? 1000),
+    });
   }
 
   /** Connects to NATS and prepares the stream and buckets (idempotent across nodes). */
@@ -100,13 +130,23 @@ export class ClusterNode {
         storage: StorageType.File,
         num_replicas: replicas,
         max_age: windowS * 1_000_000_000,
+        // A publish retried through a NATS fault carries the same message id: stored once if
+        // it arrives again within this window (longer than any retry goes on).
+        duplicate_window: 2 * RETRY_DEADLINE_MS * 1_000_000,
       });
     });
     const js = nc.jetstream();
+    // Sessions and heartbeats are read from the bucket's leader (allow_direct off): a replica may
+    // lag behind what another node has just written, and a stale session or heartbeat loses or
+    // doubles messages. Retained messages are followed by a watcher and may be read anywhere.
     const kv = {
-      sessions: await retrying(() => js.views.kv(BUCKETS.sessions, { replicas, history: 1 })),
+      sessions: await retrying(() =>
+        js.views.kv(BUCKETS.sessions, { replicas, history: 1, allow_direct: false })
+      ),
       retained: await retrying(() => js.views.kv(BUCKETS.retained, { replicas, history: 1 })),
-      nodes: await retrying(() => js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000 })),
+      nodes: await retrying(() =>
+        js.views.kv(BUCKETS.nodes, { replicas, history: 1, ttl: windowS * 1000, allow_direct: false })
+      ),
     };
     // A replicated stream answers only once it has elected a leader.
     for (const name of [STREAM, ...Object.values(BUCKETS).map((b) => `KV_${b}`)]) {
@@ -114,84 +154,97 @@ export class ClusterNode {
         jsm.streams.info(name).then((i) => i.cluster === undefined ? "standalone" : i.cluster.leader)
       );
     }
-    return new ClusterNode(nc, kv, options);
+    return new ClusterNode(nc, jsm, kv, options);
   }
 
   /** Makes `broker` a node: call after broker.start() and before listeners open. */
   async join(broker: Broker, log: Logger): Promise<void> {
     const onError = (err: unknown) => log.warn("Cluster: {error}", { error: String(err) });
+    this.#followStatus(log);
     const router = new NatsRouter(this.nc, this.js, broker, { instance: this.instance, onError });
     this.router = router;
     broker.tree.onFilterChange = (filter, group, present) => router.filterChanged(filter, group, present);
     for (const { filter, group } of broker.tree.entries()) router.filterChanged(filter, group, true);
     await this.#syncRetained(broker);
+    const feed = await StreamFeed.start({
+      js: this.js,
+      stream: STREAM,
+      instance: this.instance,
+      route: (message, own) => broker.member.routeStream(message, own),
+      storing: () => this.store.failures === 0,
+      onError,
+      onRestart: (position) => {
+        log.warn("Cluster: reading the message stream again after sequence {position}", { position });
+      },
+    });
+    this.feed = feed;
     const handover = new SessionHandover({
       nc: this.nc,
       js: this.js,
       broker,
-      router,
+      feed,
       store: this.store,
       sessions: this.#kv.sessions,
       nodes: this.#kv.nodes,
       stream: STREAM,
       node: this.nodeId,
+      instance: this.instance,
+      ownerKeys: () => listKeys(this.#jsm, BUCKETS.sessions, "o.*"),
     });
     handover.listen();
-    this.#handover = handover;
     broker.attachCluster({
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean, client) => handover.claim(clientId, clean, client),
       settled: () => router.settled(),
+      status: () => this.status(),
     });
-    await this.beat(broker);
+    const heartbeats = this.#heartbeats;
+    await heartbeats.beat();
+    // Failures here are NATS faults being waited out (each step runs again next period).
+    const failed = (what: string) => (err: unknown) =>
+      log.warn("Cluster: {what} failed: {error}", { what, error: String(err) });
     this.#timer = setInterval(() => {
-      this.beat(broker).catch(onError);
+      heartbeats.beat().then(() => heartbeats.fenceIfDeclaredDead(broker.member, log))
+        .catch(failed("heartbeat"));
+      feed.check().catch(() => {});
       if (this.#sweeping) return;
       this.#sweeping = true;
-      this.sweep(log).catch(onError).finally(() => this.#sweeping = false);
+      heartbeats.sweep(handover, log).catch(failed("looking for stopped nodes"))
+        .finally(() => this.#sweeping = false);
     }, this.#options.heartbeatMs ?? 1000);
-    log.info("Cluster node {node} joined as {instance}", { node: this.nodeId, instance: this.instance });
+    log.info("Cluster node {node} joined as {instance} through NATS server {server}", {
+      node: this.nodeId,
+      instance: this.instance,
+      server: this.nc.getServer(),
+    });
   }
 
-  /** Records that everything routed here so far is stored (the replay point if this node dies). */
-  async beat(broker: Broker): Promise<void> {
-    const router = this.router!;
-    const beat: Heartbeat = { at: Date.now(), seen: router.seenSnapshot() };
-    await Promise.all([
-      router.lastRouted,
-      ...[...broker.connections].map((c) => c.chain.submit(c.chain.begin())),
-    ]);
-    await this.#kv.nodes.put(escapeLevel(this.instance), encodeRecord(beat));
+  /** The node's NATS connection state and the faults it waited out (for the metrics). */
+  status(): ClusterStatus {
+    return {
+      connected: !this.nc.isClosed() && this.#connected,
+      ...this.#status,
+      retries: this.#status.retries + (this.router?.publishRetries ?? 0),
+    };
   }
 
-  /**
-   * Finds node instances that stopped (stale heartbeat, no answer) and adopts their stored
-   * sessions here; one node wins each dead instance (a create-only marker key).
-   */
-  async sweep(log: Logger): Promise<void> {
-    const nodes = this.#kv.nodes;
-    const deadAfter = this.#options.deadAfterMs ?? 5 * (this.#options.heartbeatMs ?? 1000);
-    const keys: string[] = [];
-    for await (const key of await nodes.keys()) keys.push(key);
-    for (const key of keys) {
-      if (key.startsWith("dead.") || key === escapeLevel(this.instance)) continue;
-      const entry = await nodes.get(key);
-      if (entry?.operation !== "PUT") continue;
-      const at = (decodeRecord<Heartbeat>(entry.value)).at;
-      if (Date.now() - at < deadAfter) continue;
-      const instance = unescapeLevel(key);
-      // A slow node is not a dead one.
-      if (await this.#handover!.alive(instance)) continue;
-      const marker = encodeRecord({ by: this.instance, at: Date.now() });
-      if (!await nodes.create(`dead.${key}`, marker).then(() => true, () => false)) continue;
-      const adopted = await this.#handover!.adoptOrphans(instance);
-      // Every session it owned has a new home; the marker stays until the bucket's TTL.
-      await nodes.delete(key);
-      log.info("Node instance {instance} stopped; {adopted} of its sessions adopted here", {
-        instance,
-        adopted,
-      });
-    }
+  #connected = true;
+
+  /** Logs and counts NATS disconnects and reconnects (nats.js reconnects by itself, to any server). */
+  #followStatus(log: Logger): void {
+    (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === Events.Disconnect) {
+          this.#connected = false;
+          this.#status.disconnects++;
+          if (!this.#closing) log.warn("Cluster: lost the NATS server {server}", { server: String(s.data) });
+        } else if (s.type === Events.Reconnect) {
+          this.#connected = true;
+          this.#status.reconnects++;
+          log.warn("Cluster: reconnected to the NATS server {server}", { server: String(s.data) });
+        }
+      }
+    })().catch(() => {});
   }
 
   /** Loads every retained message, then follows changes made by any node. */
@@ -215,9 +268,13 @@ export class ClusterNode {
 
   /** Stops following the cluster and closes the NATS connection (after the broker closed). */
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    // The broker has stored everything by now: the node that adopts its sessions replays less.
+    if (this.feed !== undefined) await this.#heartbeats.beat().catch(() => {});
     this.#watch?.stop();
     this.router?.close();
+    await this.feed?.stop();
     await this.nc.drain().catch(() => {});
   }
 }

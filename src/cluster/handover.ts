@@ -1,216 +1,277 @@
 /**
- * Moving a session between nodes. Each session has an owner record (the node
- * instance that holds it) in the sessions bucket. On CONNECT, the node the client
- * reached asks the owner, on `mqtt.cluster.takeover.<instance>`, to close the client's
- * connection and let go of the session [MQTT-3.1.4-3]; the session then comes from the
- * shared store, and what the old node had not stored yet is replayed from the stream.
- * An owner that does not answer is gone: its last heartbeat says where to replay from.
+ * Moving a session between nodes. Each session has an owner record (the node instance
+ * that holds it) in the sessions bucket. On CONNECT, the node the client reached asks the
+ * owner, on `mqtt.cluster.takeover.<instance>`, to close the client's connection and let go
+ * of the session [MQTT-3.1.4-3]. The owner lets go at one exact position of the message
+ * stream and answers with it; the new owner loads the session from the shared store and
+ * catches it up on the stream after that position (catch_up.ts) before it routes to it.
+ * An owner that does not answer is gone: its last heartbeat says up to where its routing
+ * is stored.
  *
- * A session belongs to a user (src/broker/session_owner.ts). The takeover request
- * names the connecting identity in a header; the holder refuses to let go of a
- * session of another user, and a session whose holder is gone is judged by its
- * stored record, so that another user neither gets it nor closes its connection.
- * (A node of an older version ignores the header and lets go, as it always did.)
+ * A session belongs to a user (src/broker/session_owner.ts). The takeover request names
+ * the connecting identity (takeover_request.ts); the owner refuses to let go of another
+ * user's session, before it closes the client's connection or releases anything, and a
+ * session that no live owner judged (its owner is gone, or no longer held it) is judged
+ * by its stored record — all before the new node records itself as owner. (A node of an
+ * older version ignores the header and lets go, as it always did.)
  *
  * @module
  */
-import { headers, type JetStreamClient, type KV, type MsgHdrs, type NatsConnection } from "nats";
+import type { JetStreamClient, KV, NatsConnection } from "nats";
 import type { Broker } from "../broker/broker.ts";
 import type { ClusterClaim } from "../broker/cluster_link.ts";
 import { identityOf, judgeOwner } from "../broker/session_owner.ts";
-import type { LoadedSession } from "../persistence/store.ts";
+import { type CatchUp, catchUp } from "./catch_up.ts";
+import type { Heartbeat } from "./heartbeat.ts";
 import type { JetStreamStore } from "./jetstream_store.ts";
-import type { NatsRouter } from "./nats_router.ts";
+import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
-import { queueMissed, readMissed, type ReplayPoint } from "./replay.ts";
+import type { StreamFeed } from "./stream_feed.ts";
 import { escapeLevel, unescapeLevel } from "./subject_mapping.ts";
+import { answersPing, answerTakeovers, askToLetGo, type TakeoverReply } from "./takeover_request.ts";
 
 /** Who holds a session, and since when. */
 export interface OwnerRecord {
   node: string;
   instance: string;
   at: number;
+  /** While its owner is catching it up: the stream sequence that replay started after. */
+  replayFrom?: number;
 }
 
-/** What a node records about itself: everything it had routed by `at` is stored. */
-export interface Heartbeat {
-  at: number;
-  seen: Record<string, number>;
-}
-
-/** Slack for delivery delays between NATS servers when replaying from a point in time. */
-const REPLAY_MARGIN_MS = 5_000;
 const TAKEOVER_TIMEOUT_MS = 5_000;
-/** Header of a takeover request: the identity that connects, as JSON (a user name or null), URI-encoded. */
-const IDENTITY_HEADER = "Mqtt-Identity";
 
-function identityHeader(identity: string | null): MsgHdrs {
-  const h = headers();
-  h.set(IDENTITY_HEADER, encodeURIComponent(JSON.stringify(identity)));
-  return h;
-}
-
-/** The identity a takeover request names; undefined when it names none (a node of an older version). */
-function requestIdentity(h: MsgHdrs | undefined): string | null | undefined {
-  const raw = h?.get(IDENTITY_HEADER);
-  if (!raw) return undefined;
-  try {
-    const value = JSON.parse(decodeURIComponent(raw));
-    return typeof value === "string" ? value : null;
-  } catch {
-    return undefined; // unreadable: answered as a node of an older version would be
-  }
-}
-
-/** What asking a session's owner to let go came to. */
-type TakeoverAnswer =
-  | { kind: "refused" }
-  /** `held`: the owner had the session (and `point` says where to replay from). */
-  | { kind: "released"; held: boolean; point?: ReplayPoint }
-  /** No answer: the owner is gone; replay from its last heartbeat. */
-  | { kind: "gone"; point: ReplayPoint };
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/**
+ * What asking a session's owner to let go came to: refused (it stays another user's), or where
+ * the new owner's replay starts (undefined: nothing can be missing). `judged`: a live owner held
+ * the session and answered for whose it is (one of an older version lets go without judging; the
+ * record loaded afterwards is judged then).
+ */
+type TakeoverAnswer = "refused" | { judged: boolean; from: number | undefined };
 
 export const ownerKey = (clientId: string) => `o.${escapeLevel(clientId)}`;
-export const takeoverSubject = (instance: string) => `mqtt.cluster.takeover.${escapeLevel(instance)}`;
 
 export interface HandoverOptions {
   nc: NatsConnection;
   js: JetStreamClient;
   broker: Broker;
-  router: NatsRouter;
+  feed: StreamFeed;
   store: JetStreamStore;
   sessions: KV;
   nodes: KV;
   stream: string;
   node: string;
+  instance: string;
+  /** Every owner record's key, as the sessions bucket's leader holds them. */
+  ownerKeys(): Promise<string[]>;
+}
+
+/** A session being adopted here: its owner record's revision, and where its replay starts. */
+interface Adoption extends CatchUp {
+  revision: number;
 }
 
 export class SessionHandover {
   readonly #o: HandoverOptions;
+  /** Sessions being caught up here, by client id: a takeover waits until they are. */
+  readonly #catching = new Map<string, Promise<void>>();
+  /** Sessions whose catch-up failed (NATS unavailable too long): where their replay must start. */
+  readonly #unfinished = new Map<string, number>();
 
   constructor(options: HandoverOptions) {
     this.#o = options;
   }
 
-  /** Answers takeover requests addressed to this instance (an empty request is a liveness ping). */
+  /** Answers takeover requests addressed to this instance. */
   listen(): void {
-    const { nc, broker, router } = this.#o;
-    nc.subscribe(takeoverSubject(router.instance), {
-      callback: async (err, msg) => {
-        if (err) return;
-        if (msg.data.length === 0) return void msg.respond(encoder.encode("{}"));
-        const clientId = decoder.decode(msg.data);
-        if (this.#keepsForOwner(clientId, msg.headers)) {
-          return void msg.respond(encoder.encode(JSON.stringify({ refused: true })));
-        }
-        // Taken before letting go: whatever arrives later is replayed by the new owner.
-        const point: ReplayPoint = { since: Date.now(), seen: router.seenSnapshot() };
-        try {
-          const held = await broker.member.releaseSession(clientId);
-          await router.lastRouted;
-          msg.respond(encoder.encode(JSON.stringify({ held, ...point })));
-        } catch (err) {
-          // No answer: the asking node treats this one as gone and replays from its heartbeat.
-          broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) });
-        }
-      },
+    const { nc, broker, instance } = this.#o;
+    answerTakeovers(nc, {
+      instance,
+      letGo: (clientId, identity) => this.#release(clientId, identity),
+      // No answer: the asking node treats this one as gone and replays from its heartbeat.
+      onError: (clientId, err) =>
+        broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) }),
     });
   }
 
-  /** Whether this node holds `clientId`'s session for another user than the request names. */
-  #keepsForOwner(clientId: string, h: MsgHdrs | undefined): boolean {
-    const broker = this.#o.broker;
-    const identity = requestIdentity(h);
-    const session = broker.sessions.get(clientId);
-    if (identity === undefined || session === undefined) return false;
-    return judgeOwner(session.owner, identity, session.link !== null, broker.foreignSession) === "refuse";
+  /**
+   * Lets a session go at one position of the stream: everything routed to it up to `cursor`
+   * is stored, nothing after it was routed to it here. Refused, with nothing closed or let
+   * go, when it belongs to another user than `identity` (undefined: a node of an older version).
+   */
+  async #release(
+    clientId: string,
+    identity: string | null | undefined,
+  ): Promise<TakeoverReply> {
+    await this.#catching.get(clientId)?.catch(() => {});
+    if (identity !== undefined && await this.#keepsForOwner(clientId, identity)) return { refused: true };
+    const unfinished = this.#unfinished.get(clientId);
+    if (unfinished !== undefined) {
+      // Never caught up here: the next owner replays from where this node should have.
+      this.#unfinished.delete(clientId);
+      return { held: true, cursor: unfinished };
+    }
+    const feed = this.#o.feed;
+    const resume = feed.hold();
+    try {
+      const held = await this.#o.broker.member.releaseSession(clientId);
+      return { held, cursor: feed.position };
+    } finally {
+      resume();
+    }
   }
 
-  /** ClusterLink.claim: see the module comment. */
+  /** Whether this node keeps `clientId`'s session for another user than `identity` (session_owner.ts). */
+  async #keepsForOwner(clientId: string, identity: string | null): Promise<boolean> {
+    const broker = this.#o.broker;
+    const session = broker.sessions.get(clientId);
+    if (session !== undefined) {
+      return judgeOwner(session.owner, identity, session.link !== null, broker.foreignSession) === "refuse";
+    }
+    // Not in memory because its catch-up here failed: its stored record says whose it is.
+    return this.#unfinished.has(clientId) && await this.#storedForOther(clientId, identity);
+  }
+
+  /** Whether the stored session of `clientId` belongs to another user, who keeps it (its client is offline). */
+  async #storedForOther(clientId: string, identity: string | null): Promise<boolean> {
+    const record = await this.#o.store.sessionRecord(clientId);
+    if (record === undefined) return false;
+    return judgeOwner(record.username, identity, false, this.#o.broker.foreignSession) === "refuse";
+  }
+
+  /**
+   * ClusterLink.claim: see the module comment. The session is adopted here (through
+   * ClusterMember), caught up; refused when it belongs to another user.
+   */
   async claim(clientId: string, clean: boolean, client: { username?: string }): Promise<ClusterClaim> {
     const { broker, store } = this.#o;
     const identity = identityOf(client.username);
     const local = broker.sessions.has(clientId);
     const taken = await this.#becomeOwner(clientId, identity);
     if (taken === "refused") return { refused: true };
+    const { previous, from, revision } = taken;
+    // Held here: the engine judges the session in memory when it attaches the CONNECT.
     if (local) return { refused: false };
     if (clean) {
       // [MQTT-3.1.2-4] Clean Start: whatever another node stored for this client goes. A client
       // id never seen, or last held here (and ended here), has nothing stored: no listing, no deletes.
-      if (taken.previous) await store.commit([{ kind: "deleteSession", clientId }]);
+      if (previous) await store.commit([{ kind: "deleteSession", clientId }]);
       return { refused: false };
     }
-    const loaded = await this.#load(clientId, taken.point);
+    const loaded = await store.loadSession(clientId);
     if (loaded === undefined) return { refused: false };
-    // Its client is not connected anywhere now: the holder let go, or is gone.
+    // Its client is connected nowhere now: its owner let go, or is gone.
     const verdict = judgeOwner(loaded.session.username, identity, false, broker.foreignSession);
+    // Deleted rather than caught up for nothing (the engine would discard it on attaching).
     if (verdict === "discard") {
       await store.commit([{ kind: "deleteSession", clientId }]);
       return { refused: false };
     }
-    if (verdict === "refuse") {
-      // Only when its owner changed since the check in #becomeOwner: this node now owns the
-      // record, so it keeps the session, offline, queueing for its user.
-      broker.member.adoptOrphan(loaded);
-      return { refused: true };
-    }
-    return { refused: false, loaded };
+    // "refuse" only when no check before caught it (an owner of an older version let go, or the
+    // record changed since): this node owns the record now and keeps the session for its user,
+    // offline, as if adopted from a node that died.
+    const refused = verdict === "refuse";
+    await this.#adopt([{ loaded, revision, from }], refused);
+    return { refused };
   }
 
   /**
    * Records this instance as the session's owner, after taking it from the previous one.
    * Compare-and-set on the owner record: when two nodes race (a client reconnecting while
    * another node adopts its orphaned session), the loser asks the winner in turn.
-   * "refused" (and nothing written) when the session stays with a user other than `identity`.
+   * "refused", with nothing written, when the session stays with a user other than `identity`.
    */
   async #becomeOwner(
     clientId: string,
     identity: string | null,
-  ): Promise<{ previous: boolean; point?: ReplayPoint } | "refused"> {
-    const { router, sessions } = this.#o;
-    const mine = () => encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
+  ): Promise<{ previous: boolean; from?: number; revision: number } | "refused"> {
+    const { broker, sessions } = this.#o;
+    // The earliest replay point any owner answered with: an owner that let the session go in an
+    // earlier attempt (whose compare-and-set then lost a race) answers "not held" the next time.
+    let from: number | undefined;
     for (let attempt = 0;; attempt++) {
-      const entry = await sessions.get(ownerKey(clientId));
+      const entry = await retryTransient(() => sessions.get(ownerKey(clientId)));
       const owner = entry?.operation === "PUT" ? decodeRecord<OwnerRecord>(entry.value) : undefined;
-      if (owner?.instance === router.instance) return { previous: false };
+      if (owner?.instance === this.#o.instance) {
+        // Ours already. Not in memory: a catch-up here failed (it starts again from the same point,
+        // and Clean Start deletes what is stored) or the session ended here; its record says whose it is.
+        const held = broker.sessions.has(clientId);
+        if (!held && await this.#storedForOther(clientId, identity)) return "refused";
+        const again = this.#unfinished.get(clientId) ?? owner.replayFrom;
+        this.#unfinished.delete(clientId);
+        return { previous: !held && again !== undefined, from: again ?? from, revision: entry!.revision };
+      }
       const answer = owner === undefined ? undefined : await this.#takeOver(owner, clientId, identity);
-      if (answer?.kind === "refused") return "refused";
-      // Nobody alive vouched for the session: its stored record says whose it is.
-      const vouched = answer?.kind === "released" && answer.held;
-      if (!vouched && await this.#storedForOther(clientId, identity)) return "refused";
-      const point = answer?.point;
+      if (answer === "refused") return "refused";
+      // No live owner judged the session: its stored record says whose it is.
+      if (answer?.judged !== true && await this.#storedForOther(clientId, identity)) return "refused";
+      const point = answer?.from;
+      if (point !== undefined) from = Math.min(point, from ?? point);
+      const mine = this.#ownerRecord(from);
       try {
-        if (entry === null) await sessions.create(ownerKey(clientId), mine());
-        else await sessions.update(ownerKey(clientId), mine(), entry.revision);
-        return { previous: owner !== undefined, point };
+        const revision = entry === null
+          ? await sessions.create(ownerKey(clientId), mine)
+          : await sessions.update(ownerKey(clientId), mine, entry.revision);
+        return { previous: owner !== undefined, from, revision };
       } catch (err) {
         if (attempt >= 3) throw err;
       }
     }
   }
 
-  /** The stored session with what its previous node had not stored replayed into it. */
-  async #load(clientId: string, point: ReplayPoint | undefined): Promise<LoadedSession | undefined> {
-    const store = this.#o.store;
-    const loaded = await store.loadSession(clientId);
-    if (loaded === undefined || point === undefined) return loaded;
-    const added = queueMissed(loaded, await readMissed(this.#o.js, this.#o.stream, point), Date.now());
-    // Stored before the client is told its session is present, so that a second failure cannot lose them.
-    await store.commit(added.map((entry) => ({ kind: "putOutbound", clientId, entry })));
-    return loaded;
+  #ownerRecord(replayFrom?: number): Uint8Array {
+    const record: OwnerRecord = { node: this.#o.node, instance: this.#o.instance, at: Date.now() };
+    if (replayFrom !== undefined) record.replayFrom = replayFrom;
+    return encodeRecord(record);
   }
 
-  /** Whether an instance answers on its takeover subject. */
-  async alive(instance: string): Promise<boolean> {
+  /**
+   * Holds sessions here, caught up: what the stream carried after each one's replay point is
+   * queued (in order, against the queue limits) before routing to it starts, at exactly the
+   * position where the replay ended. `orphans` are sessions of a node that died: held offline.
+   */
+  async #adopt(adoptions: Adoption[], orphans: boolean): Promise<void> {
+    const done = this.#catchUp(adoptions, orphans);
+    const ids = adoptions.map((a) => a.loaded.session.clientId);
+    for (const id of ids) this.#catching.set(id, done);
     try {
-      await this.#o.nc.request(takeoverSubject(instance), new Uint8Array(0), { timeout: 1000 });
-      return true;
-    } catch {
-      return false;
+      await done;
+    } catch (err) {
+      // Not caught up: not held here either, or messages would go missing silently. The owner
+      // record still names this node with the replay point; whoever asks next replays from it.
+      for (const a of adoptions) {
+        if (a.from === undefined) continue;
+        this.#o.broker.member.forgetAdopted(a.loaded.session.clientId);
+        this.#unfinished.set(a.loaded.session.clientId, a.from);
+      }
+      throw err;
+    } finally {
+      for (const id of ids) if (this.#catching.get(id) === done) this.#catching.delete(id);
     }
+  }
+
+  async #catchUp(adoptions: Adoption[], orphans: boolean): Promise<void> {
+    const { broker, feed, js, stream } = this.#o;
+    const replayed = await catchUp(adoptions, {
+      orphans,
+      member: broker.member,
+      feed,
+      js,
+      stream,
+      log: broker.log,
+    });
+    // Caught up: a later failure of this node replays from its own heartbeat only.
+    await Promise.all(
+      replayed.map((a) =>
+        this.#o.sessions.update(ownerKey(a.loaded.session.clientId), this.#ownerRecord(), a.revision)
+          .catch(() => {})
+      ),
+    );
+  }
+
+  /** Whether an instance answers on its takeover subject (asked a few times: it may be reconnecting). */
+  alive(instance: string): Promise<boolean> {
+    return answersPing(this.#o.nc, instance);
   }
 
   /**
@@ -219,64 +280,46 @@ export class SessionHandover {
    * messages keep being queued until its client returns. Returns how many were adopted.
    */
   async adoptOrphans(instance: string): Promise<number> {
-    const { broker, router, sessions } = this.#o;
-    let adopted = 0;
-    const keys: string[] = [];
-    for await (const key of await sessions.keys("o.*")) keys.push(key);
+    const { broker, sessions, store } = this.#o;
+    const point = await this.#heartbeatCursor(instance);
+    const keys = await retryTransient(() => this.#o.ownerKeys());
+    const adoptions: Adoption[] = [];
     for (const key of keys) {
-      const entry = await sessions.get(key);
-      if (entry?.operation !== "PUT" || decodeRecord<OwnerRecord>(entry.value).instance !== instance) {
-        continue;
-      }
+      const entry = await retryTransient(() => sessions.get(key));
+      if (entry?.operation !== "PUT") continue;
+      const owner = decodeRecord<OwnerRecord>(entry.value);
+      if (owner.instance !== instance) continue;
       const clientId = unescapeLevel(key.slice(2));
-      const record = encodeRecord({ node: this.#o.node, instance: router.instance, at: Date.now() });
+      const from = Math.min(point ?? 0, owner.replayFrom ?? Infinity);
       // Fails when the client came back somewhere in the meantime: that node has it.
-      const won = await sessions.update(key, record, entry.revision).then(() => true, () => false);
-      if (!won || broker.sessions.has(clientId)) continue;
-      const loaded = await this.#load(clientId, await this.#orphanPoint(decodeRecord(entry.value)));
-      if (loaded === undefined) continue;
-      broker.member.adoptOrphan(loaded);
-      adopted++;
+      const revision = await sessions.update(key, this.#ownerRecord(from), entry.revision).catch(() => 0);
+      if (revision === 0 || broker.sessions.has(clientId)) continue;
+      const loaded = await store.loadSession(clientId);
+      if (loaded !== undefined) adoptions.push({ loaded, revision, from });
     }
-    return adopted;
+    if (adoptions.length > 0) await this.#adopt(adoptions, true);
+    return adoptions.length;
   }
 
-  /** Where to replay from for a session whose owner died: its last heartbeat, else when it claimed. */
-  async #orphanPoint(owner: OwnerRecord): Promise<ReplayPoint> {
-    const beat = await this.#o.nodes.get(escapeLevel(owner.instance));
-    if (beat?.operation === "PUT") {
-      const h = decodeRecord<Heartbeat>(beat.value);
-      return { since: h.at - REPLAY_MARGIN_MS, seen: h.seen };
-    }
-    return { since: owner.at - REPLAY_MARGIN_MS, seen: {} };
+  /** Up to where a dead instance's routing is stored, from its last heartbeat. */
+  async #heartbeatCursor(instance: string): Promise<number | undefined> {
+    const beat = await retryTransient(() => this.#o.nodes.get(escapeLevel(instance)));
+    if (beat?.operation !== "PUT") return undefined;
+    return decodeRecord<Heartbeat>(beat.value).cursor;
   }
 
-  /** Whether the stored session of `clientId` belongs to another user, who keeps it (session_owner.ts). */
-  async #storedForOther(clientId: string, identity: string | null): Promise<boolean> {
-    const record = await this.#o.store.sessionRecord(clientId);
-    if (record === undefined) return false;
-    return judgeOwner(record.username, identity, false, this.#o.broker.foreignSession) === "refuse";
-  }
-
-  /** Asks the owner to let go: refused, released (with where to replay from, if anything can be missing), or gone. */
+  /** Asks the owner to let go on behalf of `identity`: refused, or where to replay from (see TakeoverAnswer). */
   async #takeOver(owner: OwnerRecord, clientId: string, identity: string | null): Promise<TakeoverAnswer> {
-    const { nc } = this.#o;
-    try {
-      const reply = await nc.request(takeoverSubject(owner.instance), encoder.encode(clientId), {
-        timeout: TAKEOVER_TIMEOUT_MS,
-        headers: identityHeader(identity),
-      });
-      const answer = JSON.parse(decoder.decode(reply.data)) as
-        & { held?: boolean; refused?: boolean }
-        & ReplayPoint;
-      if (answer.refused === true) return { kind: "refused" };
+    const target = { instance: owner.instance, clientId };
+    const reply = await askToLetGo(this.#o.nc, target, { identity, timeoutMs: TAKEOVER_TIMEOUT_MS });
+    if (reply !== undefined) {
+      if ("refused" in reply) return "refused";
       // An owner that no longer holds the session ended it there (or handed it on): nothing to replay.
-      if (!answer.held) return { kind: "released", held: false };
-      const point = { since: answer.since - REPLAY_MARGIN_MS, seen: answer.seen };
-      return { kind: "released", held: true, point };
-    } catch {
-      // No responders or no answer: that instance is gone.
+      return reply.held ? { judged: true, from: reply.cursor } : { judged: false, from: undefined };
     }
-    return { kind: "gone", point: await this.#orphanPoint(owner) };
+    // No answer: that instance is gone. Without a heartbeat (it never wrote one, or its record
+    // expired) the whole stream window is replayed.
+    const cursor = await this.#heartbeatCursor(owner.instance);
+    return { judged: false, from: Math.min(cursor ?? 0, owner.replayFrom ?? Infinity) };
   }
 }

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import type { KV } from "nats";
+import type { JetStreamManager, KV } from "nats";
+import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { GroupCommitter } from "../persistence/group_commit.ts";
 import type {
   LoadedSession,
@@ -23,6 +24,7 @@ import type {
   StoredSubscription,
   StoreSnapshot,
 } from "../persistence/store.ts";
+import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
 import { escapeLevel, topicToTokens } from "./subject_mapping.ts";
 
@@ -39,6 +41,19 @@ export const sessionKeys = {
 export interface JetStreamStoreOptions {
   sessions: KV;
   retained: KV;
+  /** Lists and erases session keys through the bucket's stream leader (bucket_keys.ts). */
+  jsm: JetStreamManager;
+  /** The sessions bucket's name. */
+  sessionsBucket: string;
+  /**
+   * Runs before a group of writes that deletes queued messages, and the deletes wait for it:
+   * the node records how far its routing is stored (see docs/cluster.md, "Node failure").
+   */
+  beforeDeletes?: () => Promise<void>;
+  /** Whether to keep retrying (false once the NATS connection is closed). */
+  connected?: () => boolean;
+  /** Told about each write retried through a NATS fault. */
+  onRetry?: (err: unknown) => void;
 }
 
 export class JetStreamStore implements Store {
@@ -46,8 +61,12 @@ export class JetStreamStore implements Store {
   readonly #sessions: KV;
   readonly #retained: KV;
   readonly #committer: GroupCommitter<Mutation>;
+  readonly #options: JetStreamStoreOptions;
+  /** Groups of writes that failed for good (after retrying); routing can no longer be called stored. */
+  failures = 0;
 
   constructor(options: JetStreamStoreOptions) {
+    this.#options = options;
     this.#sessions = options.sessions;
     this.#retained = options.retained;
     // Serialised group writes: a later commit never overtakes an earlier one on the same key.
@@ -71,14 +90,27 @@ export class JetStreamStore implements Store {
   }
 
   /** The session record alone (no subscriptions or messages), or undefined when none is stored. */
-  async sessionRecord(clientId: string): Promise<StoredSession | undefined> {
-    const entry = await this.#sessions.get(sessionKeys.session(clientId));
-    if (entry === null || entry.operation !== "PUT") return undefined;
-    return decodeRecord<StoredSession>(entry.value);
+  sessionRecord(clientId: string): Promise<StoredSession | undefined> {
+    return retryTransient(async () => {
+      const entry = await this.#sessions.get(sessionKeys.session(clientId));
+      if (entry === null || entry.operation !== "PUT") return undefined;
+      return decodeRecord<StoredSession>(entry.value);
+    }, this.#retry);
   }
 
   /** Everything a session owns, or undefined when the bucket has no such session. */
-  async loadSession(clientId: string): Promise<LoadedSession | undefined> {
+  loadSession(clientId: string): Promise<LoadedSession | undefined> {
+    return retryTransient(() => this.#loadSession(clientId), this.#retry);
+  }
+
+  get #retry() {
+    return {
+      abandoned: () => this.#options.connected?.() === false,
+      onRetry: (err: unknown) => this.#options.onRetry?.(err),
+    };
+  }
+
+  async #loadSession(clientId: string): Promise<LoadedSession | undefined> {
     const kv = this.#sessions;
     const entry = await kv.get(sessionKeys.session(clientId));
     if (entry === null || entry.operation !== "PUT") return undefined;
@@ -101,13 +133,12 @@ export class JetStreamStore implements Store {
     return loaded;
   }
 
-  async #keys(filters: string[]): Promise<string[]> {
-    const out: string[] = [];
-    // One filter per call: JetStream before 2.10 accepts a single filter subject.
-    for (const filter of filters) {
-      for await (const key of await this.#sessions.keys(filter)) out.push(key);
-    }
-    return out;
+  #keys(filters: string[]): Promise<string[]> {
+    const { jsm, sessionsBucket } = this.#options;
+    return retryTransient(async () => {
+      const lists = await Promise.all(filters.map((filter) => listKeys(jsm, sessionsBucket, filter)));
+      return lists.flat();
+    }, this.#retry);
   }
 
   /**
@@ -115,8 +146,18 @@ export class JetStreamStore implements Store {
    * of them at once (different keys, so their order does not matter).
    */
   async #write(mutations: Mutation[]): Promise<void> {
+    try {
+      await this.#writeOnce(mutations);
+    } catch (err) {
+      this.failures++;
+      throw err;
+    }
+  }
+
+  async #writeOnce(mutations: Mutation[]): Promise<void> {
     const sessionOps = new Map<string, Uint8Array | null>();
     const retainedOps = new Map<string, Uint8Array | null>();
+    let deletesQueued = false;
     for (const m of mutations) {
       switch (m.kind) {
         case "putSession":
@@ -139,6 +180,7 @@ export class JetStreamStore implements Store {
           break;
         case "deleteOutbound":
           sessionOps.set(sessionKeys.outbound(m.clientId, m.seq), null);
+          deletesQueued = true;
           break;
         case "putInbound":
           sessionOps.set(sessionKeys.inbound(m.clientId, m.packetId), encodeRecord(true));
@@ -157,7 +199,31 @@ export class JetStreamStore implements Store {
           break;
       }
     }
-    await Promise.all([apply(this.#sessions, sessionOps), apply(this.#retained, retainedOps)]);
+    // A message delivered and deleted must never be replayed after this node dies: the point up to
+    // which its routing is stored is recorded before any such delete.
+    if (deletesQueued && this.#options.beforeDeletes) await this.#options.beforeDeletes();
+    const { jsm, sessionsBucket } = this.#options;
+    // A session's deleted keys are erased, not left as tombstones (see bucket_keys.ts); retained
+    // deletions stay tombstones, which the other nodes' watchers follow.
+    await Promise.all([
+      this.#apply(
+        sessionOps,
+        (key, value) => value === null ? eraseKey(jsm, sessionsBucket, key) : this.#sessions.put(key, value),
+      ),
+      this.#apply(
+        retainedOps,
+        (key, value) => value === null ? this.#retained.delete(key) : this.#retained.put(key, value),
+      ),
+    ]);
+  }
+
+  /** Puts and deletes (different keys, so in parallel), each retried through a NATS fault. */
+  async #apply(
+    ops: Map<string, Uint8Array | null>,
+    write: (key: string, value: Uint8Array | null) => Promise<unknown>,
+  ): Promise<void> {
+    const retry = this.#retry;
+    await Promise.all([...ops].map(([key, value]) => retryTransient(() => write(key, value), retry)));
   }
 
   /** Deletes a session's keys, including puts queued earlier in this group. */
@@ -170,12 +236,6 @@ export class JetStreamStore implements Store {
 }
 
 const isNodeLocal = (topic: string) => topic.charCodeAt(0) === 0x24;
-
-async function apply(kv: KV, ops: Map<string, Uint8Array | null>): Promise<void> {
-  const pending: Promise<unknown>[] = [];
-  for (const [key, value] of ops) pending.push(value === null ? kv.delete(key) : kv.put(key, value));
-  await Promise.all(pending);
-}
 
 /** A retained message from its KV entry bytes. */
 export function decodeRetained(bytes: Uint8Array): StoredMessage {

@@ -40,9 +40,17 @@ export function subjectFor(message: StoredMessage): string {
   return topicToSubject(message.qos === 0 ? VOLATILE_PREFIX : DURABLE_PREFIX, message.topic);
 }
 
-/** The subjects one node subscribes to for a filter (both QoS classes at once). */
-export function subscriptionSubjects(filter: string): string[] {
-  return filterToSubjects("mqtt.*", filter);
+/**
+ * The subjects one node subscribes to for a filter: QoS 0 messages only (QoS 1/2 ones reach
+ * every node through the stream), or both QoS classes at once for a share group.
+ */
+export function subscriptionSubjects(filter: string, shared = false): string[] {
+  return filterToSubjects(shared ? "mqtt.*" : VOLATILE_PREFIX, filter);
+}
+
+/** The id the stream de-duplicates a forwarded message by, stable across retries of its publish. */
+export function messageId(origin: MessageOrigin): string {
+  return `${origin.node}:${origin.seq}`;
 }
 
 export function encodeHeaders(message: StoredMessage, origin: MessageOrigin): MsgHdrs {

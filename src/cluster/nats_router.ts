@@ -1,14 +1,16 @@
 /**
- * Carries application messages between nodes over NATS. Each node subscribes only
- * to the filters its own sessions use (one NATS subscription per subject, counted by
- * the filters that need it); NATS does the wildcard matching across the cluster.
+ * Carries application messages between nodes over NATS.
  *
- * Choice, measured in docs/benchmarks.md: a node routes its own clients' messages
- * locally at once and publishes them to NATS with its instance id in a header; it
- * skips that echo when it comes back. Local subscribers keep single-node latency and
- * NATS is only on the path of other nodes. Share groups are the exception: every node
- * (the publisher's too) serves them only from NATS queue groups, so that exactly one
- * member cluster-wide gets each message.
+ * - QoS 1/2 messages are published into the stream (with a message id, so that a publish
+ *   retried through a NATS fault is stored once) and reach every node, the publisher's
+ *   too, through its stream feed (stream_feed.ts), in the stream's order.
+ * - QoS 0 messages go over core NATS: each node subscribes only to the filters its own
+ *   sessions use (one NATS subscription per subject, counted by the filters that need it),
+ *   and NATS does the wildcard matching across the cluster. Choice, measured in
+ *   docs/benchmarks.md: a node routes its own clients' QoS 0 messages locally at once and
+ *   skips that echo when it comes back, so local subscribers keep single-node latency.
+ * - Share groups are served from NATS queue groups at every QoS, so that exactly one member
+ *   cluster-wide gets each message.
  *
  * @module
  */
@@ -20,9 +22,11 @@ import {
   decodeMessage,
   decodeOrigin,
   encodeHeaders,
+  messageId,
   subjectFor,
   subscriptionSubjects,
 } from "./message_wire.ts";
+import { retryTransient } from "./nats_retry.ts";
 import { escapeLevel } from "./subject_mapping.ts";
 
 interface Held {
@@ -38,15 +42,15 @@ export class NatsRouter {
   readonly instance: string;
   readonly #held = new Map<string, Held>();
   /** Per sending instance, the last sequence routed here: drops the copies that overlapping subscriptions bring. */
-  readonly seen = new Map<string, number>();
+  readonly seen: Map<string, number> = new Map();
   #seq = 0;
   /** NATS subscriptions were made since the last settled(). */
   #unsettled = false;
-  /** The routing work most recently submitted (heartbeats wait for it). */
-  lastRouted: Promise<void> = Promise.resolve();
   /** Messages forwarded and received (for the benchmark and $SYS-like figures). */
   forwarded = 0;
   received = 0;
+  /** Stream publishes that had to be retried through a NATS fault. */
+  publishRetries = 0;
   #onError: (err: unknown) => void;
 
   constructor(nc: NatsConnection, js: JetStreamClient, broker: Broker, options: {
@@ -65,18 +69,11 @@ export class NatsRouter {
     return this.#seq;
   }
 
-  /** Per sending instance (this one included), the last sequence routed here so far. */
-  seenSnapshot(): Record<string, number> {
-    const seen = Object.fromEntries(this.seen);
-    seen[this.instance] = this.#seq;
-    return seen;
-  }
-
   /** Follows the topic tree: a filter that gains its first subscriber is subscribed in NATS. */
   filterChanged(filter: string, group: string | undefined, present: boolean): void {
     // The queue name carries the filter too: NATS would merge equal queue names across subjects.
     const queue = group === undefined ? undefined : escapeLevel(`${group}/${filter}`);
-    for (const subject of subscriptionSubjects(filter)) {
+    for (const subject of subscriptionSubjects(filter, group !== undefined)) {
       const key = queue === undefined ? subject : `${subject} ${queue}`;
       const held = this.#held.get(key);
       if (present) {
@@ -116,16 +113,22 @@ export class NatsRouter {
   forward(message: StoredMessage, batch: CommitBatch): void {
     // "$" topics ($SYS) describe one node and stay on it.
     if (message.topic.charCodeAt(0) === 0x24) return;
-    const seq = ++this.#seq;
+    const origin = { node: this.instance, seq: ++this.#seq };
     this.forwarded++;
-    const headers = encodeHeaders(message, { node: this.instance, seq });
+    const headers = encodeHeaders(message, origin);
     if (message.qos === 0) {
       // nats.js sends on a later microtask and a QoS 0 payload may be a view into a read buffer.
       this.#nc.publish(subjectFor(message), message.payload.slice(), { headers });
       return;
     }
-    // No Nats-Msg-Id: nothing retries the publish, and the server would keep every id for its window.
-    batch.wait(this.#js.publish(subjectFor(message), message.payload, { headers }));
+    // Retried through a NATS server's failure until the stream has it; the message id makes the
+    // stream keep one copy when an attempt that timed out had in fact been stored.
+    const subject = subjectFor(message);
+    const options = { headers, msgID: messageId(origin) };
+    batch.wait(retryTransient(() => this.#js.publish(subject, message.payload, options), {
+      abandoned: () => this.#nc.isClosed(),
+      onRetry: () => this.publishRetries++,
+    }));
   }
 
   #receive(msg: Msg, group: { group: string; filter: string } | undefined): void {
@@ -141,7 +144,7 @@ export class NatsRouter {
     this.received++;
     try {
       const message = decodeMessage(msg.subject, msg.data, msg.headers);
-      this.lastRouted = this.#broker.member.routeRemote(message, group);
+      this.#broker.member.routeRemote(message, group);
     } catch (err) {
       // One bad message must not end the subscription that brought it.
       this.#onError(err);

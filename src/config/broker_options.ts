@@ -1,45 +1,11 @@
 /**
- * Maps the validated configuration onto the engine's options.
+ * Maps the validated configuration onto the engine's options (the `mqtt` and
+ * `limits` sections map in src/broker/options.ts, beside the defaults they give).
  *
  * @module
  */
-import type { BrokerOptions, LimitOptions, MqttOptions } from "../broker/options.ts";
+import { type BrokerOptions, limitOptions, mqttOptions } from "../broker/options.ts";
 import type { BrokerConfig } from "./schema.ts";
-
-export function mqttOptions(c: BrokerConfig["mqtt"]): MqttOptions {
-  return {
-    maxKeepAlive: c.max_keepalive,
-    receiveMaximum: c.receive_maximum,
-    topicAliasMaximum: c.topic_alias_maximum,
-    maxPacketSize: c.max_packet_size,
-    maxQoS: c.max_qos,
-    retainAvailable: c.retain_available,
-    wildcardSubscriptions: c.wildcard_subscriptions,
-    sharedSubscriptions: c.shared_subscriptions,
-    subscriptionIdentifiers: c.subscription_identifiers,
-    sharedStrategy: c.shared_subscription_strategy,
-  };
-}
-
-export function limitOptions(c: BrokerConfig["limits"]): LimitOptions {
-  return {
-    maxConnections: c.max_connections,
-    connectTimeoutMs: c.connect_timeout_ms,
-    maxInflight: c.max_inflight,
-    maxQueuedMessages: c.max_queued_messages,
-    maxQueuedBytes: c.max_queued_bytes,
-    queueQos0: c.queue_qos0,
-    maxSubscriptions: c.max_subscriptions,
-    maxTopicLength: c.max_topic_length,
-    maxTopicLevels: c.max_topic_levels,
-    messageRate: c.message_rate,
-    maxOutboundBuffer: c.max_outbound_buffer,
-    maxConnectSize: c.max_connect_size,
-    maxPartialPacketBytes: c.max_partial_packet_bytes,
-    maxUserProperties: c.max_user_properties,
-    maxPropertyBytes: c.max_property_bytes,
-  };
-}
 
 /** Everything but the store, clock and security objects, which the server builds. */
 export function brokerOptionsFrom(config: BrokerConfig): BrokerOptions {
@@ -50,3 +16,5 @@ export function brokerOptionsFrom(config: BrokerConfig): BrokerOptions {
     limits: limitOptions(config.limits),
   };
 }
+
+export { limitOptions, mqttOptions };

@@ -8,21 +8,33 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { unauthenticatedRemote } from "./admin_rules.ts";
 import { bridgeProblems } from "./bridge_rules.ts";
-import { type BrokerConfig, configSchema, type Field, listenerSchema } from "./schema.ts";
+import {
+  type BrokerConfig,
+  configSchema,
+  defaultOf,
+  type Field,
+  type Infer,
+  type ObjectField,
+} from "./schema.ts";
 
 /** One thing wrong with a configuration file. */
 export interface ConfigProblem {
+  /** The file named when parsing (its path, or a label such as `<built-in default>`). */
   file: string;
+  /** 1-based line of the problem (0 when the file could not be read). */
   line: number;
   /** Key path, e.g. `listeners[1].port`. */
   key: string;
+  /** What is wrong and what is expected. */
   message: string;
 }
 
 /** Thrown when a configuration is invalid; `message` lists every problem. */
 export class ConfigError extends Error {
+  /** Every problem found, in file order. */
   readonly problems: ConfigProblem[];
 
+  /** An error whose message lists `problems`, one per line. */
   constructor(problems: ConfigProblem[]) {
     super(
       `invalid configuration:\n` +
@@ -33,6 +45,7 @@ export class ConfigError extends Error {
   }
 }
 
+/** How {@link parseConfig} and {@link loadConfig} read a file. */
 export interface ParseOptions {
   /** Environment for `${NAME}` substitution (default: Deno.env). */
   env?: Record<string, string | undefined>;
@@ -101,7 +114,12 @@ class Validator {
     }
   }
 
-  object(field: Field & { kind: "object" }, node: Node | null, key: string): Record<string, unknown> {
+  /** Validates a section; the value is built by walking `field` itself, so it has the type inferred from it. */
+  section<F extends ObjectField>(field: F, node: Node | null, key: string): Infer<F> {
+    return this.object(field, node, key) as Infer<F>;
+  }
+
+  object(field: ObjectField, node: Node | null, key: string): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     const seen = new Set<string>();
     if (node !== null && !isMap(node)) {
@@ -188,20 +206,6 @@ function describe(field: Field): string {
   }
 }
 
-function defaultOf(field: Field): unknown {
-  if (field.kind === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [name, spec] of Object.entries(field.fields)) {
-      const d = defaultOf(spec);
-      if (d !== undefined) out[name] = d;
-    }
-    return out;
-  }
-  if (field.kind === "map") return {};
-  if (field.kind === "list" || field.kind === "file") return undefined;
-  return field.default;
-}
-
 /** The known key nearest to a misspelt one (edit distance ≤ 2). */
 function closest(name: string, candidates: string[]): string | undefined {
   let best: string | undefined;
@@ -234,7 +238,8 @@ function editDistance(a: string, b: string): number {
 function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): void {
   const seen = new Map<string, number>();
   const list = isMap(root) ? root.get("listeners", true) : null;
-  config.listeners.forEach((l, i) => {
+  // A listeners value that is not a list was reported already and left undefined.
+  (config.listeners ?? []).forEach((l, i) => {
     if (!l) return;
     const doc = (isSeq(list) ? list.items[i] : root) as Node | null;
     const key = `listeners[${i}]`;
@@ -276,7 +281,7 @@ function checkAdmin(v: Validator, config: BrokerConfig, root: Node | null): void
 /** Reports bridge problems at the line of their bridge. */
 function checkBridges(v: Validator, config: BrokerConfig, root: Node | null): void {
   const list = isMap(root) ? root.get("bridges", true) : null;
-  for (const p of bridgeProblems(config.bridges)) {
+  for (const p of bridgeProblems(config.bridges ?? [])) {
     v.problem((isSeq(list) ? list.items[p.index] : root) as Node | null, p.key, p.message);
   }
 }
@@ -286,7 +291,7 @@ function checkBridges(v: Validator, config: BrokerConfig, root: Node | null): vo
  *
  * @example
  * ```ts
- * import { parseConfig } from "../mod.ts";
+ * import { parseConfig } from "../server_mod.ts";
  * const config = parseConfig("mqtt:\n  max_qos: 1\n", "broker.yaml");
  * console.assert(config.mqtt.max_qos === 1 && config.listeners[0].port === 1883);
  * ```
@@ -305,12 +310,8 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   }
   if (v.problems.length > 0) throw new ConfigError(v.problems);
   const root = doc.contents as Node | null;
-  const config = v.object(configSchema, root, "") as unknown as BrokerConfig;
-  // No listeners key: one listener with every default (tcp 127.0.0.1:1883).
-  config.listeners ??= [
-    v.object(listenerSchema as Field & { kind: "object" }, null, "listeners[0]") as never,
-  ];
-  config.bridges ??= [];
+  // No listeners key: one listener with every default (tcp 127.0.0.1:1883), from the schema.
+  const config: BrokerConfig = v.section(configSchema, root, "");
   checkListeners(v, config, root);
   checkBridges(v, config, root);
   checkAdmin(v, config, root);
@@ -338,7 +339,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
  *
  * @example
  * ```ts
- * import { loadConfig } from "../mod.ts";
+ * import { loadConfig } from "../server_mod.ts";
  * const file = await Deno.makeTempFile({ suffix: ".yaml" });
  * await Deno.writeTextFile(file, "listeners:\n  - { type: tcp, port: 1999 }\n");
  * console.assert((await loadConfig(file)).listeners[0].port === 1999);

@@ -1,25 +1,43 @@
 /**
  * The configuration schema: one table describing every key (type, default,
- * range, meaning). Validation, defaults and docs/configuration.md all derive
- * from it, so they cannot drift apart.
+ * range, meaning). The TypeScript type of a configuration is inferred from it
+ * ({@link Infer}), validation walks it, the engine's option defaults are read
+ * from it, and tests/config/docs_test.ts holds docs/configuration.md to it, so
+ * none of them can drift apart. It imports nothing, so every layer may read it.
+ *
+ * A new key is one line in its section's `fields`: its kind, range or values,
+ * `default` (a key without one is optional in the inferred type, unless
+ * `required`) and `doc`.
  *
  * @module
  */
 
-/** How one key is checked and what it defaults to. */
+/** How one key is checked, what it defaults to and what it means. */
 export type Field =
   | { kind: "int"; min: number; max: number; default?: number; doc: string }
   | { kind: "bool"; default?: boolean; doc: string }
   | { kind: "string"; default?: string; doc: string; required?: boolean }
   | { kind: "enum"; values: readonly string[]; default?: string; doc: string }
   | { kind: "file"; doc: string; required?: boolean }
-  | { kind: "object"; fields: Record<string, Field>; doc: string }
-  | { kind: "list"; item: Field; doc: string }
+  | ObjectField
+  /** `default`: the items used when the key is absent; an object item gets its fields' defaults. */
+  | { kind: "list"; item: Field; doc: string; default?: readonly object[] }
   | { kind: "map"; value: Field; doc: string };
+
+/** A section: named keys, each with its own field. */
+export interface ObjectField {
+  /** Sections are objects of keys. */
+  kind: "object";
+  /** The section's keys, each described by its own field. */
+  fields: Record<string, Field>;
+  /** What the section is for. */
+  doc: string;
+}
 
 const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
-export const listenerSchema: Field = {
+/** One listener (`listeners[]`). */
+export const listenerSchema = {
   kind: "object",
   doc: "One listener.",
   fields: {
@@ -48,10 +66,10 @@ export const listenerSchema: Field = {
     },
     allow_anonymous: { kind: "bool", doc: "Overrides auth.allow_anonymous for this listener." },
   },
-};
+} as const satisfies ObjectField;
 
 /** One topic rule of a bridge, in Mosquitto's `topic pattern direction qos local-prefix remote-prefix` shape. */
-export const bridgeTopicSchema: Field = {
+export const bridgeTopicSchema = {
   kind: "object",
   doc: "One topic rule.",
   fields: {
@@ -70,10 +88,10 @@ export const bridgeTopicSchema: Field = {
     local_prefix: { kind: "string", default: "", doc: "Local topic = local_prefix + the matched topic." },
     remote_prefix: { kind: "string", default: "", doc: "Remote topic = remote_prefix + the matched topic." },
   },
-};
+} as const satisfies ObjectField;
 
-/** One bridge: an outbound connection to another broker and the topics it carries. */
-export const bridgeSchema: Field = {
+/** One bridge (`bridges[]`): an outbound connection to another broker and the topics it carries. */
+export const bridgeSchema = {
   kind: "object",
   doc: "One bridge.",
   fields: {
@@ -147,18 +165,19 @@ export const bridgeSchema: Field = {
       default: 60_000,
       doc: "Longest reconnect delay.",
     },
-    topics: { kind: "list", item: bridgeTopicSchema, doc: "The topic rules (at least one)." },
+    topics: { kind: "list", item: bridgeTopicSchema, default: [], doc: "The topic rules (at least one)." },
   },
-};
+} as const satisfies ObjectField;
 
-/** The whole file. */
-export const configSchema: Field & { kind: "object" } = {
+/** The whole configuration file, every key with its kind, range, default and meaning. */
+export const configSchema = {
   kind: "object",
   doc: "Broker configuration.",
   fields: {
     listeners: {
       kind: "list",
       item: listenerSchema,
+      default: [{}],
       doc: "Where clients connect (default: tcp 127.0.0.1:1883).",
     },
     persistence: {
@@ -395,6 +414,7 @@ export const configSchema: Field & { kind: "object" } = {
     bridges: {
       kind: "list",
       item: bridgeSchema,
+      default: [],
       doc: "Connections to other MQTT brokers (see docs/bridges.md).",
     },
     cluster: {
@@ -461,124 +481,88 @@ export const configSchema: Field & { kind: "object" } = {
       },
     },
   },
-};
+} as const satisfies ObjectField;
 
-export type LogLevelName = typeof LEVELS[number];
+/**
+ * The value a field describes once validated and completed with defaults. A QoS range
+ * (0..2) stays a union of its three values; other integers are numbers.
+ */
+export type Infer<F extends Field> = F extends { kind: "int" }
+  ? F extends { min: 0; max: 2 } ? 0 | 1 | 2 : number
+  : F extends { kind: "bool" } ? boolean
+  : F extends { kind: "string" | "file" } ? string
+  : F extends { kind: "enum"; values: readonly (infer V)[] } ? V
+  : F extends { kind: "list"; item: infer I extends Field } ? Infer<I>[]
+  : F extends { kind: "map"; value: infer V extends Field } ? Record<string, Infer<V>>
+  : F extends { kind: "object"; fields: infer S extends ObjectField["fields"] } ? InferSection<S>
+  : never;
 
-export interface ListenerConfig {
-  type: "tcp" | "tls" | "ws" | "wss";
-  host: string;
-  port: number;
-  name?: string;
-  path: string;
-  cert_file?: string;
-  key_file?: string;
-  ca_file?: string;
-  require_certificate: boolean;
-  proxy_protocol: boolean;
-  min_tls_version: "TLSv1.2" | "TLSv1.3";
-  max_connections: number;
-  allow_anonymous?: boolean;
-}
-
-export interface BridgeTopicConfig {
-  pattern: string;
-  direction: "in" | "out" | "both";
-  qos: 0 | 1 | 2;
-  local_prefix: string;
-  remote_prefix: string;
-}
-
-export interface BridgeConfig {
-  name: string;
-  address: string;
-  transport: "tcp" | "tls" | "ws" | "wss";
-  path: string;
-  ca_file?: string;
-  cert_file?: string;
-  key_file?: string;
-  protocol: "mqttv311" | "mqttv5";
-  try_private: boolean;
-  client_id?: string;
-  username?: string;
-  password?: string;
-  keepalive: number;
-  clean_start: boolean;
-  session_expiry: number;
-  max_inflight: number;
-  max_queued_messages: number;
-  reconnect_min_ms: number;
-  reconnect_max_ms: number;
-  topics: BridgeTopicConfig[];
-}
+/**
+ * The object a section's fields describe: a key with a `default`, a `required` key, a
+ * section or a map is always present; any other key is optional.
+ */
+export type InferSection<S extends ObjectField["fields"]> =
+  & {
+    -readonly [
+      K in keyof S as S[K] extends { default: unknown } | { required: true } | { kind: "object" | "map" } ? K
+        : never
+    ]: Infer<S[K]>;
+  }
+  & {
+    -readonly [
+      K in keyof S as S[K] extends { default: unknown } | { required: true } | { kind: "object" | "map" }
+        ? never
+        : K
+    ]?: Infer<S[K]>;
+  };
 
 /** The validated configuration with every default filled in. */
-export interface BrokerConfig {
-  listeners: ListenerConfig[];
-  persistence: {
-    type: "kv" | "memory";
-    path: string;
-    durability: "durable" | "relaxed";
-    commit_window_ms: number;
-  };
-  mqtt: {
-    max_keepalive: number;
-    receive_maximum: number;
-    topic_alias_maximum: number;
-    max_packet_size: number;
-    max_qos: 0 | 1 | 2;
-    retain_available: boolean;
-    wildcard_subscriptions: boolean;
-    shared_subscriptions: boolean;
-    subscription_identifiers: boolean;
-    shared_subscription_strategy: "round_robin" | "random" | "sticky";
-  };
-  limits: {
-    max_connections: number;
-    connect_timeout_ms: number;
-    max_inflight: number;
-    max_queued_messages: number;
-    max_queued_bytes: number;
-    queue_qos0: boolean;
-    max_subscriptions: number;
-    max_topic_length: number;
-    max_topic_levels: number;
-    message_rate: number;
-    max_outbound_buffer: number;
-    max_connect_size: number;
-    max_partial_packet_bytes: number;
-    max_user_properties: number;
-    max_property_bytes: number;
-  };
-  auth: {
-    allow_anonymous: boolean;
-    password_file?: string;
-    acl_file?: string;
-    foreign_session: "refuse" | "discard";
-  };
-  log: {
-    level: LogLevelName;
-    format: "text" | "json";
-    categories: Record<string, LogLevelName>;
-    payloads: boolean;
-  };
-  sys: { interval: number };
-  bridges: BridgeConfig[];
-  cluster: {
-    node_id?: string;
-    nats: { servers?: string[]; credentials?: string };
-    replicas: number;
-    replay_window_s: number;
-  };
-  admin: {
-    enabled: boolean;
-    host: string;
-    port: number;
-    token?: string;
-    username?: string;
-    password?: string;
-    cert_file?: string;
-    key_file?: string;
-    allow_remote_without_auth: boolean;
-  };
+export type BrokerConfig = Infer<typeof configSchema>;
+/** One validated listener (`listeners[]`). */
+export type ListenerConfig = Infer<typeof listenerSchema>;
+/** One validated bridge (`bridges[]`). */
+export type BridgeConfig = Infer<typeof bridgeSchema>;
+/** One validated topic rule of a bridge (`bridges[].topics[]`). */
+export type BridgeTopicConfig = Infer<typeof bridgeTopicSchema>;
+/** A log level name, as `log.level` and `log.categories` take them. */
+export type LogLevelName = BrokerConfig["log"]["level"];
+
+/**
+ * The value of a field when its key is absent: its `default`, a section's keys that have
+ * one, an empty map, a list's default items (each completed with its item's defaults), or
+ * `undefined`.
+ */
+export function defaultOf(field: Field): unknown {
+  switch (field.kind) {
+    case "object": {
+      const out: Record<string, unknown> = {};
+      for (const [name, spec] of Object.entries(field.fields)) {
+        const value = defaultOf(spec);
+        if (value !== undefined) out[name] = value;
+      }
+      return out;
+    }
+    case "map":
+      return {};
+    case "list": {
+      if (field.default === undefined) return undefined;
+      const itemDefaults = defaultOf(field.item);
+      return field.default.map((item) =>
+        typeof itemDefaults === "object" ? { ...itemDefaults, ...item } : structuredClone(item)
+      );
+    }
+    case "file":
+      return undefined;
+    default:
+      return field.default;
+  }
+}
+
+/**
+ * Every default of a section whose keys are all optional or defaulted (the whole file, a
+ * listener, `mqtt`, `limits`): what an empty YAML file yields.
+ */
+export function defaultsOf<F extends ObjectField>(section: F): Infer<F> {
+  // Built by walking F itself: each key with a default gets a value of its own field's type.
+  return defaultOf(section) as Infer<F>;
 }

@@ -7,14 +7,18 @@
  */
 import {
   configure,
+  getJsonLinesFormatter,
   getLogger,
+  getTextFormatter,
   type Logger,
   type LogLevel,
   type LogRecord,
   type Sink,
+  type TextFormatter,
 } from "@logtape/logtape";
 import type { BrokerConfig } from "../config/schema.ts";
 
+/** The `log` section of the configuration: level, format, per-category levels, payload previews. */
 export type LogConfig = BrokerConfig["log"];
 
 const encoder = new TextEncoder();
@@ -45,40 +49,41 @@ export function escapeControl(s: string): string {
 }
 
 /**
- * The message with its values filled in. LogTape alternates template text (even indices,
- * ours) and values (odd indices, often the client's): values are escaped.
+ * A value in a message: LogTape alternates template text (ours) and values (often the
+ * client's). Strings are written bare, anything else as JSON, and both escaped.
  */
-function render(record: LogRecord): string {
-  let out = "";
-  const parts = record.message;
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i];
-    if (i % 2 === 0) out += part as string;
-    else {out += typeof part === "string"
-        ? escapeControl(part)
-        : escapeControl(JSON.stringify(part) ?? "undefined");}
-  }
-  return out;
-}
-
-/** One human-readable line: time, level, category, message. */
-export function textLine(record: LogRecord): string {
-  const time = new Date(record.timestamp).toISOString();
-  return `${time} ${record.level.toUpperCase().padEnd(7)} ${record.category.join(".")}: ${render(record)}\n`;
+function renderValue(value: unknown): string {
+  return escapeControl(typeof value === "string" ? value : JSON.stringify(value) ?? "undefined");
 }
 
 /**
- * One JSON object per line, with the structured properties. JSON.stringify escapes C0
- * controls; DEL, C1 and U+2028/U+2029 are escaped too (as \uXXXX, so values parse back the same).
+ * One human-readable line: time, level, category, message. LogTape's text formatter with
+ * our value renderer (it leaves a renderer's output as it is); the template text it
+ * sanitizes itself, newlines included.
+ */
+export const textLine: TextFormatter = getTextFormatter({
+  timestamp: "rfc3339",
+  level: "FULL",
+  category: ".",
+  value: renderValue,
+  sanitize: { sgr: "escape", newlines: "escape" },
+  format: ({ timestamp, level, category, message }) =>
+    `${timestamp} ${level.padEnd(7)} ${category}: ${message}`,
+});
+
+const jsonLines = getJsonLinesFormatter({ properties: "flatten" });
+// LogTape's JSON escapes C0 (JSON.stringify), DEL and C1; the line and paragraph separators are left.
+const SEPARATORS = /[\u2028\u2029]/g;
+
+/**
+ * One JSON object per line (LogTape's JSON Lines: `@timestamp`, `level`, `message`, `logger`)
+ * with the structured properties beside them. Every control character is escaped as \uXXXX,
+ * so values parse back the same.
  */
 export function jsonLine(record: LogRecord): string {
-  return escapeControl(JSON.stringify({
-    time: new Date(record.timestamp).toISOString(),
-    level: record.level,
-    category: record.category.join("."),
-    message: render(record),
-    ...record.properties,
-  })) + "\n";
+  const line = jsonLines(record);
+  SEPARATORS.lastIndex = 0;
+  return SEPARATORS.test(line) ? line.replace(SEPARATORS, escapeOne) : line;
 }
 
 /** A sink writing to stderr, synchronously (log volume is low; ordering matters more). */
@@ -90,17 +95,20 @@ export function stderrSink(format: LogConfig["format"]): Sink {
 }
 
 /**
- * (Re)configures logging from the `log` section.
+ * (Re)configures logging from the `log` section: lines on stderr. Safe to call again on SIGHUP.
  *
  * @example
  * ```ts
  * import { configureLogging } from "../mod.ts";
  * await configureLogging({ level: "warning", format: "json", categories: {}, payloads: false });
  * ```
- * Safe to call again on SIGHUP.
- * `sink` replaces stderr (tests capture records with it).
  */
-export async function configureLogging(config: LogConfig, sink?: Sink): Promise<void> {
+export function configureLogging(config: LogConfig): Promise<void> {
+  return configureLoggingTo(config, stderrSink(config.format));
+}
+
+/** {@link configureLogging} with the records going to `sink` instead (tests capture them). */
+export async function configureLoggingTo(config: LogConfig, sink: Sink): Promise<void> {
   const loggers = [
     { category: ["mqtt"], sinks: ["main"], lowestLevel: config.level as LogLevel },
     // A category override replaces the parent's level in both directions (more or less verbose).
@@ -113,7 +121,7 @@ export async function configureLogging(config: LogConfig, sink?: Sink): Promise<
     // LogTape reports its own problems under this category; keep only the serious ones.
     { category: ["logtape", "meta"], sinks: ["main"], lowestLevel: "warning" as LogLevel },
   ];
-  await configure({ reset: true, sinks: { main: sink ?? stderrSink(config.format) }, loggers });
+  await configure({ reset: true, sinks: { main: sink }, loggers });
 }
 
 /** A payload for debug logs: a short preview when enabled, else a placeholder. */

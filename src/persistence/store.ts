@@ -21,6 +21,8 @@ export interface StoredMessage {
   expiresAt?: number;
   /** Client id of the publisher, for No Local; absent for broker-originated messages. */
   origin?: string;
+  /** Cluster mode: the message's sequence number in the cluster's message stream (its identity there). */
+  streamSeq?: number;
 }
 
 /** One subscription of a session with its options. */

@@ -10,10 +10,10 @@
  *
  * @module
  */
-import { getLog } from "../log/logging.ts";
+import { getLogger } from "@logtape/logtape";
 import type { ConnectionGate, ListenerStats } from "./admission.ts";
 
-const log = getLog("transport");
+const log = getLogger(["mqtt", "transport"]);
 
 /** First and longest pause after a failed accept(). */
 export const ACCEPT_BACKOFF_MIN_MS = 10;

@@ -16,7 +16,7 @@
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { getLog } from "../log/logging.ts";
+import { getLogger } from "@logtape/logtape";
 import { AcceptLoop } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
 import { BatchWriter } from "./batch_writer.ts";
@@ -28,7 +28,7 @@ import type { Socket } from "./socket.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./tcp.ts";
 import { writerSocket } from "./writer_socket.ts";
 
-const log = getLog("transport");
+const log = getLogger(["mqtt", "transport"]);
 
 /** How TLS is set up on a listener (tls and wss). */
 export interface TlsSettings {

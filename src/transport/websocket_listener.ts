@@ -13,7 +13,7 @@
  */
 import type { TLSSocket } from "node:tls";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
-import { getLog } from "../log/logging.ts";
+import { getLogger } from "@logtape/logtape";
 import { AcceptLoop, type Slot } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
 import { type ByteChannel, connChannel, tlsChannel } from "./byte_channel.ts";
@@ -29,7 +29,7 @@ import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./tcp.ts";
 import { certificateIdentity, type TlsSettings, TlsTerminator } from "./tls.ts";
 import { upgradedSocket } from "./upgraded_socket.ts";
 
-const log = getLog("transport");
+const log = getLogger(["mqtt", "transport"]);
 
 export interface WebSocketOptions {
   hostname: string;

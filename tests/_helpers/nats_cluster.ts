@@ -1,7 +1,8 @@
 /**
  * A 3-server NATS cluster with JetStream on 127.0.0.1 for the cluster tests:
  * free ports, a temporary store directory per server, and a wait until JetStream
- * has elected its meta leader and answers.
+ * has elected its meta leader and answers. A server can be killed (SIGKILL) and
+ * started again on the same ports and store directory.
  */
 import { connect } from "nats";
 import { freePort } from "./broker_process.ts";
@@ -22,6 +23,12 @@ export function hasNatsServer(test = "cluster tests"): boolean {
 export interface NatsCluster {
   /** Client URLs, one per server. */
   readonly urls: string[];
+  /** Server names (`n0`, `n1`, …), as JetStream reports its leaders. */
+  readonly names: string[];
+  /** SIGKILLs server `i` and waits until it is gone. */
+  kill(i: number): Promise<void>;
+  /** Starts server `i` again (same ports, same store directory). */
+  restart(i: number): void;
   stop(): Promise<void>;
 }
 
@@ -30,12 +37,13 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const clientPorts = Array.from({ length: size }, () => freePort());
   const routePorts = Array.from({ length: size }, () => freePort());
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
-  const children = clientPorts.map((port, i) =>
+  const names = clientPorts.map((_, i) => `n${i}`);
+  const spawn = (i: number) =>
     // Niced, like the cluster's brokers: their load must not disturb timing-sensitive tests beside them.
     new Deno.Command("nice", {
       args: [
         ...["-n", "10", NATS_SERVER],
-        ...["-a", "127.0.0.1", "-p", String(port), "-n", `n${i}`, "-js", "-sd", `${dir}/n${i}`],
+        ...["-a", "127.0.0.1", "-p", String(clientPorts[i]), "-n", names[i], "-js", "-sd", `${dir}/n${i}`],
         // A lone server runs standalone JetStream; clustered JetStream would wait for peers.
         ...(size === 1
           ? []
@@ -44,8 +52,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       ],
       stdout: "null",
       stderr: "null",
-    }).spawn()
-  );
+    }).spawn();
+  const children = clientPorts.map((_, i) => spawn(i));
   const urls = clientPorts.map((p) => `nats://127.0.0.1:${p}`);
   const stop = async () => {
     for (const child of children) {
@@ -58,13 +66,24 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     await Promise.all(children.map((c) => c.status));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
+  const kill = async (i: number) => {
+    try {
+      children[i].kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await children[i].status;
+  };
+  const restart = (i: number) => {
+    children[i] = spawn(i);
+  };
   try {
     await waitForJetStream(urls, 20_000);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { urls, stop };
+  return { urls, names, kill, restart, stop };
 }
 
 async function waitForJetStream(urls: string[], timeoutMs: number): Promise<void> {

@@ -101,3 +101,19 @@ Deno.test("metrics report each bridge: connected, messages in and out, queued, r
   assert.equal(sample(text, 'mqtt_bridge_reconnects_total{bridge="cloud"}'), 4);
   assert.ok(!renderMetrics(broker).includes("mqtt_bridge_"), "bridge families without bridges");
 });
+
+Deno.test("metrics report a cluster node's NATS connection: connected, disconnects, reconnects, retries", () => {
+  const broker = new Broker({ clock: new ManualClock() });
+  assert.ok(!renderMetrics(broker).includes("mqtt_cluster_"), "cluster families outside cluster mode");
+  broker.attachCluster({
+    forward: () => {},
+    claim: () => Promise.resolve({ refused: false }),
+    settled: () => undefined,
+    status: () => ({ connected: false, disconnects: 2, reconnects: 1, retries: 9 }),
+  });
+  const text = renderMetrics(broker);
+  assert.equal(sample(text, "mqtt_cluster_nats_connected"), 0);
+  assert.equal(sample(text, "mqtt_cluster_nats_disconnects_total"), 2);
+  assert.equal(sample(text, "mqtt_cluster_nats_reconnects_total"), 1);
+  assert.equal(sample(text, "mqtt_cluster_retries_total"), 9);
+});

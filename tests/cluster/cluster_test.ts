@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { hashPassword } from "../../src/auth/password_file.ts";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
+import { KeptStore } from "../_helpers/kept_store.ts";
 import { hasNatsServer, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
 
 const available = hasNatsServer("the three-node cluster test");
@@ -233,7 +234,9 @@ Deno.test({
       await t.step(
         "a node killed with SIGKILL under load loses no acknowledged QoS 1 or 2 message",
         async () => {
-          const sub = open(port(2), { clientId: "survivor", clean: false });
+          // The subscriber keeps its QoS 2 receive state across the reconnect, as exactly once requires.
+          const store = new KeptStore();
+          const sub = open(port(2), { clientId: "survivor", clean: false, incomingStore: store });
           await sub.connack;
           await sub.c.subscribeAsync("load/#", { qos: 2 });
           // A client with a will on the node that dies, and someone on another node waiting for it.
@@ -263,7 +266,7 @@ Deno.test({
             acked.push(String(i));
           }
           await nodes[2].child.status;
-          const again = open(port(1), { clientId: "survivor", clean: false });
+          const again = open(port(1), { clientId: "survivor", clean: false, incomingStore: store });
           assert.equal((await again.connack).sessionPresent, true);
           const got = () => new Set([...sub.received, ...again.received].map((m) => m.payload));
           await waitUntil("every acknowledged message", () => acked.every((p) => got().has(p)), 15_000);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { ClusterNode } from "../../src/cluster/cluster.ts";
-import { decodeRetained } from "../../src/cluster/jetstream_store.ts";
+import { listKeys } from "../../src/cluster/bucket_keys.ts";
+import { decodeRetained, JetStreamStore } from "../../src/cluster/jetstream_store.ts";
+import { type JetStreamManager, type KV, NatsError } from "nats";
 import type { StoredMessage } from "../../src/persistence/store.ts";
 import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
 
@@ -67,6 +69,26 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the session record alone reads back with its owner, and undefined when none is stored",
+        async () => {
+          const owned = "owned by alice";
+          await store.commit([{
+            kind: "putSession",
+            session: { clientId: owned, protocolLevel: 4, expiryInterval: 60, username: "alice" },
+          }]);
+          assert.equal((await store.sessionRecord(owned))?.username, "alice");
+          assert.equal(
+            (await store.sessionRecord(clientId))?.username,
+            undefined,
+            "a record without an owner",
+          );
+          await store.commit([{ kind: "deleteSession", clientId: owned }]);
+          assert.equal(await store.sessionRecord(owned), undefined);
+          assert.equal(await store.sessionRecord("never seen"), undefined);
+        },
+      );
+
       await t.step("load() returns no sessions: each is claimed when its client connects", async () => {
         assert.deepEqual((await store.load()).sessions, []);
       });
@@ -119,10 +141,78 @@ Deno.test({
         await store.commit([{ kind: "putRetained", message: uptime }]);
         assert.equal(await kv.get("_24SYS.broker.uptime"), null);
       });
+
+      await t.step(
+        "a commit that deletes a queued message first records how far routing is stored",
+        async () => {
+          const sessions = await node.js.views.kv("mqtt_sessions");
+          const retained = await node.js.views.kv("mqtt_retained");
+          const seen: (string | undefined)[] = [];
+          const recording = new JetStreamStore({
+            sessions,
+            retained,
+            jsm: await node.js.jetstreamManager(),
+            sessionsBucket: "mqtt_sessions",
+            beforeDeletes: async () => {
+              // The entry is still stored while the progress is recorded.
+              seen.push((await sessions.get("out.c1.1"))?.operation);
+            },
+          });
+          const entry = {
+            seq: 1,
+            packetId: 3,
+            phase: "publish" as const,
+            qos: 1 as const,
+            message: message("t", "x"),
+          };
+          await recording.commit([{ kind: "putOutbound", clientId: "c1", entry }]);
+          assert.deepEqual(seen, []);
+          await recording.commit([{ kind: "deleteOutbound", clientId: "c1", seq: 1 }]);
+          assert.deepEqual(seen, ["PUT"]);
+          assert.notEqual((await sessions.get("out.c1.1"))?.operation, "PUT");
+          // Erased, not a tombstone: a session's listing does not grow with every message it was sent.
+          assert.deepEqual(await listKeys(await node.js.jetstreamManager(), "mqtt_sessions", "out.c1.*"), []);
+          await recording.close();
+        },
+      );
     } finally {
       await store.close();
       await node.close();
       await nats.stop();
     }
   },
+});
+
+/** A KV bucket in memory whose first `failures` writes time out, as while a NATS server dies. */
+function flakyBucket(failures: number) {
+  const values = new Map<string, Uint8Array>();
+  let left = failures;
+  const fail = () => left-- > 0 ? Promise.reject(new NatsError("timeout", "TIMEOUT")) : undefined;
+  return {
+    values,
+    bucket: {
+      put: (key: string, value: Uint8Array) => fail() ?? (values.set(key, value), Promise.resolve(1)),
+      delete: (key: string) => fail() ?? (values.delete(key), Promise.resolve()),
+    } as unknown as KV,
+  };
+}
+
+Deno.test("a store write that times out while NATS recovers is retried, not failed", async () => {
+  const sessions = flakyBucket(2);
+  const retried: unknown[] = [];
+  const store = new JetStreamStore({
+    sessions: sessions.bucket,
+    retained: flakyBucket(0).bucket,
+    jsm: {} as JetStreamManager,
+    sessionsBucket: "unused",
+    onRetry: (err) => retried.push(err),
+  });
+  await store.commit([{
+    kind: "putSession",
+    session: { clientId: "c", protocolLevel: 4, expiryInterval: 9 },
+  }]);
+  assert.deepEqual([...sessions.values.keys()], ["s.c"]);
+  assert.equal(retried.length, 2);
+  assert.equal(store.failures, 0);
+  await store.close();
 });

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { queueMissed } from "../../src/cluster/replay.ts";
+import { connect, RetentionPolicy, StorageType } from "nats";
+import { encodeHeaders, subjectFor } from "../../src/cluster/message_wire.ts";
+import { MissedSelector, readRange } from "../../src/cluster/replay.ts";
 import type { LoadedSession, StoredMessage, StoredSubscription } from "../../src/persistence/store.ts";
+import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
 
 const sub = (
   filter: string,
@@ -23,45 +26,91 @@ const msg = (topic: string, qos: 0 | 1 | 2, extra: Partial<StoredMessage> = {}):
   ...extra,
 });
 
-function session(subscriptions: StoredSubscription[], lastSeq = 0): LoadedSession {
-  const outbound = lastSeq === 0
-    ? []
-    : [{ seq: lastSeq, packetId: 0, phase: "publish" as const, qos: 1 as const, message: msg("old", 1) }];
+function session(subscriptions: StoredSubscription[], held: StoredMessage[] = []): LoadedSession {
   return {
     session: { clientId: "c", protocolLevel: 5, expiryInterval: 60 },
     subscriptions,
-    outbound,
+    outbound: held.map((message, i) => ({ seq: i + 1, packetId: 0, phase: "publish", qos: 1, message })),
     inbound: [],
   };
 }
 
-Deno.test("missed messages are queued after the stored ones, once each, at the lower QoS", () => {
-  const loaded = session([sub("a/#", 1), sub("a/b", 2, { subscriptionId: 7 })], 4);
-  const added = queueMissed(loaded, [msg("a/b", 2), msg("x", 1), msg("a/c", 2)], 0);
-  assert.deepEqual(added.map((e) => [e.seq, e.message.topic, e.qos, e.subscriptionIds]), [
-    [5, "a/b", 2, [7]],
-    [6, "a/c", 1, undefined],
+/** What the selector picks from `messages`, as [topic, QoS, subscription ids]. */
+function picks(loaded: LoadedSession, messages: StoredMessage[], now = 0) {
+  const selector = new MissedSelector(loaded);
+  return messages.map((m) => selector.select(m, now)).filter((m) => m !== undefined)
+    .map((m) => [m.message.topic, m.qos, m.subscriptionIds]);
+}
+
+Deno.test("a missed message is picked once for a session, at the lower QoS, with every subscription id", () => {
+  const loaded = session([sub("a/#", 1), sub("a/b", 2, { subscriptionId: 7 })]);
+  assert.deepEqual(picks(loaded, [msg("a/b", 2), msg("x", 1), msg("a/c", 2)]), [
+    ["a/b", 2, [7]],
+    ["a/c", 1, undefined],
   ]);
-  assert.equal(loaded.outbound.length, 3);
 });
 
 Deno.test("shared subscriptions, QoS 0 deliveries, expired and No Local messages are not replayed", () => {
   const loaded = session([sub("$share/g/s/#", 1), sub("z/#", 0), sub("n/#", 1, { noLocal: true })]);
-  const added = queueMissed(loaded, [
+  const topics = picks(loaded, [
     msg("s/1", 1),
     msg("z/1", 1),
     msg("n/1", 1, { origin: "c" }),
     msg("n/2", 1, { expiresAt: 10 }),
     msg("n/3", 1, { origin: "other" }),
-  ], 100);
-  assert.deepEqual(added.map((e) => e.message.topic), ["n/3"]);
+  ], 100).map(([topic]) => topic);
+  assert.deepEqual(topics, ["n/3"]);
 });
 
 Deno.test("RETAIN is kept only for Retain As Published subscriptions", () => {
-  const kept = queueMissed(session([sub("r/#", 1, { retainAsPublished: true })]), [
-    msg("r/1", 1, { retain: true }),
-  ], 0);
-  const cleared = queueMissed(session([sub("r/#", 1)]), [msg("r/1", 1, { retain: true })], 0);
-  assert.equal(kept[0].message.retain, true);
-  assert.equal(cleared[0].message.retain, false);
+  const retained = msg("r/1", 1, { retain: true });
+  const kept = new MissedSelector(session([sub("r/#", 1, { retainAsPublished: true })])).select(retained, 0);
+  const cleared = new MissedSelector(session([sub("r/#", 1)])).select(retained, 0);
+  assert.equal(kept?.message.retain, true);
+  assert.equal(cleared?.message.retain, false);
+});
+
+Deno.test("a message the session already holds (same stream sequence) is not picked again", () => {
+  const loaded = session([sub("a/#", 1)], [msg("a/1", 1, { streamSeq: 41 })]);
+  const topics = picks(loaded, [msg("a/1", 1, { streamSeq: 41 }), msg("a/2", 1, { streamSeq: 42 })]);
+  assert.deepEqual(topics.map(([topic]) => topic), ["a/2"]);
+});
+
+Deno.test({
+  name: "a range of the stream is read in order, from after its start to its end, across fetch batches",
+  ignore: !hasNatsServer("the stream range test"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const nats = await startNatsCluster(1);
+    const nc = await connect({ servers: nats.urls });
+    try {
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.add({
+        name: "RANGE",
+        subjects: ["mqtt.d.>"],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.Memory,
+      });
+      const js = nc.jetstream();
+      for (let i = 1; i <= 600; i++) {
+        const message = msg(`r/${i}`, 1);
+        await js.publish(subjectFor(message), message.payload, {
+          headers: encodeHeaders(message, { node: "n", seq: i }),
+        });
+      }
+      const read: number[] = [];
+      await readRange(js, "RANGE", { after: 3, upTo: 7 }, (m) => read.push(m.streamSeq!));
+      assert.deepEqual(read, [4, 5, 6, 7]);
+      const topics: string[] = [];
+      await readRange(js, "RANGE", { after: 10, upTo: 590 }, (m) => topics.push(m.topic));
+      assert.deepEqual(topics, Array.from({ length: 580 }, (_, i) => `r/${i + 11}`));
+      let none = 0;
+      await readRange(js, "RANGE", { after: 7, upTo: 7 }, () => none++);
+      assert.equal(none, 0);
+    } finally {
+      await nc.close();
+      await nats.stop();
+    }
+  },
 });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import type { LogRecord } from "@logtape/logtape";
-import { configureLogging, getLog, jsonLine, payloadForLog, textLine } from "../../src/log/logging.ts";
+import { configureLoggingTo, getLog, jsonLine, payloadForLog, textLine } from "../../src/log/logging.ts";
 
 Deno.test("records under mqtt.* reach the sink at the configured levels, per category", async () => {
   const records: LogRecord[] = [];
-  await configureLogging({
+  await configureLoggingTo({
     level: "info",
     format: "text",
     categories: { "mqtt.transport": "debug" },
@@ -17,8 +17,12 @@ Deno.test("records under mqtt.* reach the sink at the configured levels, per cat
   assert.match(textLine(records[0]), /INFO +mqtt\.broker: Client c1 connected\n$/);
   const json = JSON.parse(jsonLine(records[0]));
   assert.equal(json.clientId, "c1");
-  assert.equal(json.level, "info");
-  await configureLogging({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
+  // LogTape's JSON Lines fields, with the properties beside them.
+  assert.equal(json.level, "INFO");
+  assert.equal(json.logger, "mqtt.broker");
+  assert.equal(json.message, 'Client "c1" connected');
+  assert.equal(json["@timestamp"], new Date(records[0].timestamp).toISOString());
+  await configureLoggingTo({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
 });
 
 Deno.test("payloads are hidden unless payload logging is enabled", () => {

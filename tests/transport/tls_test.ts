@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { connect as tlsConnect } from "node:tls";
 import { Buffer } from "node:buffer";
 import type { LogRecord } from "@logtape/logtape";
-import { configureLogging } from "../../src/log/logging.ts";
+import { configureLoggingTo } from "../../src/log/logging.ts";
 import { ConnectionGate } from "../../src/transport/admission.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import {
@@ -180,7 +180,7 @@ Deno.test({
   async fn() {
     const c = certs!;
     const records: LogRecord[] = [];
-    await configureLogging({ level: "debug", format: "text", categories: {}, payloads: false }, (r) => {
+    await configureLoggingTo({ level: "debug", format: "text", categories: {}, payloads: false }, (r) => {
       records.push(r);
     });
     const listener = await listenTls({
@@ -202,7 +202,7 @@ Deno.test({
       assert.match(String(line.properties.address), /^127\.0\.0\.1:/);
     } finally {
       await listener.close();
-      await configureLogging({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
+      await configureLoggingTo({ level: "fatal", format: "text", categories: {}, payloads: false }, () => {});
     }
   },
 });

@@ -142,11 +142,9 @@ function fetchHeldElsewhere(conn: Connection, clean: boolean): Promise<boolean> 
     broker.adoptSession(conn.clientId, clean, owner).then((adopted) => adopted === "refused");
   const hooked = () => broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId);
   if (broker.cluster === undefined) return hooked() ? fromHooks() : undefined;
+  // The cluster takes a session held elsewhere in itself (ClusterMember), caught up on what it missed.
   return broker.cluster.claim(conn.clientId, clean, owner).then((claim) => {
     if (claim.refused) return true;
-    if (claim.loaded !== undefined && !clean && conn.state !== "closed") {
-      broker.member.adoptSession(claim.loaded);
-    }
     return hooked() ? fromHooks() : false;
   });
 }
