@@ -24,9 +24,10 @@
  */
 
 import { Broker as Engine } from "./broker/broker.ts";
-import { configSchema, defaultsOf, type ListenerConfig, listenerSchema } from "./config/schema.ts";
+import { defaultsOf, type ListenerConfig, listenerSchema } from "./config/schema.ts";
 import { framingOptions, type Listener, startListener } from "./transport/listener.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
+import { ConnectionGate } from "./transport/admission.ts";
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
 
@@ -50,6 +51,8 @@ export type ListenOptions = Partial<ListenerConfig>;
  */
 export class Broker extends Engine {
   readonly #listeners: Listener[] = [];
+  /** Connections on all of this broker's listeners, counted from accept against `limits.maxConnections`. */
+  readonly #gate = new ConnectionGate(() => this.limits.maxConnections);
   /** The framing limits and receive budget that all of this broker's listeners share. */
   #framing: FrameSplitterOptions | undefined;
 
@@ -84,12 +87,12 @@ export class Broker extends Engine {
    */
   async listen(options: ListenOptions = {}): Promise<Listener> {
     const config: ListenerConfig = { ...defaultsOf(listenerSchema), ...options };
-    const listener = await startListener(
-      config,
-      defaultsOf(configSchema),
-      (s) => this.handle(s),
-      this.#framing ??= framingOptions(this),
-    );
+    const listener = await startListener(config, {
+      framing: this.#framing ??= framingOptions(this),
+      onSocket: (s) => this.handle(s),
+      gate: this.#gate,
+      handshakeTimeoutMs: () => this.limits.connectTimeoutMs,
+    });
     this.#listeners.push(listener);
     return listener;
   }

@@ -15,7 +15,8 @@ import { KvStore } from "./persistence/kv_store.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
 import type { Store } from "./persistence/store.ts";
-import type { TlsListener } from "./transport/tls.ts";
+import { ConnectionGate } from "./transport/admission.ts";
+import { validateCertificatePair } from "./transport/tls.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
 import { EventLoopMonitor } from "./admin/event_loop.ts";
 import { LiveStats } from "./admin/live_stats.ts";
@@ -23,9 +24,15 @@ import { SysTopics } from "./admin/sys_topics.ts";
 import type { BridgeStatus } from "./bridge/bridge.ts";
 import { Bridges } from "./bridge/bridges.ts";
 import type { ClusterNode } from "./cluster/cluster.ts";
-import { framingOptions, type Listener, startListener } from "./transport/listener.ts";
+import {
+  framingOptions,
+  type Listener,
+  listenerCertificates,
+  type ListenerContext,
+  startListener,
+} from "./transport/listener.ts";
 
-export type { Listener };
+export type { Listener, ListenerContext };
 
 /** A running broker with its listeners. */
 export interface Server {
@@ -126,17 +133,37 @@ function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt
   framing.budget!.limit = broker.limits.maxPartialPacketBytes;
 }
 
-/** Re-reads the certificate files of TLS listeners (SIGHUP); open connections are kept. */
-export function reloadCertificates(server: Server): string[] {
+/** A listener that can swap its certificates (tls and wss). */
+type Reloadable = Listener & { reloadCertificates?: (cert: string, key: string, ca?: string) => void };
+
+/**
+ * Re-reads the certificate files of tls and wss listeners (SIGHUP) from `config`; new
+ * connections use them and open connections are kept. A listener whose new files do not
+ * form a valid pair keeps its current certificates; the failure is returned and logged.
+ */
+export function reloadCertificates(
+  server: Server,
+  config: BrokerConfig = server.config,
+): { reloaded: string[]; failed: { listener: string; error: string }[] } {
   const reloaded: string[] = [];
-  server.config.listeners.forEach((l, i) => {
-    const listener = server.listeners[i] as Listener & Partial<TlsListener>;
-    if (l.type !== "tls" || !listener?.reloadCertificates) return;
-    const ca = l.ca_file ? Deno.readTextFileSync(l.ca_file) : undefined;
-    listener.reloadCertificates(Deno.readTextFileSync(l.cert_file!), Deno.readTextFileSync(l.key_file!), ca);
-    reloaded.push(listener.name);
+  const failed: { listener: string; error: string }[] = [];
+  config.listeners.forEach((l, i) => {
+    const listener = server.listeners[i] as Reloadable | undefined;
+    if ((l.type !== "tls" && l.type !== "wss") || !listener?.reloadCertificates) return;
+    try {
+      const { cert, key, ca } = listenerCertificates(l);
+      listener.reloadCertificates(cert, key, ca);
+      reloaded.push(listener.name);
+    } catch (err) {
+      const error = (err as Error).message;
+      failed.push({ listener: listener.name, error });
+      getLog("server").error("Kept the current certificates of listener {listener}: {error}", {
+        listener: listener.name,
+        error,
+      });
+    }
   });
-  return reloaded;
+  return { reloaded, failed };
 }
 
 /** $SYS topics, live rates, event-loop monitor and the admin listener, as configured. */
@@ -150,34 +177,43 @@ function startMonitoring(
   sys.start();
   const a = config.admin;
   if (!a.enabled) return { admin: undefined, stop: () => sys.stop() };
+  if (a.cert_file !== undefined && a.key_file !== undefined) validateCertificatePair(a.cert_file, a.key_file);
   const live = new LiveStats(broker);
   const loop = new EventLoopMonitor();
+  let admin: AdminServer;
+  try {
+    admin = startAdminServer({
+      broker,
+      config: () => config,
+      listeners: () =>
+        listeners.map((l, i) => ({
+          type: l.type,
+          name: l.name,
+          hostname: l.hostname,
+          port: l.port,
+          path: config.listeners[i].path,
+        })),
+      live,
+      loop,
+      ready: more.ready,
+      bridges: more.bridges,
+      transport: () => [...listeners.flatMap((l) => l.stats ?? []), admin.stats],
+    }, {
+      host: a.host,
+      port: a.port,
+      token: a.token,
+      username: a.username,
+      password: a.password,
+      certFile: a.cert_file,
+      keyFile: a.key_file,
+      allowRemoteWithoutAuth: a.allow_remote_without_auth,
+    });
+  } catch (err) {
+    sys.stop();
+    throw new Error(`admin (${a.host}:${a.port}): ${(err as Error).message}`, { cause: err });
+  }
   live.start();
   loop.start();
-  const admin = startAdminServer({
-    broker,
-    config: () => config,
-    listeners: () =>
-      listeners.map((l, i) => ({
-        type: l.type,
-        name: l.name,
-        hostname: l.hostname,
-        port: l.port,
-        path: config.listeners[i].path,
-      })),
-    live,
-    loop,
-    ready: more.ready,
-    bridges: more.bridges,
-  }, {
-    host: a.host,
-    port: a.port,
-    token: a.token,
-    username: a.username,
-    password: a.password,
-    certFile: a.cert_file,
-    keyFile: a.key_file,
-  });
   return {
     admin,
     stop() {
@@ -217,10 +253,25 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
   await broker.start();
   const framing = framingOptions(broker);
   const listeners: Listener[] = [];
+  let monitoring: ReturnType<typeof startMonitoring>;
+  const context: ListenerContext = {
+    framing,
+    onSocket: (socket) => broker.handle(socket),
+    gate: new ConnectionGate(() => broker.limits.maxConnections),
+    handshakeTimeoutMs: () => broker.limits.connectTimeoutMs,
+  };
   try {
     await cluster?.join(broker, getLog("cluster"));
-    for (const l of config.listeners) {
-      const listener = await startListener(l, config, (socket) => broker.handle(socket), framing);
+    for (const [i, l] of config.listeners.entries()) {
+      let listener: Listener;
+      try {
+        listener = await startListener(l, context);
+      } catch (err) {
+        // "Address already in use" alone does not say which of several listeners failed.
+        throw new Error(`listeners[${i}] (${l.type} ${l.host}:${l.port}): ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
       listeners.push(listener);
       log.info("Listening on {type} {host}:{port}", {
         type: listener.type,
@@ -229,6 +280,10 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       });
     }
     await bridges.start(broker);
+    monitoring = startMonitoring(broker, config, listeners, {
+      ready: () => !broker.closing,
+      bridges: () => bridges.status(),
+    });
   } catch (err) {
     await bridges.stop();
     await Promise.all(listeners.map((l) => l.close()));
@@ -236,10 +291,6 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     await cluster?.close();
     throw err;
   }
-  const monitoring = startMonitoring(broker, config, listeners, {
-    ready: () => !broker.closing,
-    bridges: () => bridges.status(),
-  });
   const server: Server = {
     broker,
     listeners,
@@ -284,8 +335,13 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {
-        const reloaded = reloadCertificates(server);
+        const { reloaded, failed } = reloadCertificates(server, next);
         if (reloaded.length > 0) applied.push(`certificates (${reloaded.join(", ")})`);
+        if (failed.length > 0) {
+          applied.push(
+            `certificates kept for ${failed.map((f) => f.listener).join(", ")} (see the error above)`,
+          );
+        }
       }
       (server as { config: BrokerConfig }).config = restartRequired.length === 0
         ? next

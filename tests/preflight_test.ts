@@ -56,7 +56,7 @@ Deno.test({
       assert.match(problems[0], /^listeners\[1\]\.cert_file: .*garbage\.pem: not a PEM certificate/);
       assert.match(
         problems[1],
-        /^listeners\[2\]\.cert_file: .*client\.key: this private key does not belong to the certificate in .*server\.crt/,
+        /^listeners\[2\]\.key_file: the key in .*client\.key does not match the certificate in .*server\.crt/,
       );
       assert.match(problems[2], /^listeners\[3\]\.ca_file: .*garbage\.pem: not a PEM certificate bundle/);
     } finally {

@@ -4,11 +4,18 @@
  * configured, over TLS when a certificate is given. `/health` and `/ready` stay
  * open so that orchestrators can probe without credentials.
  *
+ * Deno.serve stops serving for good when accept() fails with EMFILE (its
+ * `finished` promise rejects; unobserved, that rejection ends the process). The
+ * listener observes it, counts and logs it, and serves again on the same address
+ * after a back-off (10 ms doubling to 1 s) for as long as descriptors are short.
+ *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import type { AdminContext } from "./http_api.ts";
 import { route } from "./http_api.ts";
+import { unauthenticatedRemote } from "../config/admin_rules.ts";
+import { type AdminGuardOptions, refuseRequest } from "./request_guard.ts";
 
 export interface AdminOptions {
   host: string;
@@ -18,12 +25,27 @@ export interface AdminOptions {
   password?: string;
   certFile?: string;
   keyFile?: string;
+  /** Serve without credentials on an address beyond loopback (refused otherwise). */
+  allowRemoteWithoutAuth?: boolean;
+}
+
+/** accept() failures of the admin listener, for `/metrics` (same shape as a listener's counters). */
+export class AdminListenerStats {
+  readonly name = "admin";
+  readonly open = 0;
+  readonly handshaking = 0;
+  acceptErrors = 0;
+  readonly refused = 0;
+  readonly tlsFailures = 0;
+  readonly upgradeFailures = 0;
+  readonly handshakeTimeouts = 0;
 }
 
 /** A running admin listener. */
 export interface AdminServer {
   readonly port: number;
   readonly hostname: string;
+  readonly stats: AdminListenerStats;
   close(): Promise<void>;
 }
 
@@ -57,19 +79,20 @@ export function authorized(options: AdminOptions, req: Request): boolean {
   return false;
 }
 
-const OPEN_PATHS = new Set(["/health", "/ready", "/", "/dashboard"]);
+const OPEN_PATHS = new Set(["/health", "/ready", "/", "/dashboard", "/favicon.ico"]);
+
+const BACKOFF_MIN_MS = 10;
+const BACKOFF_MAX_MS = 1000;
 
 export function startAdminServer(ctx: AdminContext, options: AdminOptions): AdminServer {
   const log = getLogger(["mqtt", "admin"]);
+  const remote = unauthenticatedRemote(options);
+  if (remote !== null && !options.allowRemoteWithoutAuth) throw new Error(remote);
   const tls = options.certFile !== undefined && options.keyFile !== undefined
     ? { cert: Deno.readTextFileSync(options.certFile), key: Deno.readTextFileSync(options.keyFile) }
     : {};
-  const server = Deno.serve({
-    hostname: options.host,
-    port: options.port,
-    ...tls,
-    onListen: () => {},
-  }, (req) => {
+  const stats = new AdminListenerStats();
+  const handler = (req: Request): Response | Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (!OPEN_PATHS.has(path) && !authorized(options, req)) {
       const challenge = options.username !== undefined ? 'Basic realm="mqtt-broker"' : "Bearer";
@@ -78,9 +101,53 @@ export function startAdminServer(ctx: AdminContext, options: AdminOptions): Admi
         headers: { "content-type": "application/json", "www-authenticate": challenge },
       });
     }
+    const refused = refuseRequest(req, guard);
+    if (refused !== null) return refused;
     return route(ctx, req);
-  });
-  const addr = server.addr as Deno.NetAddr;
+  };
+  let closing = false;
+  let backoff = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let port = options.port;
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  const serve = (): Deno.HttpServer<Deno.NetAddr> => {
+    const s = Deno.serve({ hostname: options.host, port, ...tls, onListen: () => {} }, handler);
+    s.finished.catch((err) => {
+      if (closing) return;
+      stats.acceptErrors++;
+      log.warn("Admin listener stopped accepting ({error}); serving again after a back-off", {
+        error: String((err as Error)?.message ?? err),
+      });
+      retry();
+    });
+    return s;
+  };
+  const retry = () => {
+    backoff = backoff === 0 ? BACKOFF_MIN_MS : Math.min(backoff * 2, BACKOFF_MAX_MS);
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (closing) return;
+      try {
+        server = serve();
+        backoff = 0;
+        log.info("Admin listener serves again on {host}:{port}", { host: options.host, port });
+      } catch (err) {
+        // Binding needs a descriptor too: still short of them.
+        stats.acceptErrors++;
+        log.debug("Admin listener cannot listen yet: {error}", { error: String((err as Error).message) });
+        retry();
+      }
+    }, backoff);
+  };
+  server = serve();
+  const addr = server.addr;
+  port = addr.port;
+  const guard: AdminGuardOptions = {
+    host: options.host,
+    boundAddress: addr.hostname,
+    checkHost: options.token === undefined && options.username === undefined &&
+      !options.allowRemoteWithoutAuth,
+  };
   log.info("Admin API on {scheme}://{host}:{port}", {
     scheme: "cert" in tls ? "https" : "http",
     host: addr.hostname,
@@ -89,6 +156,11 @@ export function startAdminServer(ctx: AdminContext, options: AdminOptions): Admi
   return {
     port: addr.port,
     hostname: addr.hostname,
-    close: () => server.shutdown(),
+    stats,
+    close: () => {
+      closing = true;
+      clearTimeout(timer);
+      return server.shutdown().catch(() => {});
+    },
   };
 }

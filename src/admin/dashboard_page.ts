@@ -138,7 +138,7 @@ setInterval(refresh, 1000);
 
 /** The whole page. */
 export const DASHBOARD_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>MQTT broker dashboard</title>
+<html lang="en"><head><meta charset="utf-8"><title>MQTT broker dashboard</title><link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head>
 <body><header><h1>MQTT broker</h1><span id="status">connecting…</span></header>
 <main>

@@ -12,7 +12,7 @@ import { topicMatches, validateTopicFilter, validateTopicName } from "../protoco
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import type { EventLoopMonitor } from "./event_loop.ts";
 import type { LiveStats } from "./live_stats.ts";
-import { renderMetrics } from "./metrics.ts";
+import { renderMetrics, type TransportCounters } from "./metrics.ts";
 import type { BridgeStatus } from "../bridge/bridge.ts";
 
 /** What the API reads besides the broker. */
@@ -26,6 +26,8 @@ export interface AdminContext {
   ready: () => boolean;
   /** The configured bridges, for /metrics. */
   bridges?: () => readonly BridgeStatus[];
+  /** The listeners' transport counters (and the admin listener's), for /metrics. */
+  transport?: () => readonly TransportCounters[];
 }
 
 class HttpError extends Error {
@@ -37,10 +39,21 @@ class HttpError extends Error {
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
+/** An integer query parameter in [min, max], its default when absent; anything else is a 400. */
+function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new HttpError(400, `${name} must be an integer ${min}..${max}, got "${raw}"`);
+  }
+  return n;
+}
+
 /** Reads `limit` (1..1000, default 100) and `offset` and slices `items`. */
 function page<T>(url: URL, items: T[]): { total: number; offset: number; limit: number; items: T[] } {
-  const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get("limit") ?? 100) || 100));
-  const offset = Math.max(0, Number(url.searchParams.get("offset") ?? 0) || 0);
+  const limit = intParam(url, "limit", 100, 1, 1000);
+  const offset = intParam(url, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
   return { total: items.length, offset, limit, items: items.slice(offset, offset + limit) };
 }
 
@@ -101,6 +114,8 @@ async function publish(broker: Broker, req: Request): Promise<Response> {
   } catch (err) {
     throw new HttpError(400, `invalid topic: ${(err as Error).message}`);
   }
+  // As for clients (docs/security.md): topics starting with $ ($SYS/…) are the broker's own.
+  if (topic.startsWith("$")) throw new HttpError(403, "topics starting with $ are reserved for the broker");
   const bytes = encoding === "base64" ? Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)) : payload;
   await broker.publish({ topic, payload: bytes, qos, retain: retain === true });
   return json({ published: true }, 202);
@@ -167,20 +182,33 @@ function overview(ctx: AdminContext) {
   };
 }
 
+/** A percent-decoded path segment; a broken escape such as `%E0%A4%A` is the client's error. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `bad percent-encoding in the path: ${part}`);
+  }
+}
+
 /** Routes one authenticated request. */
 export async function route(ctx: AdminContext, req: Request): Promise<Response> {
   const url = new URL(req.url);
   const b = ctx.broker;
-  const parts = url.pathname.split("/").filter((p) => p !== "").map(decodeURIComponent);
   const method = req.method;
   try {
+    const parts = url.pathname.split("/").filter((p) => p !== "").map(decodePart);
+    if (url.pathname === "/favicon.ico") return new Response(null, { status: 204 });
     if (url.pathname === "/" || url.pathname === "/dashboard") {
       return new Response(DASHBOARD_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
     if (url.pathname === "/metrics") {
-      return new Response(renderMetrics(b, { loop: ctx.loop, bridges: ctx.bridges?.() }), {
-        headers: { "content-type": "text/plain; version=0.0.4" },
-      });
+      return new Response(
+        renderMetrics(b, { loop: ctx.loop, bridges: ctx.bridges?.(), listeners: ctx.transport?.() }),
+        {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        },
+      );
     }
     if (url.pathname === "/health") return json({ status: "ok" });
     if (url.pathname === "/ready") return ctx.ready() ? json({ ready: true }) : json({ ready: false }, 503);
@@ -247,7 +275,7 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
     if (resource === "retained" && method === "GET") return json(retainedList(b, url));
     if (resource === "retained" && method === "DELETE" && id !== undefined) {
       // The topic is the rest of the path as written (empty levels included).
-      const topic = decodeURIComponent(url.pathname.slice("/api/v1/retained/".length));
+      const topic = decodePart(url.pathname.slice("/api/v1/retained/".length));
       await b.publish({ topic, payload: new Uint8Array(0), retain: true });
       return new Response(null, { status: 204 });
     }

@@ -44,12 +44,68 @@ function perType(e: Exposition, name: string, help: string, counts: readonly num
   for (let t = 1; t <= 15; t++) e.sample(name, counts[t], { type: TYPE_NAMES[t] });
 }
 
+/** One listener's transport counters (src/transport/admission.ts ListenerStats has this shape). */
+export interface TransportCounters {
+  readonly name: string;
+  readonly open: number;
+  readonly handshaking: number;
+  readonly acceptErrors: number;
+  readonly refused: number;
+  readonly tlsFailures: number;
+  readonly upgradeFailures: number;
+  readonly handshakeTimeouts: number;
+}
+
 /** What the metrics read besides the broker. */
 export interface MetricsSources {
   /** Adds the event-loop delay. */
   loop?: EventLoopMonitor;
   /** Adds the bridge families (labelled by bridge name, which comes from the configuration). */
   bridges?: readonly BridgeStatus[];
+  /** Adds the listener families (labelled by listener name, which comes from the configuration). */
+  listeners?: readonly TransportCounters[];
+}
+
+/** The listener families: sockets by stage, accept failures, refusals, failed and timed-out handshakes. */
+function listenerFamilies(e: Exposition, listeners: readonly TransportCounters[]): void {
+  const families: [string, "gauge" | "counter", string, (l: TransportCounters) => number][] = [
+    ["mqtt_listener_sockets", "gauge", "Sockets open, at any stage from accept to close.", (l) => l.open],
+    [
+      "mqtt_listener_handshaking_sockets",
+      "gauge",
+      "Sockets still in their TLS, HTTP upgrade or PROXY stage.",
+      (l) => l.handshaking,
+    ],
+    [
+      "mqtt_listener_accept_errors_total",
+      "counter",
+      "accept() failures such as EMFILE/ENFILE, each retried after a back-off.",
+      (l) => l.acceptErrors,
+    ],
+    [
+      "mqtt_listener_refused_total",
+      "counter",
+      "Connections closed at accept: listener or broker connection limit reached.",
+      (l) => l.refused,
+    ],
+    ["mqtt_listener_tls_failures_total", "counter", "Failed TLS handshakes.", (l) => l.tlsFailures],
+    [
+      "mqtt_listener_upgrade_failures_total",
+      "counter",
+      "HTTP requests refused instead of upgraded to WebSocket.",
+      (l) => l.upgradeFailures,
+    ],
+    [
+      "mqtt_listener_handshake_timeouts_total",
+      "counter",
+      "Connections closed because their handshake stage outlived limits.connect_timeout_ms.",
+      (l) => l.handshakeTimeouts,
+    ],
+  ];
+  for (const [name, type, help, value] of families) {
+    e.family(name, type, help);
+    for (const l of listeners) e.sample(name, value(l), { listener: l.name });
+  }
 }
 
 /** The bridge families: connected state, messages each way, held messages, reconnects. */
@@ -156,6 +212,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
     .sample("mqtt_store_commit_seconds_count", s.commitCount);
 
   if (sources.bridges !== undefined && sources.bridges.length > 0) bridgeFamilies(e, sources.bridges);
+  if (sources.listeners !== undefined) listenerFamilies(e, sources.listeners);
   const cluster = broker.cluster?.status?.();
   if (cluster !== undefined) clusterFamilies(e, cluster);
   if (loop !== undefined) {

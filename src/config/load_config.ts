@@ -6,6 +6,7 @@
  * @module
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { unauthenticatedRemote } from "./admin_rules.ts";
 import { bridgeProblems } from "./bridge_rules.ts";
 import {
   type BrokerConfig,
@@ -57,21 +58,29 @@ export interface ParseOptions {
 class Validator {
   readonly problems: ConfigProblem[] = [];
   readonly files: { key: string; path: string; line: number }[] = [];
+  /** Keys already reported: rules across keys skip them rather than add follow-on errors. */
+  readonly failed = new Set<string>();
   constructor(readonly file: string, readonly lines: LineCounter, readonly env: ParseOptions["env"]) {}
 
   problem(node: Node | null | undefined, key: string, message: string): void {
     const offset = node?.range?.[0] ?? 0;
+    this.failed.add(key);
     this.problems.push({ file: this.file, line: this.lines.linePos(offset).line, key, message });
   }
 
-  /** Replaces `${NAME}` and `${NAME:-default}`; a missing variable is a problem. */
-  substitute(text: string, node: Node, key: string): string {
-    return text.replace(
+  /**
+   * Replaces `${NAME}` and `${NAME:-default}`; a missing variable is a problem, and the
+   * value is then undefined (an empty string would fail again later, e.g. as a file path).
+   */
+  substitute(text: string, node: Node, key: string): string | undefined {
+    let missing = false;
+    const out = text.replace(
       /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
       (_m, name: string, fallback?: string) => {
         const value = this.env ? this.env[name] : Deno.env.get(name);
         if (value !== undefined) return value;
         if (fallback !== undefined) return fallback;
+        missing = true;
         this.problem(
           node,
           key,
@@ -80,6 +89,7 @@ class Validator {
         return "";
       },
     );
+    return missing ? undefined : out;
   }
 
   value(field: Field, node: Node | null, key: string): unknown {
@@ -142,7 +152,10 @@ class Validator {
   scalar(field: Field, node: Node | null, key: string): unknown {
     if (!isScalar(node)) return this.problem(node, key, `expected ${describe(field)}`);
     let value = node.value;
-    if (typeof value === "string") value = this.substitute(value, node, key);
+    if (typeof value === "string") {
+      value = this.substitute(value, node, key);
+      if (value === undefined) return undefined;
+    }
     const got = JSON.stringify(value);
     switch (field.kind) {
       case "int": {
@@ -230,7 +243,11 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
     if (!l) return;
     const doc = (isSeq(list) ? list.items[i] : root) as Node | null;
     const key = `listeners[${i}]`;
-    if ((l.type === "tls" || l.type === "wss") && (!l.cert_file || !l.key_file)) {
+    const reported = (name: string) => v.failed.has(`${key}.${name}`);
+    if (
+      (l.type === "tls" || l.type === "wss") && (!l.cert_file || !l.key_file) &&
+      !reported("cert_file") && !reported("key_file")
+    ) {
       v.problem(doc, key, `a ${l.type} listener needs cert_file and key_file`);
     }
     if (l.proxy_protocol && l.type !== "tcp") {
@@ -240,12 +257,25 @@ function checkListeners(v: Validator, config: BrokerConfig, root: Node | null): 
         `PROXY protocol is supported on tcp listeners only (got ${l.type}); terminate TLS at the load balancer and use tcp`,
       );
     }
+    // A host or port that was itself invalid is already reported: no "127.0.0.1:undefined" clash.
+    if (l.host === undefined || l.port === undefined) return;
     const addr = `${l.host}:${l.port}`;
     if (l.port !== 0 && seen.has(addr)) {
       v.problem(doc, `${key}.port`, `${addr} is already used by listeners[${seen.get(addr)}]`);
     }
     seen.set(addr, i);
   });
+}
+
+/** The admin API without credentials is for loopback only, unless explicitly allowed. */
+function checkAdmin(v: Validator, config: BrokerConfig, root: Node | null): void {
+  const a = config.admin;
+  if (!a.enabled || a.allow_remote_without_auth || a.host === undefined) return;
+  const why = unauthenticatedRemote(a);
+  if (why === null) return;
+  const admin = isMap(root) ? root.get("admin", true) : null;
+  const node = (isMap(admin) ? admin.get("host", true) : admin) as Node | null;
+  v.problem(node, "admin.host", why);
 }
 
 /** Reports bridge problems at the line of their bridge. */
@@ -284,6 +314,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   const config: BrokerConfig = v.section(configSchema, root, "");
   checkListeners(v, config, root);
   checkBridges(v, config, root);
+  checkAdmin(v, config, root);
   if (options.checkFiles !== false) {
     for (const f of v.files) {
       const path = options.baseDir && !f.path.startsWith("/") ? `${options.baseDir}/${f.path}` : f.path;

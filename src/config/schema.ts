@@ -55,14 +55,14 @@ export const listenerSchema = {
       kind: "enum",
       values: ["TLSv1.2", "TLSv1.3"],
       default: "TLSv1.2",
-      doc: "tls: the oldest TLS version accepted.",
+      doc: "tls/wss: the oldest TLS version accepted.",
     },
     max_connections: {
       kind: "int",
       min: 0,
       max: 10_000_000,
       default: 0,
-      doc: "Per-listener limit (0 = none).",
+      doc: "Sockets open at once on this listener, counted from accept, before any handshake (0 = none).",
     },
     allow_anonymous: { kind: "bool", doc: "Overrides auth.allow_anonymous for this listener." },
   },
@@ -267,14 +267,16 @@ export const configSchema = {
           min: 0,
           max: 10_000_000,
           default: 10_000,
-          doc: "Global (0 = unlimited).",
+          doc:
+            "Sockets open at once on all listeners, counted from accept, before any handshake (0 = unlimited).",
         },
         connect_timeout_ms: {
           kind: "int",
           min: 100,
           max: 3_600_000,
           default: 10_000,
-          doc: "Time to send CONNECT.",
+          doc:
+            "Time for the handshake (TLS, HTTP upgrade, PROXY header) from accept, then again for CONNECT.",
         },
         max_inflight: {
           kind: "int",
@@ -471,6 +473,11 @@ export const configSchema = {
           doc: "PEM certificate: serve the admin listener over HTTPS (with key_file).",
         },
         key_file: { kind: "file", doc: "PEM private key for cert_file." },
+        allow_remote_without_auth: {
+          kind: "bool",
+          default: false,
+          doc: "Serve without token or username on an address beyond loopback (refused otherwise).",
+        },
       },
     },
   },

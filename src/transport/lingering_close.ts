@@ -8,8 +8,13 @@
  * packet), what the client still sends is read and thrown away until it closes
  * its side, and only then, or after a bounded time, is the socket closed.
  *
+ * Every listener closes this way: tcp (a `Deno.Conn`, {@link lingeringClose}), tls
+ * (a node TLSSocket, {@link lingeringEnd}), and ws/wss through their byte channels
+ * (byte_channel.ts), which use the same two functions.
+ *
  * @module
  */
+import type { Duplex } from "node:stream";
 
 /** The longest a closed connection keeps reading and discarding (what careful HTTP servers use). */
 export const LINGER_MS = 2000;
@@ -35,4 +40,18 @@ export function lingeringClose(conn: Deno.Conn, close: () => void, lingerMs = LI
     },
     done, // not connected any more: nothing to linger for
   );
+}
+
+/**
+ * The same for a node stream (a TLSSocket over the accepted connection): `end()` sends
+ * close_notify and FIN after everything written so far, reading goes on (resumed, in case
+ * backpressure paused it) until the peer ends its side, which closes the stream, or until
+ * `lingerMs` passed, when it is destroyed. The caller stops looking at what it reads first.
+ */
+export function lingeringEnd(stream: Duplex, lingerMs = LINGER_MS): void {
+  if (stream.destroyed) return;
+  stream.resume();
+  stream.end();
+  const timer = setTimeout(() => stream.destroy(), lingerMs);
+  stream.once("close", () => clearTimeout(timer));
 }

@@ -1,19 +1,21 @@
 /**
  * Starts a listener of any type from its configuration (tcp, tls, ws, wss), with the
- * framing limits every connection of a broker shares. Broker.listen (src/mod.ts) and
- * startServer (src/server.ts) both start theirs here, so the library entry does not load
- * the server program.
+ * framing limits every connection of a broker shares, the broker-wide connection gate
+ * and the handshake time. Broker.listen (src/mod.ts) and startServer (src/server.ts)
+ * both start theirs here, so the library entry does not load the server program.
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import type { Broker } from "../broker/broker.ts";
-import type { BrokerConfig, ListenerConfig } from "../config/schema.ts";
+import type { ListenerConfig } from "../config/schema.ts";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { ReceiveBudget } from "../protocol/receive_budget.ts";
+import type { ConnectionGate, ListenerStats } from "./admission.ts";
 import type { Socket } from "./socket.ts";
 import { listenTcp } from "./tcp.ts";
-import { listenTls } from "./tls.ts";
-import { listenWebSocket } from "./websocket.ts";
+import { listenTls, type TlsSettings, validateCaBundle, validateCertificatePair } from "./tls.ts";
+import { listenWebSocket } from "./websocket_listener.ts";
 
 /** A running listener of any type. */
 export interface Listener {
@@ -25,6 +27,8 @@ export interface Listener {
   readonly hostname: string;
   /** The port it is bound to (the one picked when 0 was asked for). */
   readonly port: number;
+  /** Transport counters (accept errors, refusals, handshake failures and timeouts). */
+  readonly stats?: ListenerStats;
   /** Stops accepting; resolves once the listener is closed. */
   close(): Promise<void>;
 }
@@ -42,51 +46,71 @@ export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSp
   };
 }
 
-/** Starts one listener of any type; `framing` defaults to the configuration's limits. */
-export async function startListener(
-  l: ListenerConfig,
-  config: BrokerConfig,
-  onSocket: (s: Socket) => void,
-  framing?: FrameSplitterOptions,
-): Promise<Listener> {
-  const name = l.name ?? `${l.type}:${l.host}:${l.port}`;
-  framing ??= {
-    maxPacketSize: config.mqtt.max_packet_size,
-    maxFirstPacketSize: config.limits?.max_connect_size,
+/** What a listener needs from the broker it serves. */
+export interface ListenerContext {
+  /**
+   * Packet size limits and the receive budget ({@link framingOptions}): one object shared
+   * by all the broker's listeners, so that every connection draws on the same budget and a
+   * reload's new limits reach every listener.
+   */
+  framing: FrameSplitterOptions;
+  /** Called with every connection once its handshake stage is over. */
+  onSocket: (socket: Socket) => void;
+  /** The broker-wide connection budget (`limits.max_connections`) shared by all listeners. */
+  gate?: ConnectionGate;
+  /** Time a connection may spend in its TLS/HTTP/PROXY handshake (`limits.connect_timeout_ms`). */
+  handshakeTimeoutMs?: () => number;
+}
+
+/** The listener's name in logs and metrics. */
+export function listenerName(l: ListenerConfig): string {
+  return l.name ?? `${l.type}:${l.host}:${l.port}`;
+}
+
+/**
+ * The certificate, key and CA of a tls or wss listener, checked (throws CertificateError
+ * naming the file): what start, SIGHUP and `--check-config` all load.
+ */
+export function listenerCertificates(l: ListenerConfig): TlsSettings {
+  const { cert, key, notAfter } = validateCertificatePair(l.cert_file!, l.key_file!);
+  if (notAfter.getTime() < Date.now()) {
+    getLogger(["mqtt", "server"]).warn("The certificate {file} of listener {listener} expired on {date}", {
+      file: l.cert_file,
+      listener: listenerName(l),
+      date: notAfter.toISOString(),
+    });
+  }
+  return {
+    cert,
+    key,
+    ca: l.ca_file === undefined ? undefined : validateCaBundle(l.ca_file),
+    requireCertificate: l.require_certificate,
+    minVersion: l.min_tls_version,
   };
-  const read = (path: string | undefined) => path === undefined ? undefined : Deno.readTextFileSync(path);
+}
+
+/** Starts one listener of any type. */
+export async function startListener(l: ListenerConfig, context: ListenerContext): Promise<Listener> {
+  const common = {
+    hostname: l.host,
+    port: l.port,
+    name: listenerName(l),
+    framing: context.framing,
+    maxConnections: l.max_connections,
+    gate: context.gate,
+    handshakeTimeoutMs: context.handshakeTimeoutMs,
+  };
   switch (l.type) {
     case "tcp":
-      return listenTcp({
-        hostname: l.host,
-        port: l.port,
-        name,
-        framing,
-        proxyProtocol: l.proxy_protocol,
-        maxConnections: l.max_connections,
-      }, onSocket);
+      return listenTcp({ ...common, proxyProtocol: l.proxy_protocol }, context.onSocket);
     case "tls":
-      return await listenTls({
-        hostname: l.host,
-        port: l.port,
-        name,
-        framing,
-        cert: read(l.cert_file)!,
-        key: read(l.key_file)!,
-        ca: read(l.ca_file),
-        requireCertificate: l.require_certificate,
-        minVersion: l.min_tls_version,
-        maxConnections: l.max_connections,
-      }, onSocket);
+      return await listenTls({ ...common, ...listenerCertificates(l) }, context.onSocket);
     case "ws":
     case "wss":
       return await listenWebSocket({
-        hostname: l.host,
-        port: l.port,
+        ...common,
         path: l.path,
-        name,
-        framing,
-        tls: l.type === "wss" ? { cert: read(l.cert_file)!, key: read(l.key_file)! } : undefined,
-      }, onSocket);
+        tls: l.type === "wss" ? listenerCertificates(l) : undefined,
+      }, context.onSocket);
   }
 }

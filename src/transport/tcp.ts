@@ -9,6 +9,8 @@
  */
 import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import type { Frame } from "../protocol/packet.ts";
+import { AcceptLoop, type Slot } from "./accept_loop.ts";
+import { ConnectionGate, ListenerStats } from "./admission.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
@@ -25,8 +27,14 @@ export interface TcpOptions {
   noDelay?: boolean;
   /** Expect a PROXY protocol v1/v2 header first; its address becomes the client's. */
   proxyProtocol?: boolean;
-  /** Connections accepted at once on this listener (0 = no limit). */
+  /** Connections accepted at once on this listener (0 = no limit), counted from accept. */
   maxConnections?: number;
+  /** The broker-wide connection budget shared by all listeners (default: this listener's alone). */
+  gate?: ConnectionGate;
+  /** Counters for /metrics (default: fresh ones). */
+  stats?: ListenerStats;
+  /** Time allowed for the PROXY header (default 10 s, as `limits.connect_timeout_ms`). */
+  handshakeTimeoutMs?: () => number;
   onError?: (err: unknown) => void;
 }
 
@@ -36,8 +44,12 @@ export interface TcpListener {
   readonly name: string;
   readonly hostname: string;
   readonly port: number;
+  readonly stats: ListenerStats;
   close(): Promise<void>;
 }
+
+/** The handshake time of listeners made without one (the default `limits.connect_timeout_ms`). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const MIN_READ = 1024;
 /** A busy connection's reads grow to 256 KiB (large payloads: fewer reads and batches per message). */
@@ -72,7 +84,13 @@ class TcpFrames implements FrameSource {
     const initial = this.#initial;
     if (initial !== undefined) {
       this.#initial = undefined;
-      const batch = this.#splitter.push(initial);
+      let batch: Frame[];
+      try {
+        batch = this.#splitter.push(initial);
+      } catch (err) {
+        // As from a read: the promise rejects (a first packet over its limit right after the PROXY header).
+        return Promise.reject(err);
+      }
       if (batch.length > 0) return Promise.resolve(batch);
     }
     if (this.#ended) return Promise.resolve(null);
@@ -168,53 +186,42 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
   const listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
   const addr = listener.addr as Deno.NetAddr;
   const name = options.name ?? `tcp:${addr.hostname}:${addr.port}`;
-  const open = new Set<Deno.Conn>();
-  let stopped = false;
-  const accepted = async (conn: Deno.TcpConn) => {
+  const stats = options.stats ?? new ListenerStats(name, "tcp");
+  const accepted = async (conn: Deno.TcpConn, slot: Slot) => {
     if (options.noDelay !== false) conn.setNoDelay(true);
     let remoteAddress: string | undefined;
     let initial: Uint8Array | undefined;
     if (options.proxyProtocol) ({ remoteAddress, rest: initial } = await readProxyHeader(conn));
+    if (slot.released) return; // the header did not come in time
+    slot.handedOver();
     const socket = connSocket(conn, name, { framing: options.framing, remoteAddress, initial });
-    socket.closed.then(() => open.delete(conn));
+    socket.closed.then(() => slot.release());
     onSocket(socket);
   };
-  const loop = (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
+  const loop = new AcceptLoop(listener, {
+    stats,
+    gate: options.gate ?? new ConnectionGate(),
+    maxConnections: options.maxConnections ?? 0,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? (() => DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    // Only a PROXY header comes before MQTT on tcp; without one the engine's CONNECT timer is all.
+    handshake: options.proxyProtocol === true,
+  }, (conn, slot) => {
+    accepted(conn, slot).catch((err) => {
+      options.onError?.(err);
       try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (stopped) return;
-        options.onError?.(err);
-        if (err instanceof Deno.errors.BadResource) return;
-        continue;
+        conn.close();
+      } catch {
+        // already closed
       }
-      if (options.maxConnections && open.size >= options.maxConnections) {
-        conn.close(); // listener full: refused before any byte is read
-        continue;
-      }
-      open.add(conn);
-      accepted(conn).catch((err) => {
-        open.delete(conn);
-        options.onError?.(err);
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      });
-    }
-  })();
+      slot.release();
+    });
+  });
   return {
     type: "tcp",
     name,
     hostname: addr.hostname,
     port: addr.port,
-    async close() {
-      stopped = true;
-      listener.close();
-      await loop;
-    },
+    stats,
+    close: () => loop.close(),
   };
 }

@@ -1,47 +1,21 @@
 /**
- * MQTT over WebSocket (ws and wss): Deno.serve + Deno.upgradeWebSocket on a
- * configurable path. The broker negotiates the subprotocol itself: it parses
- * the offered list (commas with or without spaces) and answers `mqtt` (or
- * `mqttv3.1` for old clients). Binary messages go through the same framer as
- * TCP; a packet may span messages and a message may hold several packets.
+ * MQTT over a `WebSocket` object: the bridge's client side, and fetch handlers
+ * on hosts that own the HTTP server (serverless) via Deno.upgradeWebSocket. The
+ * broker negotiates the subprotocol itself: it parses the offered list (commas
+ * with or without spaces) and answers `mqtt` (or `mqttv3.1` for old clients).
+ * Binary messages go through the same framer as TCP; a packet may span messages
+ * and a message may hold several packets. The ws and wss listeners speak
+ * WebSocket themselves: see websocket_listener.ts.
  *
  * @module
  */
 import { malformed } from "../protocol/errors.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
+import { chooseSubprotocol } from "./http_upgrade.ts";
 import { PushedFrames } from "./pushed_frames.ts";
 import type { Socket } from "./socket.ts";
 import { writerSocket } from "./writer_socket.ts";
-
-export interface WebSocketOptions {
-  hostname: string;
-  port: number;
-  /** HTTP path that upgrades to MQTT (default "/mqtt"). */
-  path?: string;
-  name?: string;
-  /** Packet size limits and the broker's receive budget, shared by every connection's framer. */
-  framing?: FrameSplitterOptions;
-  /** PEM certificate chain and key: serve wss. */
-  tls?: { cert: string; key: string };
-}
-
-export interface WebSocketListener {
-  readonly type: "ws" | "wss";
-  readonly name: string;
-  readonly hostname: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-/** Picks the subprotocol to answer from a Sec-WebSocket-Protocol header, or null. */
-export function chooseSubprotocol(header: string | null): string | null {
-  const offered = (header ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
-  // [MQTT-6.0.0-4] the server answers "mqtt"; "mqttv3.1" is what MQTT 3.1 clients offer.
-  if (offered.includes("mqtt")) return "mqtt";
-  if (offered.includes("mqttv3.1")) return "mqttv3.1";
-  return null;
-}
 
 /** Wraps an upgraded WebSocket as a Socket. */
 export function webSocketSocket(
@@ -100,8 +74,8 @@ export interface UpgradeOptions {
 
 /**
  * Answers one HTTP request: upgrades it to MQTT over WebSocket and hands the socket
- * to `onSocket`, or explains with a 4xx why not. Shared by the ws/wss listeners and
- * by fetch handlers on hosts that own the HTTP server (serverless).
+ * to `onSocket`, or explains with a 4xx why not: for fetch handlers on hosts that own
+ * the HTTP server (serverless).
  */
 export function upgradeToMqtt(
   req: Request,
@@ -126,51 +100,4 @@ export function upgradeToMqtt(
   return response;
 }
 
-/** Serves MQTT over WebSocket; every accepted connection goes to `onSocket`. */
-export function listenWebSocket(
-  options: WebSocketOptions,
-  onSocket: (socket: Socket) => void,
-): Promise<WebSocketListener> {
-  const path = options.path ?? "/mqtt";
-  const type = options.tls ? "wss" : "ws";
-  return new Promise((resolve, reject) => {
-    let name = options.name ?? "";
-    const handler = (req: Request, info: Deno.ServeHandlerInfo): Response => {
-      try {
-        return upgrade(req, info);
-      } catch {
-        // A broken request fails alone; the listener keeps serving.
-        return new Response("bad request", { status: 400 });
-      }
-    };
-    const upgrade = (req: Request, info: Deno.ServeHandlerInfo): Response => {
-      const remote = info.remoteAddr as Deno.NetAddr;
-      const remoteAddress = `${remote.hostname}:${remote.port}`;
-      return upgradeToMqtt(
-        req,
-        { path, name, remoteAddress, framing: options.framing },
-        onSocket,
-      );
-    };
-    try {
-      const server = Deno.serve({
-        hostname: options.hostname,
-        port: options.port,
-        ...(options.tls ?? {}),
-        onListen: (addr) => {
-          const a = addr as Deno.NetAddr;
-          name ||= `${type}:${a.hostname}:${a.port}`;
-          resolve({
-            type,
-            name,
-            hostname: a.hostname,
-            port: a.port,
-            close: () => server.shutdown(),
-          });
-        },
-      }, handler);
-    } catch (err) {
-      reject(err);
-    }
-  });
-}
+export { chooseSubprotocol };

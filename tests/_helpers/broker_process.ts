@@ -6,12 +6,21 @@
 
 const root = new URL("../../", import.meta.url).pathname;
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/** Ports freePort() gave in this test process. */
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago on 127.0.0.1, and not handed out before by this process. */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  for (;;) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    // The kernel may offer a port it just gave (and got back) again: two listeners of one
+    // broker configuration then clash. A port is handed out once per test process.
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface BrokerProcess {

@@ -39,6 +39,10 @@ Deno.test({
     let timer: ReturnType<typeof setInterval> | undefined;
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      // Anything the page gets wrong shows here, such as the browser's own /favicon.ico request failing.
+      const consoleErrors: string[] = [];
+      page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+      page.on("pageerror", (e) => consoleErrors.push(String(e)));
       await page.goto(`http://127.0.0.1:${server.admin!.port}/?token=t0k`);
       const stat = (name: string) => page.locator(`[data-stat="${name}"]`);
       const until = (js: string) => page.waitForFunction(js, undefined, { timeout: 10_000 });
@@ -69,6 +73,7 @@ Deno.test({
       await page.click('tr[data-client="sensor-7"] button.kick');
       await closed;
       await until(`!document.querySelector('tr[data-client="sensor-7"] button.kick')`);
+      assert.deepEqual(consoleErrors, [], "no console errors");
     } finally {
       clearInterval(timer);
       client.end(true);

@@ -105,6 +105,24 @@ Deno.test("two listeners on the same address are reported", () => {
   assert.deepEqual(found, ["3 listeners[1].port: 127.0.0.1:1883 is already used by listeners[0]"]);
 });
 
+Deno.test("each mistake is reported once: no follow-on clash after invalid ports, no file read after an unset variable", () => {
+  assert.deepEqual(problems("listeners:\n  - { port: 99999 }\n  - { port: 99999 }\n"), [
+    "2 listeners[0].port: expected an integer 0..65535, got 99999",
+    "3 listeners[1].port: expected an integer 0..65535, got 99999",
+  ]);
+  assert.deepEqual(problems("auth:\n  password_file: ${NOPE}\n"), [
+    "2 auth.password_file: environment variable NOPE is not set (use ${NOPE:-default} for a default)",
+  ]);
+  assert.deepEqual(
+    problems("listeners:\n  - { type: tls, port: 8883, cert_file: '${CERT}', key_file: '${KEY}' }\n"),
+    [
+      "2 listeners[0].cert_file: environment variable CERT is not set (use ${CERT:-default} for a default)",
+      "2 listeners[0].key_file: environment variable KEY is not set (use ${KEY:-default} for a default)",
+    ],
+    "no 'a tls listener needs cert_file and key_file' on top",
+  );
+});
+
 Deno.test("no bridges key means no bridges; a bridge gets every default", () => {
   assert.deepEqual(parseConfig("", "empty.yaml").bridges, []);
   const [b] = parseConfig(

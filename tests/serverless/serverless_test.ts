@@ -191,11 +191,12 @@ Deno.test({
   },
 });
 
-Deno.test("the serverless task's flags are the start task's minus --allow-sys, and it serves serverless.ts", () => {
-  const flags = (task: string) => task.split(/\s+/).filter((w) => w.startsWith("--")).sort();
+Deno.test("the serverless task's permissions are the start task's minus --allow-sys, and it serves serverless.ts", () => {
+  const permissions = (task: string) =>
+    task.split(/\s+/).filter((w) => /^--(allow|unstable)-/.test(w)).sort();
   const { start, serverless } = denoJson.tasks;
-  assert.deepEqual(flags(serverless), flags(start).filter((f) => f !== "--allow-sys"));
-  assert.match(serverless, /^deno serve .*serverless\.ts$/);
+  assert.deepEqual(permissions(serverless), permissions(start).filter((f) => f !== "--allow-sys"));
+  assert.match(serverless, /^deno run .*serverless_local\.ts --host 127\.0\.0\.1 --port 8000$/);
 });
 
 Deno.test({
@@ -205,7 +206,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "serverless-entry-" });
     const port = freePort();
-    const flags = denoJson.tasks.serverless.split(/\s+/).filter((w) => w.startsWith("--"));
+    const flags = denoJson.tasks.serverless.split(/\s+/).filter((w) => /^--(allow|unstable)-/.test(w));
     Deno.env.set("MQTT_KV_PATH", `${dir}/mqtt.kv`);
     Deno.env.set("MQTT_PASSWORDS", `ann:${await hashPassword("secret", 1000)}\n`);
     Deno.env.set("MQTT_CHANNEL", crypto.randomUUID());

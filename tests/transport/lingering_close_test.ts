@@ -6,6 +6,8 @@
  * bytes with a reset and dropped what the broker had not sent yet, so the client
  * saw "Connection reset" instead of the reason code.
  *
+ * The same on every listener type: TCP, TLS, WebSocket and WebSocket over TLS.
+ *
  * Each case runs ROUNDS times (LINGER_ROUNDS=n overrides) because a close race that
  * passed once has not passed.
  */
@@ -25,12 +27,18 @@ interface Ports {
   refusing: number;
   tls: number;
   ws: number;
+  wss: number;
 }
 
 async function start(certs: TestCerts | undefined): Promise<{ broker: BrokerProcess; ports: Ports }> {
-  const ports = { tcp: freePort(), refusing: freePort(), tls: freePort(), ws: freePort() };
-  const tls = certs === undefined ? "" : `  - type: tls\n    host: 127.0.0.1\n    port: ${ports.tls}\n` +
-    `    cert_file: ${certs.serverCert}\n    key_file: ${certs.serverKey}\n`;
+  const ports = { tcp: freePort(), refusing: freePort(), tls: freePort(), ws: freePort(), wss: freePort() };
+  const files = certs === undefined
+    ? ""
+    : `    cert_file: ${certs.serverCert}\n    key_file: ${certs.serverKey}\n`;
+  const tls = certs === undefined
+    ? ""
+    : `  - type: tls\n    host: 127.0.0.1\n    port: ${ports.tls}\n${files}` +
+      `  - type: wss\n    host: 127.0.0.1\n    port: ${ports.wss}\n    path: /mqtt\n${files}`;
   const broker = await startBroker({
     port: ports.tcp,
     yaml: `  - { type: tcp, host: 127.0.0.1, port: ${ports.refusing}, allow_anonymous: false }\n` +
@@ -38,7 +46,7 @@ async function start(certs: TestCerts | undefined): Promise<{ broker: BrokerProc
       "persistence:\n  type: memory\nmqtt:\n  receive_maximum: 3\n",
   });
   // startBroker waited for the first listener; the others open right after it.
-  for (const port of [ports.refusing, ports.ws, ...(certs === undefined ? [] : [ports.tls])]) {
+  for (const port of [ports.refusing, ports.ws, ...(certs === undefined ? [] : [ports.tls, ports.wss])]) {
     await accepting(port);
   }
   return { broker, ports };
@@ -269,4 +277,144 @@ Deno.test(`a DISCONNECT 0x93 reaches a WebSocket client that keeps sending, befo
   } finally {
     await broker.stop();
   }
+});
+
+const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+
+/** A client's binary WebSocket frame: masked (with a zero mask), 7- or 16-bit length. */
+function clientFrame(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  const head = n < 126 ? [0x82, 0x80 | n] : [0x82, 0x80 | 126, n >> 8, n & 0xff];
+  return Uint8Array.from([...head, 0, 0, 0, 0, ...payload]);
+}
+
+/** The server's frames after the 101 head: binary payloads in order, and whether a close frame came last. */
+function serverFrames(bytes: Uint8Array): { binary: Uint8Array[]; closedLast: boolean } {
+  const text = new TextDecoder("latin1").decode(bytes);
+  let at = text.indexOf("\r\n\r\n") + 4;
+  assert.ok(at > 3 && text.startsWith("HTTP/1.1 101 "), text.slice(0, 40));
+  const binary: Uint8Array[] = [];
+  let last = -1;
+  while (at + 2 <= bytes.length) {
+    const opcode = bytes[at] & 0x0f;
+    let length = bytes[at + 1] & 0x7f;
+    let head = 2;
+    if (length === 126) [length, head] = [(bytes[at + 2] << 8) | bytes[at + 3], 4];
+    else if (length === 127) {
+      [length, head] = [Number(new DataView(bytes.buffer, at + 2, 8).getBigUint64(0)), 10];
+    }
+    if (at + head + length > bytes.length) break; // cut off by the end
+    if (opcode === 0x2) binary.push(bytes.subarray(at + head, at + head + length));
+    last = opcode;
+    at += head + length;
+  }
+  return { binary, closedLast: last === 0x8 };
+}
+
+/**
+ * ws or wss spoken frame by frame on a raw connection (the WebSocket API can neither pause its
+ * reads nor be given the test CA), with overflowRound's backlog: 1 MiB echoed back to a client
+ * that does not read yet, then four QoS 2 PUBLISHes (over the Receive Maximum of 3) and more
+ * while it starts reading only after 300 ms. The DISCONNECT and the close frame behind the
+ * backlog must arrive, and the connection end cleanly.
+ */
+async function backlogWebSocketRound(open: () => Promise<Deno.Conn>, round: number): Promise<void> {
+  const conn = await open();
+  const write = async (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+  };
+  let done = false;
+  const writes = (async () => {
+    try {
+      await write(encoder.encode(UPGRADE));
+      const connect = encodePacket({
+        type: PacketType.CONNECT,
+        protocolName: "MQTT",
+        protocolLevel: 5,
+        clean: true,
+        keepAlive: 0,
+        clientId: `ws-backlog-${round}`,
+      }, 5);
+      const subscribe = encodePacket({
+        type: PacketType.SUBSCRIBE,
+        packetId: 1,
+        subscriptions: [{
+          filter: "echo",
+          qos: 0,
+          noLocal: false,
+          retainAsPublished: false,
+          retainHandling: 0,
+        }],
+      }, 5);
+      await write(clientFrame(connect));
+      await write(clientFrame(subscribe));
+      const chunk = clientFrame(publish("echo", new Uint8Array(60_000), 0));
+      for (let i = 0; i < 18; i++) await write(chunk);
+      for (const id of [1, 2, 3, 4]) await write(clientFrame(publish("in", encoder.encode("x"), 2, id)));
+      const noise = clientFrame(publish("noise", new Uint8Array(4096), 0));
+      const until = Date.now() + 2000;
+      while (!done && Date.now() < until) await write(noise);
+    } catch {
+      // the broker closed while this client was still writing
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 300));
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  let ending = "eof";
+  try {
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+      chunks.push(buffer.slice(0, n));
+    }
+  } catch (err) {
+    ending = `error: ${(err as Error).message}`;
+  }
+  done = true;
+  conn.close(); // a write the broker no longer reads would otherwise wait
+  await writes;
+  const bytes = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  chunks.reduce((offset, c) => (bytes.set(c, offset), offset + c.length), 0);
+  const { binary, closedLast } = serverFrames(bytes);
+  const splitter = new FrameSplitter();
+  const packets = binary.flatMap((chunk) => splitter.push(chunk).map((f) => decodePacket(f, 5)));
+  const last = packets.at(-1);
+  assert.equal(
+    last?.type,
+    PacketType.DISCONNECT,
+    `round ${round}: no DISCONNECT last among ${packets.length} packets (ending: ${ending}); ` +
+      `last: ${last && describe(last)}`,
+  );
+  assert.equal((last as DisconnectPacket).reasonCode, Reason.ReceiveMaximumExceeded);
+  assert.ok(closedLast, `round ${round}: the close frame follows the DISCONNECT`);
+  assert.equal(ending, "eof", `round ${round}: the connection ends cleanly, not with a reset`);
+}
+
+Deno.test(`a DISCONNECT 0x93 and the close frame queued behind a backlog reach a ws client that keeps sending (${ROUNDS} rounds)`, async () => {
+  const { broker, ports } = await start(undefined);
+  try {
+    const open = () => Deno.connect({ hostname: "127.0.0.1", port: ports.ws });
+    for (let round = 0; round < ROUNDS; round++) await backlogWebSocketRound(open, round);
+  } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test({
+  name:
+    `a DISCONNECT 0x93 and the close frame queued behind a backlog reach a wss client that keeps sending (${ROUNDS} rounds)`,
+  ignore: !opensslAvailable,
+  async fn() {
+    const certs = await makeCerts();
+    const { broker, ports } = await start(certs);
+    const caCerts = [await Deno.readTextFile(certs.caCert)];
+    try {
+      const open = () => Deno.connectTls({ hostname: "127.0.0.1", port: ports.wss, caCerts });
+      for (let round = 0; round < ROUNDS; round++) await backlogWebSocketRound(open, round);
+      assert.ok(await stopsWithin(broker, 10_000), "the broker shuts down: no connection is left lingering");
+    } finally {
+      await broker.kill();
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
 });
