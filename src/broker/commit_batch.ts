@@ -31,20 +31,20 @@ export class CommitBatch {
     this.deferring = deferring;
   }
 
-  /** Adds a mutation; everything queued with {@link then} from now on waits for it. */
+  /** Adds a mutation; everything queued with {@link afterCommit} from now on waits for it. */
   persist(mutation: Mutation): void {
     this.mutations.push(mutation);
     this.deferring = true;
   }
 
-  /** Makes everything queued with {@link then} from now on also wait for `work`. */
+  /** Makes everything queued with {@link afterCommit} from now on also wait for `work`. */
   wait(work: Promise<unknown>): void {
     this.awaited.push(work);
     this.deferring = true;
   }
 
   /** Runs `action` now if nothing is pending, else once the batch is durable. */
-  then(action: () => void): void {
+  afterCommit(action: () => void): void {
     if (this.deferring) this.#after.push(action);
     else action();
   }

@@ -191,7 +191,7 @@ export function admitEntry(
   const persist = ctx.persistMessages && session.persistent && entry.qos > 0;
   if (link !== null && session.queue.length === 0 && session.inflight.size < link.sendWindow) {
     if (entry.qos === 0) {
-      batch.then(() => sendEntry(ctx, session, link, entry, encoded));
+      batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
       return true;
     }
     entry.packetId = session.allocatePacketId();
@@ -199,7 +199,7 @@ export function admitEntry(
     if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
     // Not sent before the commit: if it fails, the message was not accepted and must not stay.
     if (ctx.persistMessages && batch.deferring) batch.undo(() => withdraw(session, entry));
-    batch.then(() => sendEntry(ctx, session, link, entry, encoded));
+    batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
     return true;
   }
   if (!queueHasRoom(ctx, session, entry.message)) {
@@ -302,7 +302,7 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
         batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
       }
     }
-    batch.then(() => sendEntry(ctx, session, link, entry, undefined));
+    batch.afterCommit(() => sendEntry(ctx, session, link, entry, undefined));
   }
 }
 
@@ -317,7 +317,7 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
   const now = ctx.clock.now();
   for (const entry of session.inflight.values()) {
     if (entry.phase === "pubrel") {
-      batch.then(() => {
+      batch.afterCommit(() => {
         link.socket.write(
           encodePacket({ type: PacketType.PUBREL, packetId: entry.packetId, reasonCode: 0 }, link.level),
         );
@@ -338,7 +338,7 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
     );
     packet.dup = true;
     packet.packetId = entry.packetId;
-    batch.then(() => {
+    batch.afterCommit(() => {
       if (session.link === link) {
         writePublish(
           ctx,

@@ -219,7 +219,7 @@ export class Router {
       }
       const encoded = this.#encoded(link, 0, retain, ids);
       if (this.#deferring) {
-        this.#batch.then(() => {
+        this.#batch.afterCommit(() => {
           if (session.link === link) writePublish(ctx, link, encoded, 0);
         });
       } else {

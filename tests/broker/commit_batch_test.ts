@@ -7,7 +7,7 @@ Deno.test("acknowledgements wait for awaited work (a cluster publish) as well as
   let release!: () => void;
   batch.wait(new Promise<void>((resolve) => release = resolve));
   const sent: string[] = [];
-  batch.then(() => sent.push("puback"));
+  batch.afterCommit(() => sent.push("puback"));
   const done = chain.submit(batch);
   await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(sent, []);
@@ -22,8 +22,18 @@ Deno.test("a failed cluster publish sends no acknowledgement and is reported", a
   const batch = chain.begin();
   batch.wait(Promise.reject(new Error("no stream")));
   const sent: string[] = [];
-  batch.then(() => sent.push("puback"));
+  batch.afterCommit(() => sent.push("puback"));
   await chain.submit(batch);
   assert.deepEqual(sent, []);
   assert.equal(errors.length, 1);
+});
+
+Deno.test("a batch is not a thenable: a promise resolved with it (as an async function's return) holds the batch", async () => {
+  const chain = new CommitChain(undefined, false, () => {});
+  const batch = chain.begin();
+  // A `then` method would make `await` (and `return batch` from an async function) call it
+  // with resolve/reject as the action and never resolve until the batch ran its actions.
+  assert.equal("then" in batch, false);
+  const returned = await Promise.resolve(batch);
+  assert.equal(returned, batch);
 });

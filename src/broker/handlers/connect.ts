@@ -259,7 +259,7 @@ function establish(
     if (enhanced.data !== undefined) connack.authenticationData = enhanced.data;
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session Present tells whether state was resumed.
-  batch.then(() => {
+  batch.afterCommit(() => {
     conn.connackSent = true;
     conn.send({
       type: PacketType.CONNACK,

@@ -22,7 +22,9 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
       if (entry === undefined || entry.qos !== 2) {
         // Unknown id: answered so the client can finish (v5 with 0x92 Packet Identifier not found).
         const reasonCode = conn.level === 5 ? Reason.PacketIdentifierNotFound : 0;
-        batch.then(() => conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode }));
+        batch.afterCommit(() =>
+          conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode })
+        );
         return;
       }
       if (packet.reasonCode < 0x80) {
@@ -31,7 +33,9 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
         if (broker.persistMessages && session.persistent) {
           batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
         }
-        batch.then(() => conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 }));
+        batch.afterCommit(() =>
+          conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 })
+        );
         return;
       }
       // A failing PUBREC ends the flow: the message is not delivered and the id is free.

@@ -257,7 +257,7 @@ function acknowledge(
     properties: reasonString === undefined ? undefined : { reasonString },
   };
   const flowEnds = packet.qos === 1 || !conn.session!.inbound2.has(ack.packetId);
-  batch.then(() => {
+  batch.afterCommit(() => {
     if (flowEnds) conn.inboundUnacked--;
     conn.sendAck(ack);
   });
@@ -272,7 +272,7 @@ export function handlePubrel(conn: Connection, packet: AckPacket, batch: CommitB
   }
   // (5.0) [MQTT-3.7.2-1] an unknown packet id is answered with 0x92 Packet Identifier not found.
   const reasonCode = known || conn.level !== 5 ? Reason.Success : Reason.PacketIdentifierNotFound;
-  batch.then(() => {
+  batch.afterCommit(() => {
     if (known) conn.inboundUnacked--;
     conn.sendAck({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode });
   });

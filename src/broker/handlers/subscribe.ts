@@ -39,7 +39,7 @@ export async function handleSubscribe(
   const settled = conn.broker.cluster?.settled();
   if (settled !== undefined) batch.wait(settled);
   // [MQTT-3.8.4-1] SUBACK answers SUBSCRIBE with the same packet id, one code per filter [MQTT-3.8.4-6].
-  batch.then(() => conn.send({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes }));
+  batch.afterCommit(() => conn.send({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes }));
   for (const work of retainedWork) work();
 }
 
@@ -199,5 +199,7 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket, b
   }
   // [MQTT-3.10.4-4] UNSUBACK answers UNSUBSCRIBE with the same packet id; codes only in v5.
   const codes = conn.level === 5 ? reasonCodes : [];
-  batch.then(() => conn.send({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes }));
+  batch.afterCommit(() =>
+    conn.send({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes })
+  );
 }
