@@ -6,7 +6,7 @@
  */
 import type { Broker } from "../broker/broker.ts";
 import type { Connection } from "../broker/connection.ts";
-import type { Session } from "../broker/session.ts";
+import { type Session, treeFilter } from "../broker/session.ts";
 import type { BrokerConfig } from "../config/schema.ts";
 import { topicMatches, validateTopicFilter, validateTopicName } from "../protocol/topic.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
@@ -240,7 +240,7 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
         .flatMap(subscriptionsOf);
       if (topic !== null) {
         // Only the subscriptions that would receive a message on `topic`.
-        items = items.filter((s) => topicMatches(s.filter.replace(/^\$share\/[^/]+\//, ""), topic));
+        items = items.filter((s) => topicMatches(treeFilter(s), topic));
       }
       return json(page(url, items));
     }

@@ -25,6 +25,7 @@ import {
   type MqttOptions,
 } from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
+import { stampExpiry } from "./delivery.ts";
 import { restoreState } from "./recovery.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import type { ClusterLink } from "./cluster_link.ts";
@@ -167,8 +168,7 @@ export class Broker implements BrokerContext {
     };
     if (message.properties) {
       stored.properties = { ...message.properties };
-      const expiry = message.properties.messageExpiryInterval;
-      if (expiry !== undefined) stored.expiresAt = this.clock.now() + expiry * 1000;
+      stampExpiry(stored, this.clock);
     }
     if (this.hooks.onPublish.length > 0) {
       for (const hook of this.hooks.onPublish) {

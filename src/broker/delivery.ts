@@ -37,6 +37,15 @@ export function dropped(ctx: DeliveryContext, clientId: string, topic: string, r
   }
 }
 
+/**
+ * Sets when a message expires, from its Message Expiry Interval counted from now (its arrival
+ * here); what is left of it is what a subscriber is told [MQTT-3.3.2-6] ({@link outboundPublish}).
+ */
+export function stampExpiry(message: StoredMessage, clock: Clock): void {
+  const seconds = message.properties?.messageExpiryInterval;
+  if (seconds !== undefined) message.expiresAt = clock.now() + seconds * 1000;
+}
+
 /** Seconds left before `expiresAt`, rounded up; 0 when it has passed. */
 function secondsLeft(expiresAt: number, now: number): number {
   return expiresAt <= now ? 0 : Math.ceil((expiresAt - now) / 1000);

@@ -8,6 +8,7 @@
  */
 import type { EncodedPublish } from "../protocol/codec.ts";
 import type { QoS } from "../protocol/packet.ts";
+import { isSystemTopic } from "../protocol/topic.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import {
@@ -71,7 +72,7 @@ export class Router {
    */
   route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
     // "$" topics ($SYS) are never forwarded to a cluster: they are routed where they arise.
-    if (this.clustered && message.qos > 0 && message.topic.charCodeAt(0) !== 0x24) return 0;
+    if (this.clustered && message.qos > 0 && !isSystemTopic(message.topic)) return 0;
     return this.routeHere(message, batch, transient);
   }
 

@@ -364,7 +364,8 @@ function attachSession(
     broker.sessions.set(clientId, session);
   } else {
     present = true;
-    cancelTimers(conn, session);
+    // A resumed session's pending expiry and delayed will are cancelled [MQTT-3.1.3-9].
+    session.clearTimers(broker.clock);
     session.protocolLevel = packet.protocolLevel;
     session.expiryInterval = expiry;
   }
@@ -384,15 +385,6 @@ function attachSession(
     batch.persist({ kind: "deleteSession", clientId });
   }
   return { session, present };
-}
-
-/** A resumed session's pending expiry and delayed will are cancelled [MQTT-3.1.3-9]. */
-function cancelTimers(conn: Connection, session: Session): void {
-  const clock = conn.broker.clock;
-  if (session.expiryTimer !== undefined) clock.clearTimer(session.expiryTimer);
-  if (session.willTimer !== undefined) clock.clearTimer(session.willTimer);
-  session.expiryTimer = undefined;
-  session.willTimer = undefined;
 }
 
 function toStoredWill(packet: ConnectPacket, clientId: string): StoredWill {

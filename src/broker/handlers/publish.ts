@@ -8,8 +8,10 @@
 import { protocolError, type PublishRefused } from "../../protocol/errors.ts";
 import { type AckPacket, PacketType, type PublishPacket, Reason } from "../../protocol/packet.ts";
 import type { StoredMessage } from "../../persistence/store.ts";
+import { isSystemTopic } from "../../protocol/topic.ts";
 import type { CommitBatch } from "../commit_batch.ts";
 import type { Connection } from "../connection.ts";
+import { stampExpiry } from "../delivery.ts";
 import { type HookClient, hookMessage } from "../hooks.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -35,7 +37,7 @@ export function handlePublish(
     return refuseMessage(conn, packet, Reason.PayloadFormatInvalid, batch, "payload is not valid UTF-8");
   }
   // Topics beginning with "$" are the broker's own ($SYS): clients may not publish there.
-  if (topic.charCodeAt(0) === 0x24) {
+  if (isSystemTopic(topic)) {
     return refuseMessage(conn, packet, Reason.NotAuthorized, batch, "topics starting with $ are reserved");
   }
   const allowed = broker.authorize({ clientId: conn.clientId, username: conn.username }, "write", topic);
@@ -162,9 +164,7 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
     const forwarded = { ...props };
     delete forwarded.topicAlias;
     message.properties = forwarded;
-    if (props.messageExpiryInterval !== undefined) {
-      message.expiresAt = broker.clock.now() + props.messageExpiryInterval * 1000;
-    }
+    stampExpiry(message, broker.clock);
   }
   if (broker.hooks.onPublish.length > 0) {
     const rewritten = runPublishHooks(conn, message);
