@@ -95,13 +95,10 @@ export class Broker implements BrokerContext {
     this.access = new ReadAccess(options.authorizer);
     this.foreignSession = options.foreignSession ?? "refuse";
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
-    const relaxed = options.durability === "relaxed";
-    this.#chain = new CommitChain(
-      this.store,
-      relaxed,
-      (err) => this.log.error("Store commit failed: {error}", { error: String(err) }),
-      (ms) => this.stats.observeCommit(ms),
-    );
+    this.#chain = new CommitChain(this.store, {
+      commitFailed: (err) => this.log.error("Store commit failed: {error}", { error: String(err) }),
+      commitTook: (ms) => this.stats.observeCommit(ms),
+    }, { relaxed: options.durability === "relaxed" });
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
     this.member = new ClusterMember(this, this.#chain, this.#lifecycle);
   }
@@ -144,8 +141,7 @@ export class Broker implements BrokerContext {
       socket.close();
       return;
     }
-    const conn = new Connection(this, socket);
-    if (this.#options.durability === "relaxed") conn.useRelaxedDurability();
+    const conn = new Connection(this, socket, { durability: this.#options.durability });
     this.#connections.add(conn);
     this.stats.connectionsTotal++;
     conn.run().finally(() => this.#connections.delete(conn));

@@ -24,8 +24,9 @@ import { varintSize } from "../protocol/writer.ts";
 import { PROTOCOL_MAX_PACKET_SIZE } from "../protocol/frame_stream.ts";
 import { fitPacket } from "./packet_fit.ts";
 import type { TimerHandle } from "./clock.ts";
-import { type CommitBatch, CommitChain } from "./commit_batch.ts";
+import { type CommitBatch, CommitChain, type CommitObserver } from "./commit_batch.ts";
 import type { BrokerContext } from "./context.ts";
+import type { BrokerOptions } from "./options.ts";
 import { handleConnect, type PendingConnect, rejectUnsupportedVersion } from "./handlers/connect.ts";
 import { handleAuth } from "./handlers/auth.ts";
 import type { AuthConversation } from "./enhanced_auth.ts";
@@ -41,7 +42,13 @@ type State = "awaiting_connect" | "connecting" | "connected" | "closed";
 /** Scratch for sendAck: filled and copied into the socket's buffer in one call. */
 const ACK_SCRATCH = Uint8Array.of(0, 2, 0, 0);
 
-export class Connection implements SessionLink {
+/** Options of a {@link Connection}. */
+export interface ConnectionOptions {
+  /** BrokerOptions.durability: "relaxed" acknowledges before the store commit resolves. */
+  durability?: BrokerOptions["durability"];
+}
+
+export class Connection implements SessionLink, CommitObserver {
   readonly socket: Socket;
   readonly broker: BrokerContext;
   level: ProtocolLevel = 4;
@@ -87,28 +94,15 @@ export class Connection implements SessionLink {
   #connectTimer: TimerHandle | undefined;
   #closeReason = "connection closed";
 
-  constructor(broker: BrokerContext, socket: Socket) {
+  constructor(broker: BrokerContext, socket: Socket, options: ConnectionOptions = {}) {
     this.broker = broker;
     this.socket = socket;
     this.#lastActivity = broker.clock.now();
-    this.chain = new CommitChain(
-      broker.store,
-      false,
-      (err) => this.#storeFailed(err),
-      (ms) => broker.stats.observeCommit(ms),
-    );
+    // The connection observes its own chain: no closure per connection.
+    this.chain = new CommitChain(broker.store, this, { relaxed: options.durability === "relaxed" });
     this.#connectTimer = broker.clock.setTimer(
       () => this.#connectTimedOut(),
       broker.limits.connectTimeoutMs,
-    );
-  }
-
-  /** The chain is rebuilt once durability mode is known (relaxed acknowledges early). */
-  useRelaxedDurability(): void {
-    (this as { chain: CommitChain }).chain = new CommitChain(
-      this.broker.store,
-      true,
-      (err) => this.#storeFailed(err),
     );
   }
 
@@ -371,7 +365,13 @@ export class Connection implements SessionLink {
     this.close(Reason.UnspecifiedError, "internal error");
   }
 
-  #storeFailed(err: unknown): void {
+  /** CommitObserver: how long this connection's commit took. */
+  commitTook(ms: number): void {
+    this.broker.stats.observeCommit(ms);
+  }
+
+  /** CommitObserver: the store could not commit this connection's batch. */
+  commitFailed(err: unknown): void {
     this.broker.log.error("Store commit failed for {clientId}: {error}", {
       clientId: this.clientId,
       error: String(err),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { CommitChain } from "../../src/broker/commit_batch.ts";
 
 Deno.test("acknowledgements wait for awaited work (a cluster publish) as well as for the store", async () => {
-  const chain = new CommitChain(undefined, false, () => {});
+  const chain = new CommitChain(undefined, { commitFailed() {} });
   const batch = chain.begin();
   let release!: () => void;
   batch.wait(new Promise<void>((resolve) => release = resolve));
@@ -18,7 +18,7 @@ Deno.test("acknowledgements wait for awaited work (a cluster publish) as well as
 
 Deno.test("a failed cluster publish sends no acknowledgement and is reported", async () => {
   const errors: unknown[] = [];
-  const chain = new CommitChain(undefined, true, (err) => errors.push(err));
+  const chain = new CommitChain(undefined, { commitFailed: (err) => errors.push(err) }, { relaxed: true });
   const batch = chain.begin();
   batch.wait(Promise.reject(new Error("no stream")));
   const sent: string[] = [];
@@ -29,7 +29,7 @@ Deno.test("a failed cluster publish sends no acknowledgement and is reported", a
 });
 
 Deno.test("a batch is not a thenable: a promise resolved with it (as an async function's return) holds the batch", async () => {
-  const chain = new CommitChain(undefined, false, () => {});
+  const chain = new CommitChain(undefined, { commitFailed() {} });
   const batch = chain.begin();
   // A `then` method would make `await` (and `return batch` from an async function) call it
   // with resolve/reject as the action and never resolve until the batch ran its actions.
