@@ -53,7 +53,7 @@ function clientSummary(session: Session) {
     address: conn?.socket.remoteAddress ?? null,
     listener: conn?.socket.listener ?? null,
     protocol: session.protocolLevel,
-    keepAlive: conn?.keepAlive ?? null,
+    keepAlive: conn?.state.keepAlive ?? null,
     inflight: session.inflight.size,
     queued: session.queue.length,
     subscriptions: session.subscriptions.size,
@@ -141,7 +141,7 @@ function overview(ctx: AdminContext) {
   const { inflight, queued } = b.pendingMessages();
   const perListener = new Map<string, number>();
   for (const conn of b.connections) {
-    if (conn.state === "connected") {
+    if (conn.phase === "connected") {
       perListener.set(conn.socket.listener, (perListener.get(conn.socket.listener) ?? 0) + 1);
     }
   }

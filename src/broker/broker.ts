@@ -367,10 +367,10 @@ export class Broker implements BrokerContext {
   revokeClients(revoke: (client: ConnectedClient) => boolean): string[] {
     const closed: string[] = [];
     for (const conn of this.#connections) {
-      if (conn.state !== "connected" || conn.socket.internal) continue;
+      if (conn.phase !== "connected" || conn.socket.internal) continue;
       const client: ConnectedClient = {
         clientId: conn.clientId,
-        username: conn.username,
+        username: conn.state.username,
         listener: conn.socket.listener,
         remoteAddress: conn.socket.remoteAddress,
         certificateIdentity: conn.socket.identity,

@@ -5,50 +5,38 @@
  *
  * @module
  */
-import { encodePacket } from "../../protocol/codec.ts";
 import { validateTopicName } from "../../protocol/topic.ts";
 import {
   ConnackReturnCode,
   type ConnectPacket,
-  type Frame,
   PacketType,
   type Properties,
   Reason,
 } from "../../protocol/packet.ts";
 import type { CommitBatch } from "../commit_batch.ts";
-import type { Connection } from "../connection.ts";
+import { type ClientContext, hookClient } from "../client_context.ts";
 import { redeliver } from "../delivery.ts";
 import type { StoredWill } from "../../persistence/store.ts";
 import type { AuthConversation } from "../enhanced_auth.ts";
+import type { PendingConnect } from "../client_state.ts";
 import type { AuthResult } from "../security.ts";
 import { NEVER_EXPIRES, Session } from "../session.ts";
 import { identityOf, judgeOwner } from "../session_owner.ts";
 import { InboundAliases, OutboundAliases } from "../topic_alias.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
 
-/** [MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01, then the connection closes. */
-export function rejectUnsupportedVersion(conn: Connection, _frame: Frame): void {
-  conn.socket.write(
-    encodePacket({
-      type: PacketType.CONNACK,
-      sessionPresent: false,
-      reasonCode: ConnackReturnCode.UnacceptableProtocolVersion,
-    }, 4),
-  );
-}
-
 /** Sends a refusing CONNACK (v5 reason or 3.x return code) and closes [MQTT-3.2.2-7]. */
-function refuse(conn: Connection, v5Reason: number, v3Code: number, why: string): void {
-  conn.broker.stats.connectRefused++;
-  const reasonCode = conn.level === 5 ? v5Reason : v3Code;
-  const properties: Properties | undefined = conn.level === 5 ? { reasonString: why } : undefined;
-  conn.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode, properties });
-  conn.broker.log.info("Refused {clientId} from {remote}: {why}", {
-    clientId: conn.clientId,
-    remote: conn.socket.remoteAddress,
+function refuse(ctx: ClientContext, v5Reason: number, v3Code: number, why: string): void {
+  ctx.engine.stats.connectRefused++;
+  const reasonCode = ctx.state.level === 5 ? v5Reason : v3Code;
+  const properties: Properties | undefined = ctx.state.level === 5 ? { reasonString: why } : undefined;
+  ctx.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode, properties });
+  ctx.engine.log.info("Refused {clientId} from {remote}: {why}", {
+    clientId: ctx.state.clientId,
+    remote: ctx.socket.remoteAddress,
     why,
   });
-  conn.close(0, why);
+  ctx.close(0, why);
 }
 
 /** A unique identifier for clients that sent an empty one [MQTT-3.1.3-6]. */
@@ -57,20 +45,20 @@ function assignClientId(): string {
 }
 
 export async function handleConnect(
-  conn: Connection,
+  ctx: ClientContext,
   packet: ConnectPacket,
   batch: CommitBatch,
 ): Promise<void> {
-  const broker = conn.broker;
-  conn.level = packet.protocolLevel;
+  const broker = ctx.engine;
+  ctx.state.level = packet.protocolLevel;
   const v5 = packet.protocolLevel === 5;
-  conn.bridge = packet.bridge === true && !v5;
+  ctx.state.bridge = packet.bridge === true && !v5;
   const props = packet.properties ?? {};
   // Known before any reply, so that even a refusing CONNACK respects it [MQTT-3.2.2-19] [MQTT-3.2.2-20].
-  if (v5 && props.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;
+  if (v5 && props.maximumPacketSize !== undefined) ctx.state.maxPacketSize = props.maximumPacketSize;
   if (broker.closing) {
     return refuse(
-      conn,
+      ctx,
       Reason.ServerUnavailable,
       ConnackReturnCode.ServerUnavailable,
       "server shutting down",
@@ -80,7 +68,7 @@ export async function handleConnect(
   // [MQTT-4.12.0-1] an unsupported Authentication Method is refused with 0x8C.
   if (method !== undefined && (!v5 || broker.enhancedAuth(method) === undefined)) {
     return refuse(
-      conn,
+      ctx,
       Reason.BadAuthenticationMethod,
       ConnackReturnCode.NotAuthorized,
       "unsupported authentication method",
@@ -91,9 +79,9 @@ export async function handleConnect(
   if (clientId === "") {
     // [MQTT-3.1.3-8] 3.1.1: an empty client id requires Clean Session = 1.
     if (!v5 && !packet.clean) {
-      conn.clientId = "";
+      ctx.state.clientId = "";
       return refuse(
-        conn,
+        ctx,
         Reason.ClientIdentifierNotValid,
         ConnackReturnCode.IdentifierRejected,
         "empty client id needs clean session",
@@ -102,30 +90,30 @@ export async function handleConnect(
     clientId = assignClientId();
     assigned = true;
   }
-  conn.clientId = clientId;
+  ctx.state.clientId = clientId;
   if (packet.will) {
-    const willError = checkWill(conn, packet);
+    const willError = checkWill(ctx, packet);
     if (willError) {
-      return refuse(conn, willError.reasonCode, ConnackReturnCode.NotAuthorized, willError.message);
+      return refuse(ctx, willError.reasonCode, ConnackReturnCode.NotAuthorized, willError.message);
     }
   }
 
   const info = {
     clientId,
     // A verified client certificate stands in for a missing user name.
-    username: packet.username ?? conn.socket.identity,
+    username: packet.username ?? ctx.socket.identity,
     password: packet.password,
-    remoteAddress: conn.socket.remoteAddress,
-    listener: conn.socket.listener,
-    certificateIdentity: conn.socket.identity,
+    remoteAddress: ctx.socket.remoteAddress,
+    listener: ctx.socket.listener,
+    certificateIdentity: ctx.socket.identity,
     protocolLevel: packet.protocolLevel,
   };
   if (method !== undefined) {
     const conversation = await broker.enhancedAuth(method)!.start(info, props.authenticationData);
-    return continueEnhancedAuth(conn, { packet, assigned, method }, conversation, batch);
+    return continueEnhancedAuth(ctx, { packet, assigned, method }, conversation, batch);
   }
   const result = await broker.authenticate(info);
-  return completeConnect(conn, packet, assigned, result, batch);
+  return completeConnect(ctx, packet, assigned, result, batch);
 }
 
 /**
@@ -135,25 +123,18 @@ export async function handleConnect(
  * other broker instances (loadSession hooks). Resolves true when it belongs to
  * another user and the CONNECT must be refused; undefined when nothing is asked.
  */
-function fetchHeldElsewhere(conn: Connection, clean: boolean): Promise<boolean> | undefined {
-  const broker = conn.broker;
-  const owner = { username: conn.username };
+function fetchHeldElsewhere(ctx: ClientContext, clean: boolean): Promise<boolean> | undefined {
+  const broker = ctx.engine;
+  const owner = { username: ctx.state.username };
   const fromHooks = () =>
-    broker.adoptSession(conn.clientId, clean, owner).then((adopted) => adopted === "refused");
-  const hooked = () => broker.hooks.loadSession.length > 0 && !broker.sessions.has(conn.clientId);
+    broker.adoptSession(ctx.state.clientId, clean, owner).then((adopted) => adopted === "refused");
+  const hooked = () => broker.hooks.loadSession.length > 0 && !broker.sessions.has(ctx.state.clientId);
   if (broker.cluster === undefined) return hooked() ? fromHooks() : undefined;
   // The cluster takes a session held elsewhere in itself (ClusterMember), caught up on what it missed.
-  return broker.cluster.claim(conn.clientId, clean, owner).then((claim) => {
+  return broker.cluster.claim(ctx.state.clientId, clean, owner).then((claim) => {
     if (claim.refused) return true;
     return hooked() ? fromHooks() : false;
   });
-}
-
-/** The CONNECT waiting for an enhanced authentication exchange to finish. */
-export interface PendingConnect {
-  packet: ConnectPacket;
-  assigned: boolean;
-  method: string;
 }
 
 /**
@@ -161,25 +142,25 @@ export interface PendingConnect {
  * once the authenticator has decided.
  */
 export function continueEnhancedAuth(
-  conn: Connection,
+  ctx: ClientContext,
   pending: PendingConnect,
   conversation: AuthConversation,
   batch: CommitBatch,
 ): Promise<void> | void {
-  if (conn.state === "closed") return;
+  if (ctx.phase === "closed") return;
   if (!conversation.done) {
-    conn.pendingConnect = { ...pending, conversation };
-    conn.armConnectTimer();
-    conn.send({
+    ctx.state.pendingConnect = { ...pending, conversation };
+    ctx.armConnectTimer();
+    ctx.send({
       type: PacketType.AUTH,
       reasonCode: Reason.ContinueAuthentication,
       properties: { authenticationMethod: pending.method, authenticationData: conversation.data },
     });
     return;
   }
-  conn.pendingConnect = null;
-  if (conversation.ok) conn.authMethod = pending.method;
-  return completeConnect(conn, pending.packet, pending.assigned, conversation, batch, {
+  ctx.state.pendingConnect = null;
+  if (conversation.ok) ctx.state.authMethod = pending.method;
+  return completeConnect(ctx, pending.packet, pending.assigned, conversation, batch, {
     method: pending.method,
     data: conversation.data,
   });
@@ -187,38 +168,38 @@ export function continueEnhancedAuth(
 
 /** Everything after authentication: the verdict, a session held elsewhere, then {@link establish}. */
 function completeConnect(
-  conn: Connection,
+  ctx: ClientContext,
   packet: ConnectPacket,
   assigned: boolean,
   result: AuthResult,
   batch: CommitBatch,
   enhanced?: { method: string; data?: Uint8Array },
 ): Promise<void> | void {
-  if (conn.state === "closed") return;
+  if (ctx.phase === "closed") return;
   // [MQTT-4.12.0-4] a failed authentication gets a CONNACK of 0x80 or above, then the close.
   if (!result.ok) {
     if (result.reason === "bad_credentials") {
       return refuse(
-        conn,
+        ctx,
         Reason.BadUserNameOrPassword,
         ConnackReturnCode.BadUserNameOrPassword,
         "bad user name or password",
       );
     }
     if (result.reason === "banned") {
-      return refuse(conn, Reason.Banned, ConnackReturnCode.NotAuthorized, "banned (too many failed logins)");
+      return refuse(ctx, Reason.Banned, ConnackReturnCode.NotAuthorized, "banned (too many failed logins)");
     }
-    return refuse(conn, Reason.NotAuthorized, ConnackReturnCode.NotAuthorized, "not authorized");
+    return refuse(ctx, Reason.NotAuthorized, ConnackReturnCode.NotAuthorized, "not authorized");
   }
   // The identity the session will belong to (session_owner.ts).
-  conn.username = result.username ?? packet.username ?? conn.socket.identity;
-  applyClientLimits(conn, packet);
-  const elsewhere = fetchHeldElsewhere(conn, packet.clean);
-  if (elsewhere === undefined) return establish(conn, packet, assigned, batch, enhanced);
+  ctx.state.username = result.username ?? packet.username ?? ctx.socket.identity;
+  applyClientLimits(ctx, packet);
+  const elsewhere = fetchHeldElsewhere(ctx, packet.clean);
+  if (elsewhere === undefined) return establish(ctx, packet, assigned, batch, enhanced);
   return elsewhere.then((foreign) => {
-    if (conn.state === "closed") return;
-    if (foreign) return refuseForeignSession(conn);
-    establish(conn, packet, assigned, batch, enhanced);
+    if (ctx.phase === "closed") return;
+    if (foreign) return refuseForeignSession(ctx);
+    establish(ctx, packet, assigned, batch, enhanced);
   });
 }
 
@@ -227,9 +208,9 @@ function completeConnect(
  * identifier the server does not allow, 0x85 (5.0) [MQTT-3.1.3-8] or return code 2
  * (3.1.1), then closed. Not 0x87: the credentials are fine, it is this id that is not.
  */
-function refuseForeignSession(conn: Connection): void {
+function refuseForeignSession(ctx: ClientContext): void {
   refuse(
-    conn,
+    ctx,
     Reason.ClientIdentifierNotValid,
     ConnackReturnCode.IdentifierRejected,
     "client id in use by another user",
@@ -238,21 +219,21 @@ function refuseForeignSession(conn: Connection): void {
 
 /** The session, the CONNACK, redelivery. */
 function establish(
-  conn: Connection,
+  ctx: ClientContext,
   packet: ConnectPacket,
   assigned: boolean,
   batch: CommitBatch,
   enhanced?: { method: string; data?: Uint8Array },
 ): void {
-  if (conn.state === "closed") return;
-  const broker = conn.broker;
+  if (ctx.phase === "closed") return;
+  const broker = ctx.engine;
   const v5 = packet.protocolLevel === 5;
-  const clientId = conn.clientId;
-  const attached = attachSession(conn, packet, clientId, batch);
-  if (attached === undefined) return refuseForeignSession(conn);
+  const clientId = ctx.state.clientId;
+  const attached = attachSession(ctx, packet, clientId, batch);
+  if (attached === undefined) return refuseForeignSession(ctx);
   const { session, present } = attached;
   const connack: Properties = {};
-  if (v5) fillConnackProperties(conn, packet, connack, assigned ? clientId : undefined);
+  if (v5) fillConnackProperties(ctx, packet, connack, assigned ? clientId : undefined);
   if (enhanced !== undefined) {
     // [MQTT-4.12.0-5] a successful CONNACK repeats the Authentication Method of CONNECT.
     connack.authenticationMethod = enhanced.method;
@@ -260,41 +241,36 @@ function establish(
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session Present tells whether state was resumed.
   batch.afterCommit(() => {
-    conn.connackSent = true;
-    conn.send({
+    ctx.state.connackSent = true;
+    ctx.send({
       type: PacketType.CONNACK,
       sessionPresent: present,
       reasonCode: 0,
       properties: v5 && Object.keys(connack).length > 0 ? connack : undefined,
     });
   });
-  conn.established();
+  ctx.established();
   broker.connectionOpened();
   if (present) redeliver(broker, session, batch);
   broker.log.debug("Client {clientId} connected from {remote} (v{level}, session present: {present})", {
     clientId,
-    remote: conn.socket.remoteAddress,
+    remote: ctx.socket.remoteAddress,
     level: packet.protocolLevel,
     present,
   });
-  const client = {
-    clientId,
-    username: conn.username,
-    remoteAddress: conn.socket.remoteAddress,
-    protocolLevel: conn.level,
-  };
+  const client = hookClient(ctx);
   broker.hooks.notify("onConnect", (h) => h.onConnect!(client));
 }
 
 /** Will topic, QoS and retain checks against what the broker supports. */
-function checkWill(conn: Connection, packet: ConnectPacket): ProtocolError | undefined {
+function checkWill(ctx: ClientContext, packet: ConnectPacket): ProtocolError | undefined {
   const will = packet.will!;
   try {
     validateTopicName(will.topic);
   } catch (err) {
     return err as ProtocolError;
   }
-  const mqtt = conn.broker.mqtt;
+  const mqtt = ctx.engine.mqtt;
   // [MQTT-3.2.2-12] a will QoS above Maximum QoS is refused with 0x9B.
   if (will.qos > mqtt.maxQoS) return new ProtocolError(Reason.QoSNotSupported, "will QoS not supported");
   // [MQTT-3.2.2-13] a retained will when retain is unavailable is refused with 0x9A.
@@ -305,23 +281,23 @@ function checkWill(conn: Connection, packet: ConnectPacket): ProtocolError | und
 }
 
 /** Applies keep-alive and the client's v5 limits to the connection. */
-function applyClientLimits(conn: Connection, packet: ConnectPacket): void {
-  const broker = conn.broker;
+function applyClientLimits(ctx: ClientContext, packet: ConnectPacket): void {
+  const broker = ctx.engine;
   const props = packet.properties ?? {};
-  conn.keepAlive = packet.keepAlive;
+  ctx.state.keepAlive = packet.keepAlive;
   if (packet.protocolLevel === 5) {
     const max = broker.mqtt.maxKeepAlive;
-    if (packet.keepAlive > max || (packet.keepAlive === 0 && max < 65535)) conn.keepAlive = max;
+    if (packet.keepAlive > max || (packet.keepAlive === 0 && max < 65535)) ctx.state.keepAlive = max;
     // [MQTT-3.1.2-24] (5.0) never send more than the client's Maximum Packet Size.
-    if (props.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;
+    if (props.maximumPacketSize !== undefined) ctx.state.maxPacketSize = props.maximumPacketSize;
     // [MQTT-3.3.4-9] never more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum.
-    conn.sendWindow = Math.min(broker.limits.maxInflight, props.receiveMaximum ?? 65535);
+    ctx.state.sendWindow = Math.min(broker.limits.maxInflight, props.receiveMaximum ?? 65535);
     // [MQTT-3.1.2-26] aliases stay within the client's Topic Alias Maximum; [MQTT-3.1.2-27] none when it is 0 or absent.
-    if ((props.topicAliasMaximum ?? 0) > 0) conn.aliases = new OutboundAliases(props.topicAliasMaximum!);
-    conn.inboundAliases = new InboundAliases(broker.mqtt.topicAliasMaximum);
-    conn.problemInformation = props.requestProblemInformation !== 0;
+    if ((props.topicAliasMaximum ?? 0) > 0) ctx.state.aliases = new OutboundAliases(props.topicAliasMaximum!);
+    ctx.state.inboundAliases = new InboundAliases(broker.mqtt.topicAliasMaximum);
+    ctx.state.problemInformation = props.requestProblemInformation !== 0;
   } else {
-    conn.sendWindow = broker.limits.maxInflight;
+    ctx.state.sendWindow = broker.limits.maxInflight;
   }
 }
 
@@ -330,16 +306,16 @@ function applyClientLimits(conn: Connection, packet: ConnectPacket): void {
  * Undefined when the session belongs to another user and stays theirs.
  */
 function attachSession(
-  conn: Connection,
+  ctx: ClientContext,
   packet: ConnectPacket,
   clientId: string,
   batch: CommitBatch,
 ): { session: Session; present: boolean } | undefined {
-  const broker = conn.broker;
+  const broker = ctx.engine;
   const expiry = packet.protocolLevel === 5
     ? (packet.properties?.sessionExpiryInterval ?? 0)
     : (packet.clean ? 0 : NEVER_EXPIRES);
-  const identity = identityOf(conn.username);
+  const identity = identityOf(ctx.state.username);
   let session = broker.sessions.get(clientId);
   if (session !== undefined) {
     // Decided before anything else: another user neither gets the session nor closes its connection.
@@ -372,8 +348,7 @@ function attachSession(
   session.owner = identity;
   session.disconnectedAt = undefined;
   session.will = packet.will ? toStoredWill(packet, clientId) : undefined;
-  session.link = conn;
-  conn.session = session;
+  ctx.attach(session);
   if (session.persistent) {
     batch.persist({ kind: "putSession", session: session.record() });
   } else if (broker.cluster !== undefined && session.will !== undefined) {
@@ -407,14 +382,14 @@ function toStoredWill(packet: ConnectPacket, clientId: string): StoredWill {
 
 /** CONNACK properties: only what differs from the protocol defaults is sent. */
 function fillConnackProperties(
-  conn: Connection,
+  ctx: ClientContext,
   packet: ConnectPacket,
   out: Properties,
   assignedId: string | undefined,
 ): void {
-  const mqtt = conn.broker.mqtt;
+  const mqtt = ctx.engine.mqtt;
   if (assignedId !== undefined) out.assignedClientIdentifier = assignedId; // [MQTT-3.2.2-16]
-  if (conn.keepAlive !== packet.keepAlive) out.serverKeepAlive = conn.keepAlive; // [MQTT-3.2.2-21]
+  if (ctx.state.keepAlive !== packet.keepAlive) out.serverKeepAlive = ctx.state.keepAlive; // [MQTT-3.2.2-21]
   if (mqtt.receiveMaximum < 65535) out.receiveMaximum = mqtt.receiveMaximum;
   if (mqtt.maxQoS < 2) out.maximumQoS = mqtt.maxQoS;
   if (!mqtt.retainAvailable) out.retainAvailable = 0;
@@ -425,6 +400,6 @@ function fillConnackProperties(
   if (!mqtt.sharedSubscriptions) out.sharedSubscriptionAvailable = 0;
   // [MQTT-3.1.2-28] Response Information only for a client that asked for it.
   if (packet.properties?.requestResponseInformation === 1) {
-    out.responseInformation = `response/${conn.clientId}`;
+    out.responseInformation = `response/${ctx.state.clientId}`;
   }
 }

@@ -7,12 +7,12 @@
  */
 import { type AckPacket, PacketType, Reason } from "../../protocol/packet.ts";
 import type { CommitBatch } from "../commit_batch.ts";
-import type { Connection } from "../connection.ts";
+import type { ClientContext } from "../client_context.ts";
 import { forgetInflight, pump } from "../delivery.ts";
 
-export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: CommitBatch): void {
-  const broker = conn.broker;
-  const session = conn.session!;
+export function handleOutboundAck(ctx: ClientContext, packet: AckPacket, batch: CommitBatch): void {
+  const broker = ctx.engine;
+  const session = ctx.state.session!;
   const entry = session.inflight.get(packet.packetId);
   switch (packet.type) {
     case PacketType.PUBACK:
@@ -21,9 +21,9 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
     case PacketType.PUBREC:
       if (entry === undefined || entry.qos !== 2) {
         // Unknown id: answered so the client can finish (v5 with 0x92 Packet Identifier not found).
-        const reasonCode = conn.level === 5 ? Reason.PacketIdentifierNotFound : 0;
+        const reasonCode = ctx.state.level === 5 ? Reason.PacketIdentifierNotFound : 0;
         batch.afterCommit(() =>
-          conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode })
+          ctx.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode })
         );
         return;
       }
@@ -34,7 +34,7 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
           batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
         }
         batch.afterCommit(() =>
-          conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 })
+          ctx.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 })
         );
         return;
       }
