@@ -6,18 +6,12 @@
  *
  * @module
  */
-import type { ConnectPacket, ProtocolLevel } from "../protocol/packet.ts";
+import type { ProtocolLevel } from "../protocol/packet.ts";
 import { PROTOCOL_MAX_PACKET_SIZE } from "../protocol/frame_stream.ts";
 import type { AuthConversation } from "./enhanced_auth.ts";
+import type { ConnectAttempt } from "./handlers/connect_attempt.ts";
 import type { Session } from "./session.ts";
 import type { InboundAliases, OutboundAliases } from "./topic_alias.ts";
-
-/** The CONNECT waiting for an enhanced authentication exchange to finish. */
-export interface PendingConnect {
-  packet: ConnectPacket;
-  assigned: boolean;
-  method: string;
-}
 
 export class ClientState {
   /** The protocol level of CONNECT; 4 until one is read. */
@@ -58,7 +52,7 @@ export class ClientState {
   rateWindowStart = 0;
   rateCount = 0;
   /** A CONNECT waiting for the client's next AUTH in its enhanced authentication exchange. */
-  pendingConnect: (PendingConnect & { conversation: AuthConversation & { done: false } }) | null = null;
+  pendingConnect: ConnectAttempt | null = null;
   /** The Authentication Method this connection authenticated with, if any. */
   authMethod: string | undefined = undefined;
   /** A re-authentication exchange in progress. */

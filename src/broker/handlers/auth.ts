@@ -9,7 +9,7 @@ import { type AuthPacket, PacketType, Reason } from "../../protocol/packet.ts";
 import type { CommitBatch } from "../commit_batch.ts";
 import type { ClientContext } from "../client_context.ts";
 import type { AuthConversation } from "../enhanced_auth.ts";
-import { continueEnhancedAuth } from "./connect.ts";
+import { resumeConnect } from "./connect.ts";
 
 export async function handleAuth(ctx: ClientContext, packet: AuthPacket, batch: CommitBatch): Promise<void> {
   const method = packet.properties?.authenticationMethod;
@@ -19,8 +19,7 @@ export async function handleAuth(ctx: ClientContext, packet: AuthPacket, batch: 
     if (packet.reasonCode !== Reason.ContinueAuthentication || method !== pending.method) {
       throw protocolError(Reason.ProtocolError, "AUTH does not continue the authentication in progress");
     }
-    const next = await pending.conversation.next(packet.properties?.authenticationData);
-    return continueEnhancedAuth(ctx, pending, next, batch);
+    return resumeConnect(ctx, pending, packet.properties?.authenticationData, batch);
   }
   if (ctx.state.authMethod === undefined) {
     // [MQTT-4.12.0-7] without an Authentication Method in CONNECT there is no AUTH exchange.
