@@ -189,7 +189,7 @@ export class Broker implements BrokerContext {
     // $SYS updates pass counted=false so that they do not inflate the figures they report.
     if (counted) this.stats.messagesReceived++;
     const batch = this.#chain.begin();
-    this.router.route(message, batch, false);
+    this.router.route(message, batch);
     if (message.retain) this.retain(message, batch);
     if (counted && this.hooks.onPublished.length > 0) {
       this.hooks.notify("onPublished", (h) => h.onPublished!(null, hookMessage(message)));
@@ -206,7 +206,7 @@ export class Broker implements BrokerContext {
    */
   routeFromPeer(message: StoredMessage): Promise<void> {
     const batch = this.#chain.begin();
-    this.router.route(message, batch, false);
+    this.router.route(message, batch);
     if (message.retain && this.mqtt.retainAvailable) {
       if (message.payload.length === 0) this.retained.delete(message.topic);
       else this.retained.set(message);

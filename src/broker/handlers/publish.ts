@@ -175,7 +175,7 @@ function accept(ctx: ClientContext, packet: PublishPacket, topic: string, batch:
     if (rewritten === null) return acknowledge(ctx, packet, Reason.Success, batch);
     message = rewritten;
   }
-  const delivered = broker.router.route(message, batch, !keep);
+  const delivered = broker.router.route(message, batch, keep ? "owned" : "view");
   if (packet.retain) broker.retain(message, batch);
   if (broker.hooks.onPublished.length > 0) {
     const client = hookClient(ctx);

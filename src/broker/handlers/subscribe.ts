@@ -17,6 +17,7 @@ import {
 import { parseSharedFilter, validateTopicFilter } from "../../protocol/topic.ts";
 import type { CommitBatch } from "../commit_batch.ts";
 import { type ClientContext, hookClient } from "../client_context.ts";
+import type { RetainedDelivery } from "../router.ts";
 import { type Subscription, subscriptionKey } from "../session.ts";
 
 export async function handleSubscribe(
@@ -127,7 +128,9 @@ async function subscribeOne(
   const sendRetained = shared === null && broker.mqtt.retainAvailable &&
     (request.retainHandling === 0 || (request.retainHandling === 1 && isNew));
   if (sendRetained) {
-    retainedWork.push(() => sendRetainedMessages(ctx, filter, granted, sub.subscriptionId, batch));
+    const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+    const to: RetainedDelivery = { session, qos: granted, retainAsPublished: true, subscriptionIds: ids };
+    retainedWork.push(() => sendRetainedMessages(ctx, filter, to, batch));
   }
   return granted;
 }
@@ -136,17 +139,14 @@ async function subscribeOne(
 function sendRetainedMessages(
   ctx: ClientContext,
   filter: string,
-  granted: QoS,
-  subscriptionId: number | undefined,
+  to: RetainedDelivery,
   batch: CommitBatch,
 ): void {
   const broker = ctx.engine;
-  const session = ctx.state.session!;
   const now = broker.clock.now();
-  const ids = subscriptionId === undefined ? undefined : [subscriptionId];
   for (const message of broker.retained.match(filter)) {
     if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
-    broker.router.deliverRetained(message, session, granted, ids, batch);
+    broker.router.deliverRetained(message, batch, to);
   }
 }
 
