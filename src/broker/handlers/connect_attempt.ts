@@ -17,6 +17,8 @@ export const STOP = "stop";
 /** A step's outcome: nothing to go on with the next step, or {@link STOP}. */
 export type StepOutcome = void | typeof STOP;
 
+const UNDECIDED: AuthResult = { ok: false, reason: "not_authorized" };
+
 export class ConnectAttempt {
   readonly packet: ConnectPacket;
   /** The CONNECT's properties (empty for 3.x). */
@@ -29,8 +31,8 @@ export class ConnectAttempt {
   assigned = false;
   /** The exchange waiting for the client's next AUTH (enhanced authentication). */
   conversation: (AuthConversation & { done: false }) | null = null;
-  /** The authenticator's verdict. */
-  verdict: AuthResult = { ok: false, reason: "not_authorized" };
+  /** The authenticator's verdict (refusing until one is given). */
+  verdict: AuthResult = UNDECIDED;
   /** Authentication Data of the exchange's last step, for the CONNACK. */
   authenticationData: Uint8Array | undefined = undefined;
   /** The session attached, and whether it was resumed (Session Present). */
