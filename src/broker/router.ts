@@ -30,9 +30,9 @@ import type { SharedGroupMatch, TopicTree } from "./topic_tree.ts";
  */
 export interface Delivery {
   readonly session: Session;
-  /** The granted QoS: the message goes at the lower of this and its own [MQTT-3.8.4-8]. */
+  /** The granted QoS: the message goes at the lower of this and its own. */
   readonly qos: QoS;
-  /** Keep the message's RETAIN flag; otherwise it is cleared [MQTT-3.3.1-12] [MQTT-3.3.1-13]. */
+  /** Keep the message's RETAIN flag; otherwise it is cleared. */
   readonly retainAsPublished: boolean;
 }
 

@@ -27,7 +27,7 @@ export class ConnectAttempt {
   batch: CommitBatch;
   /** The index of the next step to run. */
   next = 0;
-  /** The server assigned the client identifier [MQTT-3.1.3-6]: the CONNACK tells the client. */
+  /** The server assigned the client identifier: the CONNACK tells the client. */
   assigned = false;
   /** The exchange waiting for the client's next AUTH (enhanced authentication). */
   conversation: (AuthConversation & { done: false }) | null = null;
