@@ -6,7 +6,7 @@
  */
 import type { Broker } from "../broker/broker.ts";
 import type { Connection } from "../broker/connection.ts";
-import type { Session } from "../broker/session.ts";
+import { type Session, treeFilter } from "../broker/session.ts";
 import type { BrokerConfig } from "../config/schema.ts";
 import { topicMatches, validateTopicFilter, validateTopicName } from "../protocol/topic.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
@@ -66,7 +66,7 @@ function clientSummary(session: Session) {
     address: conn?.socket.remoteAddress ?? null,
     listener: conn?.socket.listener ?? null,
     protocol: session.protocolLevel,
-    keepAlive: conn?.keepAlive ?? null,
+    keepAlive: conn?.state.keepAlive ?? null,
     inflight: session.inflight.size,
     queued: session.queue.length,
     subscriptions: session.subscriptions.size,
@@ -156,7 +156,7 @@ function overview(ctx: AdminContext) {
   const { inflight, queued } = b.pendingMessages();
   const perListener = new Map<string, number>();
   for (const conn of b.connections) {
-    if (conn.state === "connected") {
+    if (conn.phase === "connected") {
       perListener.set(conn.socket.listener, (perListener.get(conn.socket.listener) ?? 0) + 1);
     }
   }
@@ -268,7 +268,7 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
         .flatMap(subscriptionsOf);
       if (topic !== null) {
         // Only the subscriptions that would receive a message on `topic`.
-        items = items.filter((s) => topicMatches(s.filter.replace(/^\$share\/[^/]+\//, ""), topic));
+        items = items.filter((s) => topicMatches(treeFilter(s), topic));
       }
       return json(page(url, items));
     }

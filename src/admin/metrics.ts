@@ -149,7 +149,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
   const e = new Exposition();
   const byListener = new Map<string, number>();
   for (const conn of broker.connections) {
-    if (conn.state !== "connected") continue;
+    if (conn.phase !== "connected") continue;
     const key = `${conn.socket.listener}\u0000${conn.level}`;
     byListener.set(key, (byListener.get(key) ?? 0) + 1);
   }

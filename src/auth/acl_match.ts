@@ -10,12 +10,11 @@
  *
  * @module
  */
-
-const isDollar = (level: string) => level.charCodeAt(0) === 0x24;
+import { isSystemTopic } from "../protocol/topic.ts";
 
 /** Whether the rule filter `rule` matches the topic name `topic` (both split into levels). */
 export function ruleMatchesTopic(rule: readonly string[], topic: readonly string[]): boolean {
-  if (isDollar(topic[0]) && !isDollar(rule[0])) return false;
+  if (isSystemTopic(topic[0]) && !isSystemTopic(rule[0])) return false;
   for (let i = 0; i < rule.length; i++) {
     const level = rule[i];
     // "#" matches the parent level too: "a/#" matches "a".
@@ -28,7 +27,7 @@ export function ruleMatchesTopic(rule: readonly string[], topic: readonly string
 
 /** Whether `rule` matches every topic the subscription filter `filter` can match. */
 export function ruleCoversFilter(rule: readonly string[], filter: readonly string[]): boolean {
-  if (isDollar(filter[0]) && !isDollar(rule[0])) return false;
+  if (isSystemTopic(filter[0]) && !isSystemTopic(rule[0])) return false;
   for (let i = 0; i < rule.length; i++) {
     const level = rule[i];
     if (level === "#") return true;
@@ -42,8 +41,8 @@ export function ruleCoversFilter(rule: readonly string[], filter: readonly strin
 
 /** Whether some topic name matches both `rule` and the subscription filter `filter`. */
 export function ruleIntersectsFilter(rule: readonly string[], filter: readonly string[]): boolean {
-  const ruleDollar = isDollar(rule[0]);
-  const filterDollar = isDollar(filter[0]);
+  const ruleDollar = isSystemTopic(rule[0]);
+  const filterDollar = isSystemTopic(filter[0]);
   // A rule without "$" reaches no "$" topic; a filter opening with a wildcard reaches none either.
   if (filterDollar && !ruleDollar) return false;
   if (ruleDollar && (filter[0] === "+" || filter[0] === "#")) return false;

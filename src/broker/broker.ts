@@ -25,6 +25,7 @@ import {
   type MqttOptions,
 } from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
+import { stampExpiry } from "./delivery.ts";
 import { restoreState } from "./recovery.ts";
 import { ClusterMember } from "./cluster_member.ts";
 import type { ClusterLink } from "./cluster_link.ts";
@@ -94,13 +95,10 @@ export class Broker implements BrokerContext {
     this.access = new ReadAccess(options.authorizer);
     this.foreignSession = options.foreignSession ?? "refuse";
     this.router = new Router(this, this.tree, this.mqtt.sharedStrategy);
-    const relaxed = options.durability === "relaxed";
-    this.#chain = new CommitChain(
-      this.store,
-      relaxed,
-      (err) => this.log.error("Store commit failed: {error}", { error: String(err) }),
-      (ms) => this.stats.observeCommit(ms),
-    );
+    this.#chain = new CommitChain(this.store, {
+      commitFailed: (err) => this.log.error("Store commit failed: {error}", { error: String(err) }),
+      commitTook: (ms) => this.stats.observeCommit(ms),
+    }, { relaxed: options.durability === "relaxed" });
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
     this.member = new ClusterMember(this, this.#chain, this.#lifecycle);
   }
@@ -143,8 +141,7 @@ export class Broker implements BrokerContext {
       socket.close();
       return;
     }
-    const conn = new Connection(this, socket);
-    if (this.#options.durability === "relaxed") conn.useRelaxedDurability();
+    const conn = new Connection(this, socket, { durability: this.#options.durability });
     this.#connections.add(conn);
     this.stats.connectionsTotal++;
     conn.run().finally(() => this.#connections.delete(conn));
@@ -167,8 +164,7 @@ export class Broker implements BrokerContext {
     };
     if (message.properties) {
       stored.properties = { ...message.properties };
-      const expiry = message.properties.messageExpiryInterval;
-      if (expiry !== undefined) stored.expiresAt = this.clock.now() + expiry * 1000;
+      stampExpiry(stored, this.clock);
     }
     if (this.hooks.onPublish.length > 0) {
       for (const hook of this.hooks.onPublish) {
@@ -193,7 +189,7 @@ export class Broker implements BrokerContext {
     // $SYS updates pass counted=false so that they do not inflate the figures they report.
     if (counted) this.stats.messagesReceived++;
     const batch = this.#chain.begin();
-    this.router.route(message, batch, false);
+    this.router.route(message, batch);
     if (message.retain) this.retain(message, batch);
     if (counted && this.hooks.onPublished.length > 0) {
       this.hooks.notify("onPublished", (h) => h.onPublished!(null, hookMessage(message)));
@@ -210,7 +206,7 @@ export class Broker implements BrokerContext {
    */
   routeFromPeer(message: StoredMessage): Promise<void> {
     const batch = this.#chain.begin();
-    this.router.route(message, batch, false);
+    this.router.route(message, batch);
     if (message.retain && this.mqtt.retainAvailable) {
       if (message.payload.length === 0) this.retained.delete(message.topic);
       else this.retained.set(message);
@@ -371,10 +367,10 @@ export class Broker implements BrokerContext {
   revokeClients(revoke: (client: ConnectedClient) => boolean): string[] {
     const closed: string[] = [];
     for (const conn of this.#connections) {
-      if (conn.state !== "connected" || conn.socket.internal) continue;
+      if (conn.phase !== "connected" || conn.socket.internal) continue;
       const client: ConnectedClient = {
         clientId: conn.clientId,
-        username: conn.username,
+        username: conn.state.username,
         listener: conn.socket.listener,
         remoteAddress: conn.socket.remoteAddress,
         certificateIdentity: conn.socket.identity,

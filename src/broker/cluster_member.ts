@@ -42,7 +42,7 @@ export class ClusterMember {
     const broker = this.#broker;
     broker.stats.messagesReceived++;
     const batch = this.#chain.begin();
-    if (group === undefined) broker.router.route(message, batch, false);
+    if (group === undefined) broker.router.route(message, batch);
     else broker.router.routeGroup(message, batch, group.group, group.filter);
     return this.#chain.submit(batch);
   }
@@ -55,7 +55,7 @@ export class ClusterMember {
     const broker = this.#broker;
     if (!own) broker.stats.messagesReceived++;
     const batch = this.#chain.begin();
-    broker.router.routeHere(message, batch, false);
+    broker.router.routeHere(message, batch);
     return this.#chain.submit(batch);
   }
 

@@ -16,6 +16,26 @@
  */
 import type { Mutation, Store } from "../persistence/store.ts";
 
+/**
+ * What a chain tells its owner. An interface rather than callbacks, so that a connection can
+ * be its own chain's observer without a closure per connection.
+ */
+export interface CommitObserver {
+  /** A commit failed (its batch was rolled back), or an action waiting on one threw. */
+  commitFailed(err: unknown): void;
+  /** How long a store commit took, in milliseconds (strict durability only). */
+  commitTook?(ms: number): void;
+}
+
+/** Options of {@link CommitChain}. */
+export interface CommitChainOptions {
+  /**
+   * Relaxed durability: actions run as soon as earlier batches' have, without waiting for
+   * the store (which commits within its own window). Default false.
+   */
+  relaxed?: boolean;
+}
+
 /** One unit of durable work and the actions waiting on it. */
 export class CommitBatch {
   readonly mutations: Mutation[] = [];
@@ -31,20 +51,20 @@ export class CommitBatch {
     this.deferring = deferring;
   }
 
-  /** Adds a mutation; everything queued with {@link then} from now on waits for it. */
+  /** Adds a mutation; everything queued with {@link afterCommit} from now on waits for it. */
   persist(mutation: Mutation): void {
     this.mutations.push(mutation);
     this.deferring = true;
   }
 
-  /** Makes everything queued with {@link then} from now on also wait for `work`. */
+  /** Makes everything queued with {@link afterCommit} from now on also wait for `work`. */
   wait(work: Promise<unknown>): void {
     this.awaited.push(work);
     this.deferring = true;
   }
 
   /** Runs `action` now if nothing is pending, else once the batch is durable. */
-  then(action: () => void): void {
+  afterCommit(action: () => void): void {
     if (this.deferring) this.#after.push(action);
     else action();
   }
@@ -55,7 +75,7 @@ export class CommitBatch {
   }
 
   /** The commit failed: drops the deferred actions and runs the compensations, newest first. */
-  rollback(onError: (err: unknown) => void): void {
+  rollback(observer: CommitObserver): void {
     this.#after.length = 0;
     const undo = this.#undo;
     this.#undo = null;
@@ -64,7 +84,7 @@ export class CommitBatch {
       try {
         undo[i]();
       } catch (err) {
-        onError(err);
+        observer.commitFailed(err);
       }
     }
   }
@@ -74,12 +94,12 @@ export class CommitBatch {
   }
 
   /** Runs the deferred actions in order; an action that throws does not stop the others. */
-  runDeferred(onError: (err: unknown) => void): void {
+  runDeferred(observer: CommitObserver): void {
     for (const action of this.#after) {
       try {
         action();
       } catch (err) {
-        onError(err);
+        observer.commitFailed(err);
       }
     }
     this.#after.length = 0;
@@ -95,19 +115,12 @@ export class CommitChain {
   #tail: Promise<void> | null = null;
   readonly #store: Store | undefined;
   readonly #relaxed: boolean;
-  readonly #onError: (err: unknown) => void;
-  readonly #onCommitTime: ((ms: number) => void) | undefined;
+  readonly #observer: CommitObserver;
 
-  constructor(
-    store: Store | undefined,
-    relaxed: boolean,
-    onError: (err: unknown) => void,
-    onCommitTime?: (ms: number) => void,
-  ) {
+  constructor(store: Store | undefined, observer: CommitObserver, options: CommitChainOptions = {}) {
     this.#store = store;
-    this.#relaxed = relaxed;
-    this.#onError = onError;
-    this.#onCommitTime = onCommitTime;
+    this.#observer = observer;
+    this.#relaxed = options.relaxed ?? false;
   }
 
   /** A new batch that defers its actions when an earlier one is still pending. */
@@ -124,19 +137,19 @@ export class CommitChain {
   submit(batch: CommitBatch): Promise<void> {
     if (batch.empty) return this.#tail ?? Promise.resolve();
     const store = this.#store;
+    const observer = this.#observer;
     let durable: Promise<void>;
     if (batch.mutations.length === 0 || store === undefined) {
       durable = Promise.resolve();
     } else if (this.#relaxed) {
       // Relaxed durability: acknowledge now; the commit follows within the store's window.
-      store.commit(batch.mutations).catch(this.#onError);
+      store.commit(batch.mutations).catch((err) => observer.commitFailed(err));
       durable = Promise.resolve();
     } else {
       durable = store.commit(batch.mutations);
-      const observe = this.#onCommitTime;
-      if (observe !== undefined) {
+      if (observer.commitTook !== undefined) {
         const started = performance.now();
-        durable = durable.then(() => observe(performance.now() - started));
+        durable = durable.then(() => observer.commitTook!(performance.now() - started));
       }
     }
     if (batch.awaited.length > 0) {
@@ -146,13 +159,13 @@ export class CommitChain {
     }
     const previous = this.#tail;
     const run = (previous ? Promise.all([previous, durable]) : durable).then(
-      () => batch.runDeferred(this.#onError),
+      () => batch.runDeferred(observer),
       (err) => {
         // The store failed: the dependent acknowledgements are never sent, so the
         // publisher will retransmit; what the batch did in memory is taken back.
         // Report it; the broker decides whether to go on.
-        batch.rollback(this.#onError);
-        this.#onError(err);
+        batch.rollback(observer);
+        observer.commitFailed(err);
       },
     );
     const tail = run.then(() => {

@@ -37,6 +37,15 @@ export function dropped(ctx: DeliveryContext, clientId: string, topic: string, r
   }
 }
 
+/**
+ * Sets when a message expires, from its Message Expiry Interval counted from now (its arrival
+ * here); what is left of it is what a subscriber is told [MQTT-3.3.2-6] ({@link outboundPublish}).
+ */
+export function stampExpiry(message: StoredMessage, clock: Clock): void {
+  const seconds = message.properties?.messageExpiryInterval;
+  if (seconds !== undefined) message.expiresAt = clock.now() + seconds * 1000;
+}
+
 /** Seconds left before `expiresAt`, rounded up; 0 when it has passed. */
 function secondsLeft(expiresAt: number, now: number): number {
   return expiresAt <= now ? 0 : Math.ceil((expiresAt - now) / 1000);
@@ -191,7 +200,7 @@ export function admitEntry(
   const persist = ctx.persistMessages && session.persistent && entry.qos > 0;
   if (link !== null && session.queue.length === 0 && session.inflight.size < link.sendWindow) {
     if (entry.qos === 0) {
-      batch.then(() => sendEntry(ctx, session, link, entry, encoded));
+      batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
       return true;
     }
     entry.packetId = session.allocatePacketId();
@@ -199,7 +208,7 @@ export function admitEntry(
     if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
     // Not sent before the commit: if it fails, the message was not accepted and must not stay.
     if (ctx.persistMessages && batch.deferring) batch.undo(() => withdraw(session, entry));
-    batch.then(() => sendEntry(ctx, session, link, entry, encoded));
+    batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
     return true;
   }
   if (!queueHasRoom(ctx, session, entry.message)) {
@@ -302,7 +311,7 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
         batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
       }
     }
-    batch.then(() => sendEntry(ctx, session, link, entry, undefined));
+    batch.afterCommit(() => sendEntry(ctx, session, link, entry, undefined));
   }
 }
 
@@ -317,7 +326,7 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
   const now = ctx.clock.now();
   for (const entry of session.inflight.values()) {
     if (entry.phase === "pubrel") {
-      batch.then(() => {
+      batch.afterCommit(() => {
         link.socket.write(
           encodePacket({ type: PacketType.PUBREL, packetId: entry.packetId, reasonCode: 0 }, link.level),
         );
@@ -338,7 +347,7 @@ export function redeliver(ctx: DeliveryContext, session: Session, batch: CommitB
     );
     packet.dup = true;
     packet.packetId = entry.packetId;
-    batch.then(() => {
+    batch.afterCommit(() => {
       if (session.link === link) {
         writePublish(
           ctx,

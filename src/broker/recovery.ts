@@ -7,7 +7,7 @@ import type { LoadedSession, StoreSnapshot } from "../persistence/store.ts";
 import { parseSharedFilter } from "../protocol/topic.ts";
 import type { BrokerContext } from "./context.ts";
 import { queuedSize } from "./delivery.ts";
-import { Session, type Subscription, subscriptionKey } from "./session.ts";
+import { Session, type Subscription, subscriptionKey, treeFilter } from "./session.ts";
 
 /** Restores sessions (subscriptions, queues, in-flight, inbound QoS 2) and retained messages. */
 export function restoreState(
@@ -66,7 +66,6 @@ export function restoreSession(broker: BrokerContext, loaded: LoadedSession, rou
 /** Adds the subscriptions of a session restored with `routed` false to the tree: routing to it starts. */
 export function routeToSession(broker: BrokerContext, session: Session): void {
   for (const sub of session.subscriptions.values()) {
-    const filter = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
-    broker.tree.subscribe(filter, session.clientId, sub, sub.group);
+    broker.tree.subscribe(treeFilter(sub), session.clientId, sub, sub.group);
   }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isSystemTopic } from "../protocol/topic.ts";
 
 class Node<M> {
   readonly children = new Map<string, Node<M>>();
@@ -95,7 +96,7 @@ export class RetainedIndex<M extends { topic: string; payload?: Uint8Array }> {
     if (level === "+") {
       for (const [name, child] of node.children) {
         // [MQTT-4.7.2-1] a wildcard at the first level does not match "$" topics.
-        if (i === 0 && name.startsWith("$")) continue;
+        if (i === 0 && isSystemTopic(name)) continue;
         this.#walk(child, levels, i + 1, out);
       }
       return;
@@ -106,7 +107,7 @@ export class RetainedIndex<M extends { topic: string; payload?: Uint8Array }> {
 
   #collectAll(node: Node<M>, out: M[], skipSystem: boolean): void {
     for (const [name, child] of node.children) {
-      if (skipSystem && name.startsWith("$")) continue;
+      if (skipSystem && isSystemTopic(name)) continue;
       if (child.message !== undefined) out.push(child.message);
       this.#collectAll(child, out, false);
     }

@@ -8,6 +8,7 @@
  */
 import type { EncodedPublish } from "../protocol/codec.ts";
 import type { QoS } from "../protocol/packet.ts";
+import { isSystemTopic } from "../protocol/topic.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import {
@@ -22,9 +23,33 @@ import type { SharedStrategy } from "./options.ts";
 import type { Session, SessionLink, Subscription } from "./session.ts";
 import type { SharedGroupMatch, TopicTree } from "./topic_tree.ts";
 
+/**
+ * What handing a message to a session needs: one subscription as it is, several of one client
+ * merged, or a retained message's delivery on SUBSCRIBE. Passed whole, so that a delivery costs
+ * no allocation and no positional flags.
+ */
+export interface Delivery {
+  readonly session: Session;
+  /** The granted QoS: the message goes at the lower of this and its own. */
+  readonly qos: QoS;
+  /** Keep the message's RETAIN flag; otherwise it is cleared. */
+  readonly retainAsPublished: boolean;
+}
+
+/** A retained message sent on SUBSCRIBE: always with RETAIN set [MQTT-3.3.1-8], with the subscription's id. */
+export interface RetainedDelivery extends Delivery {
+  readonly retainAsPublished: true;
+  readonly subscriptionIds: number[] | undefined;
+}
+
+/**
+ * Whether the message's payload belongs to it ("owned"), or is a view into a read buffer
+ * ("view"), copied once, only if some delivery must outlive the routing call.
+ */
+export type PayloadHolding = "owned" | "view";
+
 /** One delivery decision: the options merged over a client's matching subscriptions. */
-interface Merged {
-  session: Session;
+interface Merged extends Delivery {
   qos: QoS;
   retainAsPublished: boolean;
   noLocal: boolean;
@@ -63,25 +88,24 @@ export class Router {
   }
 
   /**
-   * Delivers `message` to all matching subscriptions. `transient` says its payload is a
-   * view into a read buffer: it is copied once, only if some delivery must outlive the call.
+   * Delivers `message` to all matching subscriptions (see {@link PayloadHolding} for `payload`).
    * Returns the number of sessions whose subscriptions matched (No Local excluded), whether
    * or not each could take the message now: an offline session that does not queue QoS 0,
    * or whose queue is full, is still a matching subscriber (PUBACK 0x10 says there is none).
    */
-  route(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
+  route(message: StoredMessage, batch: CommitBatch, payload: PayloadHolding = "owned"): number {
     // "$" topics ($SYS) are never forwarded to a cluster: they are routed where they arise.
-    if (this.clustered && message.qos > 0 && message.topic.charCodeAt(0) !== 0x24) return 0;
-    return this.routeHere(message, batch, transient);
+    if (this.clustered && message.qos > 0 && !isSystemTopic(message.topic)) return 0;
+    return this.routeHere(message, batch, payload);
   }
 
   /** {@link route} without the cluster's detour: every matching subscription on this node. */
-  routeHere(message: StoredMessage, batch: CommitBatch, transient: boolean): number {
+  routeHere(message: StoredMessage, batch: CommitBatch, payload: PayloadHolding = "owned"): number {
     const match = this.#tree.match(message.topic);
     const subscribers = match.subscribers;
     const shared = this.clustered ? [] : match.shared;
     if (subscribers.length === 0 && shared.length === 0) return 0;
-    this.#begin(message, batch, transient);
+    this.#begin(message, batch, payload);
     const stamp = ++this.#stamp;
     let overlapping = false;
     for (let i = 0; i < subscribers.length; i++) {
@@ -96,19 +120,23 @@ export class Router {
     if (!overlapping) {
       for (let i = 0; i < subscribers.length; i++) {
         const sub = subscribers[i][1];
-        const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-        if (this.#deliver(sub.session, sub.qos, sub.retainAsPublished, sub.noLocal, ids)) count++;
+        if (this.#excluded(sub)) continue;
+        this.#handOver(sub, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId]);
+        count++;
       }
     } else {
       for (const m of mergeOverlapping(subscribers)) {
-        if (this.#deliver(m.session, m.qos, m.retainAsPublished, m.noLocal, m.ids)) count++;
+        if (this.#excluded(m)) continue;
+        this.#handOver(m, m.ids);
+        count++;
       }
     }
+    // A shared subscription has no No Local (a 3.x bridge's implied one included): any member may get it.
     for (const group of shared) {
       const sub = this.#pickMember(group);
       if (sub === undefined) continue;
-      const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-      if (this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids)) count++;
+      this.#handOver(sub, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId]);
+      count++;
     }
     this.#message = undefined as unknown as StoredMessage;
     return count;
@@ -120,32 +148,24 @@ export class Router {
       g.group === group && g.filter === filter
     );
     if (found === undefined) return 0;
-    this.#begin(message, batch, false);
+    this.#begin(message, batch, "owned");
     const sub = this.#pickMember(found);
-    const ids = sub?.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-    const delivered = sub !== undefined &&
-      this.#deliver(sub.session, sub.qos, sub.retainAsPublished, false, ids);
+    if (sub !== undefined) {
+      this.#handOver(sub, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId]);
+    }
     this.#message = undefined as unknown as StoredMessage;
-    return delivered ? 1 : 0;
+    return sub === undefined ? 0 : 1;
   }
 
-  /**
-   * Delivers one message to one session with a given granted QoS and RETAIN flag:
-   * used for retained messages sent on SUBSCRIBE, which always carry RETAIN [MQTT-3.3.1-8].
-   */
-  deliverRetained(
-    message: StoredMessage,
-    session: Session,
-    granted: QoS,
-    subscriptionIds: number[] | undefined,
-    batch: CommitBatch,
-  ): void {
-    this.#begin(message, batch, false);
-    this.#deliver(session, granted, true, false, subscriptionIds);
+  /** Delivers a retained message to the session of a new subscription (see {@link RetainedDelivery}). */
+  deliverRetained(message: StoredMessage, batch: CommitBatch, to: RetainedDelivery): void {
+    this.#begin(message, batch, "owned");
+    this.#handOver(to, to.subscriptionIds);
     this.#message = undefined as unknown as StoredMessage;
   }
 
-  #begin(message: StoredMessage, batch: CommitBatch, transient: boolean): void {
+  #begin(message: StoredMessage, batch: CommitBatch, payload: PayloadHolding): void {
+    const transient = payload === "view";
     this.#message = message;
     this.#retainCleared = undefined;
     this.#transient = transient;
@@ -186,22 +206,15 @@ export class Router {
     );
   }
 
-  /** Hands the message to one session; false only when No Local excludes it (it did not match). */
-  #deliver(
-    session: Session,
-    granted: QoS,
-    retainAsPublished: boolean,
-    noLocal: boolean,
-    ids: number[] | undefined,
-  ): boolean {
-    // [MQTT-3.8.3-3] No Local: never back to the publishing client.
-    if (noLocal && this.#origin === session.clientId) return false;
-    this.#handOver(session, granted, retainAsPublished, ids);
-    return true;
+  /** [MQTT-3.8.3-3] No Local: never back to the publishing client (the subscription does not match). */
+  #excluded(sub: { readonly noLocal: boolean; readonly session: Session }): boolean {
+    return sub.noLocal && this.#origin === sub.session.clientId;
   }
 
   /** Writes, queues or (QoS 0 to a slow or offline client) drops the message for one session. */
-  #handOver(session: Session, granted: QoS, retainAsPublished: boolean, ids: number[] | undefined): void {
+  #handOver(to: Delivery, ids: number[] | undefined): void {
+    const session = to.session;
+    const granted = to.qos;
     const message = this.#message;
     // Read access is decided per message (a subscription filter may span denied topics); a session
     // whose user is not known yet (undefined) keeps the message, checked again before it is sent.
@@ -209,7 +222,7 @@ export class Router {
     // [MQTT-3.8.4-8] delivered at the lower of the published QoS and the granted QoS.
     const qos = (message.qos < granted ? message.qos : granted) as QoS;
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
-    const retain = retainAsPublished ? message.retain : false;
+    const retain = to.retainAsPublished ? message.retain : false;
     const link = session.link;
     const ctx = this.#ctx;
     if (qos === 0 && link !== null) {
@@ -219,7 +232,7 @@ export class Router {
       }
       const encoded = this.#encoded(link, 0, retain, ids);
       if (this.#deferring) {
-        this.#batch.then(() => {
+        this.#batch.afterCommit(() => {
           if (session.link === link) writePublish(ctx, link, encoded, 0);
         });
       } else {

@@ -14,7 +14,7 @@ import type {
   StoredWill,
 } from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
-import type { TimerHandle } from "./clock.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
 import type { OutboundAliases } from "./topic_alias.ts";
 import type { SessionOwner } from "./session_owner.ts";
 
@@ -45,6 +45,17 @@ export const NEVER_EXPIRES = 0xffffffff;
 /** The key of a subscription within a session: the filter, prefixed for shared ones. */
 export function subscriptionKey(filter: string, group?: string): string {
   return group === undefined ? filter : `$share/${group}/${filter}`;
+}
+
+/**
+ * The filter a subscription is held under in the topic tree: a shared one's stored filter
+ * (`$share/{group}/{filter}`, as the client sent it) without its share prefix.
+ */
+export function treeFilter(sub: { readonly filter: string; readonly group?: string | null }): string {
+  const group = sub.group;
+  return group === undefined || group === null
+    ? sub.filter
+    : sub.filter.slice("$share/".length + group.length + 1);
 }
 
 export class Session {
@@ -122,6 +133,14 @@ export class Session {
     if (this.disconnectedAt !== undefined) record.disconnectedAt = this.disconnectedAt;
     if (this.owner !== undefined) record.username = this.owner;
     return record;
+  }
+
+  /** Stops the delayed will and the expiry, if either is pending. */
+  clearTimers(clock: Clock): void {
+    if (this.willTimer !== undefined) clock.clearTimer(this.willTimer);
+    if (this.expiryTimer !== undefined) clock.clearTimer(this.expiryTimer);
+    this.willTimer = undefined;
+    this.expiryTimer = undefined;
   }
 
   /** A session that outlives its connection must be kept (and stored). */

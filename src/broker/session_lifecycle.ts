@@ -6,9 +6,11 @@
  * @module
  */
 import type { StoredMessage } from "../persistence/store.ts";
+import { isSystemTopic } from "../protocol/topic.ts";
 import type { CommitBatch, CommitChain } from "./commit_batch.ts";
 import type { BrokerContext } from "./context.ts";
-import { NEVER_EXPIRES, type Session } from "./session.ts";
+import { stampExpiry } from "./delivery.ts";
+import { NEVER_EXPIRES, type Session, treeFilter } from "./session.ts";
 
 /** The broker operations the lifecycle needs beyond the context. */
 export interface LifecycleHost extends BrokerContext {
@@ -65,11 +67,9 @@ export class SessionLifecycle {
     }
     const client = { clientId: session.clientId, username: session.username };
     const send = (allowed: boolean) => {
-      if (!allowed || will.message.topic.startsWith("$")) return;
+      if (!allowed || isSystemTopic(will.message.topic)) return;
       const message = { ...will.message };
-      if (message.properties?.messageExpiryInterval !== undefined) {
-        message.expiresAt = broker.clock.now() + message.properties.messageExpiryInterval * 1000;
-      }
+      stampExpiry(message, broker.clock);
       broker.publishInternal(message).catch((err) =>
         broker.log.error("Will of {clientId} failed: {error}", {
           clientId: session.clientId,
@@ -106,10 +106,9 @@ export class SessionLifecycle {
   release(session: Session): void {
     const broker = this.#broker;
     for (const sub of session.subscriptions.values()) {
-      const inner = sub.group === undefined ? sub.filter : sub.filter.slice(`$share/${sub.group}/`.length);
-      broker.tree.unsubscribe(inner, session.clientId, sub.group);
+      broker.tree.unsubscribe(treeFilter(sub), session.clientId, sub.group);
     }
-    this.#clearTimers(session);
+    session.clearTimers(broker.clock);
     if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);
   }
 
@@ -133,7 +132,8 @@ export class SessionLifecycle {
 
   /** Clears every session timer (broker shutdown). */
   stopTimers(): void {
-    for (const session of this.#broker.sessions.values()) this.#clearTimers(session);
+    const clock = this.#broker.clock;
+    for (const session of this.#broker.sessions.values()) session.clearTimers(clock);
   }
 
   #scheduleWill(session: Session, ms: number): void {
@@ -169,13 +169,5 @@ export class SessionLifecycle {
   #persistSession(session: Session, batch: CommitBatch): void {
     if (this.#broker.store === undefined) return;
     batch.persist({ kind: "putSession", session: session.record() });
-  }
-
-  #clearTimers(session: Session): void {
-    const clock = this.#broker.clock;
-    if (session.willTimer !== undefined) clock.clearTimer(session.willTimer);
-    if (session.expiryTimer !== undefined) clock.clearTimer(session.expiryTimer);
-    session.willTimer = undefined;
-    session.expiryTimer = undefined;
   }
 }

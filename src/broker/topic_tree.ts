@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isSystemTopic } from "../protocol/topic.ts";
 
 /** One share group matching a topic, with its members. */
 export interface SharedGroupMatch<T> {
@@ -142,7 +143,7 @@ export class TopicTree<T> {
     const shared: SharedGroupMatch<T>[] = [];
     const levels = topic.split("/");
     // [MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with "$".
-    const system = topic.charCodeAt(0) === 0x24;
+    const system = isSystemTopic(topic);
     this.#walk(this.#root, levels, 0, system, subscribers, shared);
     const result: TopicMatch<T> = { subscribers, shared };
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();

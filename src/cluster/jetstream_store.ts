@@ -14,6 +14,7 @@
 import type { JetStreamManager, KV } from "nats";
 import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { GroupCommitter } from "../persistence/group_commit.ts";
+import { isSystemTopic } from "../protocol/topic.ts";
 import type {
   LoadedSession,
   Mutation,
@@ -190,12 +191,12 @@ export class JetStreamStore implements Store {
           break;
         // "$" topics ($SYS) describe one node: shared, every node would overwrite the others' figures.
         case "putRetained":
-          if (!isNodeLocal(m.message.topic)) {
+          if (!isSystemTopic(m.message.topic)) {
             retainedOps.set(topicToTokens(m.message.topic), encodeRecord(m.message));
           }
           break;
         case "deleteRetained":
-          if (!isNodeLocal(m.topic)) retainedOps.set(topicToTokens(m.topic), null);
+          if (!isSystemTopic(m.topic)) retainedOps.set(topicToTokens(m.topic), null);
           break;
       }
     }
@@ -234,8 +235,6 @@ export class JetStreamStore implements Store {
     ops.set(sessionKeys.session(clientId), null);
   }
 }
-
-const isNodeLocal = (topic: string) => topic.charCodeAt(0) === 0x24;
 
 /** A retained message from its KV entry bytes. */
 export function decodeRetained(bytes: Uint8Array): StoredMessage {

@@ -18,6 +18,7 @@ import type { JetStreamClient, Msg, NatsConnection, Subscription } from "nats";
 import type { Broker } from "../broker/broker.ts";
 import type { CommitBatch } from "../broker/commit_batch.ts";
 import type { StoredMessage } from "../persistence/store.ts";
+import { isSystemTopic } from "../protocol/topic.ts";
 import {
   decodeMessage,
   decodeOrigin,
@@ -112,7 +113,7 @@ export class NatsRouter {
   /** Publishes a message accepted on this node; QoS 1/2 make `batch` wait for the stream's ack. */
   forward(message: StoredMessage, batch: CommitBatch): void {
     // "$" topics ($SYS) describe one node and stay on it.
-    if (message.topic.charCodeAt(0) === 0x24) return;
+    if (isSystemTopic(message.topic)) return;
     const origin = { node: this.instance, seq: ++this.#seq };
     this.forwarded++;
     const headers = encodeHeaders(message, origin);

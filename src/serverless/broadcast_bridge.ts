@@ -20,6 +20,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Broker } from "../broker/broker.ts";
+import { stampExpiry } from "../broker/delivery.ts";
 import type { BrokerHook, HookClient, HookMessage } from "../broker/hooks.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import { identityOf, judgeOwner } from "../broker/session_owner.ts";
@@ -291,9 +292,8 @@ export class BroadcastBridge implements BrokerHook {
   }
 
   #deliver(message: StoredMessage): void {
-    const expiry = message.properties?.messageExpiryInterval;
     // Expiry restarts from the arrival here: peers' clocks are not assumed to agree.
-    if (expiry !== undefined) message.expiresAt = this.#broker.clock.now() + expiry * 1000;
+    stampExpiry(message, this.#broker.clock);
     this.#broker.routeFromPeer(message).catch((err) =>
       this.#log.error("Message from a peer instance failed: {error}", { error: String(err) })
     );

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { CommitChain } from "../../src/broker/commit_batch.ts";
 
 Deno.test("acknowledgements wait for awaited work (a cluster publish) as well as for the store", async () => {
-  const chain = new CommitChain(undefined, false, () => {});
+  const chain = new CommitChain(undefined, { commitFailed() {} });
   const batch = chain.begin();
   let release!: () => void;
   batch.wait(new Promise<void>((resolve) => release = resolve));
   const sent: string[] = [];
-  batch.then(() => sent.push("puback"));
+  batch.afterCommit(() => sent.push("puback"));
   const done = chain.submit(batch);
   await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(sent, []);
@@ -18,12 +18,22 @@ Deno.test("acknowledgements wait for awaited work (a cluster publish) as well as
 
 Deno.test("a failed cluster publish sends no acknowledgement and is reported", async () => {
   const errors: unknown[] = [];
-  const chain = new CommitChain(undefined, true, (err) => errors.push(err));
+  const chain = new CommitChain(undefined, { commitFailed: (err) => errors.push(err) }, { relaxed: true });
   const batch = chain.begin();
   batch.wait(Promise.reject(new Error("no stream")));
   const sent: string[] = [];
-  batch.then(() => sent.push("puback"));
+  batch.afterCommit(() => sent.push("puback"));
   await chain.submit(batch);
   assert.deepEqual(sent, []);
   assert.equal(errors.length, 1);
+});
+
+Deno.test("a batch is not a thenable: a promise resolved with it (as an async function's return) holds the batch", async () => {
+  const chain = new CommitChain(undefined, { commitFailed() {} });
+  const batch = chain.begin();
+  // A `then` method would make `await` (and `return batch` from an async function) call it
+  // with resolve/reject as the action and never resolve until the batch ran its actions.
+  assert.equal("then" in batch, false);
+  const returned = await Promise.resolve(batch);
+  assert.equal(returned, batch);
 });

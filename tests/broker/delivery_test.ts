@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { outboundPublish, sharedProperties } from "../../src/broker/delivery.ts";
+import { ManualClock } from "../../src/broker/clock.ts";
+import { outboundPublish, sharedProperties, stampExpiry } from "../../src/broker/delivery.ts";
 import type { StoredMessage } from "../../src/persistence/store.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { propertyBytes } from "../../src/protocol/properties.ts";
@@ -36,4 +37,20 @@ Deno.test("an outbound PUBLISH carries only the properties of its delivery: rema
   assert.deepEqual(packet.properties, { messageExpiryInterval: 20, subscriptionIdentifiers: [7] });
   const plain = outboundPublish({ ...message(), expiresAt: undefined }, 0, false, undefined, 0);
   assert.equal(plain.properties, undefined);
+});
+
+Deno.test("a message expires its Message Expiry Interval after it arrived here [MQTT-3.3.2-6]", () => {
+  const clock = new ManualClock(5_000);
+  const m = message();
+  stampExpiry(m, clock);
+  assert.equal(m.expiresAt, 35_000);
+  const forever: StoredMessage = {
+    topic: "t",
+    payload: new Uint8Array(),
+    qos: 0,
+    retain: false,
+    properties: {},
+  };
+  stampExpiry(forever, clock);
+  assert.equal(forever.expiresAt, undefined, "without an interval it never expires");
 });

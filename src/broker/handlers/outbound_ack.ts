@@ -7,12 +7,12 @@
  */
 import { type AckPacket, PacketType, Reason } from "../../protocol/packet.ts";
 import type { CommitBatch } from "../commit_batch.ts";
-import type { Connection } from "../connection.ts";
+import type { ClientContext } from "../client_context.ts";
 import { forgetInflight, pump } from "../delivery.ts";
 
-export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: CommitBatch): void {
-  const broker = conn.broker;
-  const session = conn.session!;
+export function handleOutboundAck(ctx: ClientContext, packet: AckPacket, batch: CommitBatch): void {
+  const broker = ctx.engine;
+  const session = ctx.state.session!;
   const entry = session.inflight.get(packet.packetId);
   switch (packet.type) {
     case PacketType.PUBACK:
@@ -21,8 +21,10 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
     case PacketType.PUBREC:
       if (entry === undefined || entry.qos !== 2) {
         // Unknown id: answered so the client can finish (v5 with 0x92 Packet Identifier not found).
-        const reasonCode = conn.level === 5 ? Reason.PacketIdentifierNotFound : 0;
-        batch.then(() => conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode }));
+        const reasonCode = ctx.state.level === 5 ? Reason.PacketIdentifierNotFound : 0;
+        batch.afterCommit(() =>
+          ctx.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode })
+        );
         return;
       }
       if (packet.reasonCode < 0x80) {
@@ -31,7 +33,9 @@ export function handleOutboundAck(conn: Connection, packet: AckPacket, batch: Co
         if (broker.persistMessages && session.persistent) {
           batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
         }
-        batch.then(() => conn.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 }));
+        batch.afterCommit(() =>
+          ctx.sendAck({ type: PacketType.PUBREL, packetId: packet.packetId, reasonCode: 0 })
+        );
         return;
       }
       // A failing PUBREC ends the flow: the message is not delivered and the id is free.

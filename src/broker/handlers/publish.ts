@@ -8,45 +8,51 @@
 import { protocolError, type PublishRefused } from "../../protocol/errors.ts";
 import { type AckPacket, PacketType, type PublishPacket, Reason } from "../../protocol/packet.ts";
 import type { StoredMessage } from "../../persistence/store.ts";
+import { isSystemTopic } from "../../protocol/topic.ts";
 import type { CommitBatch } from "../commit_batch.ts";
-import type { Connection } from "../connection.ts";
-import { type HookClient, hookMessage } from "../hooks.ts";
+import { type ClientContext, hookClient } from "../client_context.ts";
+import { stampExpiry } from "../delivery.ts";
+import { hookMessage } from "../hooks.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function handlePublish(
-  conn: Connection,
+  ctx: ClientContext,
   packet: PublishPacket,
   batch: CommitBatch,
 ): Promise<void> | void {
-  const broker = conn.broker;
+  const broker = ctx.engine;
   broker.stats.publishReceived++;
   broker.stats.messagesReceived++;
-  const topic = checkPublish(conn, packet);
+  const topic = checkPublish(ctx, packet);
   broker.stats.sampleTopic(topic);
-  if (packet.qos === 2 && conn.session!.inbound2.has(packet.packetId!)) {
+  if (packet.qos === 2 && ctx.state.session!.inbound2.has(packet.packetId!)) {
     // [MQTT-4.3.3-10] a duplicate of a QoS 2 PUBLISH not yet released is acknowledged, not routed again.
-    acknowledge(conn, packet, Reason.Success, batch);
+    acknowledge(ctx, packet, Reason.Success, batch);
     return;
   }
-  if (packet.qos > 0) countInbound(conn);
+  if (packet.qos > 0) countInbound(ctx);
   if (packet.properties?.payloadFormatIndicator === 1 && !isUtf8(packet.payload)) {
     // A payload that declares itself UTF-8 and is not: the spec lets the receiver refuse it with 0x99.
-    return refuseMessage(conn, packet, Reason.PayloadFormatInvalid, batch, "payload is not valid UTF-8");
+    return refuseMessage(ctx, packet, Reason.PayloadFormatInvalid, batch, "payload is not valid UTF-8");
   }
   // Topics beginning with "$" are the broker's own ($SYS): clients may not publish there.
-  if (topic.charCodeAt(0) === 0x24) {
-    return refuseMessage(conn, packet, Reason.NotAuthorized, batch, "topics starting with $ are reserved");
+  if (isSystemTopic(topic)) {
+    return refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "topics starting with $ are reserved");
   }
-  const allowed = broker.authorize({ clientId: conn.clientId, username: conn.username }, "write", topic);
-  if (allowed === true) return accept(conn, packet, topic, batch);
+  const allowed = broker.authorize(
+    { clientId: ctx.state.clientId, username: ctx.state.username },
+    "write",
+    topic,
+  );
+  if (allowed === true) return accept(ctx, packet, topic, batch);
   if (allowed === false) {
-    return refuseMessage(conn, packet, Reason.NotAuthorized, batch, "publish not authorized");
+    return refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "publish not authorized");
   }
   return allowed.then((ok) =>
     ok
-      ? accept(conn, packet, topic, batch)
-      : refuseMessage(conn, packet, Reason.NotAuthorized, batch, "publish not authorized")
+      ? accept(ctx, packet, topic, batch)
+      : refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "publish not authorized")
   );
 }
 
@@ -57,34 +63,34 @@ export function handlePublish(
  * forever nor loses its connection. (Only v5 packets have properties.)
  */
 export function refusePublish(
-  conn: Connection,
+  ctx: ClientContext,
   packet: PublishRefused["packet"],
   error: PublishRefused,
   batch: CommitBatch,
 ): void {
-  const broker = conn.broker;
+  const broker = ctx.engine;
   broker.stats.publishReceived++;
   broker.stats.messagesReceived++;
   broker.stats.dropped.quota_exceeded++;
   broker.log.debug("Refused a PUBLISH from {clientId} to {topic}: {error}", {
-    clientId: conn.clientId,
+    clientId: ctx.state.clientId,
     topic: packet.topic,
     error: error.message,
   });
-  if (packet.qos === 2 && conn.session!.inbound2.has(packet.packetId!)) {
+  if (packet.qos === 2 && ctx.state.session!.inbound2.has(packet.packetId!)) {
     // A duplicate of a QoS 2 PUBLISH already accepted: as in handlePublish [MQTT-4.3.3-10].
-    return acknowledge(conn, packet, Reason.Success, batch);
+    return acknowledge(ctx, packet, Reason.Success, batch);
   }
-  if (packet.qos > 0) countInbound(conn);
-  refuseMessage(conn, packet, error.reasonCode, batch, error.message);
+  if (packet.qos > 0) countInbound(ctx);
+  refuseMessage(ctx, packet, error.reasonCode, batch, error.message);
 }
 
 /** Resolves the topic and enforces what the broker advertised. Throws ProtocolError. */
-function checkPublish(conn: Connection, packet: PublishPacket): string {
-  const broker = conn.broker;
+function checkPublish(ctx: ClientContext, packet: PublishPacket): string {
+  const broker = ctx.engine;
   let topic = packet.topic;
-  if (conn.inboundAliases !== null) {
-    topic = conn.inboundAliases.resolve(topic, packet.properties?.topicAlias);
+  if (ctx.state.inboundAliases !== null) {
+    topic = ctx.state.inboundAliases.resolve(topic, packet.properties?.topicAlias);
   } else if (topic === "") {
     // [MQTT-4.7.3-1] topic names are at least one character long.
     throw protocolError(Reason.TopicNameInvalid, "empty topic name");
@@ -105,7 +111,7 @@ function checkPublish(conn: Connection, packet: PublishPacket): string {
   if (packet.properties?.subscriptionIdentifiers !== undefined) {
     throw protocolError(Reason.ProtocolError, "PUBLISH from a client carries a Subscription Identifier");
   }
-  checkRate(conn);
+  checkRate(ctx);
   return topic;
 }
 
@@ -116,24 +122,24 @@ function countLevels(topic: string): number {
 }
 
 /** [MQTT-3.3.4-7] more unacknowledged QoS 1/2 PUBLISH than Receive Maximum: 0x93. */
-function countInbound(conn: Connection): void {
-  conn.inboundUnacked++;
-  if (conn.inboundUnacked > conn.broker.mqtt.receiveMaximum) {
+function countInbound(ctx: ClientContext): void {
+  ctx.state.inboundUnacked++;
+  if (ctx.state.inboundUnacked > ctx.engine.mqtt.receiveMaximum) {
     throw protocolError(Reason.ReceiveMaximumExceeded, "receive maximum exceeded");
   }
 }
 
 /** limits.messageRate: PUBLISH per second per client; over it the connection is closed (0x96). */
-function checkRate(conn: Connection): void {
-  const limit = conn.broker.limits.messageRate;
+function checkRate(ctx: ClientContext): void {
+  const limit = ctx.engine.limits.messageRate;
   // The broker's own connections (a bridge carrying a whole remote's traffic) are not rate-limited.
-  if (limit <= 0 || conn.socket.internal) return;
-  const now = conn.broker.clock.now();
-  if (now - conn.rateWindowStart >= 1000) {
-    conn.rateWindowStart = now;
-    conn.rateCount = 0;
+  if (limit <= 0 || ctx.socket.internal) return;
+  const now = ctx.engine.clock.now();
+  if (now - ctx.state.rateWindowStart >= 1000) {
+    ctx.state.rateWindowStart = now;
+    ctx.state.rateCount = 0;
   }
-  if (++conn.rateCount > limit) throw protocolError(Reason.MessageRateTooHigh, "message rate too high");
+  if (++ctx.state.rateCount > limit) throw protocolError(Reason.MessageRateTooHigh, "message rate too high");
 }
 
 function isUtf8(bytes: Uint8Array): boolean {
@@ -146,8 +152,8 @@ function isUtf8(bytes: Uint8Array): boolean {
 }
 
 /** Routes an authorised message and acknowledges it once its effects are durable. */
-function accept(conn: Connection, packet: PublishPacket, topic: string, batch: CommitBatch): void {
-  const broker = conn.broker;
+function accept(ctx: ClientContext, packet: PublishPacket, topic: string, batch: CommitBatch): void {
+  const broker = ctx.engine;
   // Payload bytes are a view into the read buffer: kept only when something must outlive this call.
   const keep = packet.qos > 0 || packet.retain;
   let message: StoredMessage = {
@@ -155,66 +161,55 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
     payload: keep ? packet.payload.slice() : packet.payload,
     qos: packet.qos,
     retain: packet.retain,
-    origin: conn.clientId,
+    origin: ctx.state.clientId,
   };
   const props = packet.properties;
-  if (props !== undefined && conn.level === 5) {
+  if (props !== undefined && ctx.state.level === 5) {
     const forwarded = { ...props };
     delete forwarded.topicAlias;
     message.properties = forwarded;
-    if (props.messageExpiryInterval !== undefined) {
-      message.expiresAt = broker.clock.now() + props.messageExpiryInterval * 1000;
-    }
+    stampExpiry(message, broker.clock);
   }
   if (broker.hooks.onPublish.length > 0) {
-    const rewritten = runPublishHooks(conn, message);
-    if (rewritten === null) return acknowledge(conn, packet, Reason.Success, batch);
+    const rewritten = runPublishHooks(ctx, message);
+    if (rewritten === null) return acknowledge(ctx, packet, Reason.Success, batch);
     message = rewritten;
   }
-  const delivered = broker.router.route(message, batch, !keep);
+  const delivered = broker.router.route(message, batch, keep ? "owned" : "view");
   if (packet.retain) broker.retain(message, batch);
   if (broker.hooks.onPublished.length > 0) {
-    const client = hookClient(conn);
+    const client = hookClient(ctx);
     broker.hooks.notify("onPublished", (h) => h.onPublished!(client, hookMessage(message)));
   }
   broker.cluster?.forward(message, batch);
   if (packet.qos === 2) {
-    const session = conn.session!;
+    const session = ctx.state.session!;
     const id = packet.packetId!;
     session.inbound2.add(id);
     if (broker.persistMessages && session.persistent) {
       // In the same commit as the messages it queued: after a crash either both are stored
       // (a resend is recognised) or neither (a resend is routed once) [MQTT-4.3.3-10].
-      batch.persist({ kind: "putInbound", clientId: conn.clientId, packetId: id });
+      batch.persist({ kind: "putInbound", clientId: ctx.state.clientId, packetId: id });
     }
     // Not committed: a resend of this PUBLISH must be routed again, not taken as a duplicate.
     if (broker.persistMessages) batch.undo(() => session.inbound2.delete(id));
   }
   // In a cluster, subscribers on other nodes are not known here: never claim there were none.
-  const none = delivered === 0 && conn.level === 5 && broker.cluster === undefined;
+  const none = delivered === 0 && ctx.state.level === 5 && broker.cluster === undefined;
   const reason = none ? Reason.NoMatchingSubscribers : Reason.Success;
-  acknowledge(conn, packet, reason, batch);
+  acknowledge(ctx, packet, reason, batch);
 }
 
-function hookClient(conn: Connection): HookClient {
-  return {
-    clientId: conn.clientId,
-    username: conn.username,
-    remoteAddress: conn.socket.remoteAddress,
-    protocolLevel: conn.level,
-  };
-}
-
-function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessage | null {
-  const client = hookClient(conn);
+function runPublishHooks(ctx: ClientContext, message: StoredMessage): StoredMessage | null {
+  const client = hookClient(ctx);
   let current = message;
-  for (const hook of conn.broker.hooks.onPublish) {
+  for (const hook of ctx.engine.hooks.onPublish) {
     try {
       const result = hook.onPublish!(client, hookMessage(current));
       if (result === null) return null;
       if (result !== undefined) current = { ...current, ...result, payload: result.payload.slice() };
     } catch (err) {
-      conn.broker.log.warn("onPublish hook failed: {error}; message dropped", { error: String(err) });
+      ctx.engine.log.warn("onPublish hook failed: {error}; message dropped", { error: String(err) });
       return null;
     }
   }
@@ -226,16 +221,16 @@ function runPublishHooks(conn: Connection, message: StoredMessage): StoredMessag
  * the client does not resend forever); v5: the acknowledgement carries the reason.
  */
 function refuseMessage(
-  conn: Connection,
+  ctx: ClientContext,
   packet: Acknowledged,
   reason: number,
   batch: CommitBatch,
   why: string,
 ): void {
-  conn.broker.stats.dropped.not_authorized += reason === Reason.NotAuthorized ? 1 : 0;
+  ctx.engine.stats.dropped.not_authorized += reason === Reason.NotAuthorized ? 1 : 0;
   // [MQTT-3.1.2-29] a Reason String on an ack only when the client asked for problem information.
-  const reasonString = conn.level === 5 && conn.problemInformation ? why : undefined;
-  acknowledge(conn, packet, conn.level === 5 ? reason : Reason.Success, batch, reasonString);
+  const reasonString = ctx.state.level === 5 && ctx.state.problemInformation ? why : undefined;
+  acknowledge(ctx, packet, ctx.state.level === 5 ? reason : Reason.Success, batch, reasonString);
 }
 
 /** What an acknowledgement needs of its PUBLISH. */
@@ -243,7 +238,7 @@ type Acknowledged = Pick<PublishPacket, "qos" | "packetId">;
 
 /** PUBACK (QoS 1) or PUBREC (QoS 2), after the batch is durable. */
 function acknowledge(
-  conn: Connection,
+  ctx: ClientContext,
   packet: Acknowledged,
   reasonCode: number,
   batch: CommitBatch,
@@ -256,24 +251,24 @@ function acknowledge(
     reasonCode,
     properties: reasonString === undefined ? undefined : { reasonString },
   };
-  const flowEnds = packet.qos === 1 || !conn.session!.inbound2.has(ack.packetId);
-  batch.then(() => {
-    if (flowEnds) conn.inboundUnacked--;
-    conn.sendAck(ack);
+  const flowEnds = packet.qos === 1 || !ctx.state.session!.inbound2.has(ack.packetId);
+  batch.afterCommit(() => {
+    if (flowEnds) ctx.state.inboundUnacked--;
+    ctx.sendAck(ack);
   });
 }
 
 /** PUBREL: the QoS 2 flow completes; PUBCOMP follows once the release is durable. */
-export function handlePubrel(conn: Connection, packet: AckPacket, batch: CommitBatch): void {
-  const session = conn.session!;
+export function handlePubrel(ctx: ClientContext, packet: AckPacket, batch: CommitBatch): void {
+  const session = ctx.state.session!;
   const known = session.inbound2.delete(packet.packetId);
-  if (known && conn.broker.persistMessages && session.persistent) {
-    batch.persist({ kind: "deleteInbound", clientId: conn.clientId, packetId: packet.packetId });
+  if (known && ctx.engine.persistMessages && session.persistent) {
+    batch.persist({ kind: "deleteInbound", clientId: ctx.state.clientId, packetId: packet.packetId });
   }
   // (5.0) [MQTT-3.7.2-1] an unknown packet id is answered with 0x92 Packet Identifier not found.
-  const reasonCode = known || conn.level !== 5 ? Reason.Success : Reason.PacketIdentifierNotFound;
-  batch.then(() => {
-    if (known) conn.inboundUnacked--;
-    conn.sendAck({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode });
+  const reasonCode = known || ctx.state.level !== 5 ? Reason.Success : Reason.PacketIdentifierNotFound;
+  batch.afterCommit(() => {
+    if (known) ctx.state.inboundUnacked--;
+    ctx.sendAck({ type: PacketType.PUBCOMP, packetId: packet.packetId, reasonCode });
   });
 }

@@ -16,43 +16,44 @@ import {
 } from "../../protocol/packet.ts";
 import { parseSharedFilter, validateTopicFilter } from "../../protocol/topic.ts";
 import type { CommitBatch } from "../commit_batch.ts";
-import type { Connection } from "../connection.ts";
+import { type ClientContext, hookClient } from "../client_context.ts";
+import type { RetainedDelivery } from "../router.ts";
 import { type Subscription, subscriptionKey } from "../session.ts";
 
 export async function handleSubscribe(
-  conn: Connection,
+  ctx: ClientContext,
   packet: SubscribePacket,
   batch: CommitBatch,
 ): Promise<void> {
   const ids = packet.properties?.subscriptionIdentifiers;
-  if (ids !== undefined && !conn.broker.mqtt.subscriptionIdentifiers) {
+  if (ids !== undefined && !ctx.engine.mqtt.subscriptionIdentifiers) {
     // Subscription identifiers were not advertised: using one is a protocol error (0xA1).
     throw protocolError(Reason.SubscriptionIdentifiersNotSupported, "subscription identifiers not supported");
   }
   const reasonCodes: number[] = [];
   const retainedWork: (() => void)[] = [];
   for (const request of packet.subscriptions) {
-    const code = await subscribeOne(conn, request, ids?.[0], batch, retainedWork);
+    const code = await subscribeOne(ctx, request, ids?.[0], batch, retainedWork);
     // 3.1.1 has a single failure code, 0x80 (3.1.1) [MQTT-3.9.3-2].
-    reasonCodes.push(conn.level === 5 || code < 0x80 ? code : SubackFailureV4);
+    reasonCodes.push(ctx.state.level === 5 || code < 0x80 ? code : SubackFailureV4);
   }
-  const settled = conn.broker.cluster?.settled();
+  const settled = ctx.engine.cluster?.settled();
   if (settled !== undefined) batch.wait(settled);
   // [MQTT-3.8.4-1] SUBACK answers SUBSCRIBE with the same packet id, one code per filter [MQTT-3.8.4-6].
-  batch.then(() => conn.send({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes }));
+  batch.afterCommit(() => ctx.send({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes }));
   for (const work of retainedWork) work();
 }
 
 /** Returns the granted QoS or a failure reason code. */
 async function subscribeOne(
-  conn: Connection,
+  ctx: ClientContext,
   request: SubscriptionRequest,
   subscriptionId: number | undefined,
   batch: CommitBatch,
   retainedWork: (() => void)[],
 ): Promise<number> {
-  const broker = conn.broker;
-  const session = conn.session!;
+  const broker = ctx.engine;
+  const session = ctx.state.session!;
   let shared: { group: string; filter: string } | null;
   try {
     validateTopicFilter(request.filter);
@@ -84,7 +85,7 @@ async function subscribeOne(
     return Reason.QuotaExceeded;
   }
   const allowed = await broker.authorize(
-    { clientId: conn.clientId, username: conn.username },
+    { clientId: ctx.state.clientId, username: ctx.state.username },
     "read",
     filter,
   );
@@ -95,8 +96,8 @@ async function subscribeOne(
     filter: request.filter,
     qos: granted,
     // A 3.x bridge (bridge bit) gets its own messages neither back nor with RETAIN cleared.
-    noLocal: request.noLocal || conn.bridge,
-    retainAsPublished: request.retainAsPublished || conn.bridge,
+    noLocal: request.noLocal || ctx.state.bridge,
+    retainAsPublished: request.retainAsPublished || ctx.state.bridge,
     retainHandling: request.retainHandling,
     session,
   };
@@ -121,51 +122,37 @@ async function subscribeOne(
       }
     });
   }
-  broker.hooks.notify(
-    "onSubscribe",
-    (h) =>
-      h.onSubscribe!(
-        {
-          clientId: conn.clientId,
-          username: conn.username,
-          remoteAddress: conn.socket.remoteAddress,
-          protocolLevel: conn.level,
-        },
-        request.filter,
-        granted,
-      ),
-  );
+  broker.hooks.notify("onSubscribe", (h) => h.onSubscribe!(hookClient(ctx), request.filter, granted));
   // Retained messages: not for shared subscriptions; Retain Handling 0 always, 1 only for a
   // new subscription, 2 never [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
   const sendRetained = shared === null && broker.mqtt.retainAvailable &&
     (request.retainHandling === 0 || (request.retainHandling === 1 && isNew));
   if (sendRetained) {
-    retainedWork.push(() => sendRetainedMessages(conn, filter, granted, sub.subscriptionId, batch));
+    const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+    const to: RetainedDelivery = { session, qos: granted, retainAsPublished: true, subscriptionIds: ids };
+    retainedWork.push(() => sendRetainedMessages(ctx, filter, to, batch));
   }
   return granted;
 }
 
 /** Sends the retained messages matching a new subscription, with RETAIN set [MQTT-3.3.1-8]. */
 function sendRetainedMessages(
-  conn: Connection,
+  ctx: ClientContext,
   filter: string,
-  granted: QoS,
-  subscriptionId: number | undefined,
+  to: RetainedDelivery,
   batch: CommitBatch,
 ): void {
-  const broker = conn.broker;
-  const session = conn.session!;
+  const broker = ctx.engine;
   const now = broker.clock.now();
-  const ids = subscriptionId === undefined ? undefined : [subscriptionId];
   for (const message of broker.retained.match(filter)) {
     if (message.expiresAt !== undefined && message.expiresAt <= now) continue;
-    broker.router.deliverRetained(message, session, granted, ids, batch);
+    broker.router.deliverRetained(message, batch, to);
   }
 }
 
-export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket, batch: CommitBatch): void {
-  const broker = conn.broker;
-  const session = conn.session!;
+export function handleUnsubscribe(ctx: ClientContext, packet: UnsubscribePacket, batch: CommitBatch): void {
+  const broker = ctx.engine;
+  const session = ctx.state.session!;
   const reasonCodes: number[] = [];
   for (const full of packet.filters) {
     let shared: { group: string; filter: string } | null = null;
@@ -185,19 +172,12 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket, b
     if (session.persistent) {
       batch.persist({ kind: "deleteSubscription", clientId: session.clientId, filter: full });
     }
-    broker.hooks.notify(
-      "onUnsubscribe",
-      (h) =>
-        h.onUnsubscribe!({
-          clientId: conn.clientId,
-          username: conn.username,
-          remoteAddress: conn.socket.remoteAddress,
-          protocolLevel: conn.level,
-        }, full),
-    );
+    broker.hooks.notify("onUnsubscribe", (h) => h.onUnsubscribe!(hookClient(ctx), full));
     reasonCodes.push(Reason.Success);
   }
   // [MQTT-3.10.4-4] UNSUBACK answers UNSUBSCRIBE with the same packet id; codes only in v5.
-  const codes = conn.level === 5 ? reasonCodes : [];
-  batch.then(() => conn.send({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes }));
+  const codes = ctx.state.level === 5 ? reasonCodes : [];
+  batch.afterCommit(() =>
+    ctx.send({ type: PacketType.UNSUBACK, packetId: packet.packetId, reasonCodes: codes })
+  );
 }
