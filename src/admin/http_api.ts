@@ -67,9 +67,9 @@ function clientSummary(session: Session) {
     listener: conn?.socket.listener ?? null,
     protocol: session.protocolLevel,
     keepAlive: conn?.state.keepAlive ?? null,
-    inflight: session.inflight.size,
-    queued: session.queue.length,
-    subscriptions: session.subscriptions.size,
+    inflight: session.inflightCount,
+    queued: session.queuedCount,
+    subscriptions: session.subscriptionCount,
     expiryInterval: session.expiryInterval,
   };
 }

@@ -109,7 +109,7 @@ export class Bridge implements BridgeStatus {
 
   get queued(): number {
     const session = this.#broker.sessions.get(localClientId(this.name));
-    return session === undefined ? 0 : session.queue.length + session.inflight.size;
+    return session === undefined ? 0 : session.queuedCount + session.inflightCount;
   }
 
   /** Prepares the local session, then connects and keeps reconnecting until stop(). */

@@ -180,7 +180,7 @@ export function queuedSize(message: StoredMessage): number {
 
 /** Whether a queued message still fits the per-client bounds. */
 function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMessage): boolean {
-  return session.queue.length < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
+  return session.queuedCount < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
     session.queuedBytes + queuedSize(message) <= ctx.limits.maxQueuedBytes;
 }
 
@@ -198,7 +198,7 @@ export function admitEntry(
 ): boolean {
   const link = session.link;
   const persist = ctx.persistMessages && session.persistent && entry.qos > 0;
-  if (link !== null && session.queue.length === 0 && session.inflight.size < link.sendWindow) {
+  if (link !== null && session.queuedCount === 0 && session.inflightCount < link.sendWindow) {
     if (entry.qos === 0) {
       batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
       return true;
@@ -290,7 +290,7 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
   const link = session.link;
   if (link === null) return;
   const now = ctx.clock.now();
-  while (session.queue.length > 0 && session.inflight.size < link.sendWindow) {
+  while (session.queuedCount > 0 && session.inflightCount < link.sendWindow) {
     const entry = session.queue.shift()!;
     session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
