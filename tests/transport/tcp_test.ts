@@ -86,3 +86,48 @@ Deno.test("TCP: a packet cut off by either side's close gives its bytes back to 
     await listener.close();
   }
 });
+
+Deno.test("TCP: a packet larger than every read buffer arrives whole, and a small one after it too", async () => {
+  const sockets: Socket[] = [];
+  const listener = listenTcp({ hostname: "127.0.0.1", port: 0 }, (s) => sockets.push(s));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+  try {
+    // PUBLISH QoS 0, topic "t", 300 000 payload bytes (remaining length 300 003, 3 length bytes).
+    const payload = Uint8Array.from({ length: 300_000 }, (_, i) => i % 251);
+    const remaining = 2 + 1 + payload.length;
+    const head = [
+      0x30,
+      (remaining & 0x7f) | 0x80,
+      ((remaining >> 7) & 0x7f) | 0x80,
+      remaining >> 14,
+      0,
+      1,
+      0x74,
+    ];
+    const writing = (async () => {
+      // A PINGREQ first: the first packet's own size limit is small (it is the CONNECT).
+      const bytes = new Uint8Array([0xc0, 0x00, ...head, ...payload, 0xc0, 0x00]);
+      for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+    })();
+    await until(() => sockets.length > 0, "the accepted socket");
+    const frames = [];
+    while (frames.length < 3) {
+      // Copied before asking for more: a batch's views are valid until the next read.
+      for (const f of (await sockets[0].frames.next())!) {
+        frames.push({ header: f.header, body: f.body.slice() });
+      }
+    }
+    await writing;
+    assert.deepEqual(frames.map((f) => f.header >> 4), [
+      PacketType.PINGREQ,
+      PacketType.PUBLISH,
+      PacketType.PINGREQ,
+    ]);
+    assert.deepEqual(frames[1].body.subarray(3), payload);
+    sockets[0].close();
+    await sockets[0].closed;
+  } finally {
+    conn.close();
+    await listener.close();
+  }
+});
