@@ -71,6 +71,8 @@ export class Broker implements BrokerContext {
   foreignSession: ForeignSessionPolicy;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
+  /** A connection stopped reading (one function for all of them). */
+  readonly #connectionEnded = (conn: Connection): void => void this.#connections.delete(conn);
   readonly #chain: CommitChain;
   readonly #lifecycle: SessionLifecycle;
   #cluster: ClusterLink | undefined;
@@ -141,10 +143,13 @@ export class Broker implements BrokerContext {
       socket.close();
       return;
     }
-    const conn = new Connection(this, socket, { durability: this.#options.durability });
+    const conn = new Connection(this, socket, {
+      durability: this.#options.durability,
+      onEnded: this.#connectionEnded,
+    });
     this.#connections.add(conn);
     this.stats.connectionsTotal++;
-    conn.run().finally(() => this.#connections.delete(conn));
+    conn.run();
   }
 
   /**
@@ -434,8 +439,8 @@ export class Broker implements BrokerContext {
     let queued = 0;
     let queuedBytes = 0;
     for (const session of this.sessions.values()) {
-      inflight += session.inflight.size;
-      queued += session.queue.length;
+      inflight += session.inflightCount;
+      queued += session.queuedCount;
       queuedBytes += session.queuedBytes;
     }
     return { inflight, queued, queuedBytes };

@@ -43,6 +43,8 @@ const ACK_SCRATCH = Uint8Array.of(0, 2, 0, 0);
 export interface ConnectionOptions {
   /** BrokerOptions.durability: "relaxed" acknowledges before the store commit resolves. */
   durability?: BrokerOptions["durability"];
+  /** Told once the connection has stopped reading (shared by all connections: no closure each). */
+  onEnded?: (connection: Connection) => void;
 }
 
 export class Connection implements ClientContext, SessionLink, KeepAliveClient, CommitObserver {
@@ -57,10 +59,12 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
   #silenceLimitMs = 0;
   #connectTimer: TimerHandle | undefined;
   #closeReason = "connection closed";
+  readonly #onEnded: ((connection: Connection) => void) | undefined;
 
   constructor(engine: BrokerContext, socket: Socket, options: ConnectionOptions = {}) {
     this.engine = engine;
     this.socket = socket;
+    this.#onEnded = options.onEnded;
     this.#lastActivity = engine.clock.now();
     // The connection observes its own chain: no closure per connection.
     this.chain = new CommitChain(engine.store, this, { relaxed: options.durability === "relaxed" });
@@ -99,27 +103,56 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
     return this.state.aliases;
   }
 
-  /** Reads until the socket ends. Never rejects. */
-  async run(): Promise<void> {
-    const source = this.socket.frames;
-    let frames: Frame[] | null = null;
+  /**
+   * Reads until the socket ends (then tells `onEnded`). Never throws. A loop of then()
+   * callbacks rather than an async function: an idle connection waits here for seconds, and
+   * an async frame with its promises would live as long (docs/benchmarks.md, idle connections).
+   */
+  run(): void {
+    this.#read();
+  }
+
+  #read(): void {
+    // Nothing of the handled batch is held across the wait: an idle connection would keep it
+    // alive for seconds, long enough to be promoted to the old generation.
+    let next: Promise<Frame[] | null>;
     try {
-      for (;;) {
-        // Not holding the handled batch across the wait: an idle connection would keep it
-        // alive for seconds, long enough to be promoted to the old generation.
-        frames = null;
-        frames = await source.next();
-        if (frames === null || this.#phase === "closed") break;
-        this.#lastActivity = this.engine.clock.now();
-        const pending = this.#handleBatch(frames);
-        if (pending !== undefined) await pending;
-        if (this.isClosed) break;
-      }
+      next = this.socket.frames.next();
     } catch (err) {
-      this.#fail(err);
-    } finally {
-      this.#socketEnded();
+      return this.#stop(err);
     }
+    next.then(this.#onFrames, this.#onFrames);
+  }
+
+  /**
+   * How the wait for the next batch ended: a batch, null when the peer has ended, or the
+   * error the read failed with (one callback for both outcomes: one closure per connection;
+   * a FrameSource rejects with an error, never with null or an array).
+   */
+  readonly #onFrames = (result: unknown): void => {
+    if (result !== null && !Array.isArray(result)) return this.#stop(result);
+    if (result === null || this.#phase === "closed") return this.#stop();
+    this.#lastActivity = this.engine.clock.now();
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#handleBatch(result as Frame[]);
+    } catch (err) {
+      return this.#stop(err);
+    }
+    if (pending === undefined) return this.#next();
+    pending.then(() => this.#next(), (err) => this.#stop(err));
+  };
+
+  #next(): void {
+    if (this.isClosed) return this.#stop();
+    this.#read();
+  }
+
+  /** The read loop is over: fails the connection on `err`, then shuts it down. */
+  #stop(err?: unknown): void {
+    if (err !== undefined) this.#fail(err);
+    this.#socketEnded();
+    this.#onEnded?.(this);
   }
 
   /**
