@@ -18,7 +18,7 @@ import {
   type Properties,
   Reason,
 } from "../protocol/packet.ts";
-import type { Socket } from "../transport/socket.ts";
+import type { FrameReceiver, Socket } from "../transport/socket.ts";
 import { varintSize } from "../protocol/writer.ts";
 import { PROTOCOL_MAX_PACKET_SIZE } from "../protocol/frame_stream.ts";
 import { fitPacket } from "./packet_fit.ts";
@@ -47,7 +47,8 @@ export interface ConnectionOptions {
   onEnded?: (connection: Connection) => void;
 }
 
-export class Connection implements ClientContext, SessionLink, KeepAliveClient, CommitObserver {
+export class Connection
+  implements ClientContext, SessionLink, KeepAliveClient, CommitObserver, FrameReceiver {
   readonly socket: Socket;
   readonly engine: BrokerContext;
   readonly state: ClientState = new ClientState();
@@ -60,6 +61,8 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
   #connectTimer: TimerHandle | undefined;
   #closeReason = "connection closed";
   readonly #onEnded: ((connection: Connection) => void) | undefined;
+  #onFrames: ((frames: Frame[] | null) => void) | undefined;
+  #onFailed: ((err: unknown) => void) | undefined;
 
   constructor(engine: BrokerContext, socket: Socket, options: ConnectionOptions = {}) {
     this.engine = engine;
@@ -115,33 +118,41 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
   #read(): void {
     // Nothing of the handled batch is held across the wait: an idle connection would keep it
     // alive for seconds, long enough to be promoted to the old generation.
-    let next: Promise<Frame[] | null>;
+    const source = this.socket.frames;
     try {
-      next = this.socket.frames.next();
+      if (source.pull !== undefined) return source.pull(this);
+      source.next().then(
+        this.#onFrames ??= this.#settled.bind(this),
+        this.#onFailed ??= this.framesFailed.bind(this),
+      );
     } catch (err) {
-      return this.#stop(err);
+      this.#stop(err);
     }
-    next.then(this.#onFrames, this.#onFrames);
   }
 
-  /**
-   * How the wait for the next batch ended: a batch, null when the peer has ended, or the
-   * error the read failed with (one callback for both outcomes: one closure per connection;
-   * a FrameSource rejects with an error, never with null or an array).
-   */
-  readonly #onFrames = (result: unknown): void => {
-    if (result !== null && !Array.isArray(result)) return this.#stop(result);
-    if (result === null || this.#phase === "closed") return this.#stop();
+  /** A promise-only FrameSource's batch (the callbacks are made once, for such sources only). */
+  #settled(frames: Frame[] | null): void {
+    this.framesRead(frames);
+  }
+
+  /** FrameReceiver: the next batch, or null when the peer has ended. Never throws. */
+  framesRead(frames: Frame[] | null): void {
+    if (frames === null || this.#phase === "closed") return this.#stop();
     this.#lastActivity = this.engine.clock.now();
     let pending: Promise<void> | undefined;
     try {
-      pending = this.#handleBatch(result as Frame[]);
+      pending = this.#handleBatch(frames);
     } catch (err) {
       return this.#stop(err);
     }
     if (pending === undefined) return this.#next();
     pending.then(() => this.#next(), (err) => this.#stop(err));
-  };
+  }
+
+  /** FrameReceiver: reading failed (malformed input, the transport). Never throws. */
+  framesFailed(err: unknown): void {
+    this.#stop(err);
+  }
 
   #next(): void {
     if (this.isClosed) return this.#stop();

@@ -21,6 +21,21 @@ import type { Frame } from "../protocol/packet.ts";
 export interface FrameSource {
   /** The next non-empty batch, or null once the peer has ended. Rejects on malformed input. */
   next(): Promise<Frame[] | null>;
+  /**
+   * The same as {@link next}, told to `receiver` instead of through a promise of its own (a
+   * source that offers it saves the waiting reader a promise, a reaction and a callback per
+   * wait, which an idle connection holds for as long as its client is silent). Either method
+   * may be used for each batch, never both at once.
+   */
+  pull?(receiver: FrameReceiver): void;
+}
+
+/** Who {@link FrameSource.pull} tells about the next batch. Neither method may throw. */
+export interface FrameReceiver {
+  /** The next non-empty batch, or null once the peer has ended. */
+  framesRead(frames: Frame[] | null): void;
+  /** Reading failed: malformed input (with its reason code) or the transport. */
+  framesFailed(err: unknown): void;
 }
 
 /** One client connection as the engine sees it. */

@@ -15,7 +15,7 @@ import { BatchWriter } from "./batch_writer.ts";
 import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import { borrowReadBuffer, MIN_READ, nextReadSize, returnReadBuffer } from "./read_buffers.ts";
-import type { FrameSource, Socket } from "./socket.ts";
+import type { FrameReceiver, FrameSource, Socket } from "./socket.ts";
 
 export interface TcpOptions {
   hostname: string;
@@ -76,6 +76,8 @@ class TcpSocket implements Socket, FrameSource {
   /** Bytes the last read returned (0 before the first). */
   #lastRead = 0;
   #initial: Uint8Array | undefined;
+  /** Who the pending read tells (set by each pull). */
+  #receiver: FrameReceiver | null = null;
   #ended = false;
   #connClosed = false;
   #wrote = false;
@@ -149,6 +151,11 @@ class TcpSocket implements Socket, FrameSource {
   // waiting seconds for its next packet, every object a pending read holds is promoted to the
   // old generation, and an async frame holds several more than one reaction does.
   next(): Promise<Frame[] | null> {
+    return new Promise((resolve, reject) => this.pull({ framesRead: resolve, framesFailed: reject }));
+  }
+
+  pull(receiver: FrameReceiver): void {
+    this.#receiver = receiver;
     const initial = this.#initial;
     if (initial !== undefined) {
       this.#initial = undefined;
@@ -156,23 +163,41 @@ class TcpSocket implements Socket, FrameSource {
       try {
         batch = this.#splitter.push(initial);
       } catch (err) {
-        // As from a read: the promise rejects (a first packet over its limit right after the PROXY header).
-        return Promise.reject(err);
+        // As from a read: a first packet over its limit right after the PROXY header.
+        return receiver.framesFailed(err);
       }
-      if (batch.length > 0) return Promise.resolve(batch);
+      if (batch.length > 0) return receiver.framesRead(batch);
     }
-    if (this.#ended) return Promise.resolve(null);
-    this.#sizeBuffer();
-    return this.#conn.read(this.#buffer).then(this.#settled, this.#settled);
+    if (this.#ended) return receiver.framesRead(null);
+    this.#read();
   }
 
-  /** How the read settled: a byte count, null at the end of the stream, or the error. One callback for both. */
-  readonly #settled = (result: unknown): Frame[] | null | Promise<Frame[] | null> => {
-    if (typeof result !== "number") return this.#end(); // null (EOF) or a read error: the peer is gone
-    if (this.#ended) return null; // closed meanwhile: a late read is not framed any more
+  #read(): void {
+    this.#sizeBuffer();
+    this.#conn.read(this.#buffer).then(this.#settled, this.#settled);
+  }
+
+  /**
+   * How the read settled: a byte count, null at the end of the stream, or the error (one
+   * callback for both). It tells the receiver, which never throws: nothing rejects the
+   * promise then() returned, which nobody waits on.
+   */
+  readonly #settled = (result: unknown): void => {
+    const receiver = this.#receiver!;
+    if (typeof result !== "number") { // null (EOF) or a read error: the peer is gone
+      this.#end();
+      return receiver.framesRead(null);
+    }
+    if (this.#ended) return receiver.framesRead(null); // closed meanwhile: a late read is not framed any more
     this.#lastRead = result;
-    const batch = this.#splitter.push(this.#buffer.subarray(0, result));
-    return batch.length > 0 ? batch : this.next();
+    let batch: Frame[];
+    try {
+      batch = this.#splitter.push(this.#buffer.subarray(0, result));
+    } catch (err) {
+      return receiver.framesFailed(err);
+    }
+    if (batch.length > 0) receiver.framesRead(batch);
+    else this.#read();
   };
 
   /**
@@ -187,7 +212,7 @@ class TcpSocket implements Socket, FrameSource {
     this.#buffer = size === MIN_READ ? this.#own : borrowReadBuffer(size);
   }
 
-  #end(): null {
+  #end(): void {
     if (!this.#ended) {
       this.#ended = true;
       // No read is pending any more: a borrowed buffer can go back.
@@ -198,7 +223,6 @@ class TcpSocket implements Socket, FrameSource {
       this.#writer.close();
       this.#closeConn();
     }
-    return null;
   }
 
   #closeConn(): void {
