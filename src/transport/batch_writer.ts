@@ -18,6 +18,41 @@
 export type WriteSink = (bytes: Uint8Array) => Promise<number>;
 
 /**
+ * What a writer writes to and tells about its end, as one object: a socket with thousands
+ * of instances implements it with methods rather than handing the writer three closures.
+ */
+export interface WriteTarget {
+  /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
+  writeSome(bytes: Uint8Array): Promise<number>;
+  /** Everything queued before close() is written (or a write failed): called once. */
+  writerClosed(): void;
+  /** A write failed; writerClosed() follows. */
+  writeFailed(err: unknown): void;
+}
+
+/** The function form of a {@link WriteTarget}. */
+class FunctionTarget implements WriteTarget {
+  readonly writeSome: WriteSink;
+  readonly writerClosed: () => void;
+  readonly writeFailed: (err: unknown) => void;
+
+  constructor(sink: WriteSink, onClose: () => void, onError: (err: unknown) => void) {
+    this.writeSome = sink;
+    this.writerClosed = onClose;
+    this.writeFailed = onError;
+  }
+}
+
+const ignore = (): void => {};
+
+/**
+ * Writers with bytes queued in this turn, flushed together from one microtask (one for all
+ * writers rather than a bound callback kept by each).
+ */
+const due: BatchWriter[] = [];
+let flushQueued = false;
+
+/**
  * Two chunk sizes: a flush starts in a small chunk, so that one message fanned out to
  * 10 000 connections in one turn borrows 20 MiB rather than 2.5 GiB; what does not fit
  * continues in large ones.
@@ -44,9 +79,7 @@ function giveBack(chunk: Uint8Array): void {
 }
 
 export class BatchWriter {
-  readonly #sink: WriteSink;
-  readonly #onClose: () => void;
-  readonly #onError: (err: unknown) => void;
+  readonly #target: WriteTarget;
   /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
   #chunks: Uint8Array[] = [];
   #lengths: number[] = [];
@@ -58,12 +91,21 @@ export class BatchWriter {
   #writing = false;
   #closing = false;
   #closed = false;
-  readonly #flushBound = () => this.#flush();
 
-  constructor(sink: WriteSink, options: { onClose?: () => void; onError?: (err: unknown) => void } = {}) {
-    this.#sink = sink;
-    this.#onClose = options.onClose ?? (() => {});
-    this.#onError = options.onError ?? (() => {});
+  constructor(
+    sink: WriteSink | WriteTarget,
+    options: { onClose?: () => void; onError?: (err: unknown) => void } = {},
+  ) {
+    this.#target = typeof sink === "function"
+      ? new FunctionTarget(sink, options.onClose ?? ignore, options.onError ?? ignore)
+      : sink;
+  }
+
+  static #flushDue(): void {
+    flushQueued = false;
+    // A flush only starts writes, so no writer joins while this runs; the loop would take it.
+    for (let i = 0; i < due.length; i++) due[i].#flush();
+    due.length = 0;
   }
 
   /** Bytes queued or being written. */
@@ -133,7 +175,11 @@ export class BatchWriter {
   #schedule(): void {
     if (this.#scheduled || this.#writing) return;
     this.#scheduled = true;
-    queueMicrotask(this.#flushBound);
+    due.push(this);
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(BatchWriter.#flushDue);
+    }
   }
 
   #flush(): void {
@@ -169,7 +215,7 @@ export class BatchWriter {
         this.#queued = 0;
         this.#chunks = [];
         this.#lengths = [];
-        this.#onError(err);
+        this.#target.writeFailed(err);
         this.#finish();
       },
     );
@@ -181,7 +227,7 @@ export class BatchWriter {
       const length = lengths[i];
       let offset = 0;
       while (offset < length) {
-        const n = await this.#sink(chunk.subarray(offset, length));
+        const n = await this.#target.writeSome(chunk.subarray(offset, length));
         if (n <= 0) throw new Error("write returned no progress");
         offset += n;
       }
@@ -196,6 +242,6 @@ export class BatchWriter {
     this.#closing = true;
     this.#chunks = [];
     this.#lengths = [];
-    this.#onClose();
+    this.#target.writerClosed();
   }
 }

@@ -11,7 +11,7 @@ import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stre
 import type { Frame } from "../protocol/packet.ts";
 import { AcceptLoop, type Slot } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
-import { BatchWriter } from "./batch_writer.ts";
+import { BatchWriter, type WriteTarget } from "./batch_writer.ts";
 import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import { borrowReadBuffer, MIN_READ, nextReadSize, returnReadBuffer } from "./read_buffers.ts";
@@ -63,7 +63,7 @@ interface ClosedNotice {
  * MIN_READ bytes while the client is quiet (read_buffers.ts), no `closed` promise unless
  * someone asks for one, the peer's address formatted when first asked for.
  */
-class TcpSocket implements Socket, FrameSource {
+class TcpSocket implements Socket, FrameSource, WriteTarget {
   readonly listener: string;
   readonly #conn: Deno.Conn;
   readonly #splitter: FrameSplitter;
@@ -94,20 +94,26 @@ class TcpSocket implements Socket, FrameSource {
     const initial = options.initial;
     if (initial !== undefined && initial.length > 0) this.#initial = initial;
     this.#splitter = new FrameSplitter(options.framing);
-    // The engine closed after its last packet (a DISCONNECT, a refusing CONNACK): linger so that
-    // the packet reaches a client that is still sending. A failed write means the peer is gone;
-    // a connection the broker never wrote to has nothing to deliver (an attacker streaming a
-    // huge declared CONNECT is cut off at once, not drained for seconds).
-    this.#writer = new BatchWriter((bytes) => {
-      this.#wrote = true;
-      return conn.write(bytes);
-    }, {
-      onClose: () => {
-        if (this.#writeFailed || this.#connClosed || !this.#wrote) this.#closeConn();
-        else lingeringClose(conn, () => this.#closeConn());
-      },
-      onError: () => this.#writeFailed = true,
-    });
+    this.#writer = new BatchWriter(this);
+  }
+
+  // WriteTarget: what the writer writes to.
+  writeSome(bytes: Uint8Array): Promise<number> {
+    this.#wrote = true;
+    return this.#conn.write(bytes);
+  }
+
+  // The engine closed after its last packet (a DISCONNECT, a refusing CONNACK): linger so that
+  // the packet reaches a client that is still sending. A failed write means the peer is gone;
+  // a connection the broker never wrote to has nothing to deliver (an attacker streaming a
+  // huge declared CONNECT is cut off at once, not drained for seconds).
+  writerClosed(): void {
+    if (this.#writeFailed || this.#connClosed || !this.#wrote) this.#closeConn();
+    else lingeringClose(this.#conn, () => this.#closeConn());
+  }
+
+  writeFailed(): void {
+    this.#writeFailed = true;
   }
 
   get remoteAddress(): string {

@@ -124,3 +124,26 @@ Deno.test("a message larger than the write chunks arrives whole and in order, he
   assert.ok(received.slice(6, 200_006).every((b, i) => b === i % 251), "payload bytes in order");
   assert.deepEqual(received.slice(200_006, 200_009), [0x32, 0x03, 0x04]);
 });
+
+Deno.test("a target object is written to and told of the end; writers of one turn flush in one microtask", async () => {
+  const log: string[] = [];
+  const target = (name: string) => ({
+    writeSome(bytes: Uint8Array) {
+      log.push(`${name} ${[...bytes]}`);
+      return Promise.resolve(bytes.length);
+    },
+    writerClosed: () => log.push(`${name} closed`),
+    writeFailed: () => log.push(`${name} failed`),
+  });
+  const a = new BatchWriter(target("a"));
+  const b = new BatchWriter(target("b"));
+  a.write(Uint8Array.of(1));
+  b.write(Uint8Array.of(2));
+  a.write(Uint8Array.of(3));
+  await Promise.resolve();
+  assert.deepEqual(log, ["a 1,3", "b 2"], "both flushed by the first microtask after the turn");
+  a.close();
+  b.close();
+  while (log.length < 4) await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(log.slice(2).sort(), ["a closed", "b closed"]);
+});
