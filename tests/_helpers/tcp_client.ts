@@ -9,7 +9,7 @@
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
 import type { Packet, ProtocolLevel } from "../../src/protocol/packet.ts";
-import type { PacketOf } from "./test_client.ts";
+import type { PacketOf } from "./packet_queue.ts";
 
 /** How the connection ended, as this client saw it. */
 export type Ending = "eof" | "reset" | "closed by client";

@@ -12,7 +12,7 @@ import {
   type ProtocolLevel,
   type PublishPacket,
 } from "../../src/protocol/packet.ts";
-import type { PacketOf } from "./test_client.ts";
+import type { PacketOf } from "./packet_queue.ts";
 
 export interface WireConnectOptions {
   clientId?: string;
