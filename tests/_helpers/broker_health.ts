@@ -24,7 +24,7 @@ export async function isAlive(broker: BrokerProcess): Promise<boolean> {
  */
 export async function qos1RoundTrip(port: number, withinMs = 5000): Promise<number> {
   const started = performance.now();
-  const client = await WireClient.connect(port, { timeoutMs: withinMs });
+  const client = await WireClient.connect({ port, timeoutMs: withinMs });
   try {
     const topic = `health/${crypto.randomUUID()}`;
     await client.subscribe(topic, 1);

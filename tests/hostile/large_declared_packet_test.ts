@@ -55,7 +55,7 @@ Deno.test({
       await t.step("a CONNECT claiming 200 MB is refused from its header, before CONNECT", async () => {
         const sampler = new RssSampler(pid);
         for (let round = 0; round < ROUNDS; round++) {
-          const attacker = await WireClient.open(broker.port);
+          const attacker = await WireClient.open({ port: broker.port });
           const sent = await stream(attacker, Uint8Array.of(0x10, 0x80, 0x80, 0x80, 0x64), 150);
           await attacker.closedByBroker(5000);
           attacker.close();
@@ -74,7 +74,9 @@ Deno.test({
         async () => {
           for (let round = 0; round < ROUNDS; round++) {
             const sampler = new RssSampler(pid);
-            const attackers = await Promise.all([0, 1, 2].map(() => WireClient.connect(broker.port)));
+            const attackers = await Promise.all(
+              [0, 1, 2].map(() => WireClient.connect({ port: broker.port })),
+            );
             const first = new Uint8Array([...header(0x30, 60_000_000), 0x00, 0x01, 0x74]);
             const sent = await Promise.all(attackers.map((a) => stream(a, first, 40)));
             // 120 MiB do not fit 64: whoever's bytes did not fit was told 0x89 Server busy and closed.
@@ -99,7 +101,7 @@ Deno.test({
       );
 
       await t.step("the budget is whole again: a 20 MiB message goes through", async () => {
-        const client = await WireClient.connect(broker.port);
+        const client = await WireClient.connect({ port: broker.port });
         try {
           await client.subscribe("big", 1);
           const payload = new Uint8Array(20 * MiB).fill(7);

@@ -20,7 +20,7 @@ const HOSTILE_ID = `evil\n${FORGED}\r\u001b[2K\u0085\u2028`;
 
 /** Connects with the hostile client id and gets itself closed (QoS 3 PUBLISH: malformed), logged at info. */
 async function provoke(port: number): Promise<void> {
-  const client = await WireClient.connect(port, { clientId: HOSTILE_ID });
+  const client = await WireClient.connect({ port }, { clientId: HOSTILE_ID });
   await client.write(Uint8Array.of(0x36, 0x03, 0x00, 0x01, 0x74)).catch(() => {});
   await client.closedByBroker(5000);
   client.close();

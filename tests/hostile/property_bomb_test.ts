@@ -47,7 +47,7 @@ function stallProbe(port: number) {
   let running = true;
   let worst = 0;
   const done = (async () => {
-    const probe = await WireClient.connect(port);
+    const probe = await WireClient.connect({ port });
     try {
       while (running) {
         const started = performance.now();
@@ -78,7 +78,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const broker = await startBroker();
-    const subscriber = await WireClient.connect(broker.port);
+    const subscriber = await WireClient.connect({ port: broker.port });
     try {
       await subscriber.subscribe("bomb/#", 1);
       await qos1RoundTrip(broker.port); // warm up before the baseline
@@ -88,7 +88,7 @@ Deno.test({
       let bytesSent = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const n = round % 2 === 0 ? 200_000 : 2_000_000;
-        const attacker = await WireClient.connect(broker.port);
+        const attacker = await WireClient.connect({ port: broker.port });
         const packets = [publishBomb(n, 1), publishBombQos0(n)];
         for (const packet of packets) {
           await attacker.write(packet);

@@ -14,7 +14,8 @@
 import assert from "node:assert/strict";
 import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
-import { describe, TcpClient, type TcpClientOptions } from "../_helpers/tcp_client.ts";
+import { describe } from "../_helpers/packet_queue.ts";
+import { WireClient, type WireClientOptions } from "../_helpers/wire_client.ts";
 import { type DisconnectPacket, type Packet, PacketType, Reason } from "../../src/protocol/packet.ts";
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
@@ -72,8 +73,8 @@ function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: 
   );
 }
 
-async function connect(options: TcpClientOptions, clientId: string): Promise<TcpClient> {
-  const client = await TcpClient.open({ ...options, level: 5 });
+async function connect(options: WireClientOptions, clientId: string): Promise<WireClient> {
+  const client = await WireClient.open({ ...options, level: 5, timeoutMs: 2000 });
   await client.send({
     type: PacketType.CONNECT,
     protocolName: "MQTT",
@@ -88,7 +89,7 @@ async function connect(options: TcpClientOptions, clientId: string): Promise<Tcp
 }
 
 /** Writes `packet` again and again until the connection ends or `ms` passed (the client that keeps sending). */
-async function keepSending(client: TcpClient, packet: Uint8Array, ms: number): Promise<void> {
+async function keepSending(client: WireClient, packet: Uint8Array, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (client.ending === undefined && client.writeError === undefined && Date.now() < until) {
     await client.sendRaw(packet);
@@ -96,7 +97,7 @@ async function keepSending(client: TcpClient, packet: Uint8Array, ms: number): P
 }
 
 /** Reads until the broker ends the connection; returns what arrived and how it ended. */
-async function drain(client: TcpClient): Promise<{ packets: Packet[]; ending: string | undefined }> {
+async function drain(client: WireClient): Promise<{ packets: Packet[]; ending: string | undefined }> {
   const packets: Packet[] = [];
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
@@ -115,7 +116,7 @@ async function drain(client: TcpClient): Promise<{ packets: Packet[]; ending: st
  * and goes on sending for 300 ms before it starts reading. The DISCONNECT is queued behind the
  * backlog; closing with the client's bytes unread reset the connection and lost it.
  */
-async function overflowRound(options: TcpClientOptions, round: number): Promise<void> {
+async function overflowRound(options: WireClientOptions, round: number): Promise<void> {
   const client = await connect(options, `overflow-${round}`);
   try {
     await client.send({
@@ -168,7 +169,7 @@ async function stopsWithin(broker: BrokerProcess, ms: number): Promise<boolean> 
 
 /** A refused CONNECT followed at once by more packets: the client must still read the CONNACK's code. */
 async function refusedRound(port: number, round: number): Promise<void> {
-  const client = await TcpClient.open({ port, level: 5 });
+  const client = await WireClient.open({ port, level: 5 });
   try {
     const connect = encodePacket({
       type: PacketType.CONNECT,
