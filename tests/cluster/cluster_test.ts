@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { hashPassword } from "../../src/auth/password_file.ts";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
 import { KeptStore } from "../_helpers/kept_store.ts";
 import { hasNatsServer, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { login, writeUsers } from "../_helpers/password_users.ts";
 
 const available = hasNatsServer("the three-node cluster test");
 
@@ -51,10 +51,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** alice and eve (password "<user>-pw"), for the session-owner step; other clients are anonymous. */
 const passwordFile = await Deno.makeTempFile({ prefix: "cluster-passwords-" });
-await Deno.writeTextFile(
-  passwordFile,
-  `alice:${await hashPassword("alice-pw", 1000)}\neve:${await hashPassword("eve-pw", 1000)}\n`,
-);
+await writeUsers(passwordFile, ["alice", "eve"]);
 
 function clusterYaml(nats: NatsCluster, i: number): string {
   return `persistence: { type: memory }\nsys: { interval: 0 }\ncluster:\n  node_id: node${i}\n  replicas: 3\n` +
@@ -189,11 +186,11 @@ Deno.test({
         async () => {
           const v5 = { clientId: "owned", protocolVersion: 5 as const, clean: false };
           const expiry = { properties: { sessionExpiryInterval: 3600 } };
-          const alice = open(port(0), { ...v5, ...expiry, username: "alice", password: "alice-pw" });
+          const alice = open(port(0), { ...v5, ...expiry, ...login("alice") });
           await alice.connack;
           await alice.c.subscribeAsync("owned/#", { qos: 1 });
           const refusal = (i: number) =>
-            open(port(i), { ...v5, ...expiry, username: "eve", password: "eve-pw" }).connack.then(
+            open(port(i), { ...v5, ...expiry, ...login("eve") }).connack.then(
               () => "connected",
               (err: { code?: number }) => err.code,
             );
@@ -204,7 +201,7 @@ Deno.test({
           await pub.connack;
           await pub.c.publishAsync("owned/1", "for alice", { qos: 1 });
           assert.equal(await refusal(1), 0x85);
-          const back = open(port(1), { ...v5, ...expiry, username: "alice", password: "alice-pw" });
+          const back = open(port(1), { ...v5, ...expiry, ...login("alice") });
           assert.equal((await back.connack).sessionPresent, true);
           await waitUntil("alice's queued message", () => back.received.length === 1);
           assert.equal(back.received[0].payload, "for alice");

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { varintSize, writeVarint } from "../../src/protocol/writer.ts";
-import { assertHealthy, qos1RoundTrip } from "../_helpers/broker_health.ts";
+import { assertHealthy, probeRoundTrip } from "../_helpers/broker_health.ts";
 import { startBroker } from "../_helpers/broker_process.ts";
 import { MiB, mib, rssBytes, rssFallsTo, RssSampler } from "../_helpers/rss.ts";
 import { WireClient } from "../_helpers/wire_client.ts";
@@ -49,7 +49,7 @@ Deno.test({
     const broker = await startBroker();
     const pid = broker.child.pid;
     try {
-      await qos1RoundTrip(broker.port);
+      await probeRoundTrip(broker.port);
       const baseline = await rssBytes(pid);
 
       await t.step("a CONNECT claiming 200 MB is refused from its header, before CONNECT", async () => {
@@ -66,7 +66,7 @@ Deno.test({
         console.log(`CONNECT 200 MB × ${ROUNDS}: RSS ${mib(baseline)} → peak ${mib(peak)}`);
         // Nothing of the body is held: only a read buffer (≤ 256 KiB) per connection.
         assert.ok(peak <= baseline + 16 * MiB, `peak ${mib(peak)}`);
-        await assertHealthy(broker, baseline + 16 * MiB, "CONNECT 200 MB");
+        await assertHealthy(broker, "CONNECT 200 MB", { maxRss: baseline + 16 * MiB });
       });
 
       await t.step(
@@ -96,7 +96,7 @@ Deno.test({
             const after = await rssFallsTo(pid, baseline + 16 * MiB, 5000);
             assert.ok(after <= baseline + 16 * MiB, `round ${round}: RSS ${mib(after)} after the close`);
           }
-          await assertHealthy(broker, baseline + 16 * MiB, "partial PUBLISH");
+          await assertHealthy(broker, "partial PUBLISH", { maxRss: baseline + 16 * MiB });
         },
       );
 
@@ -116,7 +116,7 @@ Deno.test({
         } finally {
           client.close();
         }
-        await assertHealthy(broker, baseline + BUDGET + 64 * MiB, "after a 20 MiB message");
+        await assertHealthy(broker, "after a 20 MiB message", { maxRss: baseline + BUDGET + 64 * MiB });
       });
     } finally {
       await broker.stop();

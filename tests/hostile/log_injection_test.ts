@@ -51,7 +51,7 @@ for (const format of ["text", "json"] as const) {
           assert.deepEqual(new Set(mentions.map((l) => JSON.parse(l).clientId)), new Set([HOSTILE_ID]));
         }
         // Nothing here should grow memory: 16 MiB covers the heap's own noise.
-        await assertHealthy(broker, baseline + 16 * MiB, `${format} log`);
+        await assertHealthy(broker, `${format} log`, { maxRss: baseline + 16 * MiB });
       } finally {
         await broker.stop();
       }
