@@ -19,6 +19,7 @@ import { type Listener, startListener } from "../src/transport/listener.ts";
 import type { Socket } from "../src/transport/socket.ts";
 import { freePort, startBroker } from "./_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "./_helpers/certs.ts";
+import { upgradeRequest } from "./_helpers/websocket_bytes.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping the tls/wss server tests: openssl is not installed");
@@ -151,9 +152,6 @@ async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<
   }
 }
 
-const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-
 /** A masked binary WebSocket frame (mask 0 0 0 0) with a 16-bit length. */
 function binaryFrame(payload: Uint8Array): Uint8Array {
   const n = payload.length;
@@ -180,7 +178,7 @@ async function rawClient(
   if (proxy) await write(new TextEncoder().encode("PROXY TCP4 192.0.2.7 127.0.0.1 40000 1883\r\n"));
   const ws = listener.type === "ws" || listener.type === "wss";
   if (ws) {
-    await write(new TextEncoder().encode(UPGRADE));
+    await write(new TextEncoder().encode(upgradeRequest()));
     let head = "";
     const buf = new Uint8Array(1024);
     while (!head.includes("\r\n\r\n")) {

@@ -28,8 +28,8 @@ import {
   type Staller,
   tlsIdleStaller,
   tricklingStaller,
-  upgradeRequest,
 } from "../_helpers/stallers.ts";
+import { upgradeRequest } from "../_helpers/websocket_bytes.ts";
 
 if (!opensslAvailable) console.warn("skipping the handshake stall test: openssl is not installed");
 

@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
 import { describe } from "../_helpers/packet_queue.ts";
+import { clientFrame, upgradeRequest } from "../_helpers/websocket_bytes.ts";
 import { WireClient, type WireClientOptions } from "../_helpers/wire_client.ts";
 import { type DisconnectPacket, type Packet, PacketType, Reason } from "../../src/protocol/packet.ts";
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
@@ -280,16 +281,6 @@ Deno.test(`a DISCONNECT 0x93 reaches a WebSocket client that keeps sending, befo
   }
 });
 
-const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-
-/** A client's binary WebSocket frame: masked (with a zero mask), 7- or 16-bit length. */
-function clientFrame(payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  const head = n < 126 ? [0x82, 0x80 | n] : [0x82, 0x80 | 126, n >> 8, n & 0xff];
-  return Uint8Array.from([...head, 0, 0, 0, 0, ...payload]);
-}
-
 /** The server's frames after the 101 head: binary payloads in order, and whether a close frame came last. */
 function serverFrames(bytes: Uint8Array): { binary: Uint8Array[]; closedLast: boolean } {
   const text = new TextDecoder("latin1").decode(bytes);
@@ -328,7 +319,7 @@ async function backlogWebSocketRound(open: () => Promise<Deno.Conn>, round: numb
   let done = false;
   const writes = (async () => {
     try {
-      await write(encoder.encode(UPGRADE));
+      await write(encoder.encode(upgradeRequest()));
       const connect = encodePacket({
         type: PacketType.CONNECT,
         protocolName: "MQTT",
@@ -348,12 +339,14 @@ async function backlogWebSocketRound(open: () => Promise<Deno.Conn>, round: numb
           retainHandling: 0,
         }],
       }, 5);
-      await write(clientFrame(connect));
-      await write(clientFrame(subscribe));
-      const chunk = clientFrame(publish("echo", new Uint8Array(60_000), 0));
+      await write(clientFrame(0x82, connect));
+      await write(clientFrame(0x82, subscribe));
+      const chunk = clientFrame(0x82, publish("echo", new Uint8Array(60_000), 0));
       for (let i = 0; i < 18; i++) await write(chunk);
-      for (const id of [1, 2, 3, 4]) await write(clientFrame(publish("in", encoder.encode("x"), 2, id)));
-      const noise = clientFrame(publish("noise", new Uint8Array(4096), 0));
+      for (const id of [1, 2, 3, 4]) {
+        await write(clientFrame(0x82, publish("in", encoder.encode("x"), 2, id)));
+      }
+      const noise = clientFrame(0x82, publish("noise", new Uint8Array(4096), 0));
       const until = Date.now() + 2000;
       while (!done && Date.now() < until) await write(noise);
     } catch {

@@ -17,6 +17,7 @@ import {
   validateCertificatePair,
 } from "../../src/transport/tls.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
+import { msUntilClosed, recordClientHello } from "../_helpers/stallers.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping TLS listener tests: openssl is not installed");
@@ -31,34 +32,9 @@ async function until(what: string, cond: () => boolean, ms = 5000): Promise<void
   }
 }
 
-/** Milliseconds until the server closes `conn` (its read returns EOF or fails). */
-async function msUntilClosed(conn: Deno.Conn): Promise<number> {
-  const start = performance.now();
-  const buf = new Uint8Array(4096);
-  try {
-    while (await conn.read(buf) !== null) { /* discard what the server says */ }
-  } catch {
-    // reset: closed as well
-  }
-  return performance.now() - start;
-}
-
-/** A real ClientHello, recorded from node:tls against a plain TCP server that never answers. */
-async function recordClientHello(): Promise<Uint8Array> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const client = tlsConnect({
-    host: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-    servername: "localhost",
-  });
-  client.on("error", () => {});
-  const conn = await listener.accept();
-  const buf = new Uint8Array(4096);
-  const n = (await conn.read(buf))!;
-  client.destroy();
-  conn.close();
-  listener.close();
-  return buf.slice(0, n);
+/** Listener options: 127.0.0.1, any port, the test server certificate. */
+function onLoopback(c: TestCerts) {
+  return { hostname: "127.0.0.1", port: 0, cert: read(c.serverCert), key: read(c.serverKey) };
 }
 
 /** A TLS client (CA-verified) that resolves once the handshake is done, or rejects. */
@@ -111,10 +87,7 @@ Deno.test({
     const c = certs!;
     const hello = await recordClientHello();
     const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
+      ...onLoopback(c),
       maxConnections: 1,
       handshakeTimeoutMs: () => 300,
     }, () => {});
@@ -148,10 +121,7 @@ Deno.test({
     const c = certs!;
     const sockets: Socket[] = [];
     const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
+      ...onLoopback(c),
       handshakeTimeoutMs: () => 200,
     }, (s) => sockets.push(s));
     const client = await handshake(listener.port);
@@ -184,10 +154,7 @@ Deno.test({
       records.push(r);
     });
     const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
+      ...onLoopback(c),
       ca: read(c.caCert),
       requireCertificate: true,
       gate: new ConnectionGate(),
@@ -215,12 +182,7 @@ Deno.test({
     const c = certs!;
     const other = await makeCerts();
     const sockets: Socket[] = [];
-    const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
-    }, (s) => sockets.push(s));
+    const listener = await listenTls(onLoopback(c), (s) => sockets.push(s));
     try {
       const before = await handshake(listener.port);
       listener.reloadCertificates(read(other.serverCert), read(other.serverKey));

@@ -9,18 +9,14 @@ import type { Buffer } from "node:buffer";
 import type { Socket } from "../../src/transport/socket.ts";
 import { listenWebSocket, type WebSocketListener } from "../../src/transport/websocket_listener.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
+import { clientFrame, upgradeRequest } from "../_helpers/websocket_bytes.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping the wss listener tests: openssl is not installed");
 const read = (path: string) => Deno.readTextFileSync(path);
 const encode = (text: string) => new TextEncoder().encode(text);
 
-const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-
-/** A masked client frame (mask 0 0 0 0 keeps the bytes readable in the test). */
-const clientFrame = (first: number, payload: number[]) =>
-  Uint8Array.from([first, 0x80 | payload.length, 0, 0, 0, 0, ...payload]);
+const UPGRADE = upgradeRequest();
 
 async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
