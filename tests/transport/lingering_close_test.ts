@@ -17,7 +17,13 @@ import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.t
 import { describe } from "../_helpers/packet_queue.ts";
 import { clientFrame, upgradeRequest } from "../_helpers/websocket_bytes.ts";
 import { WireClient, type WireClientOptions } from "../_helpers/wire_client.ts";
-import { type DisconnectPacket, type Packet, PacketType, Reason } from "../../src/protocol/packet.ts";
+import {
+  type DisconnectPacket,
+  type Packet,
+  PacketType,
+  Reason,
+  type SubscriptionRequest,
+} from "../../src/protocol/packet.ts";
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
 
@@ -67,6 +73,26 @@ async function accepting(port: number): Promise<void> {
   }
 }
 
+/** A v5 CONNECT: a clean start, no keep-alive. */
+function connectPacket(clientId: string): Uint8Array {
+  return encodePacket(
+    { type: PacketType.CONNECT, protocolName: "MQTT", protocolLevel: 5, clean: true, keepAlive: 0, clientId },
+    5,
+  );
+}
+
+/** SUBSCRIBE (packet id 1) to `filter` at QoS 0. */
+function subscribePacket(filter: string): Uint8Array {
+  const subscription: SubscriptionRequest = {
+    filter,
+    qos: 0,
+    noLocal: false,
+    retainAsPublished: false,
+    retainHandling: 0,
+  };
+  return encodePacket({ type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: [subscription] }, 5);
+}
+
 function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: number): Uint8Array {
   return encodePacket(
     { type: PacketType.PUBLISH, topic, payload, qos, retain: false, dup: false, packetId },
@@ -76,14 +102,7 @@ function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: 
 
 async function connect(options: WireClientOptions, clientId: string): Promise<WireClient> {
   const client = await WireClient.open({ ...options, level: 5, timeoutMs: 2000 });
-  await client.send({
-    type: PacketType.CONNECT,
-    protocolName: "MQTT",
-    protocolLevel: 5,
-    clean: true,
-    keepAlive: 0,
-    clientId,
-  });
+  await client.sendRaw(connectPacket(clientId));
   const connack = await client.expect(PacketType.CONNACK, 5000);
   assert.equal(connack.reasonCode, 0);
   return client;
@@ -120,17 +139,7 @@ async function drain(client: WireClient): Promise<{ packets: Packet[]; ending: s
 async function overflowRound(options: WireClientOptions, round: number): Promise<void> {
   const client = await connect(options, `overflow-${round}`);
   try {
-    await client.send({
-      type: PacketType.SUBSCRIBE,
-      packetId: 1,
-      subscriptions: [{
-        filter: "echo",
-        qos: 0,
-        noLocal: false,
-        retainAsPublished: false,
-        retainHandling: 0,
-      }],
-    });
+    await client.sendRaw(subscribePacket("echo"));
     await client.expect(PacketType.SUBACK);
     client.pauseReads();
     const chunk = publish("echo", new Uint8Array(64 * 1024), 0);
@@ -172,15 +181,7 @@ async function stopsWithin(broker: BrokerProcess, ms: number): Promise<boolean> 
 async function refusedRound(port: number, round: number): Promise<void> {
   const client = await WireClient.open({ port, level: 5 });
   try {
-    const connect = encodePacket({
-      type: PacketType.CONNECT,
-      protocolName: "MQTT",
-      protocolLevel: 5,
-      clean: true,
-      keepAlive: 0,
-      clientId: `refused-${round}`,
-    }, 5);
-    await client.sendRaw(connect);
+    await client.sendRaw(connectPacket(`refused-${round}`));
     await keepSending(client, publish("noise", new Uint8Array(4096), 0), 2000);
     const { packets, ending } = await drain(client);
     assert.equal(packets.length, 1, `round ${round}: ${packets.map(describe).join(", ")} (ending ${ending})`);
@@ -247,14 +248,7 @@ async function webSocketRound(port: number, round: number): Promise<void> {
     socket.onopen = resolve;
     socket.onerror = reject;
   });
-  socket.send(encodePacket({
-    type: PacketType.CONNECT,
-    protocolName: "MQTT",
-    protocolLevel: 5,
-    clean: true,
-    keepAlive: 0,
-    clientId: `ws-${round}`,
-  }, 5));
+  socket.send(connectPacket(`ws-${round}`));
   for (const id of [1, 2, 3, 4]) socket.send(publish("in", encoder.encode("x"), 2, id));
   const noise = publish("noise", new Uint8Array(4096), 0);
   const until = Date.now() + 300;
@@ -320,27 +314,8 @@ async function backlogWebSocketRound(open: () => Promise<Deno.Conn>, round: numb
   const writes = (async () => {
     try {
       await write(encoder.encode(upgradeRequest()));
-      const connect = encodePacket({
-        type: PacketType.CONNECT,
-        protocolName: "MQTT",
-        protocolLevel: 5,
-        clean: true,
-        keepAlive: 0,
-        clientId: `ws-backlog-${round}`,
-      }, 5);
-      const subscribe = encodePacket({
-        type: PacketType.SUBSCRIBE,
-        packetId: 1,
-        subscriptions: [{
-          filter: "echo",
-          qos: 0,
-          noLocal: false,
-          retainAsPublished: false,
-          retainHandling: 0,
-        }],
-      }, 5);
-      await write(clientFrame(0x82, connect));
-      await write(clientFrame(0x82, subscribe));
+      await write(clientFrame(0x82, connectPacket(`ws-backlog-${round}`)));
+      await write(clientFrame(0x82, subscribePacket("echo")));
       const chunk = clientFrame(0x82, publish("echo", new Uint8Array(60_000), 0));
       for (let i = 0; i < 18; i++) await write(chunk);
       for (const id of [1, 2, 3, 4]) {
