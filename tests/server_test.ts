@@ -20,6 +20,7 @@ import type { Socket } from "../src/transport/socket.ts";
 import { freePort, startBroker } from "./_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "./_helpers/certs.ts";
 import { upgradeRequest } from "./_helpers/websocket_bytes.ts";
+import { waitFor } from "./_helpers/wait_for.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping the tls/wss server tests: openssl is not installed");
@@ -131,14 +132,6 @@ Deno.test({
   },
 });
 
-async function until(what: string, condition: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** `promise`, or a failure naming `what` when it does not settle within `ms`. */
 async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -237,9 +230,9 @@ Deno.test({
           const client = await rawClient(listener, configs[i].proxy_protocol, c.caCert);
           // A CONNECT declaring 3000 bytes (within the first-packet limit), 1000 of them sent.
           await client.send(Uint8Array.of(0x10, 0xb8, 0x17, ...new Uint8Array(1000)));
-          await until(`${kind}: the socket`, () => sockets.length === 1);
+          await waitFor(`${kind}: the socket`, () => sockets.length === 1);
           const reading = sockets[0].frames.next();
-          await until(
+          await waitFor(
             `${kind}: the partial CONNECT held in the budget (${budget.used})`,
             () => budget.used === 3000,
           );
@@ -256,7 +249,7 @@ Deno.test({
             `${kind}, ${closer}: no frame`,
           );
           sockets[0].close(); // as the engine does once its frames end
-          await until(
+          await waitFor(
             `${kind}, ${closer} closed: the budget whole again (${budget.used})`,
             () => budget.used === 0,
           );
@@ -266,7 +259,7 @@ Deno.test({
         sockets.length = 0;
         const client = await rawClient(listener, configs[i].proxy_protocol, c.caCert);
         await client.send(Uint8Array.of(0x10, 0x80, 0x80, 0x80, 0x64)); // a CONNECT declaring 200 MB
-        await until(`${kind}: the socket`, () => sockets.length === 1);
+        await waitFor(`${kind}: the socket`, () => sockets.length === 1);
         await assert.rejects(
           sockets[0].frames.next(),
           (err) => err instanceof ProtocolError && err.reasonCode === Reason.PacketTooLarge,

@@ -9,16 +9,9 @@ import { encodeHeaders, subjectFor } from "../../src/cluster/message_wire.ts";
 import { StreamFeed } from "../../src/cluster/stream_feed.ts";
 import type { StoredMessage } from "../../src/persistence/store.ts";
 import { natsTest } from "../_helpers/nats_cluster.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const STREAM = "FEED";
-
-async function waitUntil(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface Fixture {
   nc: NatsConnection;
@@ -84,9 +77,9 @@ natsTest(
     await f.publish("a");
     await f.publish("b", "me");
     const last = await f.publish("c");
-    await waitUntil("three messages", () => feed.position === last);
+    await waitFor("three messages", () => feed.position === last, 10_000);
     assert.deepEqual(routed, [[2, "a", false], [3, "b", true], [4, "c", false]]);
-    await waitUntil("the durable point", () => feed.durable === last);
+    await waitFor("the durable point", () => feed.durable === last, 10_000);
     await feed.stop();
   },
 );
@@ -104,7 +97,7 @@ natsTest("a held feed routes nothing until released, then everything that waited
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(routed.map(([, topic]) => topic), ["1", "2"]);
   resume();
-  await waitUntil("the held message", () => routed.length === 3);
+  await waitFor("the held message", () => routed.length === 3, 10_000);
   assert.deepEqual(routed.map(([seq]) => seq), [first, first + 1, first + 2]);
   await assert.rejects(feed.holdAt(first + 10, 100), /did not reach/);
   await feed.stop();
@@ -116,7 +109,7 @@ natsTest(
     const f = await fixture(nc);
     const { feed, routed } = await recordingFeed(f, 300);
     await f.publish("1");
-    await waitUntil("the first message", () => routed.length === 1);
+    await waitFor("the first message", () => routed.length === 1, 10_000);
     // As when the server that held it dies: the consumer is gone, the stream goes on.
     const jsm = await f.nc.jetstreamManager();
     for await (const c of jsm.consumers.list(STREAM)) await jsm.consumers.delete(STREAM, c.name);

@@ -23,6 +23,7 @@ import { freePort, startLimitedBroker } from "../_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable } from "../_helpers/certs.ts";
 import { sample } from "../_helpers/prometheus.ts";
 import { MiB, mib, rssBytes } from "../_helpers/rss.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 if (!opensslAvailable) console.warn("skipping the fd exhaustion test: openssl is not installed");
 
@@ -37,14 +38,6 @@ const FLOOD = 400;
  * process that kept what each phase allocated would pass the bound within a few phases.
  */
 const RSS_MARGIN = 128 * MiB;
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!await cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 
@@ -124,7 +117,7 @@ sys: { interval: 0 }
           const flood = await openConnections(ports[type], FLOOD);
           try {
             // The broker logs the first failed accept; give it time, but check the symptoms first.
-            await until("the EMFILE warning", () => count(broker.output(), warnings[type]) > seen, 5000)
+            await waitFor("the EMFILE warning", () => count(broker.output(), warnings[type]) > seen, 5000)
               .catch(() => {});
             const cpu = await cpuShare(pid, 1000);
             assert.ok(cpu < 0.25, `${type}: ${(cpu * 100).toFixed(0)}% of a core while out of descriptors`);
@@ -145,7 +138,7 @@ sys: { interval: 0 }
             for (const conn of flood) conn.close();
           }
           if (type === "admin") {
-            await until("/health answering again", async () => {
+            await waitFor("/health answering again", async () => {
               const res = await fetch(`http://127.0.0.1:${ports.admin}/health`).catch(() => null);
               await res?.body?.cancel();
               return res?.status === 200;

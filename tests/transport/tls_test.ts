@@ -18,19 +18,11 @@ import {
 } from "../../src/transport/tls.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
 import { msUntilClosed, recordClientHello } from "../_helpers/stallers.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping TLS listener tests: openssl is not installed");
 const read = (path: string) => Deno.readTextFileSync(path);
-
-/** Waits until `cond` holds, failing after `ms`. */
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Listener options: 127.0.0.1, any port, the test server certificate. */
 function onLoopback(c: TestCerts) {
@@ -95,7 +87,7 @@ Deno.test({
       for (const staller of ["silent", "ClientHello then nothing"]) {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
         if (staller !== "silent") await conn.write(hello);
-        await until("the staller's slot", () => listener.stats.handshaking === 1);
+        await waitFor("the staller's slot", () => listener.stats.handshaking === 1);
         // The staller holds the listener's only slot: the next connection is refused at once.
         const other = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
         assert.ok(await msUntilClosed(other) < 250, `${staller}: a second connection is refused at once`);
@@ -106,7 +98,7 @@ Deno.test({
       }
       assert.equal(listener.stats.handshakeTimeouts, 2);
       assert.equal(listener.stats.refused, 2);
-      await until("the slots given back", () => listener.stats.open === 0);
+      await waitFor("the slots given back", () => listener.stats.open === 0);
     } finally {
       await listener.close();
     }
@@ -126,7 +118,7 @@ Deno.test({
     }, (s) => sockets.push(s));
     const client = await handshake(listener.port);
     try {
-      await until("the socket handed over", () => sockets.length === 1);
+      await waitFor("the socket handed over", () => sockets.length === 1);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(client.destroyed, false, "still open well after the handshake time");
       client.write(Buffer.from([0xc0, 0x00])); // PINGREQ
@@ -161,7 +153,7 @@ Deno.test({
     }, () => {});
     try {
       await handshake(listener.port).then((s) => s.destroy(), () => {});
-      await until("the failure counted", () => listener.stats.tlsFailures === 1);
+      await waitFor("the failure counted", () => listener.stats.tlsFailures === 1);
       const line = records.find((r) => r.message.join("").includes("TLS handshake"));
       assert.ok(line, "a debug line for the failed handshake");
       assert.equal(line.level, "debug");
