@@ -3,13 +3,8 @@ import { renderMetrics } from "../../src/admin/metrics.ts";
 import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
+import { sample } from "../_helpers/prometheus.ts";
 import { TestClient } from "../_helpers/test_client.ts";
-
-/** The value of one sample line, e.g. `mqtt_connections{listener="memory",protocol="5"}`. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 Deno.test("metrics count connections by listener and level, packets by type, and drops by reason", async () => {
   const broker = new Broker({ clock: new ManualClock(), limits: { maxQueuedMessages: 1 } });

@@ -12,7 +12,8 @@ import { PacketType } from "../../src/protocol/packet.ts";
 import { startServer } from "../../src/server.ts";
 import { ScriptedServer } from "../_helpers/scripted_server.ts";
 import { TestClient } from "../_helpers/test_client.ts";
-import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { bridgesConnected, collect, serverFrom, settle } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { freePort } from "../_helpers/broker_process.ts";
 
 const fast = "reconnect_min_ms: 50, reconnect_max_ms: 200";

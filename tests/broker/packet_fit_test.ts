@@ -11,6 +11,7 @@ import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { FrameSplitter, PROTOCOL_MAX_PACKET_SIZE } from "../../src/protocol/frame_stream.ts";
 import { type Packet, PacketType, type Properties, Reason } from "../../src/protocol/packet.ts";
 import { memorySocketPair } from "../_helpers/memory_socket.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 /** A raw v5 client on an in-memory socket that records the size of every packet it receives. */
 function tinyClient(broker: Broker, maximumPacketSize: number, clientId = "tiny") {
@@ -38,17 +39,10 @@ function tinyClient(broker: Broker, maximumPacketSize: number, clientId = "tiny"
     clientId,
     properties: { maximumPacketSize },
   });
-  const until = async (condition: () => boolean, what: string) => {
-    const deadline = Date.now() + 2000;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  };
   return {
     received,
     send,
-    until,
+    until: (condition: () => boolean, what: string) => waitFor(what, condition, 2000),
     get ended() {
       return ended;
     },

@@ -16,18 +16,11 @@ import { identityHeader, takeoverSubject } from "../../src/cluster/takeover_requ
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const ignore = !hasNatsServer("the handover test");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-async function waitUntil(what: string, done: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Accepts any user with the password "<user>-pw". */
 const users: Authenticator = {
@@ -88,7 +81,7 @@ async function offlineSession(broker: Broker, clientId: string, user: string, fi
   const { client } = await connectAs(broker, clientId, user);
   await client.subscribe(filter, 1);
   client.disconnect();
-  await waitUntil("the session to be offline", () => broker.sessions.get(clientId)?.link === null);
+  await waitFor("the session to be offline", () => broker.sessions.get(clientId)?.link === null, 15_000);
 }
 
 Deno.test({
@@ -104,12 +97,16 @@ Deno.test({
       const { client } = await TestClient.connect(a.broker, { clientId: "late", clean: false });
       await client.subscribe("cap/#", 1);
       client.disconnect();
-      await waitUntil("the session to be offline", () => a.broker.sessions.get("late")?.link === null);
+      await waitFor("the session to be offline", () => a.broker.sessions.get("late")?.link === null, 15_000);
       // Node a stops: no takeover, no release; its heartbeat ages.
       await a.cluster.close();
       for (let i = 0; i < 30; i++) await b.broker.publish({ topic: "cap/x", payload: String(i), qos: 1 });
       const held = () => b.broker.sessions.get("late")?.queue.length ?? 0;
-      await waitUntil("node b to adopt the session", () => held() + b.broker.stats.dropped.queue_full >= 30);
+      await waitFor(
+        "node b to adopt the session",
+        () => held() + b.broker.stats.dropped.queue_full >= 30,
+        15_000,
+      );
       assert.equal(held(), 10);
       assert.equal(b.broker.stats.dropped.queue_full, 20);
       const kept = b.broker.sessions.get("late")!.queue.map((e) => decoder.decode(e.message.payload));
@@ -255,7 +252,11 @@ Deno.test({
           assert.equal(alice.connack.reasonCode, Reason.Success);
           assert.equal(alice.connack.sessionPresent, false);
           alice.client.disconnect();
-          await waitUntil("the session to be offline", () => b.broker.sessions.get("stalled")?.link === null);
+          await waitFor(
+            "the session to be offline",
+            () => b.broker.sessions.get("stalled")?.link === null,
+            15_000,
+          );
           assert.deepEqual((await b.cluster.store.loadSession("stalled"))?.subscriptions, []);
         },
       );
@@ -341,7 +342,11 @@ Deno.test({
         await b.broker.publish({ topic: "cap/x", payload: String(i), qos: 1 });
       }
       const held = () => b.broker.sessions.get("late")?.queue.length ?? 0;
-      await waitUntil("node b to adopt the session", () => held() + b.broker.stats.dropped.queue_full >= 8);
+      await waitFor(
+        "node b to adopt the session",
+        () => held() + b.broker.stats.dropped.queue_full >= 8,
+        15_000,
+      );
       // The denied messages take no place in the queue: the first five readable ones do.
       const kept = b.broker.sessions.get("late")!.queue.map((e) => decoder.decode(e.message.payload));
       assert.deepEqual(kept, ["0", "1", "2", "3", "4"]);

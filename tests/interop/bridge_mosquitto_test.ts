@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { bridgesConnected, collect, serverFrom, settle } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { mosquittoAvailable, startMosquitto } from "../_helpers/mosquitto.ts";
 
 if (!mosquittoAvailable) console.warn("skipping bridge interop tests: mosquitto is not installed");

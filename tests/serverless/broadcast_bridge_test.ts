@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
+import type { Authenticator } from "../../src/broker/security.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import {
   type BridgeBatch,
@@ -31,12 +32,28 @@ function fakePeer(channel: string, from: string) {
   };
 }
 
-async function instances(count: number, clock = new ManualClock()) {
+interface InstanceOptions {
+  /** Instance ids (instance-0, instance-1, … by default). */
+  ids?: string[];
+  /** Sessions kept in a SharedKvStore on `<dir>/shared.kv`, as the instances of one deployment do. */
+  sharedKvIn?: string;
+  authenticator?: Authenticator;
+}
+
+/** Broker instances with their bridges on one fresh channel, started and ready. */
+async function instances(count: number, options: InstanceOptions = {}) {
   const channel = `bridge-test-${crypto.randomUUID()}`;
+  const clock = new ManualClock();
   const list: { broker: Broker; bridge: BroadcastBridge }[] = [];
   for (let i = 0; i < count; i++) {
-    const broker = new Broker({ clock });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId: `instance-${i}` });
+    const instanceId = options.ids?.[i] ?? `instance-${i}`;
+    const store = options.sharedKvIn === undefined
+      ? undefined
+      : new SharedKvStore({ path: `${options.sharedKvIn}/shared.kv` });
+    const broker = new Broker({ clock, store, authenticator: options.authenticator });
+    const bridge = store === undefined
+      ? new BroadcastBridge(broker, { channel, instanceId })
+      : new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
     await broker.start();
     bridge.ready();
     list.push({ broker, bridge });
@@ -173,18 +190,7 @@ Deno.test("notices that arrive while an instance starts are applied after its st
 
 Deno.test("a persistent session moves with its client to another instance, with its subscriptions and queued messages", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bridge-sessions-" });
-  const channel = `bridge-test-${crypto.randomUUID()}`;
-  const clock = new ManualClock();
-  const start = async (instanceId: string) => {
-    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
-    const broker = new Broker({ clock, store });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
-    await broker.start();
-    bridge.ready();
-    return { broker, bridge };
-  };
-  const a = await start("a");
-  const b = await start("b");
+  const { list: [a, b], clock, close } = await instances(2, { ids: ["a", "b"], sharedKvIn: dir });
   const persistent = {
     clientId: "roamer",
     clean: false,
@@ -211,10 +217,7 @@ Deno.test("a persistent session moves with its client to another instance, with 
     assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "via the channel");
     assert.equal(await moved.client.silentFor(60), true);
   } finally {
-    for (const { broker, bridge } of [a, b]) {
-      bridge.close();
-      await broker.close();
-    }
+    await close();
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -256,18 +259,11 @@ const login = (user: string) => ({ username: user, password: bytes(`${user}-pw`)
 
 Deno.test("another user's CONNECT on a second instance neither gets a stored session nor closes its owner's connection", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bridge-owner-" });
-  const channel = `bridge-test-${crypto.randomUUID()}`;
-  const clock = new ManualClock();
-  const start = async (instanceId: string) => {
-    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
-    const broker = new Broker({ clock, store, authenticator: usersByPassword });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
-    await broker.start();
-    bridge.ready();
-    return { broker, bridge };
-  };
-  const a = await start("a");
-  const b = await start("b");
+  const { list: [a, b], clock, close } = await instances(2, {
+    ids: ["a", "b"],
+    sharedKvIn: dir,
+    authenticator: usersByPassword,
+  });
   const session = { clientId: "owned", clean: false, protocolLevel: 5 as const };
   const props = { properties: { sessionExpiryInterval: 3600 } };
   try {
@@ -293,21 +289,16 @@ Deno.test("another user's CONNECT on a second instance neither gets a stored ses
     assert.equal(back.connack.sessionPresent, true);
     assert.equal(text(await back.client.expect(PacketType.PUBLISH)), "queued for alice");
   } finally {
-    for (const { broker, bridge } of [a, b]) {
-      bridge.close();
-      await broker.close();
-    }
+    await close();
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("a takeover notice naming another user leaves the local connection open; the owner's own, or one from an older version, closes it", async () => {
-  const channel = `bridge-test-${crypto.randomUUID()}`;
-  const clock = new ManualClock();
-  const broker = new Broker({ clock, authenticator: usersByPassword });
-  const bridge = new BroadcastBridge(broker, { channel, instanceId: "a" });
-  await broker.start();
-  bridge.ready();
+  const { list: [{ broker }], channel, clock, close } = await instances(1, {
+    ids: ["a"],
+    authenticator: usersByPassword,
+  });
   const peer = fakePeer(channel, "peer");
   try {
     for (
@@ -324,7 +315,6 @@ Deno.test("a takeover notice naming another user leaves the local connection ope
     }
   } finally {
     peer.close();
-    bridge.close();
-    await broker.close();
+    await close();
   }
 });
