@@ -42,12 +42,6 @@ const KNOWN_CYCLE_EDGES: Known[] = [
     to: "src/broker/connection.ts",
     reason: HANDLER_BAG,
   })),
-  {
-    from: "src/broker/context.ts",
-    to: "src/broker/cluster_member.ts",
-    reason: "the engine context names the cluster's back door (#19, finding 1); " +
-      "removed by the engine part of #19 (one PeerPort in src/broker/peers.ts)",
-  },
 ];
 
 /** Imports against the layering that exist today (none). */

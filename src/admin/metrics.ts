@@ -8,7 +8,7 @@
  */
 import type { Broker } from "../broker/broker.ts";
 import type { BridgeStatus } from "../bridge/bridge.ts";
-import type { ClusterStatus } from "../broker/cluster_link.ts";
+import type { PeerStatus } from "../broker/peers.ts";
 import { COMMIT_BUCKETS_MS } from "../broker/stats.ts";
 import { PacketType } from "../protocol/packet.ts";
 import type { EventLoopMonitor } from "./event_loop.ts";
@@ -128,7 +128,7 @@ function bridgeFamilies(e: Exposition, bridges: readonly BridgeStatus[]): void {
 }
 
 /** Cluster mode: the node's NATS connection and the faults it waited out (docs/cluster.md). */
-function clusterFamilies(e: Exposition, c: ClusterStatus): void {
+function clusterFamilies(e: Exposition, c: PeerStatus): void {
   e.family("mqtt_cluster_nats_connected", "gauge", "1 while this node is connected to a NATS server.")
     .sample("mqtt_cluster_nats_connected", c.connected ? 1 : 0);
   e.family("mqtt_cluster_nats_disconnects_total", "counter", "NATS connections lost since start.")
@@ -213,7 +213,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
 
   if (sources.bridges !== undefined && sources.bridges.length > 0) bridgeFamilies(e, sources.bridges);
   if (sources.listeners !== undefined) listenerFamilies(e, sources.listeners);
-  const cluster = broker.cluster?.status?.();
+  const cluster = broker.peers?.status();
   if (cluster !== undefined) clusterFamilies(e, cluster);
   if (loop !== undefined) {
     e.family("process_event_loop_delay_seconds", "gauge", "How late the last event-loop timer fired.")

@@ -26,8 +26,8 @@ import {
 } from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
 import { restoreState } from "./recovery.ts";
-import { ClusterMember } from "./cluster_member.ts";
-import type { ClusterLink } from "./cluster_link.ts";
+import { EnginePeerPort } from "./peer_port.ts";
+import type { PeerLink, PeerPort } from "./peers.ts";
 import { RetainedIndex } from "./retained.ts";
 import { ReadAccess } from "./read_access.ts";
 import { Router } from "./router.ts";
@@ -35,7 +35,7 @@ import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./securit
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
-import { type ForeignSessionPolicy, identityOf, judgeOwner } from "./session_owner.ts";
+import type { ForeignSessionPolicy } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
@@ -72,7 +72,7 @@ export class Broker implements BrokerContext {
   readonly #connections = new Set<Connection>();
   readonly #chain: CommitChain;
   readonly #lifecycle: SessionLifecycle;
-  #cluster: ClusterLink | undefined;
+  #peers: PeerLink | undefined;
   #closing = false;
   #started = false;
   #connected = 0;
@@ -102,7 +102,7 @@ export class Broker implements BrokerContext {
       (ms) => this.stats.observeCommit(ms),
     );
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
-    this.member = new ClusterMember(this, this.#chain, this.#lifecycle);
+    this.peerPort = new EnginePeerPort(this, this.#chain, this.#lifecycle);
   }
 
   get closing(): boolean {
@@ -198,86 +198,28 @@ export class Broker implements BrokerContext {
     if (counted && this.hooks.onPublished.length > 0) {
       this.hooks.notify("onPublished", (h) => h.onPublished!(null, hookMessage(message)));
     }
-    this.#cluster?.forward(message, batch);
+    this.#peers?.forward(message, batch);
     return this.#chain.submit(batch);
   }
 
-  /**
-   * Delivers a message that another broker instance sharing this broker's store has
-   * already accepted (serverless isolates). Local subscribers get it and the retained
-   * index follows it, but the retained copy is not written again (its publisher's
-   * instance did that) and no onPublished hook runs, so it is never forwarded back.
-   */
-  routeFromPeer(message: StoredMessage): Promise<void> {
-    const batch = this.#chain.begin();
-    this.router.route(message, batch, false);
-    if (message.retain && this.mqtt.retainAvailable) {
-      if (message.payload.length === 0) this.retained.delete(message.topic);
-      else this.retained.set(message);
-    }
-    return this.#chain.submit(batch);
+  /** The peers this broker is linked to (a cluster, serverless isolates), if any. */
+  get peers(): PeerLink | undefined {
+    return this.#peers;
   }
+
+  /** What peers call into: the only way they reach the engine (src/broker/peers.ts). */
+  readonly peerPort: PeerPort;
 
   /**
-   * Gives a client id up to another broker instance sharing this broker's store: the
-   * local connection (if any) is closed as taken over, and the session is forgotten
-   * here without touching the store, which the new owner now writes. A will without
-   * delay is published, as for a takeover within one broker.
+   * Links this broker to its peers (before clients connect): from now on it forwards the
+   * messages it accepts, claims sessions on CONNECT and reports its interest to `link`.
    */
-  async releaseSession(clientId: string): Promise<boolean> {
-    const session = this.sessions.get(clientId);
-    if (session === undefined) return false;
-    const link = session.link as Connection | null;
-    // Unlinked first, so that the closing connection does not persist or schedule the session.
-    session.link = null;
-    link?.takeOver();
-    this.#lifecycle.forget(session);
-    // A delayed will is cancelled by the new connection [MQTT-3.1.3-9]; one without delay goes now.
-    if (link !== null && session.will?.delay === 0) this.#lifecycle.publishWill(session);
-    // Resolve once what this instance wrote for the client is in the store, for the new owner to read.
-    await Promise.all([link?.chain.submit(link.chain.begin()), this.#chain.submit(this.#chain.begin())]);
-    return true;
-  }
-
-  /**
-   * Before a CONNECT is attached: when this broker holds no session for the client,
-   * asks the loadSession hooks for one kept elsewhere and restores it here. "refused"
-   * when the session found belongs to another user: whether its client is connected
-   * to another instance is not known here, so it is never discarded either.
-   */
-  async adoptSession(
-    clientId: string,
-    clean: boolean,
-    client: { username?: string } = {},
-  ): Promise<"adopted" | "none" | "refused"> {
-    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return "none";
-    const loaded = await this.hooks.decide(
-      "loadSession",
-      (h) => h.loadSession!(clientId, clean, client),
-      undefined,
-    );
-    // Another connection may have created the session while the hook was looking.
-    if (loaded === undefined || this.sessions.has(clientId)) return "none";
-    const identity = identityOf(client.username);
-    if (judgeOwner(loaded.session.username, identity, true, this.foreignSession) !== "resume") {
-      return "refused";
-    }
-    restoreState(this, { sessions: [loaded], retained: [] });
-    return "adopted";
-  }
-
-  /** The cluster this broker is a node of, if any. */
-  get cluster(): ClusterLink | undefined {
-    return this.#cluster;
-  }
-
-  /** The engine's side of cluster membership: remote routing, handing sessions over. */
-  readonly member: ClusterMember;
-
-  /** Makes this broker a node of a cluster (before clients connect). */
-  attachCluster(link: ClusterLink): void {
-    this.#cluster = link;
-    this.router.clustered = true;
+  attachPeers(link: PeerLink): void {
+    if (this.#peers !== undefined) throw new Error("this broker is already linked to peers");
+    this.#peers = link;
+    this.router.clustered = link.routing === "stream";
+    this.tree.onFilterChange = (filter, group, present) => link.interestChanged(filter, group, present);
+    for (const { filter, group } of this.tree.entries()) link.interestChanged(filter, group, true);
   }
 
   retain(message: StoredMessage, batch: CommitBatch): void {

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Properties, QoS } from "../protocol/packet.ts";
-import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
+import type { StoredMessage } from "../persistence/store.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { DropReason } from "./stats.ts";
 
@@ -51,18 +51,6 @@ export interface BrokerHook {
   onAck?(clientId: string, packetId: number): void;
   onMessageDropped?(clientId: string, topic: string, reason: DropReason): void;
   onSessionExpired?(clientId: string): void;
-  /**
-   * A client connects whose session this broker does not hold: return it from elsewhere
-   * (serverless isolates sharing one KV), or undefined. With Clean Start the returned
-   * session is discarded, which removes its stored copy. Called after authentication,
-   * with the user name the client authenticated as: a session stored for another user
-   * is refused, and must not be taken from the instance holding it.
-   */
-  loadSession?(
-    clientId: string,
-    clean: boolean,
-    client: { username?: string },
-  ): Promise<LoadedSession | undefined>;
 }
 
 /** Registered hooks, grouped per method so each call site iterates only what exists. */
@@ -82,7 +70,6 @@ export class Hooks {
   onAck: BrokerHook[] = [];
   onMessageDropped: BrokerHook[] = [];
   onSessionExpired: BrokerHook[] = [];
-  loadSession: BrokerHook[] = [];
 
   readonly #timeoutMs: number;
 
@@ -107,7 +94,6 @@ export class Hooks {
     this.onAck = has("onAck");
     this.onMessageDropped = has("onMessageDropped");
     this.onSessionExpired = has("onSessionExpired");
-    this.loadSession = has("loadSession");
   }
 
   /** Runs a notification hook; a throw or rejection is logged, never propagated. */
@@ -131,7 +117,7 @@ export class Hooks {
    * or takes longer than `timeoutMs` counts as a denial (`onFailure`).
    */
   async decide<T>(
-    name: "authenticate" | "authorizePublish" | "authorizeSubscribe" | "loadSession",
+    name: "authenticate" | "authorizePublish" | "authorizeSubscribe",
     call: (hook: BrokerHook) => Promise<T | undefined> | T | undefined,
     onFailure: T,
     timeoutMs: number = this.#timeoutMs,

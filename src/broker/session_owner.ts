@@ -4,7 +4,7 @@
  * or "anonymous". A CONNECT from another identity with the same client id must not
  * get the session, its queued messages or its live ones, and must not close the
  * owner's connection. One pure decision serves every path a session arrives by: in
- * memory, restored from the store, adopted by a loadSession hook (serverless), or
+ * memory, restored from the store, adopted from a serverless isolate, or
  * handed over by another cluster node.
  *
  * Mosquitto 2.0.11 does not check this (it hands the session to any user who

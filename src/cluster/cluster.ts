@@ -20,7 +20,7 @@ import {
 } from "nats";
 import type { Broker } from "../broker/broker.ts";
 import type { Logger } from "@logtape/logtape";
-import type { ClusterStatus } from "../broker/cluster_link.ts";
+import type { PeerLink, PeerPort, PeerStatus } from "../broker/peers.ts";
 import { listKeys } from "./bucket_keys.ts";
 import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
 import { SessionHandover } from "./handover.ts";
@@ -159,18 +159,17 @@ export class ClusterNode {
 
   /** Makes `broker` a node: call after broker.start() and before listeners open. */
   async join(broker: Broker, log: Logger): Promise<void> {
+    const port = broker.peerPort;
     const onError = (err: unknown) => log.warn("Cluster: {error}", { error: String(err) });
     this.#followStatus(log);
-    const router = new NatsRouter(this.nc, this.js, broker, { instance: this.instance, onError });
+    const router = new NatsRouter(this.nc, this.js, port, { instance: this.instance, onError });
     this.router = router;
-    broker.tree.onFilterChange = (filter, group, present) => router.filterChanged(filter, group, present);
-    for (const { filter, group } of broker.tree.entries()) router.filterChanged(filter, group, true);
-    await this.#syncRetained(broker);
+    await this.#syncRetained(port, log);
     const feed = await StreamFeed.start({
       js: this.js,
       stream: STREAM,
       instance: this.instance,
-      route: (message, own) => broker.member.routeStream(message, own),
+      route: (message, own) => port.deliver(message, { own }),
       storing: () => this.store.failures === 0,
       onError,
       onRestart: (position) => {
@@ -181,7 +180,8 @@ export class ClusterNode {
     const handover = new SessionHandover({
       nc: this.nc,
       js: this.js,
-      broker,
+      port,
+      log,
       feed,
       store: this.store,
       sessions: this.#kv.sessions,
@@ -192,19 +192,23 @@ export class ClusterNode {
       ownerKeys: () => listKeys(this.#jsm, BUCKETS.sessions, "o.*"),
     });
     handover.listen();
-    broker.attachCluster({
+    const link: PeerLink = {
+      routing: "stream",
+      adoptsOrphans: true,
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean, client) => handover.claim(clientId, clean, client),
       settled: () => router.settled(),
+      interestChanged: (filter, group, present) => router.filterChanged(filter, group, present),
       status: () => this.status(),
-    });
+    };
+    broker.attachPeers(link);
     const heartbeats = this.#heartbeats;
     await heartbeats.beat();
     // Failures here are NATS faults being waited out (each step runs again next period).
     const failed = (what: string) => (err: unknown) =>
       log.warn("Cluster: {what} failed: {error}", { what, error: String(err) });
     this.#timer = setInterval(() => {
-      heartbeats.beat().then(() => heartbeats.fenceIfDeclaredDead(broker.member, log))
+      heartbeats.beat().then(() => heartbeats.fenceIfDeclaredDead(port, log))
         .catch(failed("heartbeat"));
       feed.check().catch(() => {});
       if (this.#sweeping) return;
@@ -220,7 +224,7 @@ export class ClusterNode {
   }
 
   /** The node's NATS connection state and the faults it waited out (for the metrics). */
-  status(): ClusterStatus {
+  status(): PeerStatus {
     return {
       connected: !this.nc.isClosed() && this.#connected,
       ...this.#status,
@@ -248,7 +252,7 @@ export class ClusterNode {
   }
 
   /** Loads every retained message, then follows changes made by any node. */
-  async #syncRetained(broker: Broker): Promise<void> {
+  async #syncRetained(port: PeerPort, log: Logger): Promise<void> {
     let ready!: () => void;
     const initialised = new Promise<void>((resolve) => ready = resolve);
     const watch = await this.#kv.retained.watch({ initializedFn: () => ready() });
@@ -256,10 +260,14 @@ export class ClusterNode {
     (async () => {
       for await (const entry of watch) {
         try {
-          if (entry.operation === "PUT") broker.retained.set(decodeRetained(entry.value));
-          else broker.retained.delete(tokensToTopic(entry.key));
+          if (entry.operation === "PUT") {
+            const message = decodeRetained(entry.value);
+            port.retainedChanged(message.topic, message);
+          } else {
+            port.retainedChanged(tokensToTopic(entry.key), undefined);
+          }
         } catch (err) {
-          broker.log.warn("Retained entry {key} unreadable: {error}", { key: entry.key, error: String(err) });
+          log.warn("Retained entry {key} unreadable: {error}", { key: entry.key, error: String(err) });
         }
       }
     })();

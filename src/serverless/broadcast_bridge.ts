@@ -5,9 +5,13 @@
  * closed and its session handed over through the shared store. What this can and
  * cannot guarantee is in docs/deploy.md.
  *
- * Loops are impossible by construction, not by filtering: a notice is posted only by
- * the onPublished hook, and messages received from peers are injected with
- * `Broker.routeFromPeer`, which runs no hook. BroadcastChannel never delivers a
+ * The bridge is one of the engine's two peer implementations (src/broker/peers.ts): the
+ * engine forwards to it what it accepts and asks it for a client's session on CONNECT;
+ * the bridge reaches the engine only through the PeerPort it is given.
+ *
+ * Loops are impossible by construction, not by filtering: a notice is posted only for
+ * what the engine forwards, and messages received from peers are delivered through the
+ * port, which runs no hook and forwards nothing. BroadcastChannel never delivers a
  * message to the object that posted it, so each instance sees each message once.
  *
  * Notices are posted in batches: Deno's in-process BroadcastChannel keeps only a few
@@ -20,7 +24,8 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Broker } from "../broker/broker.ts";
-import type { BrokerHook, HookClient, HookMessage } from "../broker/hooks.ts";
+import type { HookClient } from "../broker/hooks.ts";
+import type { PeerClaim, PeerLink, PeerPort } from "../broker/peers.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import { identityOf, judgeOwner } from "../broker/session_owner.ts";
 
@@ -95,24 +100,24 @@ export interface BridgeCounts {
 }
 
 /**
- * A broker hook that links one broker to its peers over a BroadcastChannel.
+ * Links one broker to its peer instances over a BroadcastChannel.
  *
  * @example
  * ```ts
  * import { Broker } from "../broker/broker.ts";
  * import { BroadcastBridge } from "./broadcast_bridge.ts";
  * const broker = new Broker();
- * const bridge = new BroadcastBridge(broker, { channel: "example" }); // registers itself
+ * const bridge = new BroadcastBridge(broker, { channel: "example" }); // links itself to the broker
  * await broker.start();
  * bridge.ready(); // handle what peers sent while the broker was starting
  * bridge.close();
  * await broker.close();
  * ```
  */
-export class BroadcastBridge implements BrokerHook {
+export class BroadcastBridge {
   readonly instanceId: string;
   readonly counts: BridgeCounts = { sent: 0, received: 0, released: 0, lostBatches: 0 };
-  readonly #broker: Broker;
+  readonly #port: PeerPort;
   readonly #channel: BroadcastChannel;
   readonly #log = getLogger(["mqtt", "bridge"]);
   /** When each locally connected client id connected, to decide which of two connections is newer. */
@@ -131,15 +136,41 @@ export class BroadcastBridge implements BrokerHook {
   /** Takeovers of this instance waiting for the previous holder's release, by client id. */
   readonly #releases = new Map<string, () => void>();
 
-  /** Opens the channel (buffering what arrives) and registers itself as a hook of `broker`. */
+  /**
+   * Opens the channel (buffering what arrives) and links `broker` to its peers through it
+   * (before the broker starts).
+   */
   constructor(broker: Broker, options: BroadcastBridgeOptions = {}) {
-    this.#broker = broker;
+    this.#port = broker.peerPort;
     this.instanceId = options.instanceId ?? crypto.randomUUID();
     this.#sessions = options.sessions;
     this.#releaseWaitMs = options.releaseWaitMs ?? 250;
     this.#channel = new BroadcastChannel(options.channel ?? "deno-mqtt");
     this.#channel.onmessage = (event: MessageEvent<BridgeBatch>) => this.#receive(event.data);
-    broker.use(this);
+    broker.attachPeers(this.#link());
+    // Which of two connections of one client id is newer is decided by when each was accepted.
+    broker.use({
+      onConnect: (client) => this.#connected(client),
+      onDisconnect: (client) => {
+        this.#connectedAt.delete(client.clientId);
+      },
+    });
+  }
+
+  /** What the engine asks of its peers (src/broker/peers.ts), over the channel. */
+  #link(): PeerLink {
+    return {
+      // Every instance routes what it accepts at once; its peers get a copy.
+      routing: "local",
+      // An isolate that stops leaves its sessions in KV, for their clients to claim elsewhere.
+      adoptsOrphans: false,
+      forward: (message) => this.#forward(message),
+      claim: (clientId, clean, client) => this.#claim(clientId, clean, client),
+      // Every message goes to every instance: there is no interest to route by.
+      settled: () => undefined,
+      interestChanged: () => {},
+      status: () => undefined,
+    };
   }
 
   /**
@@ -158,7 +189,8 @@ export class BroadcastBridge implements BrokerHook {
     this.#channel.close();
   }
 
-  onPublished(client: HookClient | null, message: HookMessage): void {
+  /** A message this instance accepted, for the other instances' subscribers. */
+  #forward(message: StoredMessage): void {
     // The notice is cloned when its batch is posted, a little later. A QoS 0 payload may be a
     // view into a read buffer that is reused by then (and cloning a view clones all of its buffer):
     // copy it. A payload that fills its buffer is the broker's own copy.
@@ -170,19 +202,35 @@ export class BroadcastBridge implements BrokerHook {
       retain: message.retain,
     };
     if (message.properties !== undefined) stored.properties = { ...message.properties };
-    if (client !== null) stored.origin = client.clientId;
+    if (message.origin !== undefined) stored.origin = message.origin;
     this.#post({ kind: "publish", from: this.instanceId, message: stored });
   }
 
-  onConnect(client: HookClient): void {
-    const at = this.#broker.clock.now();
+  #connected(client: HookClient): void {
+    const at = this.#port.now();
     this.#connectedAt.set(client.clientId, at);
     const identity = identityOf(client.username);
     this.#post({ kind: "takeover", from: this.instanceId, clientId: client.clientId, at, identity });
   }
 
-  onDisconnect(client: HookClient): void {
-    this.#connectedAt.delete(client.clientId);
+  /**
+   * PeerLink.claim: a session this instance does not hold may be in the shared store, and held
+   * by another instance (see {@link #load}); it is adopted here unless it belongs to another user,
+   * which refuses the CONNECT. A session held here is judged by the engine when it attaches it.
+   */
+  async #claim(clientId: string, clean: boolean, client: { username?: string }): Promise<PeerClaim> {
+    const port = this.#port;
+    if (port.held(clientId) !== undefined) return { refused: false };
+    const loaded = await this.#load(clientId, clean, client);
+    // Another connection may have created the session while the store was read.
+    if (loaded === undefined || port.held(clientId) !== undefined) return { refused: false };
+    const identity = identityOf(client.username);
+    if (judgeOwner(loaded.session.username, identity, true, port.foreignSession) !== "resume") {
+      return { refused: true };
+    }
+    // With Clean Start the engine discards it when it attaches the CONNECT, which deletes the stored copy.
+    port.adopt(loaded);
+    return { refused: false };
   }
 
   /**
@@ -193,10 +241,10 @@ export class BroadcastBridge implements BrokerHook {
    * A copy stored for another user is returned without announcing anything: the broker
    * refuses the CONNECT, and the instance serving that user keeps its connection.
    */
-  async loadSession(
+  async #load(
     clientId: string,
     clean: boolean,
-    client: { username?: string } = {},
+    client: { username?: string },
   ): Promise<LoadedSession | undefined> {
     if (this.#sessions === undefined) return undefined;
     const identity = identityOf(client.username);
@@ -206,7 +254,7 @@ export class BroadcastBridge implements BrokerHook {
     }
     const release = this.#awaitRelease(clientId);
     try {
-      const at = this.#broker.clock.now();
+      const at = this.#port.now();
       this.#post({ kind: "takeover", from: this.instanceId, clientId, at, identity });
       // With Clean Start the copy is only read to be deleted: its contents do not matter.
       if (first === undefined || clean) return first;
@@ -293,17 +341,21 @@ export class BroadcastBridge implements BrokerHook {
   #deliver(message: StoredMessage): void {
     const expiry = message.properties?.messageExpiryInterval;
     // Expiry restarts from the arrival here: peers' clocks are not assumed to agree.
-    if (expiry !== undefined) message.expiresAt = this.#broker.clock.now() + expiry * 1000;
-    this.#broker.routeFromPeer(message).catch((err) =>
+    if (expiry !== undefined) message.expiresAt = this.#port.now() + expiry * 1000;
+    this.#port.deliver(message).catch((err) =>
       this.#log.error("Message from a peer instance failed: {error}", { error: String(err) })
     );
+    // The publishing instance stored the retained copy: the retained set here follows it.
+    if (message.retain) {
+      this.#port.retainedChanged(message.topic, message.payload.length === 0 ? undefined : message);
+    }
   }
 
   /** Whether this instance holds the notice's client id for another identity than the notice's. */
   #keepsForOwner(notice: TakeoverNotice): boolean {
-    const session = this.#broker.sessions.get(notice.clientId);
+    const session = this.#port.held(notice.clientId);
     if (notice.identity === undefined || session === undefined) return false;
-    return judgeOwner(session.owner, notice.identity, session.link !== null, "refuse") === "refuse";
+    return judgeOwner(session.owner, notice.identity, session.online, "refuse") === "refuse";
   }
 
   /**
@@ -321,7 +373,8 @@ export class BroadcastBridge implements BrokerHook {
       return;
     }
     this.#connectedAt.delete(notice.clientId);
-    this.#broker.releaseSession(notice.clientId).then(
+    // The newer connection's instance may be writing the session already: nothing more is written here.
+    this.#port.release(notice.clientId, "detach").then(
       (released) => {
         if (!released) return;
         this.counts.released++;

@@ -3,6 +3,7 @@ import { renderMetrics } from "../../src/admin/metrics.ts";
 import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
+import { fakePeers } from "../_helpers/fake_peers.ts";
 import { TestClient } from "../_helpers/test_client.ts";
 
 /** The value of one sample line, e.g. `mqtt_connections{listener="memory",protocol="5"}`. */
@@ -105,12 +106,11 @@ Deno.test("metrics report each bridge: connected, messages in and out, queued, r
 Deno.test("metrics report a cluster node's NATS connection: connected, disconnects, reconnects, retries", () => {
   const broker = new Broker({ clock: new ManualClock() });
   assert.ok(!renderMetrics(broker).includes("mqtt_cluster_"), "cluster families outside cluster mode");
-  broker.attachCluster({
-    forward: () => {},
-    claim: () => Promise.resolve({ refused: false }),
-    settled: () => undefined,
-    status: () => ({ connected: false, disconnects: 2, reconnects: 1, retries: 9 }),
-  });
+  broker.attachPeers(
+    fakePeers({
+      status: () => ({ connected: false, disconnects: 2, reconnects: 1, retries: 9 }),
+    }).link,
+  );
   const text = renderMetrics(broker);
   assert.equal(sample(text, "mqtt_cluster_nats_connected"), 0);
   assert.equal(sample(text, "mqtt_cluster_nats_disconnects_total"), 2);

@@ -55,10 +55,10 @@ Deno.test({
           clean: false,
           properties: { sessionExpiryInterval: 60 },
         });
-        await heartbeats.fenceIfDeclaredDead(broker.member, getLogger(["mqtt", "test"]));
+        await heartbeats.fenceIfDeclaredDead(broker.peerPort, getLogger(["mqtt", "test"]));
         assert.equal(broker.sessions.size, 1);
         await nodes.create("dead.n_3A1", new TextEncoder().encode("{}"));
-        await heartbeats.fenceIfDeclaredDead(broker.member, getLogger(["mqtt", "test"]));
+        await heartbeats.fenceIfDeclaredDead(broker.peerPort, getLogger(["mqtt", "test"]));
         assert.equal((await client.expect(PacketType.DISCONNECT)).reasonCode, Reason.SessionTakenOver);
         assert.equal(broker.sessions.size, 0);
         await broker.close();

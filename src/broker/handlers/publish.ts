@@ -177,7 +177,7 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
     const client = hookClient(conn);
     broker.hooks.notify("onPublished", (h) => h.onPublished!(client, hookMessage(message)));
   }
-  broker.cluster?.forward(message, batch);
+  broker.peers?.forward(message, batch);
   if (packet.qos === 2) {
     const session = conn.session!;
     const id = packet.packetId!;
@@ -191,7 +191,7 @@ function accept(conn: Connection, packet: PublishPacket, topic: string, batch: C
     if (broker.persistMessages) batch.undo(() => session.inbound2.delete(id));
   }
   // In a cluster, subscribers on other nodes are not known here: never claim there were none.
-  const none = delivered === 0 && conn.level === 5 && broker.cluster === undefined;
+  const none = delivered === 0 && conn.level === 5 && broker.peers?.routing !== "stream";
   const reason = none ? Reason.NoMatchingSubscribers : Reason.Success;
   acknowledge(conn, packet, reason, batch);
 }
