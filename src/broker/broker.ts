@@ -16,7 +16,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
 import { Connection } from "./connection.ts";
 import type { BrokerContext } from "./context.ts";
-import { type BrokerHook, hookMessage, Hooks } from "./hooks.ts";
+import { type BrokerHook, type HookClient, hookMessage, Hooks } from "./hooks.ts";
 import {
   type BrokerOptions,
   defaultLimitOptions,
@@ -32,6 +32,7 @@ import { RetainedIndex } from "./retained.ts";
 import { ReadAccess } from "./read_access.ts";
 import { Router } from "./router.ts";
 import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./security.ts";
+import type { AuthorizedClient } from "./context.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
@@ -79,8 +80,8 @@ export class Broker implements BrokerContext {
 
   constructor(options: BrokerOptions = {}) {
     this.#options = options;
-    this.hooks = new Hooks(getLogger(["mqtt", "hooks"]), options.hookTimeoutMs);
     this.clock = options.clock ?? systemClock;
+    this.hooks = new Hooks(getLogger(["mqtt", "hooks"]), this.clock, options.hookTimeoutMs);
     this.keepAlive = new KeepAliveSweeper(this.clock);
     this.stats = new BrokerStats(this.clock.now());
     this.mqtt = { ...defaultMqttOptions, ...options.mqtt };
@@ -152,14 +153,15 @@ export class Broker implements BrokerContext {
 
   /**
    * Publishes a message as the broker itself. Resolves once it is routed and, with a
-   * durable store, once the resulting state is committed.
+   * durable store, once the resulting state is committed; rejects on an invalid topic.
+   * onPublish hooks see it with no client (the broker's own), and may rewrite or drop it.
    */
-  publish(message: PublishOptions): Promise<void> {
+  async publish(message: PublishOptions): Promise<void> {
     validateTopicName(message.topic);
     const payload = typeof message.payload === "string"
       ? encoder.encode(message.payload)
       : message.payload.slice();
-    let stored: StoredMessage = {
+    let stored: StoredMessage | null = {
       topic: message.topic,
       payload,
       qos: message.qos ?? 0,
@@ -170,14 +172,8 @@ export class Broker implements BrokerContext {
       const expiry = message.properties.messageExpiryInterval;
       if (expiry !== undefined) stored.expiresAt = this.clock.now() + expiry * 1000;
     }
-    if (this.hooks.onPublish.length > 0) {
-      for (const hook of this.hooks.onPublish) {
-        const result = hook.onPublish!(null, hookMessage(stored));
-        if (result === null) return Promise.resolve();
-        if (result !== undefined) stored = { ...stored, ...result };
-      }
-    }
-    return this.publishInternal(stored);
+    if (this.hooks.onPublish.length > 0) stored = this.hooks.rewrite(null, stored);
+    if (stored !== null) await this.publishInternal(stored);
   }
 
   /**
@@ -269,24 +265,30 @@ export class Broker implements BrokerContext {
     return this.#options.authenticator ? await this.#options.authenticator.authenticate(info) : { ok: true };
   }
 
-  authorize(
-    client: { clientId: string; username?: string },
-    access: Access,
-    topic: string,
-  ): boolean | Promise<boolean> {
+  authorize(client: AuthorizedClient, access: Access, topic: string): boolean | Promise<boolean> {
     const authorizer = this.#options.authorizer;
     const hookList = access === "write" ? this.hooks.authorizePublish : this.hooks.authorizeSubscribe;
     if (hookList.length === 0) return authorizer ? authorizer.authorize(client, access, topic) : true;
-    const hookClient = { ...client, remoteAddress: "", protocolLevel: 0 };
+    const hooked = this.#hookClient(client);
     const name = access === "write" ? "authorizePublish" : "authorizeSubscribe";
     return this.hooks.decide(
       name,
-      (h) =>
-        access === "write"
-          ? h.authorizePublish!(hookClient, topic)
-          : h.authorizeSubscribe!(hookClient, topic),
+      (h) => access === "write" ? h.authorizePublish!(hooked, topic) : h.authorizeSubscribe!(hooked, topic),
       false,
     ).then((decided) => decided ?? (authorizer ? authorizer.authorize(client, access, topic) : true));
+  }
+
+  /** The client as hooks see it: where its session's connection is, and its protocol level. */
+  #hookClient(client: AuthorizedClient): HookClient {
+    const session = this.sessions.get(client.clientId);
+    const link = session?.link ?? null;
+    return {
+      clientId: client.clientId,
+      username: client.username,
+      // Not connected: a will, authorised after its client went away.
+      remoteAddress: link?.socket.remoteAddress ?? "",
+      protocolLevel: link?.level ?? client.protocolLevel ?? session?.protocolLevel ?? 0,
+    };
   }
 
   /**

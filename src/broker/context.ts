@@ -22,6 +22,13 @@ import type { KeepAliveSweeper } from "./keep_alive.ts";
 import type { ForeignSessionPolicy } from "./session_owner.ts";
 import type { PeerLink } from "./peers.ts";
 
+/** Who a topic is authorised for: a client, and its protocol level when it is not connected (its will). */
+export interface AuthorizedClient {
+  clientId: string;
+  username?: string;
+  protocolLevel?: number;
+}
+
 export interface BrokerContext extends DeliveryContext {
   readonly mqtt: MqttOptions;
   readonly store: Store | undefined;
@@ -42,11 +49,7 @@ export interface BrokerContext extends DeliveryContext {
   authenticate(info: ConnectInfo): Promise<AuthResult>;
   /** The enhanced authentication method of that name, if configured. */
   enhancedAuth(method: string): EnhancedAuthenticator | undefined;
-  authorize(
-    client: { clientId: string; username?: string },
-    access: Access,
-    topic: string,
-  ): boolean | Promise<boolean>;
+  authorize(client: AuthorizedClient, access: Access, topic: string): boolean | Promise<boolean>;
   /** Stores or clears a retained message, recording the mutation in `batch`. */
   retain(message: StoredMessage, batch: CommitBatch): void;
   /** Publishes a session's will now (or schedules it for its delay). */

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import type { Clock } from "./clock.ts";
 import type { Properties, QoS } from "../protocol/packet.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
@@ -14,8 +15,14 @@ import type { DropReason } from "./stats.ts";
 /** A client as hooks see it. */
 export interface HookClient {
   clientId: string;
+  /** The user name it authenticated as. */
   username?: string;
+  /**
+   * Where it is connected from (`host:port`, or the in-process name of a local link); empty
+   * when it is not connected: the authorization of its will, published after it went away.
+   */
   remoteAddress: string;
+  /** The MQTT protocol level it connected with: 3, 4 or 5. */
   protocolLevel: number;
 }
 
@@ -72,9 +79,12 @@ export class Hooks {
   onSessionExpired: BrokerHook[] = [];
 
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
-  constructor(log: Logger, timeoutMs = 5000) {
+  /** `timeoutMs`: how long a decision hook's promise may take, on `clock`. */
+  constructor(log: Logger, clock: Clock, timeoutMs = 5000) {
     this.#log = log;
+    this.#clock = clock;
     this.#timeoutMs = timeoutMs;
   }
 
@@ -113,28 +123,41 @@ export class Hooks {
   }
 
   /**
+   * Runs the onPublish hooks in order over a message: the message as they leave it, or null
+   * when one drops it. A hook that throws drops the message (logged): it never escapes.
+   */
+  rewrite(client: HookClient | null, message: StoredMessage): StoredMessage | null {
+    let current = message;
+    for (const hook of this.onPublish) {
+      try {
+        const result = hook.onPublish!(client, hookMessage(current));
+        if (result === null) return null;
+        // The hook may keep and change what it returned: the broker keeps its own copy.
+        if (result !== undefined) current = { ...current, ...result, payload: result.payload.slice() };
+      } catch (err) {
+        this.#log.warn("onPublish hook failed: {error}; message dropped", { error: String(err) });
+        return null;
+      }
+    }
+    return current;
+  }
+
+  /**
    * Asks decision hooks in order; the first definite answer wins. A hook that throws
-   * or takes longer than `timeoutMs` counts as a denial (`onFailure`).
+   * or whose promise takes longer than `timeoutMs` (on the broker's clock) counts as a
+   * denial (`onFailure`); a synchronous answer needs no timer.
    */
   async decide<T>(
     name: "authenticate" | "authorizePublish" | "authorizeSubscribe",
-    call: (hook: BrokerHook) => Promise<T | undefined> | T | undefined,
+    call: (hook: BrokerHook) => PromiseLike<T | undefined> | T | undefined,
     onFailure: T,
     timeoutMs: number = this.#timeoutMs,
   ): Promise<T | undefined> {
     for (const hook of this[name]) {
+      let result: T | undefined | typeof TIMED_OUT;
       try {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<"timeout">((resolve) => {
-          timer = setTimeout(() => resolve("timeout"), timeoutMs);
-        });
-        const result = await Promise.race([Promise.resolve(call(hook)), timeout]);
-        clearTimeout(timer);
-        if (result === "timeout") {
-          this.#log.warn("Hook {hook} timed out: treated as a denial", { hook: name });
-          return onFailure;
-        }
-        if (result !== undefined) return result as T;
+        const answer = call(hook);
+        result = isThenable(answer) ? await this.#within(answer, timeoutMs) : answer;
       } catch (err) {
         this.#log.warn("Hook {hook} failed: {error}; treated as a denial", {
           hook: name,
@@ -142,9 +165,38 @@ export class Hooks {
         });
         return onFailure;
       }
+      if (result === TIMED_OUT) {
+        this.#log.warn("Hook {hook} timed out: treated as a denial", { hook: name });
+        return onFailure;
+      }
+      if (result !== undefined) return result;
     }
     return undefined;
   }
+
+  /** `answer`, or TIMED_OUT once `ms` have passed on the broker's clock. */
+  #within<T>(answer: PromiseLike<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+    const clock = this.#clock;
+    return new Promise((resolve, reject) => {
+      const timer = clock.setTimer(() => resolve(TIMED_OUT), ms);
+      answer.then(
+        (value) => {
+          clock.clearTimer(timer);
+          resolve(value);
+        },
+        (err) => {
+          clock.clearTimer(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+const TIMED_OUT: unique symbol = Symbol("timed out");
+
+function isThenable<T>(value: PromiseLike<T> | T): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === "function";
 }
 
 /** Converts a stored message to the hook view. */

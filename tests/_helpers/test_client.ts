@@ -27,6 +27,8 @@ export type PacketOf<T extends Packet["type"]> = T extends AckPacket["type"] ? A
 export interface ConnectOptions extends Partial<Omit<ConnectPacket, "type">> {
   /** How long to wait for a reply before failing, in ms. */
   timeoutMs?: number;
+  /** The address the broker sees the client at (default 127.0.0.1:50000). */
+  remoteAddress?: string;
 }
 
 const encoder = new TextEncoder();
@@ -67,7 +69,7 @@ export class TestClient {
     options: ConnectOptions = {},
   ): Promise<{ client: TestClient; connack: ConnackPacket }> {
     const level = options.protocolLevel ?? 4;
-    const client = TestClient.open(broker, level, options.timeoutMs);
+    const client = TestClient.open(broker, level, options.timeoutMs, options.remoteAddress);
     client.send({
       type: PacketType.CONNECT,
       protocolName: level === 3 ? "MQIsdp" : "MQTT",
