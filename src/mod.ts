@@ -138,12 +138,17 @@ export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subs
 export type { DropReason } from "./broker/stats.ts";
 export type { Socket } from "./transport/socket.ts";
 export type {
+  BrokerStore,
+  ClaimingStore,
+  LoadedSession,
   Mutation,
   OutboundEntry,
+  SnapshotStore,
   Store,
   StoredMessage,
   StoredSession,
   StoredSubscription,
+  StoredWill,
   StoreSnapshot,
 } from "./persistence/store.ts";
 export { PacketType, type Properties, ProtocolLevel, type QoS, Reason } from "./protocol/packet.ts";

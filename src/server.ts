@@ -14,7 +14,7 @@ import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
-import type { Store } from "./persistence/store.ts";
+import type { SnapshotStore } from "./persistence/store.ts";
 import { ConnectionGate } from "./transport/admission.ts";
 import { validateCertificatePair } from "./transport/tls.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
@@ -76,7 +76,7 @@ async function clusterFor(config: BrokerConfig): Promise<ClusterNode | undefined
   });
 }
 
-function storeFor(config: BrokerConfig): Store {
+function storeFor(config: BrokerConfig): SnapshotStore {
   const p = config.persistence;
   if (p.type === "memory") return new MemoryStore();
   return new KvStore({ path: p.path, commitWindowMs: p.commit_window_ms });

@@ -10,7 +10,7 @@ import { KeepAliveSweeper } from "./keep_alive.ts";
 import { getLogger, type Logger } from "@logtape/logtape";
 import { validateTopicName } from "../protocol/topic.ts";
 import { type Properties, type QoS, Reason } from "../protocol/packet.ts";
-import type { Store, StoredMessage } from "../persistence/store.ts";
+import type { BrokerStore, StoredMessage } from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
@@ -56,7 +56,7 @@ export class Broker implements BrokerContext {
   readonly stats: BrokerStats;
   readonly mqtt: MqttOptions;
   readonly limits: LimitOptions;
-  readonly store: Store | undefined;
+  readonly store: BrokerStore | undefined;
   readonly persistMessages: boolean;
   readonly sessions: Map<string, Session> = new Map();
   readonly tree: TopicTree<Subscription> = new TopicTree();
@@ -114,14 +114,19 @@ export class Broker implements BrokerContext {
     return this.#connected;
   }
 
-  /** Opens the store and restores sessions, subscriptions, queues and retained messages. */
+  /**
+   * Opens the store and, when it is this broker's own (a SnapshotStore), restores its
+   * sessions, subscriptions, queues and retained messages. A store shared with peers (a
+   * ClaimingStore) restores nothing: its sessions are claimed on CONNECT.
+   */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    if (this.store === undefined) return;
-    await this.store.open();
-    const snapshot = await this.store.load();
-    const restored = restoreState(this, snapshot);
+    const store = this.store;
+    if (store === undefined) return;
+    await store.open();
+    if (!("load" in store)) return;
+    const restored = restoreState(this, await store.load());
     this.log.info("Restored {sessions} sessions and {retained} retained messages", restored);
     for (const session of this.sessions.values()) this.#lifecycle.resumeAfterRestart(session);
   }

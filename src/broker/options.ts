@@ -7,7 +7,7 @@
  * @module
  */
 import { type BrokerConfig, configSchema, defaultsOf } from "../config/schema.ts";
-import type { Store } from "../persistence/store.ts";
+import type { BrokerStore } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { Authenticator, Authorizer } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
@@ -80,7 +80,7 @@ export interface LimitOptions {
 /** Everything a {@link Broker} can be given. All fields are optional. */
 export interface BrokerOptions {
   /** Where sessions and retained messages persist (default: none, state is lost on close). */
-  store?: Store;
+  store?: BrokerStore;
   /** The time source (default: the system clock); tests pass a ManualClock. */
   clock?: Clock;
   /** "durable": acknowledge after the store commit; "relaxed": acknowledge at once. */

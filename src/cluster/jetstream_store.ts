@@ -1,9 +1,10 @@
 /**
- * The project's Store on JetStream KV, shared by every node: sessions (with their
+ * The project's store on JetStream KV, shared by every node: sessions (with their
  * subscriptions, queued and in-flight messages, inbound QoS 2 ids) in one bucket and
- * retained messages in another. Unlike the Deno KV store, load() returns no sessions:
- * a node holds only the sessions of clients that connect to it, and claims each one
- * from the bucket on CONNECT ({@link JetStreamStore.loadSession}).
+ * retained messages in another. A ClaimingStore: nothing is restored from it at start.
+ * A node holds only the sessions of clients that connect to it, and claims each one
+ * from the bucket on CONNECT ({@link JetStreamStore.loadSession}); every node follows
+ * the retained bucket with a watcher (cluster.ts).
  *
  * Key schema (every part escaped with the subject mapping, so any client id or topic fits):
  * `s.<client>` session · `sub.<client>.<filter>` · `out.<client>.<seq>` · `in.<client>.<packet id>`
@@ -15,14 +16,13 @@ import type { JetStreamManager, KV } from "nats";
 import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { GroupCommitter } from "../persistence/group_commit.ts";
 import type {
+  ClaimingStore,
   LoadedSession,
   Mutation,
   OutboundEntry,
-  Store,
   StoredMessage,
   StoredSession,
   StoredSubscription,
-  StoreSnapshot,
 } from "../persistence/store.ts";
 import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
@@ -56,7 +56,7 @@ export interface JetStreamStoreOptions {
   onRetry?: (err: unknown) => void;
 }
 
-export class JetStreamStore implements Store {
+export class JetStreamStore implements ClaimingStore {
   readonly durable = true;
   readonly #sessions: KV;
   readonly #retained: KV;
@@ -73,12 +73,8 @@ export class JetStreamStore implements Store {
     this.#committer = new GroupCommitter((m) => this.#write(m), { windowMs: 0, maxItems: 500 });
   }
 
+  /** The buckets are opened by the cluster node that builds the store: nothing to open here. */
   async open(): Promise<void> {}
-
-  /** Retained messages come from the cluster's watcher; sessions are claimed on CONNECT. */
-  load(): Promise<StoreSnapshot> {
-    return Promise.resolve({ sessions: [], retained: [] });
-  }
 
   commit(mutations: Mutation[]): Promise<void> {
     if (mutations.length === 0) return Promise.resolve();

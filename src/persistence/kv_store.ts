@@ -43,7 +43,7 @@ import type {
   LoadedSession,
   Mutation,
   OutboundEntry,
-  Store,
+  SnapshotStore,
   StoredMessage,
   StoredSession,
   StoreSnapshot,
@@ -67,6 +67,9 @@ export interface KvStoreOptions {
 }
 
 /**
+ * Broker state in Deno KV, for one broker (a lock keeps a second process off the file):
+ * everything is restored at start. Writes are grouped into few atomic commits.
+ *
  * @example
  * ```ts
  * import { Broker, KvStore } from "../mod.ts";
@@ -76,7 +79,7 @@ export interface KvStoreOptions {
  * await broker.close();
  * ```
  */
-export class KvStore implements Store {
+export class KvStore implements SnapshotStore {
   readonly durable = true;
   readonly #options: KvStoreOptions;
   #kv: Deno.Kv | undefined;
@@ -248,7 +251,7 @@ export class KvStore implements Store {
   /**
    * One client's session with its subscriptions, queue and inbound QoS 2 ids, or
    * undefined when none is stored: for broker instances that share one KV and take a
-   * session over from another (serverless isolates).
+   * session over from another (serverless isolates: SharedKvStore).
    */
   async loadSession(clientId: string): Promise<LoadedSession | undefined> {
     const key = await sessionKey(clientId);
@@ -257,6 +260,11 @@ export class KvStore implements Store {
     const part = key[1];
     const { sessions } = await this.#read([key, ["sub", part], ["out", part], ["in", part]], [record], false);
     return sessions[0];
+  }
+
+  /** The retained messages alone (serverless isolates load these at start, and no session). */
+  async loadRetained(): Promise<StoredMessage[]> {
+    return (await this.#read([["r"]], [], false)).retained;
   }
 
   /**

@@ -1,8 +1,13 @@
 /**
- * The persistence interface the broker engine writes through. The engine keeps
- * its working state in memory; a Store is the durable mirror it is rebuilt from
- * after a restart. Writes are expressed as mutations so that an implementation can
- * group many of them into one atomic commit.
+ * The persistence interfaces the broker engine writes through. The engine keeps its
+ * working state in memory; a store is its durable mirror. Writes are expressed as
+ * mutations so that an implementation can group many of them into one atomic commit.
+ *
+ * Every store is a {@link Store} (commit, close) and reads back in one of two ways:
+ * a {@link SnapshotStore} belongs to one broker, which restores the whole of it at
+ * start (MemoryStore, KvStore); a {@link ClaimingStore} is shared by several brokers
+ * (cluster nodes, serverless isolates), and one session is read when its client
+ * connects to a broker, which claims it from its peers (JetStreamStore, SharedKvStore).
  *
  * @module
  */
@@ -89,7 +94,7 @@ export type Mutation =
   | { kind: "putRetained"; message: StoredMessage }
   | { kind: "deleteRetained"; topic: string };
 
-/** Everything one session owns, as loaded at start. */
+/** Everything one session owns, as read back from a store. */
 export interface LoadedSession {
   session: StoredSession;
   subscriptions: StoredSubscription[];
@@ -105,7 +110,22 @@ export interface StoreSnapshot {
   retained: StoredMessage[];
 }
 
-/** A durable (or in-memory) home for broker state. */
+/**
+ * What every store does: take the engine's writes. A broker is given a
+ * {@link SnapshotStore} or a {@link ClaimingStore}, which add how it reads back.
+ *
+ * @example A store that keeps nothing (every write succeeds and is forgotten)
+ * ```ts
+ * import type { Mutation, Store } from "../mod.ts";
+ * const nowhere: Store = {
+ *   durable: false,
+ *   open: () => Promise.resolve(),
+ *   commit: (_mutations: Mutation[]) => Promise.resolve(),
+ *   close: () => Promise.resolve(),
+ * };
+ * await nowhere.commit([{ kind: "deleteRetained", topic: "t" }]);
+ * ```
+ */
 export interface Store {
   /**
    * True when the store survives the process. The engine skips per-message
@@ -114,8 +134,6 @@ export interface Store {
   readonly durable: boolean;
   /** Opens the store; fails with a clear message if another process owns it. */
   open(): Promise<void>;
-  /** Reads the whole state, for recovery at start. */
-  load(): Promise<StoreSnapshot>;
   /**
    * Applies the mutations atomically and in order. Resolves once they are durable.
    * Implementations may group concurrent commits into one write.
@@ -124,3 +142,43 @@ export interface Store {
   /** Flushes pending commits and releases the store. */
   close(): Promise<void>;
 }
+
+/**
+ * A store that belongs to one broker: at start the broker restores everything in it.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, type SnapshotStore } from "../mod.ts";
+ * const store: SnapshotStore = new MemoryStore();
+ * await store.open();
+ * await store.commit([{ kind: "putRetained", message: { topic: "t", payload: new Uint8Array([1]), qos: 0, retain: true } }]);
+ * console.log((await store.load()).retained.length); // 1
+ * ```
+ */
+export interface SnapshotStore extends Store {
+  /** Reads the whole state: every session with what it owns, and every retained message. */
+  load(): Promise<StoreSnapshot>;
+}
+
+/**
+ * A store shared by several brokers (cluster nodes, serverless isolates): nothing is
+ * restored from it at start. A session is read when its client connects to a broker,
+ * which claims it from the peer that held it; retained messages reach each broker
+ * through its peers.
+ *
+ * @example
+ * ```ts
+ * import type { ClaimingStore, LoadedSession } from "../mod.ts";
+ * async function resume(store: ClaimingStore, clientId: string): Promise<LoadedSession | undefined> {
+ *   return await store.loadSession(clientId);
+ * }
+ * console.log(typeof resume);
+ * ```
+ */
+export interface ClaimingStore extends Store {
+  /** Everything one client's session owns, or undefined when none is stored. */
+  loadSession(clientId: string): Promise<LoadedSession | undefined>;
+}
+
+/** The store a broker is given: it either restores all of it at start, or claims sessions one by one. */
+export type BrokerStore = SnapshotStore | ClaimingStore;

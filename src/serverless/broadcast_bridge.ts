@@ -28,6 +28,7 @@ import type { HookClient } from "../broker/hooks.ts";
 import type { PeerClaim, PeerLink, PeerPort } from "../broker/peers.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import { identityOf, judgeOwner } from "../broker/session_owner.ts";
+import type { SharedKvStore } from "./shared_kv_store.ts";
 
 /** A message routed by one instance, for the others' subscribers. */
 export interface PublishNotice {
@@ -69,18 +70,16 @@ export interface BridgeBatch {
   notices: BridgeNotice[];
 }
 
-/** Where sessions of clients served elsewhere are read from (the shared KV). */
-export interface SessionSource {
-  loadSession(clientId: string): Promise<LoadedSession | undefined>;
-}
-
 export interface BroadcastBridgeOptions {
   /** The BroadcastChannel name the instances share (default "deno-mqtt"). */
   channel?: string;
   /** This instance's id in notices (default a random UUID). */
   instanceId?: string;
-  /** The shared store: sessions of clients that connected elsewhere before are taken from it. */
-  sessions?: SessionSource;
+  /**
+   * The shared store: sessions of clients that connected elsewhere before are taken from it,
+   * and the retained messages are loaded from it at start ({@link BroadcastBridge.ready}).
+   */
+  store?: SharedKvStore;
   /** How long to wait for the instance holding a session to release it (default 250 ms). */
   releaseWaitMs?: number;
 }
@@ -109,7 +108,7 @@ export interface BridgeCounts {
  * const broker = new Broker();
  * const bridge = new BroadcastBridge(broker, { channel: "example" }); // links itself to the broker
  * await broker.start();
- * bridge.ready(); // handle what peers sent while the broker was starting
+ * await bridge.ready(); // handle what peers sent while the broker was starting
  * bridge.close();
  * await broker.close();
  * ```
@@ -131,7 +130,7 @@ export class BroadcastBridge {
   #windowPosts = 0;
   /** The last batch number seen from each peer. */
   readonly #lastSeq = new Map<string, number>();
-  readonly #sessions: SessionSource | undefined;
+  readonly #store: SharedKvStore | undefined;
   readonly #releaseWaitMs: number;
   /** Takeovers of this instance waiting for the previous holder's release, by client id. */
   readonly #releases = new Map<string, () => void>();
@@ -143,7 +142,7 @@ export class BroadcastBridge {
   constructor(broker: Broker, options: BroadcastBridgeOptions = {}) {
     this.#port = broker.peerPort;
     this.instanceId = options.instanceId ?? crypto.randomUUID();
-    this.#sessions = options.sessions;
+    this.#store = options.store;
     this.#releaseWaitMs = options.releaseWaitMs ?? 250;
     this.#channel = new BroadcastChannel(options.channel ?? "deno-mqtt");
     this.#channel.onmessage = (event: MessageEvent<BridgeBatch>) => this.#receive(event.data);
@@ -174,16 +173,26 @@ export class BroadcastBridge {
   }
 
   /**
-   * Applies the notices that arrived during start-up, then applies them as they come.
-   * Opening the channel before the store is read means a retained message set while
-   * this instance was loading is not missed: its notice lands after the snapshot.
+   * Loads the retained messages from the shared store (after the broker started), then
+   * applies the notices that arrived meanwhile, and from then on applies them as they
+   * come. Opening the channel before the store is read means a retained message set
+   * while this instance was loading is not missed: its notice lands after the load.
    */
-  ready(): void {
+  async ready(): Promise<void> {
+    if (this.#store !== undefined) {
+      const now = this.#port.now();
+      for (const message of await this.#store.loadRetained()) {
+        if (message.expiresAt === undefined || message.expiresAt > now) {
+          this.#port.retainedChanged(message.topic, message);
+        }
+      }
+    }
     const pending = this.#pending ?? [];
     this.#pending = null;
     for (const batch of pending) this.#applyBatch(batch);
   }
 
+  /** Posts what is waiting and closes the channel. */
   close(): void {
     this.#flush();
     this.#channel.close();
@@ -246,9 +255,10 @@ export class BroadcastBridge {
     clean: boolean,
     client: { username?: string },
   ): Promise<LoadedSession | undefined> {
-    if (this.#sessions === undefined) return undefined;
+    const store = this.#store;
+    if (store === undefined) return undefined;
     const identity = identityOf(client.username);
-    const first = await this.#sessions.loadSession(clientId);
+    const first = await store.loadSession(clientId);
     if (first !== undefined && judgeOwner(first.session.username, identity, true, "refuse") === "refuse") {
       return first;
     }
@@ -258,7 +268,7 @@ export class BroadcastBridge {
       this.#post({ kind: "takeover", from: this.instanceId, clientId, at, identity });
       // With Clean Start the copy is only read to be deleted: its contents do not matter.
       if (first === undefined || clean) return first;
-      return await release.within(this.#releaseWaitMs) ? await this.#sessions.loadSession(clientId) : first;
+      return await release.within(this.#releaseWaitMs) ? await store.loadSession(clientId) : first;
     } finally {
       release.cancel();
     }

@@ -66,14 +66,14 @@ export async function startServerless(options: ServerlessOptions = {}): Promise<
     mqtt: { maxPacketSize: 1024 * 1024, ...options.broker?.mqtt },
     store,
   });
-  const bridge = new BroadcastBridge(broker, { channel: options.channel, sessions: store });
+  const bridge = new BroadcastBridge(broker, { channel: options.channel, store });
   try {
     await broker.start();
+    await bridge.ready();
   } catch (err) {
     bridge.close();
     throw err;
   }
-  bridge.ready();
   const name = `serverless:${path}`;
   return {
     broker,

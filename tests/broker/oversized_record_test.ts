@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { KvStore } from "../../src/persistence/kv_store.ts";
-import type { Mutation, Store } from "../../src/persistence/store.ts";
+import type { Mutation, SnapshotStore } from "../../src/persistence/store.ts";
 import { ConnackReturnCode, PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
@@ -31,7 +31,7 @@ async function withKv(fn: (path: string) => Promise<void>): Promise<void> {
  */
 const LIMITS = { maxPropertyBytes: 1024 * 1024, maxConnectSize: 1024 * 1024 };
 
-async function start(store: Store): Promise<Broker> {
+async function start(store: SnapshotStore): Promise<Broker> {
   const broker = new Broker({ clock: new ManualClock(), store, durability: "durable", limits: LIMITS });
   await broker.start();
   return broker;
@@ -150,10 +150,10 @@ Deno.test("a v5 CONNECT whose will carries 100 KiB of properties gets its CONNAC
 });
 
 /** A durable store that refuses any commit touching a topic under "poison/" or the client "poisoned". */
-class PoisonedStore implements Store {
+class PoisonedStore implements SnapshotStore {
   readonly durable = true;
-  readonly #inner: Store;
-  constructor(inner: Store) {
+  readonly #inner: SnapshotStore;
+  constructor(inner: SnapshotStore) {
     this.#inner = inner;
   }
   open() {

@@ -4,7 +4,7 @@ import { ManualClock } from "../../src/broker/clock.ts";
 import type { PeerLink } from "../../src/broker/peers.ts";
 import type { Authorizer } from "../../src/broker/security.ts";
 import { MemoryStore } from "../../src/persistence/memory_store.ts";
-import type { LoadedSession, Mutation, Store } from "../../src/persistence/store.ts";
+import type { LoadedSession, Mutation, SnapshotStore } from "../../src/persistence/store.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { fakePeers } from "../_helpers/fake_peers.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
@@ -151,7 +151,7 @@ Deno.test("messages routed from the stream and messages a session missed are hel
 });
 
 /** A durable store (so that failed commits are taken back) that refuses to store messages under "fail/". */
-class FailingStore implements Store {
+class FailingStore implements SnapshotStore {
   readonly durable = true;
   readonly #inner = new MemoryStore();
   open() {

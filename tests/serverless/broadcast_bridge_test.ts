@@ -38,7 +38,7 @@ async function instances(count: number, clock = new ManualClock()) {
     const broker = new Broker({ clock });
     const bridge = new BroadcastBridge(broker, { channel, instanceId: `instance-${i}` });
     await broker.start();
-    bridge.ready();
+    await bridge.ready();
     list.push({ broker, bridge });
   }
   const close = async () => {
@@ -147,27 +147,40 @@ Deno.test("a takeover notice closes the local connection only when the local one
   }
 });
 
-Deno.test("notices that arrive while an instance starts are applied after its stored state is loaded", async () => {
+Deno.test("notices that arrive while an instance starts are applied after the retained messages it loads from the shared store", async () => {
   const channel = `bridge-test-${crypto.randomUUID()}`;
+  const dir = await Deno.makeTempDir({ prefix: "bridge-start-" });
+  const writer = new SharedKvStore({ path: `${dir}/shared.kv` });
+  await writer.open();
+  const stored = (topic: string, payload: string) => ({
+    topic,
+    payload: bytes(payload),
+    qos: 0 as const,
+    retain: true,
+  });
+  await writer.commit([
+    { kind: "putRetained", message: stored("early", "egg") },
+    { kind: "putRetained", message: stored("kept", "nest") },
+  ]);
   const peer = fakePeer(channel, "peer");
-  const broker = new Broker({ clock: new ManualClock() });
-  const bridge = new BroadcastBridge(broker, { channel });
+  const store = new SharedKvStore({ path: `${dir}/shared.kv` });
+  const broker = new Broker({ clock: new ManualClock(), store });
+  const bridge = new BroadcastBridge(broker, { channel, store });
   try {
-    const notice: BridgeNotice = {
-      kind: "publish",
-      from: "peer",
-      message: { topic: "early", payload: bytes("bird"), qos: 0, retain: true },
-    };
-    peer.post([notice]);
+    peer.post([{ kind: "publish", from: "peer", message: stored("early", "bird") }]);
     await settle();
     assert.equal(broker.retained.get("early"), undefined, "applied before ready()");
     await broker.start();
-    bridge.ready();
+    assert.equal(broker.retained.size, 0, "a shared store restores nothing by itself");
+    await bridge.ready();
     assert.equal(text(broker.retained.get("early") as never), "bird");
+    assert.equal(text(broker.retained.get("kept") as never), "nest");
   } finally {
     peer.close();
     bridge.close();
     await broker.close();
+    await writer.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -178,9 +191,9 @@ Deno.test("a persistent session moves with its client to another instance, with 
   const start = async (instanceId: string) => {
     const store = new SharedKvStore({ path: `${dir}/shared.kv` });
     const broker = new Broker({ clock, store });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId, store, releaseWaitMs: 2000 });
     await broker.start();
-    bridge.ready();
+    await bridge.ready();
     return { broker, bridge };
   };
   const a = await start("a");
@@ -261,9 +274,9 @@ Deno.test("another user's CONNECT on a second instance neither gets a stored ses
   const start = async (instanceId: string) => {
     const store = new SharedKvStore({ path: `${dir}/shared.kv` });
     const broker = new Broker({ clock, store, authenticator: usersByPassword });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
+    const bridge = new BroadcastBridge(broker, { channel, instanceId, store, releaseWaitMs: 2000 });
     await broker.start();
-    bridge.ready();
+    await bridge.ready();
     return { broker, bridge };
   };
   const a = await start("a");
@@ -307,7 +320,7 @@ Deno.test("a takeover notice naming another user leaves the local connection ope
   const broker = new Broker({ clock, authenticator: usersByPassword });
   const bridge = new BroadcastBridge(broker, { channel, instanceId: "a" });
   await broker.start();
-  bridge.ready();
+  await bridge.ready();
   const peer = fakePeer(channel, "peer");
   try {
     for (
