@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { Broker } from "./broker/broker.ts";
+import type { Engine } from "./broker/broker.ts";
+import { Broker, engineOf } from "./public_broker.ts";
 import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
 import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
@@ -36,6 +37,7 @@ export type { Listener, ListenerContext };
 
 /** A running broker with its listeners. */
 export interface Server {
+  /** The broker: publish, subscribe, hooks, and its admin view. */
   readonly broker: Broker;
   readonly listeners: Listener[];
   /** The admin HTTP listener, when `admin.enabled`. */
@@ -127,7 +129,7 @@ class Security implements Authenticator, Authorizer {
 }
 
 /** Applies reloaded limits to framing options made by {@link framingOptions}. */
-function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
+function updateFraming(framing: FrameSplitterOptions, broker: Pick<Engine, "mqtt" | "limits">): void {
   framing.maxPacketSize = broker.mqtt.maxPacketSize;
   framing.maxFirstPacketSize = broker.limits.maxConnectSize;
   framing.budget!.limit = broker.limits.maxPartialPacketBytes;
@@ -173,12 +175,18 @@ function startMonitoring(
   listeners: Listener[],
   more: { ready: () => boolean; bridges: () => readonly BridgeStatus[] },
 ): { admin: AdminServer | undefined; stop(): void } {
-  const sys = new SysTopics(broker, config.sys.interval);
+  const engine = engineOf(broker);
+  // $SYS updates are the broker's own messages, not counted in the figures they report.
+  const sys = new SysTopics({
+    admin: broker.admin,
+    clock: engine.clock,
+    publish: (message) => engine.publishInternal(message, false),
+  }, config.sys.interval);
   sys.start();
   const a = config.admin;
   if (!a.enabled) return { admin: undefined, stop: () => sys.stop() };
   if (a.cert_file !== undefined && a.key_file !== undefined) validateCertificatePair(a.cert_file, a.key_file);
-  const live = new LiveStats(broker);
+  const live = new LiveStats(broker.admin);
   const loop = new EventLoopMonitor();
   let admin: AdminServer;
   try {
@@ -250,15 +258,16 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     authenticator: bridges.authenticator(options.authenticator ?? security),
     authorizer: bridges.authorizer(options.authorizer ?? security),
   });
+  const engine = engineOf(broker);
   await broker.start();
-  const framing = framingOptions(broker);
+  const framing = framingOptions(engine);
   const listeners: Listener[] = [];
   let monitoring: ReturnType<typeof startMonitoring>;
   const context: ListenerContext = {
     framing,
-    onSocket: (socket) => broker.handle(socket),
-    gate: new ConnectionGate(() => broker.limits.maxConnections),
-    handshakeTimeoutMs: () => broker.limits.connectTimeoutMs,
+    onSocket: (socket) => engine.handle(socket),
+    gate: new ConnectionGate(() => engine.limits.maxConnections),
+    handshakeTimeoutMs: () => engine.limits.connectTimeoutMs,
   };
   try {
     await cluster?.join(broker, getLog("cluster"));
@@ -279,9 +288,9 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         port: listener.port,
       });
     }
-    await bridges.start(broker);
+    await bridges.start(engine);
     monitoring = startMonitoring(broker, config, listeners, {
-      ready: () => !broker.closing,
+      ready: () => !engine.closing,
       bridges: () => bridges.status(),
     });
   } catch (err) {
@@ -312,12 +321,12 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       security.authenticator = fresh.authenticator;
       security.acl = fresh.acl;
       // Existing subscriptions and queued messages follow the new ACL from the next message on.
-      broker.accessChanged();
-      broker.foreignSession = next.auth.foreign_session;
+      engine.accessChanged();
+      engine.foreignSession = next.auth.foreign_session;
       applied.push("auth (password file and ACL re-read)");
       // Embedders' own authenticators keep their clients; the password file's are checked again.
       if (options.authenticator === undefined) {
-        const closed = broker.revokeClients(revoked);
+        const closed = broker.admin.revokeClients(revoked);
         if (closed.length > 0) {
           log.info("Disconnected {count} clients whose credentials were removed or changed: {clients}", {
             count: closed.length,
@@ -326,12 +335,12 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         }
       }
       if (changed(server.config.limits, next.limits)) {
-        Object.assign(broker.limits, limitOptions(next.limits));
-        broker.mqtt.maxPacketSize = Math.min(
+        Object.assign(engine.limits, limitOptions(next.limits));
+        engine.mqtt.maxPacketSize = Math.min(
           server.config.mqtt.max_packet_size,
-          broker.limits.maxPartialPacketBytes,
+          engine.limits.maxPartialPacketBytes,
         );
-        updateFraming(framing, broker);
+        updateFraming(framing, engine);
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {

@@ -1,8 +1,8 @@
 /**
  * The folders are the architecture (README, Layout): imports point one way,
- * protocol ← broker ← transport, persistence, auth, config, log ← bridge, cluster,
- * admin, serverless ← the server program ← the entries (main.ts, serverless.ts, the
- * package's exports). The engine sees persistence/store.ts and transport/socket.ts as
+ * protocol ← broker ← transport, persistence, auth, config, log ← the public Broker
+ * (public_broker.ts) ← bridge, cluster, admin, serverless ← the server program ← the
+ * entries (main.ts, serverless.ts, the package's exports). The engine sees persistence/store.ts and transport/socket.ts as
  * types only; config/schema.ts imports nothing and every layer may read it. Siblings of
  * one layer may share a type, never running code. And no import cycle, type-only ones
  * included, beyond the named ones below.
@@ -52,6 +52,7 @@ const LAYERS: [string, RegExp][] = [
   ["protocol", /^src\/protocol\//],
   ["engine", /^src\/broker\//],
   ["adapters", /^src\/(transport|persistence|auth|config|log)\//],
+  ["library", /^src\/public_broker\.ts$/],
   ["extensions", /^src\/(bridge|cluster|admin|serverless)\//],
   ["program", /^src\/(server|preflight)\.ts$/],
   ["entries", /^(main\.ts|serverless\.ts|src\/([a-z_]+_)?mod\.ts)$/],

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
+import type { AdminView } from "../broker/admin_view.ts";
 import type { BridgeStatus } from "../bridge/bridge.ts";
 import type { PeerStatus } from "../broker/peers.ts";
 import { COMMIT_BUCKETS_MS } from "../broker/stats.ts";
@@ -56,7 +56,7 @@ export interface TransportCounters {
   readonly handshakeTimeouts: number;
 }
 
-/** What the metrics read besides the broker. */
+/** What the metrics read besides the broker's admin view. */
 export interface MetricsSources {
   /** Adds the event-loop delay. */
   loop?: EventLoopMonitor;
@@ -142,15 +142,14 @@ function clusterFamilies(e: Exposition, c: PeerStatus): void {
   ).sample("mqtt_cluster_retries_total", c.retries);
 }
 
-/** Renders every metric for `broker`, and for the event loop and bridges when given. */
-export function renderMetrics(broker: Broker, sources: MetricsSources = {}): string {
+/** Renders every metric of the broker `admin` shows, and of the event loop and bridges when given. */
+export function renderMetrics(admin: AdminView, sources: MetricsSources = {}): string {
   const loop = sources.loop;
-  const s = broker.stats;
+  const s = admin.counters;
   const e = new Exposition();
   const byListener = new Map<string, number>();
-  for (const conn of broker.connections) {
-    if (conn.state !== "connected") continue;
-    const key = `${conn.socket.listener}\u0000${conn.level}`;
+  for (const client of admin.clients()) {
+    const key = `${client.listener}\u0000${client.protocolLevel}`;
     byListener.set(key, (byListener.get(key) ?? 0) + 1);
   }
   e.family("mqtt_connections", "gauge", "Connected clients by listener and protocol level.");
@@ -168,9 +167,10 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
     "Connections closed for a malformed packet or protocol error.",
   )
     .sample("mqtt_protocol_errors_total", s.protocolErrors);
+  const sizes = admin.sizes();
   e.family("mqtt_sessions", "gauge", "Sessions held, connected or not.").sample(
     "mqtt_sessions",
-    broker.sessions.size,
+    sizes.sessions,
   );
 
   perType(e, "mqtt_packets_received_total", "Control packets received, by type.", s.packetsReceived);
@@ -185,7 +185,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
   e.family("mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.");
   for (const [reason, n] of Object.entries(s.dropped)) e.sample("mqtt_messages_dropped_total", n, { reason });
 
-  const { inflight, queued } = broker.pendingMessages();
+  const { inflight, queued } = admin.pendingMessages();
   e.family("mqtt_messages_inflight", "gauge", "QoS 1/2 messages sent and not yet acknowledged.")
     .sample("mqtt_messages_inflight", inflight);
   e.family("mqtt_messages_queued", "gauge", "Messages waiting in session queues.").sample(
@@ -194,11 +194,11 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
   );
   e.family("mqtt_subscriptions", "gauge", "Subscriptions in the topic tree.").sample(
     "mqtt_subscriptions",
-    broker.tree.size,
+    sizes.subscriptions,
   );
   e.family("mqtt_retained_messages", "gauge", "Retained messages.").sample(
     "mqtt_retained_messages",
-    broker.retained.size,
+    sizes.retained,
   );
 
   e.family("mqtt_store_commit_seconds", "histogram", "Durable store commit latency.");
@@ -213,7 +213,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
 
   if (sources.bridges !== undefined && sources.bridges.length > 0) bridgeFamilies(e, sources.bridges);
   if (sources.listeners !== undefined) listenerFamilies(e, sources.listeners);
-  const cluster = broker.peers?.status();
+  const cluster = admin.peerStatus();
   if (cluster !== undefined) clusterFamilies(e, cluster);
   if (loop !== undefined) {
     e.family("process_event_loop_delay_seconds", "gauge", "How late the last event-loop timer fired.")
@@ -229,6 +229,6 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
     mem.heapUsed,
   );
   e.family("process_uptime_seconds", "gauge", "Seconds since the broker started.")
-    .sample("process_uptime_seconds", (broker.clock.now() - s.startedAt) / 1000);
+    .sample("process_uptime_seconds", admin.uptimeMs() / 1000);
   return e.lines.join("\n") + "\n";
 }

@@ -2,14 +2,15 @@
  * The broker engine: owns sessions, the subscription tree and retained
  * messages; serves any {@link Socket}; publishes directly; recovers from the
  * store at start. No sockets and no `Deno.*` here: the clock and the store are
- * injected.
+ * injected. The public `Broker` (src/public_broker.ts) holds one, privately;
+ * packet handlers see it as a {@link BrokerContext}.
  *
  * @module
  */
 import { KeepAliveSweeper } from "./keep_alive.ts";
 import { getLogger, type Logger } from "@logtape/logtape";
 import { validateTopicName } from "../protocol/topic.ts";
-import { type Properties, type QoS, Reason } from "../protocol/packet.ts";
+import type { Properties, QoS } from "../protocol/packet.ts";
 import type { BrokerStore, StoredMessage } from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -26,12 +27,13 @@ import {
 } from "./options.ts";
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
 import { restoreState } from "./recovery.ts";
+import { type AdminView, EngineAdmin } from "./admin_view.ts";
 import { EnginePeerPort } from "./peer_port.ts";
 import type { PeerLink, PeerPort } from "./peers.ts";
 import { RetainedIndex } from "./retained.ts";
 import { ReadAccess } from "./read_access.ts";
 import { Router } from "./router.ts";
-import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./security.ts";
+import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { AuthorizedClient } from "./context.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
@@ -40,7 +42,7 @@ import type { ForeignSessionPolicy } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
-/** A message given to {@link Broker.publish}. */
+/** A message given to {@link Engine.publish}. */
 export interface PublishOptions {
   topic: string;
   payload: Uint8Array | string;
@@ -51,7 +53,7 @@ export interface PublishOptions {
 
 const encoder = new TextEncoder();
 
-export class Broker implements BrokerContext {
+export class Engine implements BrokerContext {
   readonly clock: Clock;
   readonly stats: BrokerStats;
   readonly mqtt: MqttOptions;
@@ -104,6 +106,13 @@ export class Broker implements BrokerContext {
     );
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
     this.peerPort = new EnginePeerPort(this, this.#chain, this.#lifecycle);
+    this.admin = new EngineAdmin({
+      engine: this,
+      version: this.version,
+      connections: this.#connections,
+      chain: this.#chain,
+      lifecycle: this.#lifecycle,
+    });
   }
 
   get closing(): boolean {
@@ -211,6 +220,9 @@ export class Broker implements BrokerContext {
   /** What peers call into: the only way they reach the engine (src/broker/peers.ts). */
   readonly peerPort: PeerPort;
 
+  /** What the admin API, the metrics and $SYS see, and the actions they may take. */
+  readonly admin: AdminView;
+
   /**
    * Links this broker to its peers (before clients connect): from now on it forwards the
    * messages it accepts, claims sessions on CONNECT and reports its interest to `link`.
@@ -312,33 +324,6 @@ export class Broker implements BrokerContext {
     this.access.invalidate();
   }
 
-  /**
-   * Closes every connected client that `revoke` picks, as when its credentials were
-   * withdrawn: v5 clients get DISCONNECT 0x87 (Not authorized). Their sessions stay, as
-   * after any server-side close. Returns the client ids closed.
-   */
-  revokeClients(revoke: (client: ConnectedClient) => boolean): string[] {
-    const closed: string[] = [];
-    for (const conn of this.#connections) {
-      if (conn.state !== "connected" || conn.socket.internal) continue;
-      const client: ConnectedClient = {
-        clientId: conn.clientId,
-        username: conn.username,
-        listener: conn.socket.listener,
-        remoteAddress: conn.socket.remoteAddress,
-        certificateIdentity: conn.socket.identity,
-      };
-      if (!revoke(client)) continue;
-      conn.close(Reason.NotAuthorized, "credentials revoked");
-      closed.push(conn.clientId);
-    }
-    return closed;
-  }
-
-  willDue(session: Session): void {
-    this.#lifecycle.publishWill(session);
-  }
-
   sessionDetached(session: Session, publishWill: boolean): void {
     this.#lifecycle.detached(session, publishWill);
   }
@@ -360,43 +345,12 @@ export class Broker implements BrokerContext {
   }
 
   /**
-   * Closes a client's connection as an administrative action (v5: DISCONNECT 0x98).
-   * Its session stays, as after any server-side close. False when it is not connected.
+   * Bounds one session's queue below limits.max_queued_messages (a bridge's local session
+   * holds what its remote broker has not taken yet, up to the bridge's own limit).
    */
-  disconnectClient(clientId: string): boolean {
-    const link = this.sessions.get(clientId)?.link;
-    if (link === null || link === undefined) return false;
-    (link as Connection).close(Reason.AdministrativeAction, "disconnected by an administrator");
-    return true;
-  }
-
-  /** Disconnects the client if needed and deletes its session, subscriptions and queue. */
-  async removeSession(clientId: string): Promise<boolean> {
-    this.disconnectClient(clientId);
+  limitQueue(clientId: string, limit: number): void {
     const session = this.sessions.get(clientId);
-    if (session === undefined) return false;
-    const batch = this.#chain.begin();
-    this.#lifecycle.discard(session, batch);
-    await this.#chain.submit(batch);
-    return true;
-  }
-
-  /** Messages held for sessions: sent and unacknowledged, and waiting in queues (for $SYS, metrics, the API). */
-  pendingMessages(): { inflight: number; queued: number; queuedBytes: number } {
-    let inflight = 0;
-    let queued = 0;
-    let queuedBytes = 0;
-    for (const session of this.sessions.values()) {
-      inflight += session.inflight.size;
-      queued += session.queue.length;
-      queuedBytes += session.queuedBytes;
-    }
-    return { inflight, queued, queuedBytes };
-  }
-
-  /** Live connections (for the management API). */
-  get connections(): ReadonlySet<Connection> {
-    return this.#connections;
+    if (session !== undefined) session.queueLimit = limit;
   }
 
   /**

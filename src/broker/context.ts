@@ -52,8 +52,6 @@ export interface BrokerContext extends DeliveryContext {
   authorize(client: AuthorizedClient, access: Access, topic: string): boolean | Promise<boolean>;
   /** Stores or clears a retained message, recording the mutation in `batch`. */
   retain(message: StoredMessage, batch: CommitBatch): void;
-  /** Publishes a session's will now (or schedules it for its delay). */
-  willDue(session: Session): void;
   /** Called when a session loses its connection: schedules expiry, will. */
   sessionDetached(session: Session, publishWill: boolean): void;
   /** What a CONNECT gets when its client id names an offline session of another user. */

@@ -22,8 +22,48 @@ export const COMMIT_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 1000] as const;
 /** Most distinct topics one rate sample tracks. */
 export const TOPIC_SAMPLE_LIMIT = 1000;
 
+/** The broker's counters since start, as the admin API, metrics and $SYS read them. */
+export interface BrokerCounters {
+  /** Broker-clock time (ms) the broker was created. */
+  readonly startedAt: number;
+  /** Network connections accepted since start. */
+  readonly connectionsTotal: number;
+  /** Clients connected now (CONNECT accepted). */
+  readonly clientsConnected: number;
+  /** Highest number of clients connected at once. */
+  readonly clientsMaximum: number;
+  /** Application messages received (from clients, peers and the broker itself; not $SYS updates). */
+  readonly messagesReceived: number;
+  /** Application messages sent to clients. */
+  readonly messagesSent: number;
+  /** PUBLISH packets received from clients. */
+  readonly publishReceived: number;
+  /** PUBLISH packets sent to clients. */
+  readonly publishSent: number;
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
+  /** CONNECT packets refused. */
+  readonly connectRefused: number;
+  /** Connections closed for a malformed packet or a protocol error. */
+  readonly protocolErrors: number;
+  /** Messages not delivered, by reason. */
+  readonly dropped: Readonly<Record<DropReason, number>>;
+  /** Total messages dropped, all reasons. */
+  readonly droppedTotal: number;
+  /** Control packets received and sent, indexed by packet type (1..15). */
+  readonly packetsReceived: readonly number[];
+  readonly packetsSent: readonly number[];
+  /** Bytes received and sent, by packet type. */
+  readonly bytesReceivedByType: readonly number[];
+  readonly bytesSentByType: readonly number[];
+  /** Store commit latency: counts per bucket of {@link COMMIT_BUCKETS_MS}, plus sum and count. */
+  readonly commitBuckets: readonly number[];
+  readonly commitSumMs: number;
+  readonly commitCount: number;
+}
+
 /** Broker-wide counters since start. */
-export class BrokerStats {
+export class BrokerStats implements BrokerCounters {
   readonly startedAt: number;
   connectionsTotal = 0;
   clientsConnected = 0;

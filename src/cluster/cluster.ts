@@ -18,7 +18,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from "nats";
-import type { Broker } from "../broker/broker.ts";
+import { type Broker, peersOf } from "../public_broker.ts";
 import type { Logger } from "@logtape/logtape";
 import type { PeerLink, PeerPort, PeerStatus } from "../broker/peers.ts";
 import { listKeys } from "./bucket_keys.ts";
@@ -159,7 +159,7 @@ export class ClusterNode {
 
   /** Makes `broker` a node: call after broker.start() and before listeners open. */
   async join(broker: Broker, log: Logger): Promise<void> {
-    const port = broker.peerPort;
+    const { port, attach } = peersOf(broker);
     const onError = (err: unknown) => log.warn("Cluster: {error}", { error: String(err) });
     this.#followStatus(log);
     const router = new NatsRouter(this.nc, this.js, port, { instance: this.instance, onError });
@@ -201,7 +201,7 @@ export class ClusterNode {
       interestChanged: (filter, group, present) => router.filterChanged(filter, group, present),
       status: () => this.status(),
     };
-    broker.attachPeers(link);
+    attach(link);
     const heartbeats = this.#heartbeats;
     await heartbeats.beat();
     // Failures here are NATS faults being waited out (each step runs again next period).

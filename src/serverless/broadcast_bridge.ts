@@ -23,7 +23,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Broker } from "../broker/broker.ts";
+import { type Broker, peersOf } from "../public_broker.ts";
 import type { HookClient } from "../broker/hooks.ts";
 import type { PeerClaim, PeerLink, PeerPort } from "../broker/peers.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
@@ -103,7 +103,7 @@ export interface BridgeCounts {
  *
  * @example
  * ```ts
- * import { Broker } from "../broker/broker.ts";
+ * import { Broker } from "../mod.ts";
  * import { BroadcastBridge } from "./broadcast_bridge.ts";
  * const broker = new Broker();
  * const bridge = new BroadcastBridge(broker, { channel: "example" }); // links itself to the broker
@@ -140,13 +140,14 @@ export class BroadcastBridge {
    * (before the broker starts).
    */
   constructor(broker: Broker, options: BroadcastBridgeOptions = {}) {
-    this.#port = broker.peerPort;
+    const { port, attach } = peersOf(broker);
+    this.#port = port;
     this.instanceId = options.instanceId ?? crypto.randomUUID();
     this.#store = options.store;
     this.#releaseWaitMs = options.releaseWaitMs ?? 250;
     this.#channel = new BroadcastChannel(options.channel ?? "deno-mqtt");
     this.#channel.onmessage = (event: MessageEvent<BridgeBatch>) => this.#receive(event.data);
-    broker.attachPeers(this.#link());
+    attach(this.#link());
     // Which of two connections of one client id is newer is decided by when each was accepted.
     broker.use({
       onConnect: (client) => this.#connected(client),

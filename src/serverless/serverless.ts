@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Broker } from "../broker/broker.ts";
+import { Broker } from "../public_broker.ts";
 import type { BrokerOptions } from "../broker/options.ts";
 import { upgradeToMqtt } from "../transport/websocket.ts";
 import { BroadcastBridge } from "./broadcast_bridge.ts";
@@ -27,6 +27,7 @@ export interface ServerlessOptions {
 
 /** A started serverless broker: hand its `fetch` to the host. */
 export interface ServerlessBroker {
+  /** This isolate's broker. */
   readonly broker: Broker;
   readonly bridge: BroadcastBridge;
   /** Answers one HTTP request: MQTT over WebSocket on the path, a short text elsewhere. */
@@ -58,14 +59,10 @@ function remoteAddressOf(info: Deno.ServeHandlerInfo | undefined): string {
 export async function startServerless(options: ServerlessOptions = {}): Promise<ServerlessBroker> {
   const path = options.path ?? "/mqtt";
   const store = new SharedKvStore({ path: options.kvPath, kv: options.kv });
+  // Isolates have little memory and every forwarded message is cloned once per peer.
+  const mqtt = { maxPacketSize: 1024 * 1024, ...options.broker?.mqtt };
   // Durable: a QoS 1/2 acknowledgement waits for KV, as on the program's default.
-  const broker = new Broker({
-    durability: "durable",
-    ...options.broker,
-    // Isolates have little memory and every forwarded message is cloned once per peer.
-    mqtt: { maxPacketSize: 1024 * 1024, ...options.broker?.mqtt },
-    store,
-  });
+  const broker = new Broker({ durability: "durable", ...options.broker, mqtt, store });
   const bridge = new BroadcastBridge(broker, { channel: options.channel, store });
   try {
     await broker.start();
@@ -75,6 +72,8 @@ export async function startServerless(options: ServerlessOptions = {}): Promise<
     throw err;
   }
   const name = `serverless:${path}`;
+  // Framed at the configured size; a lower limits.maxPartialPacketBytes is enforced by the engine.
+  const maxPacketSize = mqtt.maxPacketSize;
   return {
     broker,
     bridge,
@@ -86,7 +85,7 @@ export async function startServerless(options: ServerlessOptions = {}): Promise<
         const remoteAddress = remoteAddressOf(info);
         return upgradeToMqtt(
           req,
-          { path, name, remoteAddress, framing: { maxPacketSize: broker.mqtt.maxPacketSize } },
+          { path, name, remoteAddress, framing: { maxPacketSize } },
           (s) => broker.handle(s),
         );
       } catch {

@@ -7,7 +7,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Broker } from "../broker/broker.ts";
+import type { Engine } from "../broker/broker.ts";
 import type { ListenerConfig } from "../config/schema.ts";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { ReceiveBudget } from "../protocol/receive_budget.ts";
@@ -38,7 +38,7 @@ export interface Listener {
  * one receive budget, which all the listeners of a broker share (so it is made once).
  * Kept by reference: a reload that changes the limits updates it for new connections.
  */
-export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
+export function framingOptions(broker: Pick<Engine, "mqtt" | "limits">): FrameSplitterOptions {
   return {
     maxPacketSize: broker.mqtt.maxPacketSize,
     maxFirstPacketSize: broker.limits.maxConnectSize,

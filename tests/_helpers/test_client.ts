@@ -17,7 +17,10 @@ import {
   type SubackPacket,
   type SubscriptionRequest,
 } from "../../src/protocol/packet.ts";
-import type { Broker } from "../../src/broker/broker.ts";
+import type { Socket } from "../../src/transport/socket.ts";
+
+/** A broker or an engine: anything that serves a socket. */
+type Served = { handle(socket: Socket): void };
 import { memorySocketPair } from "./memory_socket.ts";
 
 /** The packet interface for a packet type (the four acknowledgements share one). */
@@ -44,7 +47,7 @@ export class TestClient {
   #nextId = 1;
   readonly timeoutMs: number;
 
-  private constructor(broker: Broker, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
+  private constructor(broker: Served, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
     this.level = level;
     this.timeoutMs = timeoutMs;
     const { socket, client } = memorySocketPair({ remoteAddress });
@@ -55,7 +58,7 @@ export class TestClient {
 
   /** Opens a connection and sends nothing yet. */
   static open(
-    broker: Broker,
+    broker: Served,
     level: ProtocolLevel = 4,
     timeoutMs = 2000,
     remoteAddress = "127.0.0.1:50000",
@@ -65,7 +68,7 @@ export class TestClient {
 
   /** Opens a connection, sends CONNECT and returns the client with the CONNACK. */
   static async connect(
-    broker: Broker,
+    broker: Served,
     options: ConnectOptions = {},
   ): Promise<{ client: TestClient; connack: ConnackPacket }> {
     const level = options.protocolLevel ?? 4;

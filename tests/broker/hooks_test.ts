@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import type { BrokerHook } from "../../src/broker/hooks.ts";
 import { ConnackReturnCode, PacketType, Reason } from "../../src/protocol/packet.ts";
@@ -16,7 +16,7 @@ async function waitFor(done: () => boolean, ms = 2000): Promise<void> {
 }
 
 function broker(hook: BrokerHook, clock = new ManualClock()) {
-  return new Broker({ clock, hookTimeoutMs: 50 }).use(hook);
+  return new Engine({ clock, hookTimeoutMs: 50 }).use(hook);
 }
 
 Deno.test("hooks: authenticate decides, and a hook that throws or times out on the broker's clock is a denial", async () => {
@@ -98,7 +98,7 @@ Deno.test("hooks: an onPublish hook that throws on a broker publish drops that m
 });
 
 Deno.test("Broker.publish rejects a bad topic (it never throws synchronously)", async () => {
-  const b = new Broker();
+  const b = new Engine();
   let published: Promise<void> | undefined;
   assert.doesNotThrow(() => published = b.publish({ topic: "a/#", payload: "x" }));
   await assert.rejects(published!);
@@ -136,7 +136,7 @@ Deno.test("hooks: onPublish may rewrite or drop a message", async () => {
 Deno.test("hooks: lifecycle notifications arrive, in registration order, and a throwing one is harmless", async () => {
   const clock = new ManualClock();
   const events: string[] = [];
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   b.use({ onConnect: () => void events.push("first") });
   b.use({
     onConnect: (c) => void events.push(`connect ${c.clientId}`),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import type { PeerLink } from "../../src/broker/peers.ts";
 import type { Authorizer } from "../../src/broker/security.ts";
@@ -14,7 +14,7 @@ const streamPeers = (forward: PeerLink["forward"] = () => {}) => fakePeers({ for
 
 Deno.test("releasing a session to a peer closes its connection with 0x8E and forgets it, keeping the stored copy [MQTT-3.1.4-3]", async () => {
   const store = new MemoryStore();
-  const broker = new Broker({ store });
+  const broker = new Engine({ store });
   await broker.start();
   const { client } = await TestClient.connect(broker, {
     clientId: "mover",
@@ -35,7 +35,7 @@ Deno.test("releasing a session to a peer closes its connection with 0x8E and for
 });
 
 Deno.test("an adopted orphan session publishes its pending will at once and keeps queueing", async () => {
-  const broker = new Broker({ store: new MemoryStore() });
+  const broker = new Engine({ store: new MemoryStore() });
   await broker.start();
   const { client: watcher } = await TestClient.connect(broker, { clientId: "w" });
   await watcher.subscribe("wills/#");
@@ -82,7 +82,7 @@ const durable = (topic: string, n: number) => ({
 });
 
 Deno.test("messages a session missed while it changed node count against max_queued_messages, and the rest as queue_full", async () => {
-  const broker = new Broker({ store: new MemoryStore(), limits: { maxQueuedMessages: 3 } });
+  const broker = new Engine({ store: new MemoryStore(), limits: { maxQueuedMessages: 3 } });
   await broker.start();
   broker.peerPort.adopt(loadedSession("late", "m/#"), { orphan: true, routed: false });
   const missed = [1, 2, 3, 4, 5].map((n) => ({ message: durable("m/x", n), qos: 1 as const }));
@@ -94,7 +94,7 @@ Deno.test("messages a session missed while it changed node count against max_que
 });
 
 Deno.test("a session adopted unrouted gets nothing live until routing starts, and its missed messages come first", async () => {
-  const broker = new Broker({ store: new MemoryStore() });
+  const broker = new Engine({ store: new MemoryStore() });
   await broker.start();
   broker.attachPeers(streamPeers());
   broker.peerPort.adopt(loadedSession("mover", "m/#"), { routed: false });
@@ -111,7 +111,7 @@ Deno.test("a session adopted unrouted gets nothing live until routing starts, an
 });
 
 Deno.test("with stream-routing peers (a cluster), QoS 1/2 messages reach local subscribers from the stream, not when accepted", async () => {
-  const broker = new Broker();
+  const broker = new Engine();
   await broker.start();
   broker.attachPeers(streamPeers());
   const { client: sub } = await TestClient.connect(broker, { clientId: "sub" });
@@ -131,7 +131,7 @@ Deno.test("messages routed from the stream and messages a session missed are hel
     authorize: () => true,
     authorizeDelivery: (_client, topic) => !topic.endsWith("/secret"),
   };
-  const broker = new Broker({ store: new MemoryStore(), authorizer, limits: { maxQueuedMessages: 2 } });
+  const broker = new Engine({ store: new MemoryStore(), authorizer, limits: { maxQueuedMessages: 2 } });
   await broker.start();
   broker.attachPeers(streamPeers());
   const loaded = loadedSession("late", "m/#");
@@ -172,7 +172,7 @@ class FailingStore implements SnapshotStore {
 }
 
 Deno.test("a message from the stream, or one a session missed, whose commit fails is taken back, as a live one is", async () => {
-  const broker = new Broker({ store: new FailingStore() });
+  const broker = new Engine({ store: new FailingStore() });
   await broker.start();
   broker.attachPeers(streamPeers());
   broker.peerPort.adopt(loadedSession("late", "#"), { orphan: true, routed: false });
@@ -185,7 +185,7 @@ Deno.test("a message from the stream, or one a session missed, whose commit fail
 });
 
 Deno.test("a queued message taken back after a failed commit gives back the bytes it counted, properties included", async () => {
-  const broker = new Broker({ store: new FailingStore() });
+  const broker = new Engine({ store: new FailingStore() });
   await broker.start();
   broker.attachPeers(streamPeers());
   broker.peerPort.adopt(loadedSession("late", "#"), { orphan: true, routed: false });
@@ -199,7 +199,7 @@ Deno.test("a queued message taken back after a failed commit gives back the byte
 });
 
 Deno.test("a QoS 2 PUBLISH the cluster's stream never took is not remembered as received: its retransmission is forwarded again [MQTT-4.3.3-10]", async () => {
-  const broker = new Broker({ store: new FailingStore() });
+  const broker = new Engine({ store: new FailingStore() });
   await broker.start();
   let forwards = 0;
   broker.attachPeers(streamPeers((_message, batch) => {
@@ -233,7 +233,7 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 
 Deno.test("a message delivered from a peer reaches local subscribers without running hooks or going back to the peers; the retained set follows the peers' without a store write", async () => {
   const store = new RecordingStore();
-  const b = new Broker({ clock: new ManualClock(), store });
+  const b = new Engine({ clock: new ManualClock(), store });
   const hooked: string[] = [];
   b.use({
     onPublish: (_c, m) => void hooked.push(m.topic),
@@ -260,14 +260,14 @@ Deno.test("a message delivered from a peer reaches local subscribers without run
 });
 
 Deno.test("a broker without retained messages keeps none of its peers' either", () => {
-  const b = new Broker({ mqtt: { retainAvailable: false } });
+  const b = new Engine({ mqtt: { retainAvailable: false } });
   b.peerPort.retainedChanged("r", { topic: "r", payload: bytes("x"), qos: 0, retain: true });
   assert.equal(b.retained.size, 0);
 });
 
 Deno.test("released with 'detach', a session's connection closes as taken over (0x8E) and the session is forgotten without a store write [MQTT-3.1.4-3]", async () => {
   const store = new RecordingStore();
-  const b = new Broker({ clock: new ManualClock(), store });
+  const b = new Engine({ clock: new ManualClock(), store });
   await b.start();
   const old = await TestClient.connect(b, {
     clientId: "x",
@@ -299,7 +299,7 @@ const willOf = (payload: string, delay?: number) => ({
 
 Deno.test("released with 'detach', a will without delay is published, and a delayed will is left to the new connection to cancel [MQTT-3.1.3-9]", async () => {
   const clock = new ManualClock();
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
   await TestClient.connect(b, { clientId: "now", protocolLevel: 5, will: willOf("now") });
@@ -322,7 +322,7 @@ Deno.test("released with 'detach', a will without delay is published, and a dela
 Deno.test("released with 'close', a session's last state is stored for the peer and its will follows the rules of any takeover [MQTT-3.1.2-8] [MQTT-3.1.3-9]", async () => {
   const clock = new ManualClock();
   const store = new RecordingStore();
-  const b = new Broker({ clock, store });
+  const b = new Engine({ clock, store });
   await b.start();
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
@@ -364,7 +364,7 @@ function storedElsewhere(clientId: string): LoadedSession {
 }
 
 /** Peers whose claim adopts a stored session for the client ids in `elsewhere`. */
-function claimingPeers(b: Broker, elsewhere: string[]) {
+function claimingPeers(b: Engine, elsewhere: string[]) {
   return fakePeers({
     routing: "local",
     adoptsOrphans: false,
@@ -378,7 +378,7 @@ function claimingPeers(b: Broker, elsewhere: string[]) {
 }
 
 Deno.test("a session the peers hand over on CONNECT is resumed: session present, its queue delivered, its subscriptions live [MQTT-3.2.2-2]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   b.attachPeers(claimingPeers(b, ["roamer"]));
   const c = await TestClient.connect(b, {
     clientId: "roamer",
@@ -397,7 +397,7 @@ Deno.test("a session the peers hand over on CONNECT is resumed: session present,
 
 Deno.test("with Clean Start a session the peers hand over is discarded, which deletes its stored copy [MQTT-3.1.2-4]", async () => {
   const store = new RecordingStore();
-  const b = new Broker({ clock: new ManualClock(), store });
+  const b = new Engine({ clock: new ManualClock(), store });
   b.attachPeers(claimingPeers(b, ["roamer"]));
   await b.start();
   const c = await TestClient.connect(b, { clientId: "roamer", clean: true, protocolLevel: 5 });
@@ -408,7 +408,7 @@ Deno.test("with Clean Start a session the peers hand over is discarded, which de
 });
 
 Deno.test("a CONNECT whose session the peers keep for another user is refused with 0x85, and nothing is attached [MQTT-3.1.3-8]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   b.attachPeers(fakePeers({ claim: () => Promise.resolve({ refused: true }) }).link);
   const c = await TestClient.connect(b, { clientId: "owned", protocolLevel: 5 });
   assert.equal(c.connack.reasonCode, Reason.ClientIdentifierNotValid);
@@ -417,7 +417,7 @@ Deno.test("a CONNECT whose session the peers keep for another user is refused wi
 });
 
 Deno.test("linked to peers, a broker tells them the filters it already routes and then every change, and forwards what it accepts", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const early = b.subscribe("early/#");
   const { link, calls } = fakePeers();
   b.attachPeers(link);
@@ -437,7 +437,7 @@ Deno.test("linked to peers, a broker tells them the filters it already routes an
 
 Deno.test("a v5 PUBACK says no matching subscribers (0x10) with peers that route locally, never with stream-routing peers, whose subscribers are not known here", async () => {
   for (const routing of ["local", "stream"] as const) {
-    const b = new Broker({ clock: new ManualClock() });
+    const b = new Engine({ clock: new ManualClock() });
     b.attachPeers(fakePeers({ routing }).link);
     const c = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
     c.client.publish("nobody/here", "x", { qos: 1 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
 import { fakePeers } from "../_helpers/fake_peers.ts";
 
@@ -12,7 +12,7 @@ async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise
 }
 
 Deno.test("with stream-routing peers (a cluster), share groups are served only when the peers pick this node for them", async () => {
-  const broker = new Broker();
+  const broker = new Engine();
   await broker.start();
   broker.attachPeers(fakePeers().link);
   const member = broker.subscribe("$share/g/t/#");

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { Broker } from "../../src/broker/broker.ts";
+import type { Engine } from "../../src/broker/broker.ts";
+import { Broker, engineOf } from "../../src/public_broker.ts";
 import type { ForeignSessionPolicy } from "../../src/broker/session_owner.ts";
 import type { Authenticator, Authorizer } from "../../src/broker/security.ts";
 import { ClusterNode, STREAM } from "../../src/cluster/cluster.ts";
@@ -59,11 +60,12 @@ async function node(servers: string[], id: string, options: NodeOptions = {}) {
   });
   await broker.start();
   await cluster.join(broker, getLogger(["mqtt", "cluster", id]));
-  return { cluster, broker };
+  // The engine inside, whose sessions the tests look at.
+  return { cluster, broker: engineOf(broker) };
 }
 
 /** A persistent v5 session of `user` (password "<user>-pw"). */
-function connectAs(broker: Broker, clientId: string, user: string, clean = false) {
+function connectAs(broker: Engine, clientId: string, user: string, clean = false) {
   return TestClient.connect(broker, {
     clientId,
     protocolLevel: 5,
@@ -84,7 +86,7 @@ async function ownerOf(cluster: ClusterNode, clientId: string) {
 }
 
 /** `user`'s session: subscribed to `filter` at QoS 1, then offline. */
-async function offlineSession(broker: Broker, clientId: string, user: string, filter: string) {
+async function offlineSession(broker: Engine, clientId: string, user: string, filter: string) {
   const { client } = await connectAs(broker, clientId, user);
   await client.subscribe(filter, 1);
   client.disconnect();

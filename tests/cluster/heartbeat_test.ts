@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
 import { connect } from "nats";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { type Heartbeat, Heartbeats } from "../../src/cluster/heartbeat.ts";
 import { decodeRecord } from "../../src/cluster/record_codec.ts";
 import { MemoryStore } from "../../src/persistence/memory_store.ts";
@@ -47,7 +47,7 @@ Deno.test({
       });
 
       await t.step("a node declared dead lets all its sessions go, closing their connections", async () => {
-        const broker = new Broker({ store: new MemoryStore() });
+        const broker = new Engine({ store: new MemoryStore() });
         await broker.start();
         const { client } = await TestClient.connect(broker, {
           clientId: "kept",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { Broker } from "../../src/broker/broker.ts";
+import { Broker } from "../../src/public_broker.ts";
 import { ClusterNode } from "../../src/cluster/cluster.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
 import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";

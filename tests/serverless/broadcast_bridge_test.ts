@@ -3,7 +3,7 @@
  * a shared name: exactly what two isolates see, minus the isolation.
  */
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Broker } from "../../src/public_broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import {
@@ -83,7 +83,7 @@ Deno.test("a retained message published on one instance is given to a later subs
     // Clearing it on one instance clears it on the other.
     await a.broker.publish({ topic: "status/door", payload: "", retain: true });
     await settle();
-    assert.equal(b.broker.retained.get("status/door"), undefined);
+    assert.equal(b.broker.admin.retained("status/door")[0], undefined);
   } finally {
     await close();
   }
@@ -115,7 +115,7 @@ Deno.test("a client id connecting on a second instance closes the older connecti
     const last = (await first.client.closedByBroker()).at(-1);
     assert.equal(last?.type, PacketType.DISCONNECT);
     assert.equal((last as { reasonCode: number }).reasonCode, Reason.SessionTakenOver);
-    assert.equal(a.broker.sessions.has("x"), false);
+    assert.equal(a.broker.admin.session("x") !== undefined, false);
     assert.equal(a.bridge.counts.released, 1);
     assert.equal(await second.client.silentFor(60), true);
     assert.equal(second.client.isClosed, false);
@@ -169,12 +169,12 @@ Deno.test("notices that arrive while an instance starts are applied after the re
   try {
     peer.post([{ kind: "publish", from: "peer", message: stored("early", "bird") }]);
     await settle();
-    assert.equal(broker.retained.get("early"), undefined, "applied before ready()");
+    assert.equal(broker.admin.retained("early")[0], undefined, "applied before ready()");
     await broker.start();
-    assert.equal(broker.retained.size, 0, "a shared store restores nothing by itself");
+    assert.equal(broker.admin.sizes().retained, 0, "a shared store restores nothing by itself");
     await bridge.ready();
-    assert.equal(text(broker.retained.get("early") as never), "bird");
-    assert.equal(text(broker.retained.get("kept") as never), "nest");
+    assert.equal(text(broker.admin.retained("early")[0] as never), "bird");
+    assert.equal(text(broker.admin.retained("kept")[0] as never), "nest");
   } finally {
     peer.close();
     bridge.close();
@@ -219,7 +219,11 @@ Deno.test("a persistent session moves with its client to another instance, with 
     );
     assert.equal(moved.connack.sessionPresent, true);
     assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "queued on a");
-    assert.equal(a.broker.sessions.has("roamer"), false, "the previous instance still holds the session");
+    assert.equal(
+      a.broker.admin.session("roamer") !== undefined,
+      false,
+      "the previous instance still holds the session",
+    );
     await a.broker.publish({ topic: "q/after", payload: "via the channel", qos: 1 });
     assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "via the channel");
     assert.equal(await moved.client.silentFor(60), true);
@@ -301,7 +305,11 @@ Deno.test("another user's CONNECT on a second instance neither gets a stored ses
     clock.advance(1);
     const eveAgain = await TestClient.connect(b.broker, { ...session, ...props, ...login("eve") });
     assert.equal(eveAgain.connack.reasonCode, Reason.ClientIdentifierNotValid);
-    assert.equal(a.broker.sessions.has("owned"), true, "eve's attempt made a let go of the session");
+    assert.equal(
+      a.broker.admin.session("owned") !== undefined,
+      true,
+      "eve's attempt made a let go of the session",
+    );
     const back = await TestClient.connect(b.broker, { ...session, ...props, ...login("alice") });
     assert.equal(back.connack.sessionPresent, true);
     assert.equal(text(await back.client.expect(PacketType.PUBLISH)), "queued for alice");
