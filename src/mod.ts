@@ -25,8 +25,19 @@
 
 export { Broker, type ListenOptions } from "./public_broker.ts";
 export type { PublishOptions } from "./broker/broker.ts";
-export { type DuplexStream, streamSocket } from "./transport/stream_socket.ts";
+export type {
+  AdminView,
+  BrokerSizes,
+  ClientInfo,
+  PendingMessages,
+  SessionInfo,
+  SubscriptionInfo,
+} from "./broker/admin_view.ts";
+export type { PeerStatus } from "./broker/peers.ts";
+export type { ForeignSessionPolicy } from "./broker/session_owner.ts";
+export { type DuplexStream, streamSocket, type StreamSocketOptions } from "./transport/stream_socket.ts";
 export type { Listener } from "./transport/listener.ts";
+export type { ListenerStats } from "./transport/admission.ts";
 export {
   type BrokerConfig,
   configSchema,
@@ -42,13 +53,20 @@ export { MemoryStore } from "./persistence/memory_store.ts";
 export { KvStore, type KvStoreOptions } from "./persistence/kv_store.ts";
 export { configureLogging, type LogConfig } from "./log/logging.ts";
 export type { BrokerOptions, LimitOptions, MqttOptions, SharedStrategy } from "./broker/options.ts";
-export { type Clock, ManualClock, systemClock } from "./broker/clock.ts";
+export { type Clock, ManualClock, systemClock, type TimerHandle } from "./broker/clock.ts";
 export type { BrokerHook, HookClient, HookMessage } from "./broker/hooks.ts";
-export type { Access, Authenticator, Authorizer, AuthResult, ConnectInfo } from "./broker/security.ts";
+export type {
+  Access,
+  Authenticator,
+  Authorizer,
+  AuthResult,
+  ConnectedClient,
+  ConnectInfo,
+} from "./broker/security.ts";
 export type { AuthConversation, EnhancedAuthenticator } from "./broker/enhanced_auth.ts";
 export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subscription.ts";
-export type { DropReason } from "./broker/stats.ts";
-export type { Socket } from "./transport/socket.ts";
+export type { BrokerCounters, DropReason } from "./broker/stats.ts";
+export type { FrameSource, Socket } from "./transport/socket.ts";
 export type {
   BrokerStore,
   ClaimingStore,
@@ -63,5 +81,12 @@ export type {
   StoredWill,
   StoreSnapshot,
 } from "./persistence/store.ts";
-export { PacketType, type Properties, ProtocolLevel, type QoS, Reason } from "./protocol/packet.ts";
+export {
+  type Frame,
+  PacketType,
+  type Properties,
+  ProtocolLevel,
+  type QoS,
+  Reason,
+} from "./protocol/packet.ts";
 export { ProtocolError } from "./protocol/errors.ts";

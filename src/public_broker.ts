@@ -20,7 +20,18 @@ import { framingOptions, type Listener, startListener } from "./transport/listen
 import type { Socket } from "./transport/socket.ts";
 import { type DuplexStream, isSocket, streamSocket } from "./transport/stream_socket.ts";
 
-/** Where {@link Broker.listen} listens; omitted keys take the configuration defaults. */
+/**
+ * Where {@link Broker.listen} listens; omitted keys take the configuration defaults.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type ListenOptions } from "./mod.ts";
+ * const options: ListenOptions = { type: "ws", host: "127.0.0.1", port: 0, path: "/mqtt" };
+ * const broker = new Broker();
+ * console.log((await broker.listen(options)).type);
+ * await broker.close();
+ * ```
+ */
 export type ListenOptions = Partial<ListenerConfig>;
 
 /** Reads a broker's engine; set once, by the class below. */

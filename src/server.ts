@@ -35,13 +35,26 @@ import {
 
 export type { Listener, ListenerContext };
 
-/** A running broker with its listeners. */
+/**
+ * A running broker with its listeners, as a configuration describes it.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, startServer } from "./server_mod.ts";
+ * const server = await startServer(parseConfig("listeners: [{ port: 0 }]\npersistence: { type: memory }\n", "x"));
+ * const more = await server.broker.listen({ type: "ws", host: "127.0.0.1", port: 0 });
+ * console.log(server.listeners[0].port, more.port, server.bridges().length);
+ * await server.close();
+ * ```
+ */
 export interface Server {
   /** The broker: publish, subscribe, hooks, and its admin view. */
   readonly broker: Broker;
+  /** The configured listeners, in configuration order. */
   readonly listeners: Listener[];
   /** The admin HTTP listener, when `admin.enabled`. */
   readonly admin: AdminServer | undefined;
+  /** The configuration it runs (the reloaded one after a reload that applied everything). */
   readonly config: BrokerConfig;
   /** The configured bridges' state and counters. */
   bridges(): readonly BridgeStatus[];
@@ -54,10 +67,23 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/**
+ * What {@link startServer} takes besides the configuration.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, type ServerOptions, startServer } from "./server_mod.ts";
+ * const options: ServerOptions = { version: "1.0.0", authorizer: { authorize: () => true } };
+ * const server = await startServer(parseConfig("listeners: [{ port: 0 }]\npersistence: { type: memory }\n", "x"), options);
+ * await server.close();
+ * ```
+ */
 export interface ServerOptions {
+  /** The version $SYS and the admin API report. */
   version?: string;
-  /** Replace the security objects built from the configuration. */
+  /** Replaces the authenticator built from the configuration's `auth` section. */
   authenticator?: Authenticator;
+  /** Replaces the authorizer built from the configuration's `auth` section (the ACL file). */
   authorizer?: Authorizer;
 }
 
@@ -270,7 +296,7 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     handshakeTimeoutMs: () => engine.limits.connectTimeoutMs,
   };
   try {
-    await cluster?.join(broker, getLog("cluster"));
+    await cluster?.join(broker);
     for (const [i, l] of config.listeners.entries()) {
       let listener: Listener;
       try {

@@ -44,15 +44,32 @@ function perType(e: Exposition, name: string, help: string, counts: readonly num
   for (let t = 1; t <= 15; t++) e.sample(name, counts[t], { type: TYPE_NAMES[t] });
 }
 
-/** One listener's transport counters (src/transport/admission.ts ListenerStats has this shape). */
+/**
+ * One listener's transport counters (src/transport/admission.ts ListenerStats has this shape).
+ *
+ * @example
+ * ```ts
+ * import type { TransportCounters } from "../server_mod.ts";
+ * const failing = (c: TransportCounters) => c.acceptErrors + c.tlsFailures + c.handshakeTimeouts > 0;
+ * console.log(failing({ name: "tcp", open: 0, handshaking: 0, acceptErrors: 0, refused: 0, tlsFailures: 0, upgradeFailures: 0, handshakeTimeouts: 0 }));
+ * ```
+ */
 export interface TransportCounters {
+  /** The listener's name. */
   readonly name: string;
+  /** Sockets open now, at any stage. */
   readonly open: number;
+  /** Sockets still in their TLS, HTTP upgrade or PROXY stage. */
   readonly handshaking: number;
+  /** accept() failures (each retried after a back-off). */
   readonly acceptErrors: number;
+  /** Connections closed at accept: a connection limit was reached. */
   readonly refused: number;
+  /** Failed TLS handshakes. */
   readonly tlsFailures: number;
+  /** HTTP requests refused instead of upgraded to WebSocket. */
   readonly upgradeFailures: number;
+  /** Connections whose handshake stage outlived the connect timeout. */
   readonly handshakeTimeouts: number;
 }
 

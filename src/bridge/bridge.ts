@@ -39,9 +39,20 @@ import { type Crossing, route, sourceFilter, type TopicRule } from "./topic_rema
 const encoder = new TextEncoder();
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** What metrics and $SYS report about a bridge. */
+/**
+ * What metrics and $SYS report about a bridge ({@link Server.bridges}).
+ *
+ * @example
+ * ```ts
+ * import type { BridgeStatus } from "../server_mod.ts";
+ * const line = (b: BridgeStatus) => `${b.name}: ${b.connected ? "up" : "down"}, ${b.queued} queued`;
+ * console.log(line({ name: "hq", connected: true, messagesIn: 0, messagesOut: 0, reconnects: 0, queued: 0 }));
+ * ```
+ */
 export interface BridgeStatus {
+  /** The bridge's configured name. */
   readonly name: string;
+  /** Connected to its remote broker now. */
   readonly connected: boolean;
   /** Messages carried from the remote to this broker. */
   readonly messagesIn: number;

@@ -17,13 +17,26 @@ import type { Session } from "./session.ts";
 import type { SessionLifecycle } from "./session_lifecycle.ts";
 import type { BrokerCounters } from "./stats.ts";
 
-/** A connected client, as the admin API and the metrics list it. */
+/**
+ * A connected client, as the admin API and the metrics list it ({@link AdminView.clients}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type ClientInfo } from "../mod.ts";
+ * const broker = new Broker();
+ * const clients: ClientInfo[] = broker.admin.clients();
+ * console.log(clients.map((c) => `${c.clientId}@${c.listener}`));
+ * await broker.close();
+ * ```
+ */
 export interface ClientInfo {
+  /** The client identifier. */
   clientId: string;
   /** The user name it authenticated as. */
   username?: string;
   /** The listener it connected on (`bridge` for a bridge's own session). */
   listener: string;
+  /** Where it is connected from (`host:port`). */
   remoteAddress: string;
   /** 3, 4 or 5. */
   protocolLevel: number;
@@ -31,11 +44,24 @@ export interface ClientInfo {
   bridge: boolean;
 }
 
-/** A session, connected or not. */
+/**
+ * A session, connected or not ({@link AdminView.sessions}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type SessionInfo } from "../mod.ts";
+ * const broker = new Broker();
+ * const offline: SessionInfo[] = broker.admin.sessions().filter((s) => !s.connected);
+ * console.log(offline.length);
+ * await broker.close();
+ * ```
+ */
 export interface SessionInfo {
+  /** Its client identifier. */
   clientId: string;
   /** The user name it belongs to, when known. */
   username?: string;
+  /** Its client is connected now. */
   connected: boolean;
   /** Where its client is connected from, while connected. */
   remoteAddress?: string;
@@ -43,31 +69,61 @@ export interface SessionInfo {
   listener?: string;
   /** Keep-alive in seconds of its connection, while connected. */
   keepAlive?: number;
+  /** The protocol level its client connected with last. */
   protocolLevel: number;
   /** QoS 1/2 messages sent and not yet acknowledged. */
   inflight: number;
   /** Messages waiting for the client (or for room in its in-flight window). */
   queued: number;
+  /** How many subscriptions it has. */
   subscriptionCount: number;
   /** Seconds; 0xFFFFFFFF: never. */
   expiryInterval: number;
 }
 
-/** One subscription of a session. */
+/**
+ * One subscription of a session ({@link AdminView.subscriptions}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type SubscriptionInfo } from "../mod.ts";
+ * const broker = new Broker();
+ * const shared: SubscriptionInfo[] = broker.admin.subscriptions().filter((s) => s.group !== undefined);
+ * console.log(shared.length);
+ * await broker.close();
+ * ```
+ */
 export interface SubscriptionInfo {
+  /** The session's client identifier. */
   clientId: string;
   /** As the client gave it (`$share/<group>/<filter>` for a shared one). */
   filter: string;
+  /** The QoS granted. */
   qos: number;
+  /** MQTT 5 No Local. */
   noLocal: boolean;
+  /** MQTT 5 Retain As Published. */
   retainAsPublished: boolean;
+  /** MQTT 5 Retain Handling (0, 1 or 2). */
   retainHandling: number;
+  /** MQTT 5 Subscription Identifier. */
   subscriptionId?: number;
   /** The share group, for a shared subscription. */
   group?: string;
 }
 
-/** Messages held for sessions (for $SYS, the metrics and the API). */
+/**
+ * Messages held for sessions (for $SYS, the metrics and the API).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type PendingMessages } from "../mod.ts";
+ * const broker = new Broker();
+ * const pending: PendingMessages = broker.admin.pendingMessages();
+ * console.log(pending.inflight + pending.queued);
+ * await broker.close();
+ * ```
+ */
 export interface PendingMessages {
   /** Sent and not yet acknowledged. */
   inflight: number;
@@ -77,7 +133,18 @@ export interface PendingMessages {
   queuedBytes: number;
 }
 
-/** How much the broker holds. */
+/**
+ * How much the broker holds.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type BrokerSizes } from "../mod.ts";
+ * const broker = new Broker();
+ * const sizes: BrokerSizes = broker.admin.sizes();
+ * console.log(sizes.sessions, sizes.subscriptions, sizes.retained);
+ * await broker.close();
+ * ```
+ */
 export interface BrokerSizes {
   /** Sessions, connected or not. */
   sessions: number;

@@ -42,12 +42,28 @@ import type { ForeignSessionPolicy } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
-/** A message given to {@link Engine.publish}. */
+/**
+ * A message the broker publishes itself ({@link Broker.publish}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type PublishOptions } from "../mod.ts";
+ * const message: PublishOptions = { topic: "alerts/door", payload: "open", qos: 1, retain: true };
+ * const broker = new Broker();
+ * await broker.publish(message);
+ * await broker.close();
+ * ```
+ */
 export interface PublishOptions {
+  /** The topic name (no wildcards). */
   topic: string;
+  /** Bytes (copied), or text sent as UTF-8. */
   payload: Uint8Array | string;
+  /** Default 0. */
   qos?: QoS;
+  /** Kept as the topic's retained message (an empty payload removes it). Default false. */
   retain?: boolean;
+  /** MQTT 5 properties (a Message Expiry Interval starts counting now). */
   properties?: Properties;
 }
 

@@ -12,8 +12,18 @@ import type { StoredMessage } from "../persistence/store.ts";
 import type { Access, AuthResult, ConnectInfo } from "./security.ts";
 import type { DropReason } from "./stats.ts";
 
-/** A client as hooks see it. */
+/**
+ * A client as hooks see it.
+ *
+ * @example
+ * ```ts
+ * import type { HookClient } from "../mod.ts";
+ * const describe = (c: HookClient) => `${c.clientId} (${c.username ?? "anonymous"}) from ${c.remoteAddress}, v${c.protocolLevel}`;
+ * console.log(describe({ clientId: "c1", remoteAddress: "10.0.0.2:51000", protocolLevel: 5 }));
+ * ```
+ */
 export interface HookClient {
+  /** The client identifier (an assigned one when the client sent none). */
   clientId: string;
   /** The user name it authenticated as. */
   username?: string;
@@ -26,27 +36,67 @@ export interface HookClient {
   protocolLevel: number;
 }
 
-/** A message as hooks see it (and may rewrite). */
+/**
+ * A message as hooks see it (and may rewrite).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type HookMessage } from "../mod.ts";
+ * const shout = (m: HookMessage): HookMessage => ({ ...m, topic: m.topic.toUpperCase() });
+ * const broker = new Broker().use({ onPublish: (_client, m) => shout(m) });
+ * await broker.close();
+ * ```
+ */
 export interface HookMessage {
+  /** The topic name. */
   topic: string;
+  /** The payload: copy it to keep it beyond the call. */
   payload: Uint8Array;
+  /** The QoS it was published with. */
   qos: QoS;
+  /** The RETAIN flag. */
   retain: boolean;
+  /** MQTT 5 properties, when the publisher sent any. */
   properties?: Properties;
 }
 
-/** Every method is optional; implement only what you need. */
+/**
+ * Hooks observe and steer a broker ({@link Broker.use}). Every method is optional;
+ * implement only what you need. Decision hooks (`authenticate`, `authorize*`) run in
+ * registration order until one decides; a throw, a rejection or a promise slower than
+ * `BrokerOptions.hookTimeoutMs` counts as a denial. Notification hooks may not affect the
+ * broker: what they throw is logged and ignored.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type BrokerHook } from "../mod.ts";
+ * const audit: BrokerHook = {
+ *   authorizeSubscribe: (client, filter) => filter !== "#" || client.username === "admin",
+ *   onConnect: (client) => console.log(`${client.clientId} connected`),
+ * };
+ * const broker = new Broker().use(audit);
+ * await broker.close();
+ * ```
+ */
 export interface BrokerHook {
   /** Returning a result decides; returning undefined defers to the next hook / the authenticator. */
   authenticate?(info: ConnectInfo): Promise<AuthResult | undefined> | AuthResult | undefined;
-  /** false denies; undefined defers. */
+  /** May `client` publish to `topic`? false denies; undefined defers. */
   authorizePublish?(client: HookClient, topic: string): Promise<boolean | undefined> | boolean | undefined;
+  /** May `client` subscribe to `filter`? false denies; undefined defers. */
   authorizeSubscribe?(client: HookClient, filter: string): Promise<boolean | undefined> | boolean | undefined;
+  /** A client connected (its CONNECT was accepted). */
   onConnect?(client: HookClient): void | Promise<void>;
+  /** A connected client's connection ended, for `reason`. */
   onDisconnect?(client: HookClient, reason: string): void | Promise<void>;
+  /** A client subscribed to `filter`, granted `qos`. */
   onSubscribe?(client: HookClient, filter: string, qos: number): void | Promise<void>;
+  /** A client unsubscribed from `filter`. */
   onUnsubscribe?(client: HookClient, filter: string): void | Promise<void>;
-  /** May return a rewritten message, or null to drop it. */
+  /**
+   * Before a message is routed (from a client, or from {@link Broker.publish} with `client`
+   * null): may return a rewritten message, or null to drop it. A hook that throws drops it.
+   */
   onPublish?(client: HookClient | null, message: HookMessage): HookMessage | null | void;
   /**
    * A message was routed: accepted from a client (`client`) or published by the broker
@@ -54,9 +104,13 @@ export interface BrokerHook {
    * may be a view into a read buffer that is reused after the call: copy what you keep.
    */
   onPublished?(client: HookClient | null, message: HookMessage): void;
+  /** A message was sent to the client `clientId`. */
   onDeliver?(clientId: string, message: HookMessage): void;
+  /** The client `clientId` acknowledged the QoS 1/2 message of `packetId` (PUBACK or PUBCOMP). */
   onAck?(clientId: string, packetId: number): void;
+  /** A message on `topic` was not delivered to `clientId`, for `reason`. */
   onMessageDropped?(clientId: string, topic: string, reason: DropReason): void;
+  /** The session of `clientId` expired and was removed. */
   onSessionExpired?(clientId: string): void;
 }
 

@@ -33,12 +33,24 @@ export interface PeerClaim {
   refused: boolean;
 }
 
-/** The peers' transport, for the metrics. */
+/**
+ * The peers' transport, for the metrics.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type PeerStatus } from "../mod.ts";
+ * const broker = new Broker();
+ * const status: PeerStatus | undefined = broker.admin.peerStatus(); // undefined: no cluster
+ * console.log(status?.connected ?? "not clustered");
+ * await broker.close();
+ * ```
+ */
 export interface PeerStatus {
   /** Connected to the peers' transport (a NATS server) now. */
   connected: boolean;
-  /** Connections to it lost and regained since start. */
+  /** Connections to it lost since start. */
   disconnects: number;
+  /** Connections to it regained since start. */
   reconnects: number;
   /** Publishes and store writes retried through a fault of the transport (each waited for, none lost). */
   retries: number;

@@ -25,6 +25,14 @@ export type SessionOwner = string | null | undefined;
  * "refuse" the CONNECT (the default), or "discard" the session and start a fresh
  * one. An online session of another identity is always refused: the owner is never
  * disconnected by someone else.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type ForeignSessionPolicy } from "../mod.ts";
+ * const foreignSession: ForeignSessionPolicy = "discard";
+ * const broker = new Broker({ foreignSession });
+ * await broker.close();
+ * ```
  */
 export type ForeignSessionPolicy = "refuse" | "discard";
 

@@ -38,8 +38,29 @@ export const sessionKeys = {
   children: (clientId: string) => ["sub", "out", "in"].map((kind) => `${kind}.${escapeLevel(clientId)}.*`),
 } as const;
 
+/**
+ * The buckets a {@link JetStreamStore} writes to (a ClusterNode makes them).
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "nats";
+ * import { JetStreamStore } from "../cluster_mod.ts";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
+ * const js = nc.jetstream();
+ * const store = new JetStreamStore({
+ *   sessions: await js.views.kv("mqtt_sessions", { history: 1, allow_direct: false }),
+ *   retained: await js.views.kv("mqtt_retained", { history: 1 }),
+ *   jsm: await nc.jetstreamManager(),
+ *   sessionsBucket: "mqtt_sessions",
+ * });
+ * await store.close();
+ * await nc.close();
+ * ```
+ */
 export interface JetStreamStoreOptions {
+  /** Sessions with their subscriptions, queues and inbound QoS 2 ids, and the owner records. */
   sessions: KV;
+  /** Retained messages, one key per topic. */
   retained: KV;
   /** Lists and erases session keys through the bucket's stream leader (bucket_keys.ts). */
   jsm: JetStreamManager;
@@ -56,7 +77,23 @@ export interface JetStreamStoreOptions {
   onRetry?: (err: unknown) => void;
 }
 
+/**
+ * The store the nodes of a cluster share, on JetStream KV: a ClaimingStore (see the
+ * module comment). A {@link ClusterNode} builds one; give it to the node's broker.
+ *
+ * @example
+ * ```ts ignore
+ * import { Broker } from "../mod.ts";
+ * import { ClusterNode } from "../cluster_mod.ts";
+ * const node = await ClusterNode.connect({ servers: ["nats://127.0.0.1:4222"], nodeId: "n1" });
+ * const broker = new Broker({ store: node.store });
+ * await broker.start();
+ * await broker.close();
+ * await node.close();
+ * ```
+ */
 export class JetStreamStore implements ClaimingStore {
+  /** Stored by JetStream: a QoS 1/2 acknowledgement waits for it. */
   readonly durable = true;
   readonly #sessions: KV;
   readonly #retained: KV;
@@ -65,6 +102,7 @@ export class JetStreamStore implements ClaimingStore {
   /** Groups of writes that failed for good (after retrying); routing can no longer be called stored. */
   failures = 0;
 
+  /** A store on the buckets of `options`. */
   constructor(options: JetStreamStoreOptions) {
     this.#options = options;
     this.#sessions = options.sessions;

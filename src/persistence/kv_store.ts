@@ -49,6 +49,19 @@ import type {
   StoreSnapshot,
 } from "./store.ts";
 
+/**
+ * Where a {@link KvStore} keeps its state and how it groups writes.
+ *
+ * @example
+ * ```ts
+ * import { KvStore, type KvStoreOptions } from "../mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const options: KvStoreOptions = { path: `${dir}/broker.kv`, commitWindowMs: 2 };
+ * const store = new KvStore(options);
+ * await store.open();
+ * await store.close();
+ * ```
+ */
 export interface KvStoreOptions {
   /** KV file; undefined opens the platform default (e.g. on Deno Deploy). */
   path?: string;
@@ -92,6 +105,7 @@ export class KvStore implements SnapshotStore {
   /** Number of kv.atomic() commits performed (for tests and metrics). */
   atomics = 0;
 
+  /** A store on the KV file `options.path` (opened by {@link KvStore.open}). */
   constructor(options: KvStoreOptions = {}) {
     this.#options = options;
     this.#committer = new GroupCommitter((m) => this.#write(m), {

@@ -70,6 +70,16 @@ export interface BridgeBatch {
   notices: BridgeNotice[];
 }
 
+/**
+ * How a {@link BroadcastBridge} joins its instance to the others.
+ *
+ * @example
+ * ```ts
+ * import type { BroadcastBridgeOptions } from "../serverless_mod.ts";
+ * const options: BroadcastBridgeOptions = { channel: "my-app", releaseWaitMs: 500 };
+ * console.log(options.channel);
+ * ```
+ */
 export interface BroadcastBridgeOptions {
   /** The BroadcastChannel name the instances share (default "deno-mqtt"). */
   channel?: string;
@@ -87,10 +97,20 @@ export interface BroadcastBridgeOptions {
 /** Batches posted at once within one millisecond before further notices wait for a timer. */
 const IMMEDIATE_POSTS_PER_MS = 2;
 
-/** Counters, for tests and the logs. */
+/**
+ * A bridge's counters, for tests and the logs ({@link BroadcastBridge.counts}).
+ *
+ * @example
+ * ```ts
+ * import type { BridgeCounts } from "../serverless_mod.ts";
+ * const lossy = (c: BridgeCounts) => c.lostBatches > 0;
+ * console.log(lossy({ sent: 1, received: 1, released: 0, lostBatches: 0 }));
+ * ```
+ */
 export interface BridgeCounts {
-  /** Notices posted and received. */
+  /** Notices posted. */
   sent: number;
+  /** Notices received. */
   received: number;
   /** Client ids given up to another instance. */
   released: number;
@@ -114,7 +134,9 @@ export interface BridgeCounts {
  * ```
  */
 export class BroadcastBridge {
+  /** This instance's id in notices. */
   readonly instanceId: string;
+  /** Notices sent and received, sessions released, batches lost. */
   readonly counts: BridgeCounts = { sent: 0, received: 0, released: 0, lostBatches: 0 };
   readonly #port: PeerPort;
   readonly #channel: BroadcastChannel;

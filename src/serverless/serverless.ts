@@ -12,6 +12,16 @@ import { upgradeToMqtt } from "../transport/websocket.ts";
 import { BroadcastBridge } from "./broadcast_bridge.ts";
 import { SharedKvStore } from "./shared_kv_store.ts";
 
+/**
+ * Where a serverless instance keeps its state and how it serves.
+ *
+ * @example
+ * ```ts
+ * import type { ServerlessOptions } from "../serverless_mod.ts";
+ * const options: ServerlessOptions = { path: "/mqtt", channel: "my-app", broker: { limits: { maxConnections: 1000 } } };
+ * console.log(options.path);
+ * ```
+ */
 export interface ServerlessOptions {
   /** KV file; undefined opens the host's default KV (`Deno.openKv()`), as on Deno Deploy. */
   kvPath?: string;
@@ -25,10 +35,22 @@ export interface ServerlessOptions {
   broker?: Omit<BrokerOptions, "store">;
 }
 
-/** A started serverless broker: hand its `fetch` to the host. */
+/**
+ * A started serverless broker: hand its `fetch` to the host.
+ *
+ * @example
+ * ```ts
+ * import { startServerless } from "../serverless_mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const app = await startServerless({ kvPath: `${dir}/mqtt.kv`, channel: "doc-example" });
+ * console.log(app.broker.admin.sizes().sessions, app.bridge.instanceId);
+ * await app.close();
+ * ```
+ */
 export interface ServerlessBroker {
   /** This isolate's broker. */
   readonly broker: Broker;
+  /** This isolate's link to the other isolates. */
   readonly bridge: BroadcastBridge;
   /** Answers one HTTP request: MQTT over WebSocket on the path, a short text elsewhere. */
   fetch(req: Request, info?: Deno.ServeHandlerInfo): Response;

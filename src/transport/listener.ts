@@ -17,7 +17,18 @@ import { listenTcp } from "./tcp.ts";
 import { listenTls, type TlsSettings, validateCaBundle, validateCertificatePair } from "./tls.ts";
 import { listenWebSocket } from "./websocket_listener.ts";
 
-/** A running listener of any type. */
+/**
+ * A running listener of any type.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type Listener } from "../mod.ts";
+ * const broker = new Broker();
+ * const listener: Listener = await broker.listen({ type: "tcp", host: "127.0.0.1", port: 0 });
+ * console.log(listener.name, listener.port);
+ * await broker.close();
+ * ```
+ */
 export interface Listener {
   /** `tcp`, `tls`, `ws` or `wss`. */
   readonly type: string;

@@ -5,12 +5,11 @@
  * user's while they move (src/broker/session_owner.ts).
  */
 import assert from "node:assert/strict";
-import { getLogger } from "@logtape/logtape";
 import type { Engine } from "../../src/broker/broker.ts";
 import { Broker, engineOf } from "../../src/public_broker.ts";
 import type { ForeignSessionPolicy } from "../../src/broker/session_owner.ts";
 import type { Authenticator, Authorizer } from "../../src/broker/security.ts";
-import { ClusterNode, STREAM } from "../../src/cluster/cluster.ts";
+import { ClusterNode, natsOf, STREAM } from "../../src/cluster/cluster.ts";
 import { ownerKey, type OwnerRecord } from "../../src/cluster/handover.ts";
 import { decodeRecord, encodeRecord } from "../../src/cluster/record_codec.ts";
 import { identityHeader, takeoverSubject } from "../../src/cluster/takeover_request.ts";
@@ -59,7 +58,7 @@ async function node(servers: string[], id: string, options: NodeOptions = {}) {
     foreignSession: options.foreignSession,
   });
   await broker.start();
-  await cluster.join(broker, getLogger(["mqtt", "cluster", id]));
+  await cluster.join(broker, { logCategory: ["mqtt", "cluster", id] });
   // The engine inside, whose sessions the tests look at.
   return { cluster, broker: engineOf(broker) };
 }
@@ -78,7 +77,7 @@ function connectAs(broker: Engine, clientId: string, user: string, clean = false
 
 /** The owner record of `clientId`, as the sessions bucket holds it. */
 async function ownerOf(cluster: ClusterNode, clientId: string) {
-  const kv = await cluster.js.views.kv("mqtt_sessions");
+  const kv = await natsOf(cluster).js.views.kv("mqtt_sessions");
   const entry = await kv.get(ownerKey(clientId));
   return entry?.operation === "PUT"
     ? { record: decodeRecord<OwnerRecord>(entry.value), revision: entry.revision }
@@ -144,7 +143,7 @@ Deno.test({
         async () => {
           const { client: alice } = await connectAs(a.broker, "held", "alice");
           const ask = async (headers?: ReturnType<typeof identityHeader>) => {
-            const reply = await b.cluster.nc.request(
+            const reply = await natsOf(b.cluster).nc.request(
               takeoverSubject(a.cluster.instance),
               encoder.encode("held"),
               {
@@ -173,7 +172,7 @@ Deno.test({
       await t.step(
         "a session that reaches a node unjudged (its owner, of an older version, let go without reading the identity) stays there offline for its user, caught up, and the CONNECT is refused",
         async () => {
-          await b.cluster.store.commit([
+          await natsOf(b.cluster).store.commit([
             {
               kind: "putSession",
               session: {
@@ -196,15 +195,15 @@ Deno.test({
               },
             },
           ]);
-          const jsm = await b.cluster.js.jetstreamManager();
+          const jsm = await natsOf(b.cluster).js.jetstreamManager();
           const cursor = (await jsm.streams.info(STREAM)).state.last_seq;
-          const sessions = await b.cluster.js.views.kv("mqtt_sessions");
+          const sessions = await natsOf(b.cluster).js.views.kv("mqtt_sessions");
           await sessions.put(
             ownerKey("unjudged"),
             encodeRecord({ node: "old", instance: "old:1", at: Date.now() }),
           );
           // The older node answers every takeover request with "held", whoever asks.
-          const older = b.cluster.nc.subscribe(takeoverSubject("old:1"), {
+          const older = natsOf(b.cluster).nc.subscribe(takeoverSubject("old:1"), {
             callback: (_err, msg) => msg.respond(encoder.encode(JSON.stringify({ held: true, cursor }))),
           });
           try {
@@ -229,7 +228,7 @@ Deno.test({
       await t.step(
         "a session whose catch-up on this node failed (its owner record names this node, with a replay point) is judged by its stored record, and Clean Start deletes it [MQTT-3.1.2-4]",
         async () => {
-          await b.cluster.store.commit([
+          await natsOf(b.cluster).store.commit([
             {
               kind: "putSession",
               session: { clientId: "stalled", protocolLevel: 5, expiryInterval: 3600, username: "alice" },
@@ -246,7 +245,7 @@ Deno.test({
               },
             },
           ]);
-          const sessions = await b.cluster.js.views.kv("mqtt_sessions");
+          const sessions = await natsOf(b.cluster).js.views.kv("mqtt_sessions");
           const mine = { node: "b", instance: b.cluster.instance, at: Date.now(), replayFrom: 1 };
           await sessions.put(ownerKey("stalled"), encodeRecord(mine));
           const before = await ownerOf(b.cluster, "stalled");
@@ -258,7 +257,7 @@ Deno.test({
           assert.equal(alice.connack.sessionPresent, false);
           alice.client.disconnect();
           await waitUntil("the session to be offline", () => b.broker.sessions.get("stalled")?.link === null);
-          assert.deepEqual((await b.cluster.store.loadSession("stalled"))?.subscriptions, []);
+          assert.deepEqual((await natsOf(b.cluster).store.loadSession("stalled"))?.subscriptions, []);
         },
       );
 
@@ -279,7 +278,7 @@ Deno.test({
           }
           assert.deepEqual(await ownerOf(b.cluster, "orphan"), before, "the owner record was written");
           assert.equal(b.broker.sessions.has("orphan"), false);
-          assert.equal((await b.cluster.store.sessionRecord("orphan"))?.username, "alice");
+          assert.equal((await natsOf(b.cluster).store.sessionRecord("orphan"))?.username, "alice");
           const alice = await connectAs(b.broker, "orphan", "alice");
           assert.equal(alice.connack.sessionPresent, true);
           assert.equal(text(await alice.client.expect(PacketType.PUBLISH)), "for alice");
@@ -295,7 +294,7 @@ Deno.test({
           assert.equal(eve.connack.reasonCode, Reason.Success);
           assert.equal(eve.connack.sessionPresent, false);
           assert.equal(await eve.client.silentFor(300), true, "eve received alice's message");
-          const stored = await c.cluster.store.loadSession("discarded");
+          const stored = await natsOf(c.cluster).store.loadSession("discarded");
           assert.equal(stored?.session.username, "eve");
           assert.deepEqual(stored?.subscriptions, []);
           assert.deepEqual(stored?.outbound, []);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ClusterNode } from "../../src/cluster/cluster.ts";
+import { ClusterNode, natsOf } from "../../src/cluster/cluster.ts";
 import { listKeys } from "../../src/cluster/bucket_keys.ts";
 import { decodeRetained, JetStreamStore } from "../../src/cluster/jetstream_store.ts";
 import { connect, type JetStreamManager, type KV, NatsError } from "nats";
@@ -71,7 +71,7 @@ Deno.test({
   async fn(t) {
     const nats = await startNatsCluster(1);
     const node = await ClusterNode.connect({ servers: nats.urls, nodeId: "store-test" });
-    const store = node.store;
+    const store = natsOf(node).store;
     const clientId = "a client.with*odd>id";
     try {
       await t.step(
@@ -166,7 +166,7 @@ Deno.test({
       await t.step(
         "retained messages are keyed by escaped topic and deleted by an empty retain",
         async () => {
-          const kv = await node.js.views.kv("mqtt_retained");
+          const kv = await natsOf(node).js.views.kv("mqtt_retained");
           await store.commit([{
             kind: "putRetained",
             message: { ...message("r/a.b/ c", "kept"), retain: true },
@@ -179,7 +179,7 @@ Deno.test({
       );
 
       await t.step("retained $SYS messages stay with their node and are not shared", async () => {
-        const kv = await node.js.views.kv("mqtt_retained");
+        const kv = await natsOf(node).js.views.kv("mqtt_retained");
         const uptime = { ...message("$SYS/broker/uptime", "1"), retain: true };
         await store.commit([{ kind: "putRetained", message: uptime }]);
         assert.equal(await kv.get("_24SYS.broker.uptime"), null);
@@ -188,13 +188,13 @@ Deno.test({
       await t.step(
         "a commit that deletes a queued message first records how far routing is stored",
         async () => {
-          const sessions = await node.js.views.kv("mqtt_sessions");
-          const retained = await node.js.views.kv("mqtt_retained");
+          const sessions = await natsOf(node).js.views.kv("mqtt_sessions");
+          const retained = await natsOf(node).js.views.kv("mqtt_retained");
           const seen: (string | undefined)[] = [];
           const recording = new JetStreamStore({
             sessions,
             retained,
-            jsm: await node.js.jetstreamManager(),
+            jsm: await natsOf(node).js.jetstreamManager(),
             sessionsBucket: "mqtt_sessions",
             beforeDeletes: async () => {
               // The entry is still stored while the progress is recorded.
@@ -214,7 +214,10 @@ Deno.test({
           assert.deepEqual(seen, ["PUT"]);
           assert.notEqual((await sessions.get("out.c1.1"))?.operation, "PUT");
           // Erased, not a tombstone: a session's listing does not grow with every message it was sent.
-          assert.deepEqual(await listKeys(await node.js.jetstreamManager(), "mqtt_sessions", "out.c1.*"), []);
+          assert.deepEqual(
+            await listKeys(await natsOf(node).js.jetstreamManager(), "mqtt_sessions", "out.c1.*"),
+            [],
+          );
           await recording.close();
         },
       );
