@@ -2,7 +2,7 @@
  * Helpers for bridge tests: a server from inline YAML, an in-process collector
  * of the messages a broker routes, and a wait for the bridges to connect.
  */
-import type { Broker } from "../../src/broker/broker.ts";
+import type { Broker } from "../../src/public_broker.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 import { type Server, startServer } from "../../src/server.ts";
 import { waitFor } from "./wait_for.ts";
@@ -14,7 +14,10 @@ export function serverFrom(yaml: string): Promise<Server> {
 }
 
 /** Collects "topic payload" lines of every message routed to `filter`, in-process. */
-export function collect(broker: Broker, filter: string): { lines: string[]; stop(): Promise<void> } {
+export function collect(
+  broker: Pick<Broker, "subscribe">,
+  filter: string,
+): { lines: string[]; stop(): Promise<void> } {
   const lines: string[] = [];
   const stream = broker.subscribe(filter);
   const reader = stream.getReader();

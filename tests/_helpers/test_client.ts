@@ -15,13 +15,18 @@ import {
   type SubackPacket,
   type SubscriptionRequest,
 } from "../../src/protocol/packet.ts";
-import type { Broker } from "../../src/broker/broker.ts";
+import type { Socket } from "../../src/transport/socket.ts";
+
+/** A broker or an engine: anything that serves a socket. */
+type Served = { handle(socket: Socket): void };
 import { memorySocketPair } from "./memory_socket.ts";
 import { type PacketOf, PacketQueue } from "./packet_queue.ts";
 
 export interface ConnectOptions extends Partial<Omit<ConnectPacket, "type">> {
   /** How long to wait for a reply before failing, in ms. */
   timeoutMs?: number;
+  /** The address the broker sees the client at (default 127.0.0.1:50000). */
+  remoteAddress?: string;
 }
 
 const encoder = new TextEncoder();
@@ -34,7 +39,7 @@ export class TestClient {
   #nextId = 1;
   readonly timeoutMs: number;
 
-  private constructor(broker: Broker, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
+  private constructor(broker: Served, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
     this.level = level;
     this.timeoutMs = timeoutMs;
     const { socket, client } = memorySocketPair({ remoteAddress });
@@ -45,7 +50,7 @@ export class TestClient {
 
   /** Opens a connection and sends nothing yet. */
   static open(
-    broker: Broker,
+    broker: Served,
     level: ProtocolLevel = 4,
     timeoutMs = 2000,
     remoteAddress = "127.0.0.1:50000",
@@ -55,11 +60,11 @@ export class TestClient {
 
   /** Opens a connection, sends CONNECT and returns the client with the CONNACK. */
   static async connect(
-    broker: Broker,
+    broker: Served,
     options: ConnectOptions = {},
   ): Promise<{ client: TestClient; connack: ConnackPacket }> {
     const level = options.protocolLevel ?? 4;
-    const client = TestClient.open(broker, level, options.timeoutMs);
+    const client = TestClient.open(broker, level, options.timeoutMs, options.remoteAddress);
     client.send({
       type: PacketType.CONNECT,
       protocolName: level === 3 ? "MQIsdp" : "MQTT",

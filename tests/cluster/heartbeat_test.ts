@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { type Heartbeat, Heartbeats } from "../../src/cluster/heartbeat.ts";
 import { decodeRecord } from "../../src/cluster/record_codec.ts";
 import { MemoryStore } from "../../src/persistence/memory_store.ts";
@@ -40,7 +40,7 @@ natsTest(
     });
 
     await t.step("a node declared dead lets all its sessions go, closing their connections", async () => {
-      const broker = new Broker({ store: new MemoryStore() });
+      const broker = new Engine({ store: new MemoryStore() });
       await broker.start();
       const { client } = await TestClient.connect(broker, {
         clientId: "kept",
@@ -48,10 +48,10 @@ natsTest(
         clean: false,
         properties: { sessionExpiryInterval: 60 },
       });
-      await heartbeats.fenceIfDeclaredDead(broker.member, getLogger(["mqtt", "test"]));
+      await heartbeats.fenceIfDeclaredDead(broker.peerPort, getLogger(["mqtt", "test"]));
       assert.equal(broker.sessions.size, 1);
       await nodes.create("dead.n_3A1", new TextEncoder().encode("{}"));
-      await heartbeats.fenceIfDeclaredDead(broker.member, getLogger(["mqtt", "test"]));
+      await heartbeats.fenceIfDeclaredDead(broker.peerPort, getLogger(["mqtt", "test"]));
       assert.equal((await client.expect(PacketType.DISCONNECT)).reasonCode, Reason.SessionTakenOver);
       assert.equal(broker.sessions.size, 0);
       await broker.close();
