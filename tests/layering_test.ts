@@ -29,9 +29,8 @@ interface Known {
 }
 
 /**
- * Edges that close today's cycles (all in src/broker, all type-only): with them removed
- * the graph is acyclic. Empty this list as the engine part of #19 removes them; the last
- * test fails on an entry whose import is gone.
+ * Edges allowed to close a cycle (none since #19: the graph of src/ is acyclic). An entry
+ * must name its reason; the last test fails on an entry whose import is gone.
  */
 const KNOWN_CYCLE_EDGES: Known[] = [];
 
