@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
+import { fakePeers } from "../_helpers/fake_peers.ts";
 
 async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise<string | undefined> {
   const reader = stream.getReader();
@@ -10,10 +11,10 @@ async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise
   return got;
 }
 
-Deno.test("in cluster mode, share groups are served only when NATS picks this node for them", async () => {
-  const broker = new Broker();
+Deno.test("with stream-routing peers (a cluster), share groups are served only when the peers pick this node for them", async () => {
+  const broker = new Engine();
   await broker.start();
-  broker.router.clustered = true;
+  broker.attachPeers(fakePeers().link);
   const member = broker.subscribe("$share/g/t/#");
   const plain = broker.subscribe("t/#");
   await broker.publishInternal({ topic: "t/1", payload: new Uint8Array(1), qos: 0, retain: false });
@@ -21,9 +22,8 @@ Deno.test("in cluster mode, share groups are served only when NATS picks this no
   assert.equal(await first(member), undefined);
   const again = broker.subscribe("$share/g/t/#");
   const other = broker.subscribe("$share/h/t/#");
-  await broker.member.routeRemote({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
-    group: "g",
-    filter: "t/#",
+  await broker.peerPort.deliver({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
+    group: { group: "g", filter: "t/#" },
   });
   assert.equal(await first(again), "t/2");
   assert.equal(await first(other), undefined);

@@ -3,6 +3,7 @@ import { listenTcp } from "../../src/transport/tcp.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { ReceiveBudget } from "../../src/protocol/receive_budget.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 Deno.test("TCP: frames split across writes arrive whole, replies are written back, EOF closes", async () => {
   const sockets: Socket[] = [];
@@ -52,14 +53,6 @@ Deno.test("TCP: an oversized packet makes reading the frames fail with 0x95", as
   }
 });
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 Deno.test("TCP: a packet cut off by either side's close gives its bytes back to the receive budget", async () => {
   const budget = new ReceiveBudget(64 * 1024 * 1024);
   const sockets: Socket[] = [];
@@ -72,9 +65,9 @@ Deno.test("TCP: a packet cut off by either side's close gives its bytes back to 
       await conn.write(Uint8Array.of(0x30, 0x80, 0xad, 0xe2, 0x04));
       const part = new Uint8Array(1024 * 1024);
       for (let at = 0; at < part.length;) at += await conn.write(part.subarray(at));
-      await until(() => sockets.length === 1, "the connection");
+      await waitFor("the connection", () => sockets.length === 1);
       const reading = sockets[0].frames.next();
-      await until(() => budget.used >= 1024 * 1024, `1 MiB held (${budget.used})`);
+      await waitFor(`1 MiB held (${budget.used})`, () => budget.used >= 1024 * 1024);
       if (closer === "client") conn.close();
       else sockets[0].close();
       assert.equal(await reading, null, `${closer} closed: no frame`);
@@ -109,7 +102,7 @@ Deno.test("TCP: a packet larger than every read buffer arrives whole, and a smal
       const bytes = new Uint8Array([0xc0, 0x00, ...head, ...payload, 0xc0, 0x00]);
       for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
     })();
-    await until(() => sockets.length > 0, "the accepted socket");
+    await waitFor("the accepted socket", () => sockets.length > 0);
     const frames = [];
     while (frames.length < 3) {
       // Copied before asking for more: a batch's views are valid until the next read.
@@ -154,7 +147,7 @@ Deno.test("TCP: a pulling receiver is told each batch, the peer's end as null, a
   const a = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
   const b = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
   try {
-    await until(() => sockets.length === 2, "both sockets");
+    await waitFor("both sockets", () => sockets.length === 2);
     await a.write(new Uint8Array([0xc0, 0x00]));
     await pulled(sockets[0]);
     a.close();
