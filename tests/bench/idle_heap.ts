@@ -6,12 +6,15 @@
  * first: object kind and constructor, objects and self bytes per connection. `--retainers`
  * also lists what holds the objects of the kinds named (e.g. "closure:,object:Promise").
  *
- *   deno run -A tests/bench/idle_heap.ts [--conns 3000] [--subscribe 1] [--retainers KINDS]
+ *   deno task bench:heap -- [--conns 3000] [--subscribe 1] [--retainers KINDS]
  *
  * The bytes are V8's self sizes: the RSS that bench:idle reports is larger (the heap's own
  * slack, Deno's per-socket state outside the heap). 127.0.0.1 only, bounded by the count.
  */
+import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
 import { encodeConnect, encodeSubscribe } from "./loadgen/wire.ts";
+
+const USAGE = "usage: deno task bench:heap -- [--conns 3000] [--subscribe 0|1|2] [--retainers KIND,KIND]";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -22,13 +25,16 @@ interface HeapArgs {
 }
 
 function parseArgs(argv: string[]): HeapArgs {
+  argv = withoutSeparator(argv);
   const a: HeapArgs = { conns: 3000, subscribe: null, retainers: [] };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], argv[i + 1]];
     if (v === undefined) throw new Error(`${flag} needs a value`);
     if (flag === "--conns") a.conns = Number(v);
-    else if (flag === "--subscribe") a.subscribe = Number(v) as 0 | 1 | 2;
-    else if (flag === "--retainers") a.retainers = v.split(",");
+    else if (flag === "--subscribe") {
+      if (v !== "0" && v !== "1" && v !== "2") throw new Error("--subscribe takes a QoS: 0, 1 or 2");
+      a.subscribe = Number(v) as 0 | 1 | 2;
+    } else if (flag === "--retainers") a.retainers = v.split(",");
     else throw new Error(`unknown argument ${flag}`);
   }
   if (!(a.conns >= 1)) throw new Error("--conns ≥ 1");
@@ -165,8 +171,19 @@ async function openMany(port: number, n: number, prefix: string, a: HeapArgs): P
   return conns;
 }
 
-async function main(): Promise<void> {
-  const a = parseArgs(Deno.args);
+async function main(): Promise<number> {
+  const { help, rest } = helpRequested(Deno.args);
+  let a: HeapArgs;
+  try {
+    a = parseArgs(rest);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (help) {
+    console.log(USAGE);
+    return 0;
+  }
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
@@ -243,6 +260,7 @@ async function main(): Promise<void> {
       for (const [edge, n] of retainers(snap, a.retainers).slice(0, 40)) console.log(`| ${n} | ${edge} |`);
     }
     inspector.close();
+    return 0;
   } finally {
     for (const c of conns) c.close();
     child.kill();
@@ -251,4 +269,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) Deno.exit(await main());
