@@ -38,7 +38,23 @@ export interface FrameSource {
   pull?(receiver: FrameReceiver): void;
 }
 
-/** Who {@link FrameSource.pull} tells about the next batch. Neither method may throw. */
+/**
+ * Who {@link FrameSource.pull} tells about the next batch. Neither method may throw.
+ *
+ * @example
+ * ```ts
+ * import type { Frame, FrameReceiver, FrameSource } from "../mod.ts";
+ * const source: FrameSource = {
+ *   next: () => Promise.resolve(null),
+ *   pull: (receiver) => receiver.framesRead([{ header: 0xc0, body: new Uint8Array(0) }]), // one PINGREQ
+ * };
+ * const receiver: FrameReceiver = {
+ *   framesRead: (frames: Frame[] | null) => console.log(frames?.length), // 1
+ *   framesFailed: (err) => console.error(err),
+ * };
+ * source.pull!(receiver);
+ * ```
+ */
 export interface FrameReceiver {
   /** The next non-empty batch, or null once the peer has ended. */
   framesRead(frames: Frame[] | null): void;
