@@ -156,15 +156,17 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
 
   #counted(frame: Frame): Frame {
     const stats = this.engine.stats;
-    stats.bytesReceived += frame.body.length + 2;
+    const length = frame.end - frame.start;
+    stats.bytesReceived += length + 2;
     stats.packetsReceived[frame.header >> 4]++;
-    stats.bytesReceivedByType[frame.header >> 4] += frame.body.length + 2;
+    stats.bytesReceivedByType[frame.header >> 4] += length + 2;
     return frame;
   }
 
   #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {
     // Transports enforce the sizes while framing; this covers sockets handed in by embedders.
-    const size = frame.body.length + 1 + varintSize(frame.body.length);
+    const length = frame.end - frame.start;
+    const size = length + 1 + varintSize(length);
     const first = this.#phase === "awaiting_connect";
     const engine = this.engine;
     const max = first

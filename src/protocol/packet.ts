@@ -271,12 +271,18 @@ export type Packet =
   | AuthPacket;
 
 /**
- * One framed control packet: the first byte of the fixed header and a view of
- * the variable header plus payload (the "remaining length" bytes).
+ * One framed control packet: the first byte of the fixed header, and where the
+ * variable header plus payload (the "remaining length" bytes) lie: `bytes[start, end)`.
+ * The framer hands out offsets rather than a view per packet; `body` is the view, made
+ * when something asks for it.
  */
 export interface Frame {
   /** Packet type in the high nibble, flags in the low nibble. */
-  header: number;
-  /** View of the remaining bytes. Valid only until the next read into the same buffer. */
-  body: Uint8Array;
+  readonly header: number;
+  /** The buffer the body lies in. Valid only until the next read into the same buffer. */
+  readonly bytes: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+  /** The body as a view of `bytes`. */
+  readonly body: Uint8Array;
 }

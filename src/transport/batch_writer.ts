@@ -11,8 +11,16 @@
  * a growing buffer (16 KiB fan-out spent a fifth of its time doing that), and
  * in steady state nothing is allocated per flush.
  *
+ * What a flush allocates besides the write itself is kept small, since at a moderate rate
+ * (one message per turn) it is paid per message: the writers with bytes queued in a turn
+ * are flushed from one shared microtask, and a write continues from one callback per
+ * writer rather than from an async function (whose frame, promises and closures were
+ * about half a kilobyte per flush, which the QoS 1 tail paid as young-generation
+ * collections: docs/benchmarks.md).
+ *
  * @module
  */
+import type { EncodedPublish } from "../protocol/publish.ts";
 
 /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
 export type WriteSink = (bytes: Uint8Array) => Promise<number>;
@@ -50,15 +58,29 @@ export class BatchWriter {
   /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
   #chunks: Uint8Array[] = [];
   #lengths: number[] = [];
-  #spareChunks: Uint8Array[] = [];
-  #spareLengths: number[] = [];
+  /**
+   * The chunks being written (the other pair of lists), the one being written and how much
+   * of it is done. The two pairs take turns rather than being replaced: a connection that
+   * writes once a second would otherwise leave lists to be promoted to the old generation.
+   */
+  #writingChunks: Uint8Array[] = [];
+  #writingLengths: number[] = [];
+  #index = 0;
+  #offset = 0;
   #queued = 0;
   #inFlight = 0;
   #scheduled = false;
   #writing = false;
   #closing = false;
   #closed = false;
-  readonly #flushBound = () => this.#flush();
+  /**
+   * What the sink's promise settles with: the bytes written, or the error. One callback per
+   * writer for both outcomes (a number is a write, anything else a failure).
+   */
+  readonly #settled = (result: unknown): void => {
+    if (typeof result === "number") this.#written(result);
+    else this.#failed(result);
+  };
 
   constructor(sink: WriteSink, options: { onClose?: () => void; onError?: (err: unknown) => void } = {}) {
     this.#sink = sink;
@@ -81,21 +103,29 @@ export class BatchWriter {
     this.#schedule();
   }
 
-  /** Queues a shared PUBLISH head (with the packet id patched in) followed by its payload. */
-  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void {
+  /**
+   * Queues a PUBLISH: its head (with the packet id patched in the copy, the encoding is left
+   * as it is) followed by its payload. Nothing of `encoded` is kept.
+   */
+  writePublish(encoded: EncodedPublish, packetId: number): void {
     if (this.#closing) return;
     // The head goes in one piece so that the packet id can be patched in the copy.
-    const last = this.#room(head.length);
+    const n = encoded.headLength;
+    const last = this.#room(n);
     const chunk = this.#chunks[last];
     const at = this.#lengths[last];
-    chunk.set(head, at);
+    const head = encoded.head;
+    if (n === head.length) chunk.set(head, at);
+    else if (n <= 64) { for (let i = 0; i < n; i++) chunk[at + i] = head[i]; // no view for a short head
+     } else chunk.set(head.subarray(0, n), at);
+    const packetIdOffset = encoded.packetIdOffset;
     if (packetIdOffset >= 0) {
       chunk[at + packetIdOffset] = packetId >> 8;
       chunk[at + packetIdOffset + 1] = packetId & 0xff;
     }
-    this.#lengths[last] = at + head.length;
-    this.#queued += head.length;
-    this.#copy(payload);
+    this.#lengths[last] = at + n;
+    this.#queued += n;
+    this.#copy(encoded.payload);
     this.#schedule();
   }
 
@@ -130,10 +160,33 @@ export class BatchWriter {
     this.#queued += bytes.length;
   }
 
+  /**
+   * The writers with bytes queued in this turn, flushed together from one microtask: at one
+   * message per turn, a microtask per writer was one more allocation per message.
+   */
+  static #due: BatchWriter[] = [];
+  static #spareDue: BatchWriter[] = [];
+
+  static #flushDue = (): void => {
+    const writers = BatchWriter.#due;
+    BatchWriter.#due = BatchWriter.#spareDue;
+    let failure: { err: unknown } | undefined;
+    for (let i = 0; i < writers.length; i++) {
+      try {
+        writers[i].#flush();
+      } catch (err) {
+        failure ??= { err }; // (an onClose or onError callback threw) the other writers still flush
+      }
+    }
+    writers.length = 0;
+    BatchWriter.#spareDue = writers;
+    if (failure !== undefined) throw failure.err;
+  };
+
   #schedule(): void {
     if (this.#scheduled || this.#writing) return;
     this.#scheduled = true;
-    queueMicrotask(this.#flushBound);
+    if (BatchWriter.#due.push(this) === 1) queueMicrotask(BatchWriter.#flushDue);
   }
 
   #flush(): void {
@@ -142,52 +195,58 @@ export class BatchWriter {
       if (this.#closing) this.#finish();
       return;
     }
-    // The two pairs of arrays take turns (one being written, one filling) rather than being
-    // replaced: a connection that writes once a second would otherwise leave arrays to be
-    // promoted to the old generation on every write.
     const chunks = this.#chunks;
     const lengths = this.#lengths;
-    this.#chunks = this.#spareChunks;
-    this.#lengths = this.#spareLengths;
+    this.#chunks = this.#writingChunks;
+    this.#lengths = this.#writingLengths;
+    this.#writingChunks = chunks;
+    this.#writingLengths = lengths;
+    this.#index = 0;
+    this.#offset = 0;
     this.#inFlight = this.#queued;
     this.#queued = 0;
     this.#writing = true;
-    this.#writeAll(chunks, lengths).then(
-      () => {
-        chunks.length = 0;
-        lengths.length = 0;
-        this.#spareChunks = chunks;
-        this.#spareLengths = lengths;
-        this.#writing = false;
-        this.#inFlight = 0;
-        if (this.#queued > 0) this.#schedule();
-        else if (this.#closing) this.#finish();
-      },
-      (err) => {
-        this.#writing = false;
-        this.#inFlight = 0;
-        this.#queued = 0;
-        this.#chunks = [];
-        this.#lengths = [];
-        this.#onError(err);
-        this.#finish();
-      },
-    );
+    this.#writeNext();
   }
 
-  async #writeAll(chunks: Uint8Array[], lengths: number[]): Promise<void> {
-    for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i];
-      const length = lengths[i];
-      let offset = 0;
-      while (offset < length) {
-        const n = await this.#sink(chunk.subarray(offset, length));
-        if (n <= 0) throw new Error("write returned no progress");
-        offset += n;
-      }
-      // Written: the sink no longer needs the bytes (sinks that keep them copy them).
-      giveBack(chunk);
+  /** Hands the sink what is left of the current chunk. */
+  #writeNext(): void {
+    const chunk = this.#writingChunks[this.#index];
+    let promise: Promise<number>;
+    try {
+      promise = this.#sink(chunk.subarray(this.#offset, this.#writingLengths[this.#index]));
+    } catch (err) {
+      return this.#failed(err);
     }
+    promise.then(this.#settled, this.#settled);
+  }
+
+  #written(n: number): void {
+    if (n <= 0) return this.#failed(new Error("write returned no progress"));
+    this.#offset += n;
+    if (this.#offset < this.#writingLengths[this.#index]) return this.#writeNext();
+    // Written: the sink no longer needs the bytes (sinks that keep them copy them).
+    giveBack(this.#writingChunks[this.#index]);
+    this.#offset = 0;
+    if (++this.#index < this.#writingChunks.length) return this.#writeNext();
+    this.#writingChunks.length = 0;
+    this.#writingLengths.length = 0;
+    this.#writing = false;
+    this.#inFlight = 0;
+    if (this.#queued > 0) this.#schedule();
+    else if (this.#closing) this.#finish();
+  }
+
+  #failed(err: unknown): void {
+    this.#writing = false;
+    this.#inFlight = 0;
+    this.#queued = 0;
+    this.#chunks = [];
+    this.#lengths = [];
+    this.#writingChunks = [];
+    this.#writingLengths = [];
+    this.#onError(err);
+    this.#finish();
   }
 
   #finish(): void {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Frame } from "../protocol/packet.ts";
+import type { EncodedPublish } from "../protocol/publish.ts";
 
 /**
  * The read side of a connection: the engine asks for the next batch when it has handled
@@ -46,10 +47,11 @@ export interface Socket {
   write(bytes: Uint8Array): void;
   /**
    * Queues an encoded PUBLISH that is shared by many subscribers without copying it first:
-   * `head` (fixed header, topic, packet id, properties) with `packetId` patched in at
-   * `packetIdOffset` when that is >= 0, followed by `payload`.
+   * its head (fixed header, topic, packet id, properties) with `packetId` patched in at its
+   * `packetIdOffset` when that is >= 0, followed by its payload. Nothing of `encoded` is kept
+   * after the call (a reused head may be rewritten at once).
    */
-  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void;
+  writePublish(encoded: EncodedPublish, packetId: number): void;
   /** Bytes queued and not yet handed to the operating system. */
   readonly bufferedBytes: number;
   /** Flushes what is queued, then closes. Idempotent. */

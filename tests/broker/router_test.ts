@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
+import { MemoryStore } from "../../src/persistence/memory_store.ts";
+import type { Mutation, Store } from "../../src/persistence/store.ts";
+import { PacketType } from "../../src/protocol/packet.ts";
+import { TestClient, text } from "../_helpers/test_client.ts";
 
 async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise<string | undefined> {
   const reader = stream.getReader();
@@ -27,5 +31,63 @@ Deno.test("in cluster mode, share groups are served only when NATS picks this no
   });
   assert.equal(await first(again), "t/2");
   assert.equal(await first(other), undefined);
+  await broker.close();
+});
+
+/** A durable store whose commits, while it is held, complete only when it is released. */
+class GatedStore implements Store {
+  readonly durable = true;
+  readonly #inner = new MemoryStore();
+  #gate: Promise<void> | null = null;
+  #open: (() => void) | null = null;
+  open() {
+    return this.#inner.open();
+  }
+  load() {
+    return this.#inner.load();
+  }
+  close() {
+    return this.#inner.close();
+  }
+  async commit(mutations: Mutation[]): Promise<void> {
+    if (this.#gate !== null) await this.#gate;
+    return this.#inner.commit(mutations);
+  }
+  hold(): void {
+    this.#gate = new Promise((resolve) => this.#open = resolve);
+  }
+  release(): void {
+    this.#gate = null;
+    this.#open?.();
+  }
+}
+
+Deno.test("a send that waits for a commit keeps its own bytes while later messages are encoded and sent at once", async () => {
+  const store = new GatedStore();
+  const broker = new Broker({ store });
+  await broker.start();
+  const kept = await TestClient.connect(broker, { clientId: "kept", clean: false });
+  const plain = await TestClient.connect(broker, { clientId: "plain" });
+  const publisher = await TestClient.connect(broker, { clientId: "pub" });
+  const other = await TestClient.connect(broker, { clientId: "other" });
+  await kept.client.subscribe("t/#", 1);
+  await plain.client.subscribe("t/#", 0);
+  store.hold();
+  // The persistent session's QoS 1 copy is stored: the publisher's chain waits for that commit
+  // (`plain`'s QoS 0 copy was already written).
+  publisher.client.publish("t/first", "first", { qos: 1 });
+  const first = await plain.client.expect(PacketType.PUBLISH);
+  assert.deepEqual([first.topic, text(first)], ["t/first", "first"]);
+  // The publisher's next message waits behind the commit, encoded for `plain` (QoS 0, level 4)...
+  publisher.client.publish("t/waiting", "waiting");
+  await new Promise((r) => setTimeout(r, 20));
+  // ...while another client's message of the same shape is encoded and goes to `plain` at once.
+  other.client.publish("t/now", "now");
+  const now = await plain.client.expect(PacketType.PUBLISH);
+  assert.deepEqual([now.topic, text(now)], ["t/now", "now"]);
+  assert.equal(await plain.client.silentFor(20), true);
+  store.release();
+  const waiting = await plain.client.expect(PacketType.PUBLISH);
+  assert.deepEqual([waiting.topic, text(waiting)], ["t/waiting", "waiting"]);
   await broker.close();
 });

@@ -29,8 +29,11 @@ Deno.test("writePublish patches the packet id into a copy and leaves the shared 
   const writes: number[][] = [];
   const w = new BatchWriter((b) => (writes.push([...b]), Promise.resolve(b.length)));
   const head = new Uint8Array([0x32, 0x06, 0x00, 0x01, 0x74, 0x00, 0x00]);
-  w.writePublish(head, 5, 0x1234, new Uint8Array([0xaa]));
-  w.writePublish(head, 5, 7, new Uint8Array([0xbb]));
+  w.writePublish(
+    { head, headLength: head.length, packetIdOffset: 5, payload: new Uint8Array([0xaa]) },
+    0x1234,
+  );
+  w.writePublish({ head, headLength: head.length, packetIdOffset: 5, payload: new Uint8Array([0xbb]) }, 7);
   await tick();
   assert.deepEqual(writes[0], [
     0x32,
@@ -115,12 +118,35 @@ Deno.test("a message larger than the write chunks arrives whole and in order, he
   const payload = new Uint8Array(200_000).map((_, i) => i % 251);
   const head = new Uint8Array([0x32, 0x00, 0x00]);
   w.write(new Uint8Array([1, 2, 3]));
-  w.writePublish(head, 1, 0x0102, payload);
-  w.writePublish(head, 1, 0x0304, payload.subarray(0, 10));
+  w.writePublish({ head, headLength: 3, packetIdOffset: 1, payload }, 0x0102);
+  w.writePublish({ head, headLength: 3, packetIdOffset: 1, payload: payload.subarray(0, 10) }, 0x0304);
   assert.equal(w.bufferedBytes, 3 + 3 + 200_000 + 3 + 10);
   for (let i = 0; i < 20 && w.bufferedBytes > 0; i++) await tick();
   assert.equal(received.length, 3 + 3 + 200_000 + 3 + 10);
   assert.deepEqual(received.slice(0, 6), [1, 2, 3, 0x32, 0x01, 0x02]);
   assert.ok(received.slice(6, 200_006).every((b, i) => b === i % 251), "payload bytes in order");
   assert.deepEqual(received.slice(200_006, 200_009), [0x32, 0x03, 0x04]);
+});
+
+Deno.test("many writers filled in one turn each write once, in the order they were filled", async () => {
+  const order: number[] = [];
+  const writers = [0, 1, 2].map((i) =>
+    new BatchWriter((b) => {
+      order.push(i);
+      return Promise.resolve(b.length);
+    })
+  );
+  for (const w of [writers[2], writers[0], writers[1], writers[2]]) w.write(new Uint8Array([1]));
+  await tick();
+  assert.deepEqual(order, [2, 0, 1]);
+  assert.ok(writers.every((w) => w.bufferedBytes === 0));
+});
+
+Deno.test("a PUBLISH head is copied up to its head length: a reused head's buffer may hold more", async () => {
+  const writes: number[][] = [];
+  const w = new BatchWriter((b) => (writes.push([...b]), Promise.resolve(b.length)));
+  const head = new Uint8Array([0x30, 0x04, 0x00, 0x01, 0x74, 0xee, 0xee, 0xee]);
+  w.writePublish({ head, headLength: 5, packetIdOffset: -1, payload: new Uint8Array([0x61]) }, 0);
+  await tick();
+  assert.deepEqual(writes, [[0x30, 0x04, 0x00, 0x01, 0x74, 0x61]]);
 });
