@@ -321,8 +321,9 @@ export function sendEntry(
 ): void {
   if (session.link !== link) return;
   if (entry.qos > 0 && session.inflight.get(entry.packetId) !== entry) return;
-  const now = ctx.clock.now();
   const message = entry.message;
+  // The clock only for a message that expires.
+  const now = message.expiresAt === undefined ? 0 : ctx.clock.now();
   if (message.expiresAt !== undefined && message.expiresAt <= now) {
     dropped(ctx, session.clientId, message.topic, "expired");
     forgetInflight(ctx, session, entry, null);
@@ -366,12 +367,11 @@ function mayReceive(ctx: DeliveryContext, session: Session, entry: OutboundEntry
 export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
   const link = session.link;
   if (link === null) return;
-  const now = ctx.clock.now();
   while (session.queue.length > 0 && session.inflight.size < link.sendWindow) {
     const entry = session.queue.shift()!;
     session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
-    const expired = entry.message.expiresAt !== undefined && entry.message.expiresAt <= now;
+    const expired = entry.message.expiresAt !== undefined && entry.message.expiresAt <= ctx.clock.now();
     // Queued while the client was away or its window was full: read access may have been revoked since.
     if (expired || !mayReceive(ctx, session, entry)) {
       if (expired) dropped(ctx, session.clientId, entry.message.topic, "expired");

@@ -231,9 +231,10 @@ export class Router {
     ids: number[] | undefined,
     kept: boolean,
   ): EncodedPublish {
-    const now = this.#ctx.clock.now();
-    const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
     const message = this.#message;
+    // The clock only for a message that expires (its remaining interval is encoded).
+    const now = message.expiresAt === undefined ? 0 : this.#ctx.clock.now();
+    const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
     if (uncached) return encodeForLink(link, message, outboundPublish(message, qos, retain, ids, now));
     const slot = (link.level - 3) * 6 + qos * 2 + (retain ? 1 : 0);
     if (kept) {

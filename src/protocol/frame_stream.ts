@@ -104,6 +104,8 @@ export class FrameSplitter {
   #reserved = 0;
   /** The last batch returned by push, until the caller gives it back with recycle(). */
   #lent: FrameView[] | null = null;
+  /** Frames in the batch being built (written by index: a reused batch keeps its capacity). */
+  #count = 0;
   /** The size of the variable byte integer {@link #readLength} read last. */
   #lengthBytes = 0;
 
@@ -146,7 +148,8 @@ export class FrameSplitter {
       batch[i].reset(0, NO_BYTES, 0, 0);
       spareFrames.push(batch[i]);
     }
-    batch.length = 0;
+    // Given back with its frames still in it: `length = 0` would also give up its capacity,
+    // and the next push would allocate it again. The next batch overwrites them.
     if (spareBatches.length < SPARE_BATCHES) spareBatches.push(batch);
   }
 
@@ -163,6 +166,7 @@ export class FrameSplitter {
     // An earlier batch not given back is the caller's to keep: this one is new.
     this.#lent = null;
     const frames = spareBatches.pop() ?? [];
+    this.#count = 0;
     let offset = this.#resume(chunk, chunkEnd, frames);
     while (offset < chunkEnd) {
       const length = this.#readLength(chunk, offset + 1, chunkEnd);
@@ -175,7 +179,7 @@ export class FrameSplitter {
       this.#checkSize(headerSize + length);
       const end = offset + headerSize + length;
       if (end <= chunkEnd) {
-        frames.push(frameAt(chunk[offset], chunk, offset + headerSize, end));
+        frames[this.#count++] = frameAt(chunk[offset], chunk, offset + headerSize, end);
         this.#first = false;
         offset = end;
         continue;
@@ -184,6 +188,7 @@ export class FrameSplitter {
       this.#append(chunk.subarray(offset + headerSize, chunkEnd));
       break;
     }
+    frames.length = this.#count;
     this.#lent = frames;
     return frames;
   }
@@ -234,7 +239,7 @@ export class FrameSplitter {
     }
     if (this.#body !== null && this.#bodyFilled === this.#bodyLength) {
       const body = this.#growing === null ? this.#body : new Uint8Array(this.#growing, 0, this.#bodyLength);
-      frames.push(frameAt(this.#bodyHeader, body, 0, body.length));
+      frames[this.#count++] = frameAt(this.#bodyHeader, body, 0, body.length);
       this.#first = false;
       // The engine owns the frame now: it is no longer a partial packet, nor this splitter's to shrink.
       this.#growing = null;

@@ -45,6 +45,9 @@ function borrow(first: boolean, size: number): Uint8Array {
   return new Uint8Array(size); // an oversized PUBLISH head: a one-off buffer
 }
 
+/** What a list holds where a written chunk was. */
+const NO_CHUNK = new Uint8Array(0);
+
 function giveBack(chunk: Uint8Array): void {
   if (chunk.length === SMALL) {
     if (smallPool.length < SMALL_POOL_LIMIT) smallPool.push(chunk);
@@ -58,13 +61,17 @@ export class BatchWriter {
   /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
   #chunks: Uint8Array[] = [];
   #lengths: number[] = [];
+  #count = 0;
   /**
    * The chunks being written (the other pair of lists), the one being written and how much
    * of it is done. The two pairs take turns rather than being replaced: a connection that
    * writes once a second would otherwise leave lists to be promoted to the old generation.
+   * They are used up to their counts and never truncated (`length = 0` gives up an array's
+   * capacity, which the next flush then allocated again).
    */
   #writingChunks: Uint8Array[] = [];
   #writingLengths: number[] = [];
+  #writingCount = 0;
   #index = 0;
   #offset = 0;
   #queued = 0;
@@ -138,11 +145,11 @@ export class BatchWriter {
 
   /** The index of a chunk with at least `n` contiguous free bytes, borrowing one if needed. */
   #room(n: number): number {
-    const last = this.#chunks.length - 1;
+    const last = this.#count - 1;
     if (last >= 0 && this.#chunks[last].length - this.#lengths[last] >= n) return last;
-    this.#chunks.push(borrow(last < 0, n));
-    this.#lengths.push(0);
-    return last + 1;
+    this.#chunks[last + 1] = borrow(last < 0, n);
+    this.#lengths[last + 1] = 0;
+    return this.#count++;
   }
 
   /** Copies `bytes` in, across as many chunks as it takes. */
@@ -164,29 +171,32 @@ export class BatchWriter {
    * The writers with bytes queued in this turn, flushed together from one microtask: at one
    * message per turn, a microtask per writer was one more allocation per message.
    */
-  static #due: BatchWriter[] = [];
-  static #spareDue: BatchWriter[] = [];
+  static #due: (BatchWriter | undefined)[] = [];
+  static #dueCount = 0;
 
   static #flushDue = (): void => {
     const writers = BatchWriter.#due;
-    BatchWriter.#due = BatchWriter.#spareDue;
     let failure: { err: unknown } | undefined;
-    for (let i = 0; i < writers.length; i++) {
+    // Writers made due while these flush (none today: a flush only starts a write) go after them.
+    for (let i = 0; i < BatchWriter.#dueCount; i++) {
+      const writer = writers[i]!;
+      writers[i] = undefined; // (not kept: a writer that was closed can be collected)
       try {
-        writers[i].#flush();
+        writer.#flush();
       } catch (err) {
         failure ??= { err }; // (an onClose or onError callback threw) the other writers still flush
       }
     }
-    writers.length = 0;
-    BatchWriter.#spareDue = writers;
+    BatchWriter.#dueCount = 0;
     if (failure !== undefined) throw failure.err;
   };
 
   #schedule(): void {
     if (this.#scheduled || this.#writing) return;
     this.#scheduled = true;
-    if (BatchWriter.#due.push(this) === 1) queueMicrotask(BatchWriter.#flushDue);
+    // By index rather than push and `length = 0`, which gave up the list's capacity every turn.
+    BatchWriter.#due[BatchWriter.#dueCount++] = this;
+    if (BatchWriter.#dueCount === 1) queueMicrotask(BatchWriter.#flushDue);
   }
 
   #flush(): void {
@@ -201,6 +211,8 @@ export class BatchWriter {
     this.#lengths = this.#writingLengths;
     this.#writingChunks = chunks;
     this.#writingLengths = lengths;
+    this.#writingCount = this.#count;
+    this.#count = 0;
     this.#index = 0;
     this.#offset = 0;
     this.#inFlight = this.#queued;
@@ -227,10 +239,11 @@ export class BatchWriter {
     if (this.#offset < this.#writingLengths[this.#index]) return this.#writeNext();
     // Written: the sink no longer needs the bytes (sinks that keep them copy them).
     giveBack(this.#writingChunks[this.#index]);
+    // Nor does this writer: the list must not keep a chunk that is lent to another one now.
+    this.#writingChunks[this.#index] = NO_CHUNK;
     this.#offset = 0;
-    if (++this.#index < this.#writingChunks.length) return this.#writeNext();
-    this.#writingChunks.length = 0;
-    this.#writingLengths.length = 0;
+    if (++this.#index < this.#writingCount) return this.#writeNext();
+    this.#writingCount = 0;
     this.#writing = false;
     this.#inFlight = 0;
     if (this.#queued > 0) this.#schedule();
@@ -243,8 +256,10 @@ export class BatchWriter {
     this.#queued = 0;
     this.#chunks = [];
     this.#lengths = [];
+    this.#count = 0;
     this.#writingChunks = [];
     this.#writingLengths = [];
+    this.#writingCount = 0;
     this.#onError(err);
     this.#finish();
   }
@@ -255,6 +270,7 @@ export class BatchWriter {
     this.#closing = true;
     this.#chunks = [];
     this.#lengths = [];
+    this.#count = 0;
     this.#onClose();
   }
 }

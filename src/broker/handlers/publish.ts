@@ -40,12 +40,25 @@ export function handlePublish(
   if (isSystemTopic(topic)) {
     return refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "topics starting with $ are reserved");
   }
-  // The state itself is the client asked about (it has clientId and username): no object per message.
-  const allowed = broker.authorize(ctx.state, "write", topic);
+  const allowed = broker.authorize(ctx.state.identity, "write", topic);
   if (allowed === true) return accept(ctx, packet, topic, batch);
   if (allowed === false) {
     return refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "publish not authorized");
   }
+  return acceptWhenAllowed(ctx, packet, topic, batch, allowed);
+}
+
+/**
+ * The decision came as a promise (a hook). Apart from handlePublish: a closure there made
+ * every PUBLISH allocate the context it captures, decided at once or not.
+ */
+function acceptWhenAllowed(
+  ctx: ClientContext,
+  packet: PublishPacket,
+  topic: string,
+  batch: CommitBatch,
+  allowed: Promise<boolean>,
+): Promise<void> {
   return allowed.then((ok) =>
     ok
       ? accept(ctx, packet, topic, batch)
