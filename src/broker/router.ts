@@ -8,7 +8,7 @@
  */
 import type { EncodedPublish } from "../protocol/codec.ts";
 import type { QoS } from "../protocol/packet.ts";
-import { PublishHead } from "../protocol/publish.ts";
+import { PublishHead, SHARED_PAYLOAD_MIN } from "../protocol/publish.ts";
 import { isSystemTopic } from "../protocol/topic.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
@@ -284,6 +284,9 @@ export class Router {
           if (session.link === link) writePublish(ctx, link, encoded, 0);
         });
       } else {
+        // A large payload is written by reference (SHARED_PAYLOAD_MIN): a view into the read
+        // buffer would be overwritten by the next read, so it is copied, once per message.
+        if (this.#transient && message.payload.length >= SHARED_PAYLOAD_MIN) this.#own();
         writePublish(ctx, link, this.#encoded(link, 0, retain, ids, false), 0);
       }
       return;

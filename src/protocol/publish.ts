@@ -82,6 +82,20 @@ export function decodePublish(frame: Frame, level: ProtocolLevel, limits?: Prope
   return packet;
 }
 
+/**
+ * From this size on, a payload handed to `Socket.writePublish` is written from where it is
+ * instead of being copied into the connection's write queue once per subscriber. Such a
+ * payload must therefore never change once written: stored messages' payloads never do; the
+ * router copies a payload that is only a view into a read buffer once, before its first
+ * subscriber.
+ *
+ * Why not smaller: Deno has no vectored write, so a shared payload costs a write of its own
+ * (and its head another), where copied payloads go out 256 KiB per write. Measured with
+ * fan-out 1:20 (docs/benchmarks.md, 2026-12-05): shared from 4 KiB on, 16 KiB payloads fell
+ * from 1.09× to 0.67× Mosquitto's rate; 64 KiB payloads went 6% faster shared than copied.
+ */
+export const SHARED_PAYLOAD_MIN = 64 * 1024;
+
 /** An encoded PUBLISH that many subscribers can share. */
 export interface EncodedPublish {
   /**

@@ -11,6 +11,11 @@
  * a growing buffer (16 KiB fan-out spent a fifth of its time doing that), and
  * in steady state nothing is allocated per flush.
  *
+ * A large PUBLISH payload (at least SHARED_PAYLOAD_MIN) is not copied: it takes a place of
+ * its own in the list, written straight from the message (which never changes), so that a
+ * message fanned out to many subscribers is copied by none of them. Its head is copied as
+ * usual and small packets that follow go to a fresh chunk, so small messages stay coalesced.
+ *
  * What a flush allocates besides the write itself is kept small, since at a moderate rate
  * (one message per turn) it is paid per message: the writers with bytes queued in a turn
  * are flushed from one shared microtask, and a write continues from one callback per
@@ -20,7 +25,7 @@
  *
  * @module
  */
-import type { EncodedPublish } from "../protocol/publish.ts";
+import { type EncodedPublish, SHARED_PAYLOAD_MIN } from "../protocol/publish.ts";
 
 /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
 export type WriteSink = (bytes: Uint8Array) => Promise<number>;
@@ -61,6 +66,8 @@ export class BatchWriter {
   /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
   #chunks: Uint8Array[] = [];
   #lengths: number[] = [];
+  /** Which of them are shared payloads: written but never filled, nor given back to a pool. */
+  #shared: boolean[] = [];
   #count = 0;
   /**
    * The chunks being written (the other pair of lists), the one being written and how much
@@ -71,6 +78,7 @@ export class BatchWriter {
    */
   #writingChunks: Uint8Array[] = [];
   #writingLengths: number[] = [];
+  #writingShared: boolean[] = [];
   #writingCount = 0;
   #index = 0;
   #offset = 0;
@@ -132,7 +140,9 @@ export class BatchWriter {
     }
     this.#lengths[last] = at + n;
     this.#queued += n;
-    this.#copy(encoded.payload);
+    const payload = encoded.payload;
+    if (payload.length >= SHARED_PAYLOAD_MIN) this.#share(payload);
+    else this.#copy(payload);
     this.#schedule();
   }
 
@@ -143,13 +153,27 @@ export class BatchWriter {
     if (!this.#writing && !this.#scheduled) this.#finish();
   }
 
-  /** The index of a chunk with at least `n` contiguous free bytes, borrowing one if needed. */
+  /**
+   * The index of a chunk with at least `n` contiguous free bytes, borrowing one if needed.
+   * After a shared payload the next chunk starts small again, as a flush's first does: the
+   * heads between large payloads are a few dozen bytes each.
+   */
   #room(n: number): number {
     const last = this.#count - 1;
-    if (last >= 0 && this.#chunks[last].length - this.#lengths[last] >= n) return last;
-    this.#chunks[last + 1] = borrow(last < 0, n);
+    if (last >= 0 && !this.#shared[last] && this.#chunks[last].length - this.#lengths[last] >= n) return last;
+    this.#chunks[last + 1] = borrow(last < 0 || this.#shared[last], n);
     this.#lengths[last + 1] = 0;
+    this.#shared[last + 1] = false;
     return this.#count++;
+  }
+
+  /** Queues `payload` by reference: a place of its own in the list, full from the start. */
+  #share(payload: Uint8Array): void {
+    const at = this.#count++;
+    this.#chunks[at] = payload;
+    this.#lengths[at] = payload.length;
+    this.#shared[at] = true;
+    this.#queued += payload.length;
   }
 
   /** Copies `bytes` in, across as many chunks as it takes. */
@@ -207,10 +231,13 @@ export class BatchWriter {
     }
     const chunks = this.#chunks;
     const lengths = this.#lengths;
+    const shared = this.#shared;
     this.#chunks = this.#writingChunks;
     this.#lengths = this.#writingLengths;
+    this.#shared = this.#writingShared;
     this.#writingChunks = chunks;
     this.#writingLengths = lengths;
+    this.#writingShared = shared;
     this.#writingCount = this.#count;
     this.#count = 0;
     this.#index = 0;
@@ -237,8 +264,9 @@ export class BatchWriter {
     if (n <= 0) return this.#failed(new Error("write returned no progress"));
     this.#offset += n;
     if (this.#offset < this.#writingLengths[this.#index]) return this.#writeNext();
-    // Written: the sink no longer needs the bytes (sinks that keep them copy them).
-    giveBack(this.#writingChunks[this.#index]);
+    // Written: the sink no longer needs the bytes (sinks that keep them copy them). A shared
+    // payload belongs to its message: it must never be lent out as a chunk to fill.
+    if (!this.#writingShared[this.#index]) giveBack(this.#writingChunks[this.#index]);
     // Nor does this writer: the list must not keep a chunk that is lent to another one now.
     this.#writingChunks[this.#index] = NO_CHUNK;
     this.#offset = 0;
@@ -256,9 +284,11 @@ export class BatchWriter {
     this.#queued = 0;
     this.#chunks = [];
     this.#lengths = [];
+    this.#shared = [];
     this.#count = 0;
     this.#writingChunks = [];
     this.#writingLengths = [];
+    this.#writingShared = [];
     this.#writingCount = 0;
     this.#onError(err);
     this.#finish();
@@ -270,6 +300,7 @@ export class BatchWriter {
     this.#closing = true;
     this.#chunks = [];
     this.#lengths = [];
+    this.#shared = [];
     this.#count = 0;
     this.#onClose();
   }

@@ -49,7 +49,8 @@ export interface Socket {
    * Queues an encoded PUBLISH that is shared by many subscribers without copying it first:
    * its head (fixed header, topic, packet id, properties) with `packetId` patched in at its
    * `packetIdOffset` when that is >= 0, followed by its payload. Nothing of `encoded` is kept
-   * after the call (a reused head may be rewritten at once).
+   * after the call (a reused head may be rewritten at once), except a payload of at least
+   * SHARED_PAYLOAD_MIN bytes: that one is written from where it is and must never change.
    */
   writePublish(encoded: EncodedPublish, packetId: number): void;
   /** Bytes queued and not yet handed to the operating system. */

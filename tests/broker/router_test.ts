@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
+import { CommitBatch } from "../../src/broker/commit_batch.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
 import { MemoryStore } from "../../src/persistence/memory_store.ts";
 import type { Mutation, Store } from "../../src/persistence/store.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
+import { SHARED_PAYLOAD_MIN } from "../../src/protocol/publish.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
 async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise<string | undefined> {
@@ -89,5 +91,25 @@ Deno.test("a send that waits for a commit keeps its own bytes while later messag
   store.release();
   const waiting = await plain.client.expect(PacketType.PUBLISH);
   assert.deepEqual([waiting.topic, text(waiting)], ["t/waiting", "waiting"]);
+  await broker.close();
+});
+
+Deno.test("a large payload routed as a view into a read buffer reaches every subscriber as it was, though the buffer is reused at once", async () => {
+  const broker = new Broker();
+  await broker.start();
+  const subscribers = [];
+  for (const clientId of ["a", "b"]) {
+    const { client } = await TestClient.connect(broker, { clientId });
+    await client.subscribe("big", 0);
+    subscribers.push(client);
+  }
+  const buffer = new Uint8Array(SHARED_PAYLOAD_MIN * 4).fill(1);
+  broker.router.route({ topic: "big", payload: buffer, qos: 0, retain: false }, new CommitBatch(), "view");
+  buffer.fill(2); // the next read, before the writes are flushed
+  for (const client of subscribers) {
+    const got = await client.expect(PacketType.PUBLISH);
+    assert.equal(got.payload.length, buffer.length);
+    assert.ok(got.payload.every((b) => b === 1), "the bytes published, not the next read's");
+  }
   await broker.close();
 });
