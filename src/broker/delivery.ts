@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { drained, queued } from "./pacing.ts";
 import { type EncodedPublish, encodePacket, encodePublish } from "../protocol/codec.ts";
 import { PublishHead } from "../protocol/publish.ts";
 import { PacketType, type Properties, type PublishPacket, type QoS } from "../protocol/packet.ts";
@@ -284,6 +285,7 @@ export function placeEntry(
   }
   session.queue.push(entry);
   session.queuedBytes += queuedSize(entry.message);
+  if (link !== null) queued(session, ctx.limits.pacePublishersAt);
   if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
   // Only a durable store's commit can fail.
   if (ctx.persistMessages) batch.undo(() => withdraw(session, entry));
@@ -392,6 +394,7 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
     if (batch.deferring) batch.afterCommit(() => sendEntry(ctx, session, link, entry, undefined));
     else sendEntry(ctx, session, link, entry, undefined);
   }
+  if (session.pacing !== null) drained(session, ctx.limits.pacePublishersAt);
 }
 
 /**

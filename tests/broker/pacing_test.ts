@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { Broker } from "../../src/broker/broker.ts";
+import { ManualClock } from "../../src/broker/clock.ts";
+import { PACING_WAIT_MS } from "../../src/broker/pacing.ts";
+import { PacketType, type PublishPacket } from "../../src/protocol/packet.ts";
+import { TestClient } from "../_helpers/test_client.ts";
+
+/**
+ * A broker with a window of one message per subscriber and pacing at four queued, a subscriber
+ * of "t" that acknowledges nothing until told, and a publisher.
+ */
+async function pacedSetup(pacePublishersAt = 4) {
+  const clock = new ManualClock();
+  const broker = new Broker({ clock, limits: { maxInflight: 1, pacePublishersAt } });
+  await broker.start();
+  const { client: sub } = await TestClient.connect(broker, { clientId: "sub" });
+  await sub.subscribe("t", 1);
+  const { client: pub } = await TestClient.connect(broker, { clientId: "pub" });
+  return { clock, broker, sub, pub };
+}
+
+/** Publishes `n` QoS 1 messages to "t" and waits for their PUBACKs. */
+async function publishAcked(pub: TestClient, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    pub.publish("t", `m${i}`, { qos: 1 });
+    await pub.expect(PacketType.PUBACK);
+  }
+}
+
+/** Whether the broker reads from `client` now: a PINGREQ is answered (other packets are passed over). */
+async function answersPing(client: TestClient, ms = 100): Promise<boolean> {
+  client.send({ type: PacketType.PINGREQ });
+  for (;;) {
+    const packet = await client.next(ms).catch(() => undefined);
+    if (packet === undefined) return false;
+    if (packet.type === PacketType.PINGRESP) return true;
+  }
+}
+
+Deno.test("pacing: a publisher that queued past the mark for a subscriber reads on once that queue is half as long", async () => {
+  const { broker, sub, pub } = await pacedSetup();
+  // One message in the subscriber's window, then five queued: past the mark of four.
+  await publishAcked(pub, 6);
+  assert.equal(await answersPing(pub), false, "the publisher's next packet is not read yet");
+  // The subscriber acknowledges: each PUBACK moves one queued message into its window.
+  for (let acked = 0; acked < 3; acked++) {
+    const got = await sub.expect(PacketType.PUBLISH) as PublishPacket;
+    sub.send({ type: PacketType.PUBACK, packetId: got.packetId!, reasonCode: 0 });
+  }
+  // Two left queued (the low mark, half of four): the PINGREQ sent meanwhile is answered.
+  await pub.expect(PacketType.PINGRESP);
+  await broker.close();
+});
+
+Deno.test("pacing: a subscriber that does not drain within the wait is not waited for again until it has", async () => {
+  const { clock, broker, pub } = await pacedSetup();
+  await publishAcked(pub, 6);
+  assert.equal(await answersPing(pub), false);
+  clock.advance(PACING_WAIT_MS);
+  await pub.expect(PacketType.PINGRESP);
+  // Stalled: more messages queue for it, and the publisher is read at once.
+  await publishAcked(pub, 3);
+  assert.equal(await answersPing(pub), true);
+  await broker.close();
+});
+
+Deno.test("pacing: a subscriber that goes away wakes the publishers waiting for it", async () => {
+  const { broker, sub, pub } = await pacedSetup();
+  await publishAcked(pub, 6);
+  assert.equal(await answersPing(pub), false);
+  sub.drop();
+  await pub.expect(PacketType.PINGRESP);
+  await broker.close();
+});
+
+Deno.test("pacing: a publisher never waits for its own session, nor with pace_publishers_at 0", async () => {
+  const own = await pacedSetup();
+  await own.pub.subscribe("t", 1);
+  await own.sub.disconnect();
+  // Its own window of one is full and five more queue for it: it is read on all the same.
+  for (let i = 0; i < 6; i++) own.pub.publish("t", `m${i}`, { qos: 1 });
+  assert.equal(await answersPing(own.pub, 1000), true);
+  await own.broker.close();
+
+  const off = await pacedSetup(0);
+  await publishAcked(off.pub, 20);
+  assert.equal(await answersPing(off.pub), true);
+  await off.broker.close();
+});
