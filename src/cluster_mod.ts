@@ -1,7 +1,8 @@
 /**
  * Cluster mode on NATS JetStream (`@deno-mqtt/broker/cluster`): a node's connection
- * to the NATS servers, the JetStream store its sessions and retained messages live in,
- * and the link that joins a broker to the other nodes (docs/cluster.md). The server
+ * to the NATS servers, the store its sessions and retained messages live in (a
+ * ClaimingStore on JetStream KV), and the link that joins a broker to the other nodes
+ * (docs/cluster.md). The server
  * program loads this only when `cluster.nats.servers` is configured; embedders import it
  * to run a node of their own.
  *
@@ -9,4 +10,3 @@
  */
 
 export { ClusterNode, type ClusterOptions } from "./cluster/cluster.ts";
-export { JetStreamStore, type JetStreamStoreOptions } from "./cluster/jetstream_store.ts";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { Broker } from "./broker/broker.ts";
+import type { Engine } from "./broker/broker.ts";
+import { Broker, engineOf } from "./public_broker.ts";
 import type { Authenticator, Authorizer } from "./broker/security.ts";
 import { AclFileAuthorizer } from "./auth/acl_file.ts";
 import { credentialsRevoked, FileAuthenticator } from "./auth/file_authenticator.ts";
@@ -14,7 +15,7 @@ import { getLog } from "./log/logging.ts";
 import { KvStore } from "./persistence/kv_store.ts";
 import type { FrameSplitterOptions } from "./protocol/frame_stream.ts";
 import { MemoryStore } from "./persistence/memory_store.ts";
-import type { Store } from "./persistence/store.ts";
+import type { SnapshotStore } from "./persistence/store.ts";
 import { ConnectionGate } from "./transport/admission.ts";
 import { validateCertificatePair } from "./transport/tls.ts";
 import { type AdminServer, startAdminServer } from "./admin/admin_server.ts";
@@ -34,12 +35,26 @@ import {
 
 export type { Listener, ListenerContext };
 
-/** A running broker with its listeners. */
+/**
+ * A running broker with its listeners, as a configuration describes it.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, startServer } from "./server_mod.ts";
+ * const server = await startServer(parseConfig("listeners: [{ port: 0 }]\npersistence: { type: memory }\n", "x"));
+ * const more = await server.broker.listen({ type: "ws", host: "127.0.0.1", port: 0 });
+ * console.log(server.listeners[0].port, more.port, server.bridges().length);
+ * await server.close();
+ * ```
+ */
 export interface Server {
+  /** The broker: publish, subscribe, hooks, and its admin view. */
   readonly broker: Broker;
+  /** The configured listeners, in configuration order. */
   readonly listeners: Listener[];
   /** The admin HTTP listener, when `admin.enabled`. */
   readonly admin: AdminServer | undefined;
+  /** The configuration it runs (the reloaded one after a reload that applied everything). */
   readonly config: BrokerConfig;
   /** The configured bridges' state and counters. */
   bridges(): readonly BridgeStatus[];
@@ -52,10 +67,23 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/**
+ * What {@link startServer} takes besides the configuration.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, type ServerOptions, startServer } from "./server_mod.ts";
+ * const options: ServerOptions = { version: "1.0.0", authorizer: { authorize: () => true } };
+ * const server = await startServer(parseConfig("listeners: [{ port: 0 }]\npersistence: { type: memory }\n", "x"), options);
+ * await server.close();
+ * ```
+ */
 export interface ServerOptions {
+  /** The version $SYS and the admin API report. */
   version?: string;
-  /** Replace the security objects built from the configuration. */
+  /** Replaces the authenticator built from the configuration's `auth` section. */
   authenticator?: Authenticator;
+  /** Replaces the authorizer built from the configuration's `auth` section (the ACL file). */
   authorizer?: Authorizer;
 }
 
@@ -76,7 +104,7 @@ async function clusterFor(config: BrokerConfig): Promise<ClusterNode | undefined
   });
 }
 
-function storeFor(config: BrokerConfig): Store {
+function storeFor(config: BrokerConfig): SnapshotStore {
   const p = config.persistence;
   if (p.type === "memory") return new MemoryStore();
   return new KvStore({ path: p.path, commitWindowMs: p.commit_window_ms });
@@ -127,7 +155,7 @@ class Security implements Authenticator, Authorizer {
 }
 
 /** Applies reloaded limits to framing options made by {@link framingOptions}. */
-function updateFraming(framing: FrameSplitterOptions, broker: Pick<Broker, "mqtt" | "limits">): void {
+function updateFraming(framing: FrameSplitterOptions, broker: Pick<Engine, "mqtt" | "limits">): void {
   framing.maxPacketSize = broker.mqtt.maxPacketSize;
   framing.maxFirstPacketSize = broker.limits.maxConnectSize;
   framing.budget!.limit = broker.limits.maxPartialPacketBytes;
@@ -173,12 +201,18 @@ function startMonitoring(
   listeners: Listener[],
   more: { ready: () => boolean; bridges: () => readonly BridgeStatus[] },
 ): { admin: AdminServer | undefined; stop(): void } {
-  const sys = new SysTopics(broker, config.sys.interval);
+  const engine = engineOf(broker);
+  // $SYS updates are the broker's own messages, not counted in the figures they report.
+  const sys = new SysTopics({
+    admin: broker.admin,
+    clock: engine.clock,
+    publish: (message) => engine.publishInternal(message, false),
+  }, config.sys.interval);
   sys.start();
   const a = config.admin;
   if (!a.enabled) return { admin: undefined, stop: () => sys.stop() };
   if (a.cert_file !== undefined && a.key_file !== undefined) validateCertificatePair(a.cert_file, a.key_file);
-  const live = new LiveStats(broker);
+  const live = new LiveStats(broker.admin);
   const loop = new EventLoopMonitor();
   let admin: AdminServer;
   try {
@@ -250,18 +284,19 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
     authenticator: bridges.authenticator(options.authenticator ?? security),
     authorizer: bridges.authorizer(options.authorizer ?? security),
   });
+  const engine = engineOf(broker);
   await broker.start();
-  const framing = framingOptions(broker);
+  const framing = framingOptions(engine);
   const listeners: Listener[] = [];
   let monitoring: ReturnType<typeof startMonitoring>;
   const context: ListenerContext = {
     framing,
-    onSocket: (socket) => broker.handle(socket),
-    gate: new ConnectionGate(() => broker.limits.maxConnections),
-    handshakeTimeoutMs: () => broker.limits.connectTimeoutMs,
+    onSocket: (socket) => engine.handle(socket),
+    gate: new ConnectionGate(() => engine.limits.maxConnections),
+    handshakeTimeoutMs: () => engine.limits.connectTimeoutMs,
   };
   try {
-    await cluster?.join(broker, getLog("cluster"));
+    await cluster?.join(broker);
     for (const [i, l] of config.listeners.entries()) {
       let listener: Listener;
       try {
@@ -279,9 +314,9 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         port: listener.port,
       });
     }
-    await bridges.start(broker);
+    await bridges.start(engine);
     monitoring = startMonitoring(broker, config, listeners, {
-      ready: () => !broker.closing,
+      ready: () => !engine.closing,
       bridges: () => bridges.status(),
     });
   } catch (err) {
@@ -312,12 +347,12 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
       security.authenticator = fresh.authenticator;
       security.acl = fresh.acl;
       // Existing subscriptions and queued messages follow the new ACL from the next message on.
-      broker.accessChanged();
-      broker.foreignSession = next.auth.foreign_session;
+      engine.accessChanged();
+      engine.foreignSession = next.auth.foreign_session;
       applied.push("auth (password file and ACL re-read)");
       // Embedders' own authenticators keep their clients; the password file's are checked again.
       if (options.authenticator === undefined) {
-        const closed = broker.revokeClients(revoked);
+        const closed = broker.admin.revokeClients(revoked);
         if (closed.length > 0) {
           log.info("Disconnected {count} clients whose credentials were removed or changed: {clients}", {
             count: closed.length,
@@ -326,12 +361,12 @@ export async function startServer(config: BrokerConfig, options: ServerOptions =
         }
       }
       if (changed(server.config.limits, next.limits)) {
-        Object.assign(broker.limits, limitOptions(next.limits));
-        broker.mqtt.maxPacketSize = Math.min(
+        Object.assign(engine.limits, limitOptions(next.limits));
+        engine.mqtt.maxPacketSize = Math.min(
           server.config.mqtt.max_packet_size,
-          broker.limits.maxPartialPacketBytes,
+          engine.limits.maxPartialPacketBytes,
         );
-        updateFraming(framing, broker);
+        updateFraming(framing, engine);
         applied.push("limits");
       }
       if (!restartRequired.includes("listeners")) {

@@ -42,3 +42,4 @@ export {
 } from "./config/schema.ts";
 export type { BridgeStatus } from "./bridge/bridge.ts";
 export type { AdminServer } from "./admin/admin_server.ts";
+export type { TransportCounters } from "./admin/metrics.ts";

@@ -8,5 +8,9 @@
  */
 
 export { type ServerlessBroker, type ServerlessOptions, startServerless } from "./serverless/serverless.ts";
-export { BroadcastBridge, type BroadcastBridgeOptions } from "./serverless/broadcast_bridge.ts";
+export {
+  type BridgeCounts,
+  BroadcastBridge,
+  type BroadcastBridgeOptions,
+} from "./serverless/broadcast_bridge.ts";
 export { SharedKvStore } from "./serverless/shared_kv_store.ts";

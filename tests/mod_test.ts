@@ -17,7 +17,7 @@ Deno.test("broker.subscribe yields matching messages as an async iterable and un
     if (seen.length === 2) break;
   }
   assert.deepEqual(seen, ["sensors/old/temp=retained", "sensors/kitchen/temp=21.5"]);
-  assert.equal(broker.tree.size, 0, "breaking the loop unsubscribed");
+  assert.equal(broker.admin.sizes().subscriptions, 0, "breaking the loop unsubscribed");
   await broker.close();
 });
 
@@ -25,7 +25,7 @@ Deno.test("a stalled in-process subscriber drops messages beyond its buffer inst
   const broker = new Broker();
   const stream = broker.subscribe("x", { bufferSize: 10 });
   for (let i = 0; i < 50; i++) await broker.publish({ topic: "x", payload: `${i}` });
-  assert.ok(broker.stats.dropped.slow_consumer >= 40);
+  assert.ok(broker.admin.counters.dropped.slow_consumer >= 40);
   await stream.cancel();
   await broker.close();
 });

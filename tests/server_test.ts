@@ -19,6 +19,8 @@ import { type Listener, startListener } from "../src/transport/listener.ts";
 import type { Socket } from "../src/transport/socket.ts";
 import { freePort, startBroker } from "./_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "./_helpers/certs.ts";
+import { upgradeRequest } from "./_helpers/websocket_bytes.ts";
+import { waitFor } from "./_helpers/wait_for.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping the tls/wss server tests: openssl is not installed");
@@ -130,14 +132,6 @@ Deno.test({
   },
 });
 
-async function until(what: string, condition: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** `promise`, or a failure naming `what` when it does not settle within `ms`. */
 async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -150,9 +144,6 @@ async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<
     clearTimeout(timer);
   }
 }
-
-const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
 
 /** A masked binary WebSocket frame (mask 0 0 0 0) with a 16-bit length. */
 function binaryFrame(payload: Uint8Array): Uint8Array {
@@ -180,7 +171,7 @@ async function rawClient(
   if (proxy) await write(new TextEncoder().encode("PROXY TCP4 192.0.2.7 127.0.0.1 40000 1883\r\n"));
   const ws = listener.type === "ws" || listener.type === "wss";
   if (ws) {
-    await write(new TextEncoder().encode(UPGRADE));
+    await write(new TextEncoder().encode(upgradeRequest()));
     let head = "";
     const buf = new Uint8Array(1024);
     while (!head.includes("\r\n\r\n")) {
@@ -239,9 +230,9 @@ Deno.test({
           const client = await rawClient(listener, configs[i].proxy_protocol, c.caCert);
           // A CONNECT declaring 3000 bytes (within the first-packet limit), 1000 of them sent.
           await client.send(Uint8Array.of(0x10, 0xb8, 0x17, ...new Uint8Array(1000)));
-          await until(`${kind}: the socket`, () => sockets.length === 1);
+          await waitFor(`${kind}: the socket`, () => sockets.length === 1);
           const reading = sockets[0].frames.next();
-          await until(
+          await waitFor(
             `${kind}: the partial CONNECT held in the budget (${budget.used})`,
             () => budget.used === 3000,
           );
@@ -258,7 +249,7 @@ Deno.test({
             `${kind}, ${closer}: no frame`,
           );
           sockets[0].close(); // as the engine does once its frames end
-          await until(
+          await waitFor(
             `${kind}, ${closer} closed: the budget whole again (${budget.used})`,
             () => budget.used === 0,
           );
@@ -268,7 +259,7 @@ Deno.test({
         sockets.length = 0;
         const client = await rawClient(listener, configs[i].proxy_protocol, c.caCert);
         await client.send(Uint8Array.of(0x10, 0x80, 0x80, 0x80, 0x64)); // a CONNECT declaring 200 MB
-        await until(`${kind}: the socket`, () => sockets.length === 1);
+        await waitFor(`${kind}: the socket`, () => sockets.length === 1);
         await assert.rejects(
           sockets[0].frames.next(),
           (err) => err instanceof ProtocolError && err.reasonCode === Reason.PacketTooLarge,

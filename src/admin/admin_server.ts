@@ -12,6 +12,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import type { TransportCounters } from "./metrics.ts";
 import type { AdminContext } from "./http_api.ts";
 import { route } from "./http_api.ts";
 import { unauthenticatedRemote } from "../config/admin_rules.ts";
@@ -41,11 +42,26 @@ export class AdminListenerStats {
   readonly handshakeTimeouts = 0;
 }
 
-/** A running admin listener. */
+/**
+ * A running admin listener ({@link Server.admin}).
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, startServer } from "../server_mod.ts";
+ * const yaml = "listeners: [{ port: 0 }]\npersistence: { type: memory }\nadmin: { enabled: true, port: 0 }\n";
+ * const server = await startServer(parseConfig(yaml, "x"));
+ * console.log(`http://${server.admin?.hostname}:${server.admin?.port}/metrics`);
+ * await server.close();
+ * ```
+ */
 export interface AdminServer {
+  /** The port it is bound to. */
   readonly port: number;
+  /** The address it is bound to. */
   readonly hostname: string;
-  readonly stats: AdminListenerStats;
+  /** Its accept() failures, as a listener's counters. */
+  readonly stats: TransportCounters;
+  /** Stops serving. */
   close(): Promise<void>;
 }
 

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
-import type { Connection } from "../broker/connection.ts";
-import { type Session, treeFilter } from "../broker/session.ts";
+import type { SessionInfo, SubscriptionInfo } from "../broker/admin_view.ts";
+import type { Broker } from "../public_broker.ts";
+import { treeFilter } from "../broker/session.ts";
 import type { BrokerConfig } from "../config/schema.ts";
 import { topicMatches, validateTopicFilter, validateTopicName } from "../protocol/topic.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
@@ -17,6 +17,7 @@ import type { BridgeStatus } from "../bridge/bridge.ts";
 
 /** What the API reads besides the broker. */
 export interface AdminContext {
+  /** The broker: its admin view, and publish for the API's publish and retained deletion. */
   broker: Broker;
   config: () => BrokerConfig;
   listeners: () => { type: string; name: string; hostname: string; port: number; path?: string }[];
@@ -57,35 +58,38 @@ function page<T>(url: URL, items: T[]): { total: number; offset: number; limit: 
   return { total: items.length, offset, limit, items: items.slice(offset, offset + limit) };
 }
 
-function clientSummary(session: Session) {
-  const conn = session.link as Connection | null;
+/** A session as the API shows it (docs/http-api.md). */
+function clientSummary(session: SessionInfo) {
   return {
     clientId: session.clientId,
     username: session.username ?? null,
-    connected: conn !== null,
-    address: conn?.socket.remoteAddress ?? null,
-    listener: conn?.socket.listener ?? null,
+    connected: session.connected,
+    address: session.remoteAddress ?? null,
+    listener: session.listener ?? null,
     protocol: session.protocolLevel,
-    keepAlive: conn?.state.keepAlive ?? null,
-    inflight: session.inflight.size,
-    queued: session.queue.length,
-    subscriptions: session.subscriptions.size,
+    keepAlive: session.keepAlive ?? null,
+    inflight: session.inflight,
+    queued: session.queued,
+    subscriptions: session.subscriptionCount,
     expiryInterval: session.expiryInterval,
   };
 }
 
-function subscriptionsOf(session: Session) {
-  return [...session.subscriptions.entries()].map(([key, sub]) => ({
-    clientId: session.clientId,
-    filter: key,
+/** A subscription as the API shows it. */
+function subscriptionSummary(sub: SubscriptionInfo) {
+  return {
+    clientId: sub.clientId,
+    filter: sub.filter,
     qos: sub.qos,
     noLocal: sub.noLocal,
     retainAsPublished: sub.retainAsPublished,
     retainHandling: sub.retainHandling,
     subscriptionId: sub.subscriptionId ?? null,
     group: sub.group ?? null,
-  }));
+  };
 }
+
+const byClientId = (x: SessionInfo, y: SessionInfo) => x.clientId < y.clientId ? -1 : 1;
 
 const SECRET_KEYS = new Set(["token", "password", "key_file"]);
 
@@ -128,7 +132,7 @@ function retainedList(broker: Broker, url: URL) {
   } catch (err) {
     throw new HttpError(400, `invalid topic filter: ${(err as Error).message}`);
   }
-  const messages = broker.retained.match(filter).sort((a, b) => a.topic < b.topic ? -1 : 1);
+  const messages = [...broker.admin.retained(filter)].sort((a, b) => a.topic < b.topic ? -1 : 1);
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const result = page(url, messages);
   return {
@@ -151,19 +155,18 @@ function retainedList(broker: Broker, url: URL) {
 }
 
 function overview(ctx: AdminContext) {
-  const b = ctx.broker;
-  const s = b.stats;
-  const { inflight, queued } = b.pendingMessages();
+  const admin = ctx.broker.admin;
+  const s = admin.counters;
+  const { inflight, queued } = admin.pendingMessages();
+  const sizes = admin.sizes();
   const perListener = new Map<string, number>();
-  for (const conn of b.connections) {
-    if (conn.phase === "connected") {
-      perListener.set(conn.socket.listener, (perListener.get(conn.socket.listener) ?? 0) + 1);
-    }
+  for (const client of admin.clients()) {
+    perListener.set(client.listener, (perListener.get(client.listener) ?? 0) + 1);
   }
   return {
-    version: b.version,
-    uptimeSeconds: Math.floor((b.clock.now() - s.startedAt) / 1000),
-    clients: { connected: s.clientsConnected, maximum: s.clientsMaximum, sessions: b.sessions.size },
+    version: admin.version,
+    uptimeSeconds: Math.floor(admin.uptimeMs() / 1000),
+    clients: { connected: s.clientsConnected, maximum: s.clientsMaximum, sessions: sizes.sessions },
     messages: {
       received: s.messagesReceived,
       sent: s.messagesSent,
@@ -172,8 +175,8 @@ function overview(ctx: AdminContext) {
       queued,
     },
     bytes: { received: s.bytesReceived, sent: s.bytesSent },
-    subscriptions: b.tree.size,
-    retained: b.retained.size,
+    subscriptions: sizes.subscriptions,
+    retained: sizes.retained,
     eventLoopDelayMs: ctx.loop.lastMs,
     memory: Deno.memoryUsage(),
     listeners: ctx.listeners().map((l) => ({ ...l, connections: perListener.get(l.name) ?? 0 })),
@@ -204,7 +207,7 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
     }
     if (url.pathname === "/metrics") {
       return new Response(
-        renderMetrics(b, { loop: ctx.loop, bridges: ctx.bridges?.(), listeners: ctx.transport?.() }),
+        renderMetrics(b.admin, { loop: ctx.loop, bridges: ctx.bridges?.(), listeners: ctx.transport?.() }),
         {
           headers: { "content-type": "text/plain; version=0.0.4" },
         },
@@ -234,38 +237,37 @@ export async function route(ctx: AdminContext, req: Request): Promise<Response> 
     if (resource === "clients" && id === undefined && method === "GET") {
       const q = url.searchParams.get("q")?.toLowerCase() ?? "";
       const connectedOnly = url.searchParams.get("connected") === "true";
-      const items = [...b.sessions.values()]
-        .filter((s) => (!connectedOnly || s.link !== null) && s.clientId.toLowerCase().includes(q))
-        .sort((x, y) => x.clientId < y.clientId ? -1 : 1)
+      const items = b.admin.sessions()
+        .filter((s) => (!connectedOnly || s.connected) && s.clientId.toLowerCase().includes(q))
+        .sort(byClientId)
         .map(clientSummary);
       return json(page(url, items));
     }
     if ((resource === "clients" || resource === "sessions") && id !== undefined) {
-      const session = b.sessions.get(id);
+      const session = b.admin.session(id);
       if (session === undefined) throw new HttpError(404, `no session for client id "${id}"`);
       if (method === "GET") {
-        return json({ ...clientSummary(session), subscriptions: subscriptionsOf(session) });
+        return json({
+          ...clientSummary(session),
+          subscriptions: session.subscriptions.map(subscriptionSummary),
+        });
       }
       if (method === "DELETE" && resource === "clients") {
-        if (!b.disconnectClient(id)) throw new HttpError(409, `client "${id}" is not connected`);
+        if (!b.admin.disconnect(id)) throw new HttpError(409, `client "${id}" is not connected`);
         return new Response(null, { status: 204 });
       }
       if (method === "DELETE") {
-        await b.removeSession(id);
+        await b.admin.removeSession(id);
         return new Response(null, { status: 204 });
       }
     }
     if (resource === "sessions" && id === undefined && method === "GET") {
-      const items = [...b.sessions.values()].sort((x, y) => x.clientId < y.clientId ? -1 : 1).map(
-        clientSummary,
-      );
-      return json(page(url, items));
+      return json(page(url, b.admin.sessions().sort(byClientId).map(clientSummary)));
     }
     if (resource === "subscriptions" && method === "GET") {
       const client = url.searchParams.get("client");
       const topic = url.searchParams.get("topic");
-      let items = [...b.sessions.values()].filter((s) => client === null || s.clientId === client)
-        .flatMap(subscriptionsOf);
+      let items = b.admin.subscriptions(client ?? undefined).map(subscriptionSummary);
       if (topic !== null) {
         // Only the subscriptions that would receive a message on `topic`.
         items = items.filter((s) => topicMatches(treeFilter(s), topic));

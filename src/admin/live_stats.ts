@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
+import type { AdminView } from "../broker/admin_view.ts";
 
 /** One second of traffic. */
 export interface RatePoint {
@@ -19,19 +19,19 @@ const HISTORY = 60;
 const TOP = 10;
 
 export class LiveStats {
-  readonly #broker: Broker;
+  readonly #admin: AdminView;
   readonly history: RatePoint[] = [];
   topTopics: { topic: string; rate: number }[] = [];
   #last = { received: 0, sent: 0, dropped: 0, at: 0 };
   #timer: number | undefined;
 
-  constructor(broker: Broker) {
-    this.#broker = broker;
+  constructor(admin: AdminView) {
+    this.#admin = admin;
   }
 
   /** Starts sampling (and turns on the broker's per-topic counting). */
   start(): void {
-    this.#broker.stats.takeTopicSample();
+    this.#admin.takeTopicSample();
     this.#remember(Date.now());
     this.#timer = setInterval(() => this.sample(), 1000) as unknown as number;
     Deno.unrefTimer(this.#timer);
@@ -39,17 +39,17 @@ export class LiveStats {
 
   stop(): void {
     clearInterval(this.#timer);
-    this.#broker.stats.topicSample = null;
+    this.#admin.stopTopicSample();
   }
 
   #remember(at: number): void {
-    const s = this.#broker.stats;
+    const s = this.#admin.counters;
     this.#last = { received: s.messagesReceived, sent: s.messagesSent, dropped: s.droppedTotal, at };
   }
 
   /** Takes one sample now (the timer calls this every second). */
   sample(): void {
-    const s = this.#broker.stats;
+    const s = this.#admin.counters;
     const at = Date.now();
     const seconds = Math.max(0.001, (at - this.#last.at) / 1000);
     this.history.push({
@@ -60,7 +60,7 @@ export class LiveStats {
     });
     if (this.history.length > HISTORY) this.history.shift();
     this.#remember(at);
-    const counts = [...s.takeTopicSample()].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+    const counts = [...this.#admin.takeTopicSample()].sort((a, b) => b[1] - a[1]).slice(0, TOP);
     this.topTopics = counts.map(([topic, n]) => ({ topic, rate: n / seconds }));
   }
 }

@@ -5,12 +5,12 @@
  *
  * @module
  */
-import type { BrokerStats } from "../broker/stats.ts";
+import type { BrokerCounters } from "../broker/stats.ts";
 
 const WINDOWS = [["1min", 60], ["5min", 300], ["15min", 900]] as const;
 
 /** The counters the load topics follow, by their $SYS name. */
-const COUNTERS: [string, (s: BrokerStats) => number][] = [
+const COUNTERS: [string, (s: BrokerCounters) => number][] = [
   ["messages/received", (s) => s.messagesReceived],
   ["messages/sent", (s) => s.messagesSent],
   ["publish/received", (s) => s.publishReceived],
@@ -25,7 +25,7 @@ export class LoadAverages {
   readonly #averages = new Map<string, number>();
 
   /** Folds in the counters' growth over the last `seconds`. */
-  update(stats: BrokerStats, seconds: number): void {
+  update(stats: BrokerCounters, seconds: number): void {
     for (const [name, read] of COUNTERS) {
       const value = read(stats);
       const previous = this.#last.get(name);

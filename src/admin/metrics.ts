@@ -6,9 +6,9 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
+import type { AdminView } from "../broker/admin_view.ts";
 import type { BridgeStatus } from "../bridge/bridge.ts";
-import type { ClusterStatus } from "../broker/cluster_link.ts";
+import type { PeerStatus } from "../broker/peers.ts";
 import { COMMIT_BUCKETS_MS } from "../broker/stats.ts";
 import { PacketType } from "../protocol/packet.ts";
 import type { EventLoopMonitor } from "./event_loop.ts";
@@ -44,19 +44,36 @@ function perType(e: Exposition, name: string, help: string, counts: readonly num
   for (let t = 1; t <= 15; t++) e.sample(name, counts[t], { type: TYPE_NAMES[t] });
 }
 
-/** One listener's transport counters (src/transport/admission.ts ListenerStats has this shape). */
+/**
+ * One listener's transport counters (src/transport/admission.ts ListenerStats has this shape).
+ *
+ * @example
+ * ```ts
+ * import type { TransportCounters } from "../server_mod.ts";
+ * const failing = (c: TransportCounters) => c.acceptErrors + c.tlsFailures + c.handshakeTimeouts > 0;
+ * console.log(failing({ name: "tcp", open: 0, handshaking: 0, acceptErrors: 0, refused: 0, tlsFailures: 0, upgradeFailures: 0, handshakeTimeouts: 0 }));
+ * ```
+ */
 export interface TransportCounters {
+  /** The listener's name. */
   readonly name: string;
+  /** Sockets open now, at any stage. */
   readonly open: number;
+  /** Sockets still in their TLS, HTTP upgrade or PROXY stage. */
   readonly handshaking: number;
+  /** accept() failures (each retried after a back-off). */
   readonly acceptErrors: number;
+  /** Connections closed at accept: a connection limit was reached. */
   readonly refused: number;
+  /** Failed TLS handshakes. */
   readonly tlsFailures: number;
+  /** HTTP requests refused instead of upgraded to WebSocket. */
   readonly upgradeFailures: number;
+  /** Connections whose handshake stage outlived the connect timeout. */
   readonly handshakeTimeouts: number;
 }
 
-/** What the metrics read besides the broker. */
+/** What the metrics read besides the broker's admin view. */
 export interface MetricsSources {
   /** Adds the event-loop delay. */
   loop?: EventLoopMonitor;
@@ -128,7 +145,7 @@ function bridgeFamilies(e: Exposition, bridges: readonly BridgeStatus[]): void {
 }
 
 /** Cluster mode: the node's NATS connection and the faults it waited out (docs/cluster.md). */
-function clusterFamilies(e: Exposition, c: ClusterStatus): void {
+function clusterFamilies(e: Exposition, c: PeerStatus): void {
   e.family("mqtt_cluster_nats_connected", "gauge", "1 while this node is connected to a NATS server.")
     .sample("mqtt_cluster_nats_connected", c.connected ? 1 : 0);
   e.family("mqtt_cluster_nats_disconnects_total", "counter", "NATS connections lost since start.")
@@ -142,15 +159,14 @@ function clusterFamilies(e: Exposition, c: ClusterStatus): void {
   ).sample("mqtt_cluster_retries_total", c.retries);
 }
 
-/** Renders every metric for `broker`, and for the event loop and bridges when given. */
-export function renderMetrics(broker: Broker, sources: MetricsSources = {}): string {
+/** Renders every metric of the broker `admin` shows, and of the event loop and bridges when given. */
+export function renderMetrics(admin: AdminView, sources: MetricsSources = {}): string {
   const loop = sources.loop;
-  const s = broker.stats;
+  const s = admin.counters;
   const e = new Exposition();
   const byListener = new Map<string, number>();
-  for (const conn of broker.connections) {
-    if (conn.phase !== "connected") continue;
-    const key = `${conn.socket.listener}\u0000${conn.level}`;
+  for (const client of admin.clients()) {
+    const key = `${client.listener}\u0000${client.protocolLevel}`;
     byListener.set(key, (byListener.get(key) ?? 0) + 1);
   }
   e.family("mqtt_connections", "gauge", "Connected clients by listener and protocol level.");
@@ -168,9 +184,10 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
     "Connections closed for a malformed packet or protocol error.",
   )
     .sample("mqtt_protocol_errors_total", s.protocolErrors);
+  const sizes = admin.sizes();
   e.family("mqtt_sessions", "gauge", "Sessions held, connected or not.").sample(
     "mqtt_sessions",
-    broker.sessions.size,
+    sizes.sessions,
   );
 
   perType(e, "mqtt_packets_received_total", "Control packets received, by type.", s.packetsReceived);
@@ -185,7 +202,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
   e.family("mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.");
   for (const [reason, n] of Object.entries(s.dropped)) e.sample("mqtt_messages_dropped_total", n, { reason });
 
-  const { inflight, queued } = broker.pendingMessages();
+  const { inflight, queued } = admin.pendingMessages();
   e.family("mqtt_messages_inflight", "gauge", "QoS 1/2 messages sent and not yet acknowledged.")
     .sample("mqtt_messages_inflight", inflight);
   e.family("mqtt_messages_queued", "gauge", "Messages waiting in session queues.").sample(
@@ -194,11 +211,11 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
   );
   e.family("mqtt_subscriptions", "gauge", "Subscriptions in the topic tree.").sample(
     "mqtt_subscriptions",
-    broker.tree.size,
+    sizes.subscriptions,
   );
   e.family("mqtt_retained_messages", "gauge", "Retained messages.").sample(
     "mqtt_retained_messages",
-    broker.retained.size,
+    sizes.retained,
   );
 
   e.family("mqtt_store_commit_seconds", "histogram", "Durable store commit latency.");
@@ -213,7 +230,7 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
 
   if (sources.bridges !== undefined && sources.bridges.length > 0) bridgeFamilies(e, sources.bridges);
   if (sources.listeners !== undefined) listenerFamilies(e, sources.listeners);
-  const cluster = broker.cluster?.status?.();
+  const cluster = admin.peerStatus();
   if (cluster !== undefined) clusterFamilies(e, cluster);
   if (loop !== undefined) {
     e.family("process_event_loop_delay_seconds", "gauge", "How late the last event-loop timer fired.")
@@ -229,6 +246,6 @@ export function renderMetrics(broker: Broker, sources: MetricsSources = {}): str
     mem.heapUsed,
   );
   e.family("process_uptime_seconds", "gauge", "Seconds since the broker started.")
-    .sample("process_uptime_seconds", (broker.clock.now() - s.startedAt) / 1000);
+    .sample("process_uptime_seconds", admin.uptimeMs() / 1000);
   return e.lines.join("\n") + "\n";
 }

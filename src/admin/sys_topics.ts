@@ -6,24 +6,35 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
-import type { TimerHandle } from "../broker/clock.ts";
+import type { AdminView } from "../broker/admin_view.ts";
+import type { Clock, TimerHandle } from "../broker/clock.ts";
+import type { StoredMessage } from "../persistence/store.ts";
 import { LoadAverages } from "./load_averages.ts";
 
 const encoder = new TextEncoder();
 
+/** What $SYS reads and how it publishes. */
+export interface SysSource {
+  /** The broker's figures. */
+  admin: AdminView;
+  /** The broker's clock: the interval runs on it. */
+  clock: Clock;
+  /** Publishes as the broker, without counting the message in the figures it reports. */
+  publish(message: StoredMessage): Promise<void>;
+}
+
 /** Publishes the `$SYS/broker/...` tree every `intervalSeconds`. */
 export class SysTopics {
-  readonly #broker: Broker;
+  readonly #source: SysSource;
   readonly #intervalMs: number;
   readonly #load = new LoadAverages();
   #timer: TimerHandle | undefined;
   #lastAt: number;
 
-  constructor(broker: Broker, intervalSeconds: number) {
-    this.#broker = broker;
+  constructor(source: SysSource, intervalSeconds: number) {
+    this.#source = source;
     this.#intervalMs = intervalSeconds * 1000;
-    this.#lastAt = broker.clock.now();
+    this.#lastAt = source.clock.now();
   }
 
   /** Publishes once now, then on every interval. An interval of 0 disables the topics. */
@@ -34,12 +45,12 @@ export class SysTopics {
   }
 
   stop(): void {
-    if (this.#timer !== undefined) this.#broker.clock.clearTimer(this.#timer);
+    if (this.#timer !== undefined) this.#source.clock.clearTimer(this.#timer);
     this.#timer = undefined;
   }
 
   #schedule(): void {
-    this.#timer = this.#broker.clock.setTimer(() => {
+    this.#timer = this.#source.clock.setTimer(() => {
       this.publishNow();
       this.#schedule();
     }, this.#intervalMs);
@@ -47,19 +58,20 @@ export class SysTopics {
 
   /** The current values, topic → text, as published. */
   values(): Map<string, string> {
-    const b = this.#broker;
-    const s = b.stats;
-    const now = b.clock.now();
+    const { admin, clock } = this.#source;
+    const s = admin.counters;
+    const now = clock.now();
     this.#load.update(s, (now - this.#lastAt) / 1000);
     this.#lastAt = now;
-    const { inflight, queued, queuedBytes } = b.pendingMessages();
+    const { inflight, queued, queuedBytes } = admin.pendingMessages();
+    const sizes = admin.sizes();
     const v = new Map<string, string>([
-      ["version", `deno-mqtt-broker ${b.version}`],
+      ["version", `deno-mqtt-broker ${admin.version}`],
       ["uptime", `${Math.floor((now - s.startedAt) / 1000)} seconds`],
       ["clients/connected", `${s.clientsConnected}`],
       ["clients/active", `${s.clientsConnected}`],
-      ["clients/disconnected", `${b.sessions.size - s.clientsConnected}`],
-      ["clients/total", `${b.sessions.size}`],
+      ["clients/disconnected", `${sizes.sessions - s.clientsConnected}`],
+      ["clients/total", `${sizes.sessions}`],
       ["clients/maximum", `${s.clientsMaximum}`],
       ["messages/received", `${s.messagesReceived}`],
       ["messages/sent", `${s.messagesSent}`],
@@ -71,8 +83,8 @@ export class SysTopics {
       ["publish/messages/dropped", `${s.droppedTotal}`],
       ["bytes/received", `${s.bytesReceived}`],
       ["bytes/sent", `${s.bytesSent}`],
-      ["subscriptions/count", `${b.tree.size}`],
-      ["retained messages/count", `${b.retained.size}`],
+      ["subscriptions/count", `${sizes.subscriptions}`],
+      ["retained messages/count", `${sizes.retained}`],
       ["store/messages/count", `${inflight + queued}`],
       ["store/messages/bytes", `${queuedBytes}`],
     ]);
@@ -83,9 +95,8 @@ export class SysTopics {
   /** Publishes every value as a retained QoS 0 message. */
   publishNow(): void {
     for (const [name, value] of this.values()) {
-      this.#broker.publishInternal(
+      this.#source.publish(
         { topic: `$SYS/broker/${name}`, payload: encoder.encode(value), qos: 0, retain: true },
-        false,
       ).catch(() => {/* reported by the commit chain */});
     }
   }

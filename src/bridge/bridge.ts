@@ -19,13 +19,18 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Broker } from "../broker/broker.ts";
 import type { BridgeConfig } from "../config/schema.ts";
 import { ConnackReturnCode, type Properties, type PublishPacket, type QoS } from "../protocol/packet.ts";
 import type { Socket } from "../transport/socket.ts";
 import { backoffDelay } from "./backoff.ts";
 import { EchoFilter } from "./echo_filter.ts";
-import { type BridgeTrust, connectLocal, localClientId, prepareLocalSession } from "./local_link.ts";
+import {
+  type BridgeEngine,
+  type BridgeTrust,
+  connectLocal,
+  localClientId,
+  prepareLocalSession,
+} from "./local_link.ts";
 import { ConnectRefused, MqttClient } from "./mqtt_client.ts";
 import { openRemote, withTimeout } from "./remote_address.ts";
 import { ResendMarks } from "./resend_marks.ts";
@@ -34,9 +39,20 @@ import { type Crossing, route, sourceFilter, type TopicRule } from "./topic_rema
 const encoder = new TextEncoder();
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** What metrics and $SYS report about a bridge. */
+/**
+ * What metrics and $SYS report about a bridge ({@link Server.bridges}).
+ *
+ * @example
+ * ```ts
+ * import type { BridgeStatus } from "../server_mod.ts";
+ * const line = (b: BridgeStatus) => `${b.name}: ${b.connected ? "up" : "down"}, ${b.queued} queued`;
+ * console.log(line({ name: "hq", connected: true, messagesIn: 0, messagesOut: 0, reconnects: 0, queued: 0 }));
+ * ```
+ */
 export interface BridgeStatus {
+  /** The bridge's configured name. */
   readonly name: string;
+  /** Connected to its remote broker now. */
   readonly connected: boolean;
   /** Messages carried from the remote to this broker. */
   readonly messagesIn: number;
@@ -75,7 +91,7 @@ function rulesOf(config: BridgeConfig): TopicRule[] {
 
 export class Bridge implements BridgeStatus {
   readonly name: string;
-  readonly #broker: Broker;
+  readonly #broker: BridgeEngine;
   readonly #config: BridgeConfig;
   readonly #trust: BridgeTrust;
   readonly #options: BridgeOptions;
@@ -98,7 +114,7 @@ export class Bridge implements BridgeStatus {
   messagesOut = 0;
   reconnects = 0;
 
-  constructor(broker: Broker, config: BridgeConfig, trust: BridgeTrust, options: BridgeOptions = {}) {
+  constructor(broker: BridgeEngine, config: BridgeConfig, trust: BridgeTrust, options: BridgeOptions = {}) {
     this.name = config.name;
     this.#broker = broker;
     this.#config = config;
@@ -108,8 +124,8 @@ export class Bridge implements BridgeStatus {
   }
 
   get queued(): number {
-    const session = this.#broker.sessions.get(localClientId(this.name));
-    return session === undefined ? 0 : session.queue.length + session.inflight.size;
+    const session = this.#broker.admin.session(localClientId(this.name));
+    return session === undefined ? 0 : session.queued + session.inflight;
   }
 
   /** Prepares the local session, then connects and keeps reconnecting until stop(). */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
+import type { BridgeEngine } from "./local_link.ts";
 import type { Authenticator, Authorizer } from "../broker/security.ts";
 import type { BridgeConfig } from "../config/schema.ts";
 import { Bridge, type BridgeOptions, type BridgeStatus } from "./bridge.ts";
@@ -34,7 +34,7 @@ export class Bridges {
   }
 
   /** Starts every bridge on `broker` (each then connects in the background). */
-  async start(broker: Broker): Promise<void> {
+  async start(broker: BridgeEngine): Promise<void> {
     this.#bridges = this.#configs.map((c) => new Bridge(broker, c, this.#trust, this.#options));
     await Promise.all(this.#bridges.map((b) => b.start()));
   }

@@ -8,7 +8,10 @@
  *
  * @module
  */
-import type { Broker } from "../broker/broker.ts";
+import type { Engine } from "../broker/broker.ts";
+
+/** What a bridge needs of the engine: serve its local connection, see and bound its session, publish its state. */
+export type BridgeEngine = Pick<Engine, "handle" | "admin" | "limitQueue" | "publishInternal">;
 import type { Access, Authenticator, Authorizer, AuthResult, ConnectInfo } from "../broker/security.ts";
 import { NEVER_EXPIRES } from "../broker/session.ts";
 import type { PublishPacket } from "../protocol/packet.ts";
@@ -75,7 +78,7 @@ export class BridgeTrust {
 }
 
 /** Opens an in-memory connection served by `broker`; returns the client's end. */
-export function openLocal(broker: Broker, bridgeName: string): Socket {
+export function openLocal(broker: Pick<BridgeEngine, "handle">, bridgeName: string): Socket {
   const toBroker = new TransformStream<Uint8Array, Uint8Array>();
   const toClient = new TransformStream<Uint8Array, Uint8Array>();
   const name = `bridge:${bridgeName}`;
@@ -102,7 +105,11 @@ export interface LocalOptions {
 }
 
 /** Connects the bridge's local session: persistent, never expiring, resumed if it exists. */
-export function connectLocal(broker: Broker, bridgeName: string, options: LocalOptions) {
+export function connectLocal(
+  broker: Pick<BridgeEngine, "handle">,
+  bridgeName: string,
+  options: LocalOptions,
+) {
   return MqttClient.connect(openLocal(broker, bridgeName), {
     protocolName: "MQTT",
     protocolLevel: 5,
@@ -121,7 +128,7 @@ export function connectLocal(broker: Broker, bridgeName: string, options: LocalO
  * messages published meanwhile are queued for it.
  */
 export async function prepareLocalSession(
-  broker: Broker,
+  broker: BridgeEngine,
   bridgeName: string,
   options: { trust: BridgeTrust; rules: readonly TopicRule[]; queueLimit: number },
 ): Promise<void> {
@@ -133,11 +140,11 @@ export async function prepareLocalSession(
     onMessage: () => Promise.reject(new Error("remote not connected")),
   });
   try {
-    const session = broker.sessions.get(localClientId(bridgeName))!;
-    session.queueLimit = options.queueLimit;
+    const id = localClientId(bridgeName);
+    broker.limitQueue(id, options.queueLimit);
     const wanted = options.rules.filter((r) => r.direction !== "in");
     const filters = new Set(wanted.map((r) => sourceFilter(r, "out")));
-    const stale = [...session.subscriptions.keys()].filter((f) => !filters.has(f));
+    const stale = broker.admin.subscriptions(id).map((s) => s.filter).filter((f) => !filters.has(f));
     if (stale.length > 0) await client.unsubscribe(stale);
     if (wanted.length === 0) return;
     await client.subscribe(wanted.map((r) => ({

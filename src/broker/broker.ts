@@ -2,21 +2,22 @@
  * The broker engine: owns sessions, the subscription tree and retained
  * messages; serves any {@link Socket}; publishes directly; recovers from the
  * store at start. No sockets and no `Deno.*` here: the clock and the store are
- * injected.
+ * injected. The public `Broker` (src/public_broker.ts) holds one, privately;
+ * packet handlers see it as a {@link BrokerContext}.
  *
  * @module
  */
 import { KeepAliveSweeper } from "./keep_alive.ts";
 import { getLogger, type Logger } from "@logtape/logtape";
 import { validateTopicName } from "../protocol/topic.ts";
-import { type Properties, type QoS, Reason } from "../protocol/packet.ts";
-import type { Store, StoredMessage } from "../persistence/store.ts";
+import type { Properties, QoS } from "../protocol/packet.ts";
+import type { BrokerStore, StoredMessage } from "../persistence/store.ts";
 import type { Socket } from "../transport/socket.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type CommitBatch, CommitChain } from "./commit_batch.ts";
 import { Connection } from "./connection.ts";
 import type { BrokerContext } from "./context.ts";
-import { type BrokerHook, hookMessage, Hooks } from "./hooks.ts";
+import { type BrokerHook, type HookClient, hookMessage, Hooks } from "./hooks.ts";
 import {
   type BrokerOptions,
   defaultLimitOptions,
@@ -27,36 +28,54 @@ import {
 import { type LocalSubscribeOptions, type ReceivedMessage, subscribeLocal } from "./local_subscription.ts";
 import { stampExpiry } from "./delivery.ts";
 import { restoreState } from "./recovery.ts";
-import { ClusterMember } from "./cluster_member.ts";
-import type { ClusterLink } from "./cluster_link.ts";
+import { type AdminView, EngineAdmin } from "./admin_view.ts";
+import { EnginePeerPort } from "./peer_port.ts";
+import type { PeerLink, PeerPort } from "./peers.ts";
 import { RetainedIndex } from "./retained.ts";
 import { ReadAccess } from "./read_access.ts";
 import { Router } from "./router.ts";
-import type { Access, AuthResult, ConnectedClient, ConnectInfo } from "./security.ts";
+import type { Access, AuthResult, ConnectInfo } from "./security.ts";
+import type { AuthorizedClient } from "./context.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { Session, Subscription } from "./session.ts";
 import { SessionLifecycle } from "./session_lifecycle.ts";
-import { type ForeignSessionPolicy, identityOf, judgeOwner } from "./session_owner.ts";
+import type { ForeignSessionPolicy } from "./session_owner.ts";
 import { BrokerStats } from "./stats.ts";
 import { TopicTree } from "./topic_tree.ts";
 
-/** A message given to {@link Broker.publish}. */
+/**
+ * A message the broker publishes itself ({@link Broker.publish}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type PublishOptions } from "../mod.ts";
+ * const message: PublishOptions = { topic: "alerts/door", payload: "open", qos: 1, retain: true };
+ * const broker = new Broker();
+ * await broker.publish(message);
+ * await broker.close();
+ * ```
+ */
 export interface PublishOptions {
+  /** The topic name (no wildcards). */
   topic: string;
+  /** Bytes (copied), or text sent as UTF-8. */
   payload: Uint8Array | string;
+  /** Default 0. */
   qos?: QoS;
+  /** Kept as the topic's retained message (an empty payload removes it). Default false. */
   retain?: boolean;
+  /** MQTT 5 properties (a Message Expiry Interval starts counting now). */
   properties?: Properties;
 }
 
 const encoder = new TextEncoder();
 
-export class Broker implements BrokerContext {
+export class Engine implements BrokerContext {
   readonly clock: Clock;
   readonly stats: BrokerStats;
   readonly mqtt: MqttOptions;
   readonly limits: LimitOptions;
-  readonly store: Store | undefined;
+  readonly store: BrokerStore | undefined;
   readonly persistMessages: boolean;
   readonly sessions: Map<string, Session> = new Map();
   readonly tree: TopicTree<Subscription> = new TopicTree();
@@ -73,15 +92,15 @@ export class Broker implements BrokerContext {
   readonly #connections = new Set<Connection>();
   readonly #chain: CommitChain;
   readonly #lifecycle: SessionLifecycle;
-  #cluster: ClusterLink | undefined;
+  #peers: PeerLink | undefined;
   #closing = false;
   #started = false;
   #connected = 0;
 
   constructor(options: BrokerOptions = {}) {
     this.#options = options;
-    this.hooks = new Hooks(getLogger(["mqtt", "hooks"]), options.hookTimeoutMs);
     this.clock = options.clock ?? systemClock;
+    this.hooks = new Hooks(getLogger(["mqtt", "hooks"]), this.clock, options.hookTimeoutMs);
     this.keepAlive = new KeepAliveSweeper(this.clock);
     this.stats = new BrokerStats(this.clock.now());
     this.mqtt = { ...defaultMqttOptions, ...options.mqtt };
@@ -100,7 +119,14 @@ export class Broker implements BrokerContext {
       commitTook: (ms) => this.stats.observeCommit(ms),
     }, { relaxed: options.durability === "relaxed" });
     this.#lifecycle = new SessionLifecycle(this, this.#chain);
-    this.member = new ClusterMember(this, this.#chain, this.#lifecycle);
+    this.peerPort = new EnginePeerPort(this, this.#chain, this.#lifecycle);
+    this.admin = new EngineAdmin({
+      engine: this,
+      version: this.version,
+      connections: this.#connections,
+      chain: this.#chain,
+      lifecycle: this.#lifecycle,
+    });
   }
 
   get closing(): boolean {
@@ -111,14 +137,19 @@ export class Broker implements BrokerContext {
     return this.#connected;
   }
 
-  /** Opens the store and restores sessions, subscriptions, queues and retained messages. */
+  /**
+   * Opens the store and, when it is this broker's own (a SnapshotStore), restores its
+   * sessions, subscriptions, queues and retained messages. A store shared with peers (a
+   * ClaimingStore) restores nothing: its sessions are claimed on CONNECT.
+   */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    if (this.store === undefined) return;
-    await this.store.open();
-    const snapshot = await this.store.load();
-    const restored = restoreState(this, snapshot);
+    const store = this.store;
+    if (store === undefined) return;
+    await store.open();
+    if (!("load" in store)) return;
+    const restored = restoreState(this, await store.load());
     this.log.info("Restored {sessions} sessions and {retained} retained messages", restored);
     for (const session of this.sessions.values()) this.#lifecycle.resumeAfterRestart(session);
   }
@@ -149,14 +180,15 @@ export class Broker implements BrokerContext {
 
   /**
    * Publishes a message as the broker itself. Resolves once it is routed and, with a
-   * durable store, once the resulting state is committed.
+   * durable store, once the resulting state is committed; rejects on an invalid topic.
+   * onPublish hooks see it with no client (the broker's own), and may rewrite or drop it.
    */
-  publish(message: PublishOptions): Promise<void> {
+  async publish(message: PublishOptions): Promise<void> {
     validateTopicName(message.topic);
     const payload = typeof message.payload === "string"
       ? encoder.encode(message.payload)
       : message.payload.slice();
-    let stored: StoredMessage = {
+    let stored: StoredMessage | null = {
       topic: message.topic,
       payload,
       qos: message.qos ?? 0,
@@ -166,14 +198,8 @@ export class Broker implements BrokerContext {
       stored.properties = { ...message.properties };
       stampExpiry(stored, this.clock);
     }
-    if (this.hooks.onPublish.length > 0) {
-      for (const hook of this.hooks.onPublish) {
-        const result = hook.onPublish!(null, hookMessage(stored));
-        if (result === null) return Promise.resolve();
-        if (result !== undefined) stored = { ...stored, ...result };
-      }
-    }
-    return this.publishInternal(stored);
+    if (this.hooks.onPublish.length > 0) stored = this.hooks.rewrite(null, stored);
+    if (stored !== null) await this.publishInternal(stored);
   }
 
   /**
@@ -194,86 +220,31 @@ export class Broker implements BrokerContext {
     if (counted && this.hooks.onPublished.length > 0) {
       this.hooks.notify("onPublished", (h) => h.onPublished!(null, hookMessage(message)));
     }
-    this.#cluster?.forward(message, batch);
+    this.#peers?.forward(message, batch);
     return this.#chain.submit(batch);
   }
 
-  /**
-   * Delivers a message that another broker instance sharing this broker's store has
-   * already accepted (serverless isolates). Local subscribers get it and the retained
-   * index follows it, but the retained copy is not written again (its publisher's
-   * instance did that) and no onPublished hook runs, so it is never forwarded back.
-   */
-  routeFromPeer(message: StoredMessage): Promise<void> {
-    const batch = this.#chain.begin();
-    this.router.route(message, batch);
-    if (message.retain && this.mqtt.retainAvailable) {
-      if (message.payload.length === 0) this.retained.delete(message.topic);
-      else this.retained.set(message);
-    }
-    return this.#chain.submit(batch);
+  /** The peers this broker is linked to (a cluster, serverless isolates), if any. */
+  get peers(): PeerLink | undefined {
+    return this.#peers;
   }
+
+  /** What peers call into: the only way they reach the engine (src/broker/peers.ts). */
+  readonly peerPort: PeerPort;
+
+  /** What the admin API, the metrics and $SYS see, and the actions they may take. */
+  readonly admin: AdminView;
 
   /**
-   * Gives a client id up to another broker instance sharing this broker's store: the
-   * local connection (if any) is closed as taken over, and the session is forgotten
-   * here without touching the store, which the new owner now writes. A will without
-   * delay is published, as for a takeover within one broker.
+   * Links this broker to its peers (before clients connect): from now on it forwards the
+   * messages it accepts, claims sessions on CONNECT and reports its interest to `link`.
    */
-  async releaseSession(clientId: string): Promise<boolean> {
-    const session = this.sessions.get(clientId);
-    if (session === undefined) return false;
-    const link = session.link as Connection | null;
-    // Unlinked first, so that the closing connection does not persist or schedule the session.
-    session.link = null;
-    link?.takeOver();
-    this.#lifecycle.forget(session);
-    // A delayed will is cancelled by the new connection [MQTT-3.1.3-9]; one without delay goes now.
-    if (link !== null && session.will?.delay === 0) this.#lifecycle.publishWill(session);
-    // Resolve once what this instance wrote for the client is in the store, for the new owner to read.
-    await Promise.all([link?.chain.submit(link.chain.begin()), this.#chain.submit(this.#chain.begin())]);
-    return true;
-  }
-
-  /**
-   * Before a CONNECT is attached: when this broker holds no session for the client,
-   * asks the loadSession hooks for one kept elsewhere and restores it here. "refused"
-   * when the session found belongs to another user: whether its client is connected
-   * to another instance is not known here, so it is never discarded either.
-   */
-  async adoptSession(
-    clientId: string,
-    clean: boolean,
-    client: { username?: string } = {},
-  ): Promise<"adopted" | "none" | "refused"> {
-    if (this.sessions.has(clientId) || this.hooks.loadSession.length === 0) return "none";
-    const loaded = await this.hooks.decide(
-      "loadSession",
-      (h) => h.loadSession!(clientId, clean, client),
-      undefined,
-    );
-    // Another connection may have created the session while the hook was looking.
-    if (loaded === undefined || this.sessions.has(clientId)) return "none";
-    const identity = identityOf(client.username);
-    if (judgeOwner(loaded.session.username, identity, true, this.foreignSession) !== "resume") {
-      return "refused";
-    }
-    restoreState(this, { sessions: [loaded], retained: [] });
-    return "adopted";
-  }
-
-  /** The cluster this broker is a node of, if any. */
-  get cluster(): ClusterLink | undefined {
-    return this.#cluster;
-  }
-
-  /** The engine's side of cluster membership: remote routing, handing sessions over. */
-  readonly member: ClusterMember;
-
-  /** Makes this broker a node of a cluster (before clients connect). */
-  attachCluster(link: ClusterLink): void {
-    this.#cluster = link;
-    this.router.clustered = true;
+  attachPeers(link: PeerLink): void {
+    if (this.#peers !== undefined) throw new Error("this broker is already linked to peers");
+    this.#peers = link;
+    this.router.clustered = link.routing === "stream";
+    this.tree.onFilterChange = (filter, group, present) => link.interestChanged(filter, group, present);
+    for (const { filter, group } of this.tree.entries()) link.interestChanged(filter, group, true);
   }
 
   retain(message: StoredMessage, batch: CommitBatch): void {
@@ -323,11 +294,7 @@ export class Broker implements BrokerContext {
     return this.#options.authenticator ? await this.#options.authenticator.authenticate(info) : { ok: true };
   }
 
-  authorize(
-    client: { clientId: string; username?: string },
-    access: Access,
-    topic: string,
-  ): boolean | Promise<boolean> {
+  authorize(client: AuthorizedClient, access: Access, topic: string): boolean | Promise<boolean> {
     const authorizer = this.#options.authorizer;
     const hookList = access === "write" ? this.hooks.authorizePublish : this.hooks.authorizeSubscribe;
     if (hookList.length === 0) return authorizer ? authorizer.authorize(client, access, topic) : true;
@@ -335,27 +302,28 @@ export class Broker implements BrokerContext {
     return this.#authorizeWithHooks(client, access, topic);
   }
 
-  #authorizeWithHooks(
-    client: { clientId: string; username?: string },
-    access: Access,
-    topic: string,
-  ): Promise<boolean> {
+  #authorizeWithHooks(client: AuthorizedClient, access: Access, topic: string): Promise<boolean> {
     const authorizer = this.#options.authorizer;
-    const hookClient = {
-      clientId: client.clientId,
-      username: client.username,
-      remoteAddress: "",
-      protocolLevel: 0,
-    };
+    const hooked = this.#hookClient(client);
     const name = access === "write" ? "authorizePublish" : "authorizeSubscribe";
     return this.hooks.decide(
       name,
-      (h) =>
-        access === "write"
-          ? h.authorizePublish!(hookClient, topic)
-          : h.authorizeSubscribe!(hookClient, topic),
+      (h) => access === "write" ? h.authorizePublish!(hooked, topic) : h.authorizeSubscribe!(hooked, topic),
       false,
     ).then((decided) => decided ?? (authorizer ? authorizer.authorize(client, access, topic) : true));
+  }
+
+  /** The client as hooks see it: where its session's connection is, and its protocol level. */
+  #hookClient(client: AuthorizedClient): HookClient {
+    const session = this.sessions.get(client.clientId);
+    const link = session?.link ?? null;
+    return {
+      clientId: client.clientId,
+      username: client.username,
+      // Not connected: a will, authorised after its client went away.
+      remoteAddress: link?.socket.remoteAddress ?? "",
+      protocolLevel: link?.level ?? client.protocolLevel ?? session?.protocolLevel ?? 0,
+    };
   }
 
   /**
@@ -372,33 +340,6 @@ export class Broker implements BrokerContext {
    */
   accessChanged(): void {
     this.access.invalidate();
-  }
-
-  /**
-   * Closes every connected client that `revoke` picks, as when its credentials were
-   * withdrawn: v5 clients get DISCONNECT 0x87 (Not authorized). Their sessions stay, as
-   * after any server-side close. Returns the client ids closed.
-   */
-  revokeClients(revoke: (client: ConnectedClient) => boolean): string[] {
-    const closed: string[] = [];
-    for (const conn of this.#connections) {
-      if (conn.phase !== "connected" || conn.socket.internal) continue;
-      const client: ConnectedClient = {
-        clientId: conn.clientId,
-        username: conn.state.username,
-        listener: conn.socket.listener,
-        remoteAddress: conn.socket.remoteAddress,
-        certificateIdentity: conn.socket.identity,
-      };
-      if (!revoke(client)) continue;
-      conn.close(Reason.NotAuthorized, "credentials revoked");
-      closed.push(conn.clientId);
-    }
-    return closed;
-  }
-
-  willDue(session: Session): void {
-    this.#lifecycle.publishWill(session);
   }
 
   sessionDetached(session: Session, publishWill: boolean): void {
@@ -422,43 +363,12 @@ export class Broker implements BrokerContext {
   }
 
   /**
-   * Closes a client's connection as an administrative action (v5: DISCONNECT 0x98).
-   * Its session stays, as after any server-side close. False when it is not connected.
+   * Bounds one session's queue below limits.max_queued_messages (a bridge's local session
+   * holds what its remote broker has not taken yet, up to the bridge's own limit).
    */
-  disconnectClient(clientId: string): boolean {
-    const link = this.sessions.get(clientId)?.link;
-    if (link === null || link === undefined) return false;
-    (link as Connection).close(Reason.AdministrativeAction, "disconnected by an administrator");
-    return true;
-  }
-
-  /** Disconnects the client if needed and deletes its session, subscriptions and queue. */
-  async removeSession(clientId: string): Promise<boolean> {
-    this.disconnectClient(clientId);
+  limitQueue(clientId: string, limit: number): void {
     const session = this.sessions.get(clientId);
-    if (session === undefined) return false;
-    const batch = this.#chain.begin();
-    this.#lifecycle.discard(session, batch);
-    await this.#chain.submit(batch);
-    return true;
-  }
-
-  /** Messages held for sessions: sent and unacknowledged, and waiting in queues (for $SYS, metrics, the API). */
-  pendingMessages(): { inflight: number; queued: number; queuedBytes: number } {
-    let inflight = 0;
-    let queued = 0;
-    let queuedBytes = 0;
-    for (const session of this.sessions.values()) {
-      inflight += session.inflight.size;
-      queued += session.queue.length;
-      queuedBytes += session.queuedBytes;
-    }
-    return { inflight, queued, queuedBytes };
-  }
-
-  /** Live connections (for the management API). */
-  get connections(): ReadonlySet<Connection> {
-    return this.#connections;
+    if (session !== undefined) session.queueLimit = limit;
   }
 
   /**

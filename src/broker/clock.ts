@@ -5,15 +5,36 @@
  * @module
  */
 
-/** An opaque timer handle returned by {@link Clock.setTimer}. */
+/**
+ * An opaque timer handle returned by {@link Clock.setTimer}.
+ *
+ * @example
+ * ```ts
+ * import { systemClock, type TimerHandle } from "../mod.ts";
+ * const timer: TimerHandle = systemClock.setTimer(() => {}, 1000);
+ * systemClock.clearTimer(timer);
+ * ```
+ */
 export type TimerHandle = number | { readonly id: number };
 
-/** The engine's only source of time. */
+/**
+ * The engine's only source of time: keep-alive, expiry, will delays and hook timeouts
+ * all run on it.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type Clock, ManualClock } from "../mod.ts";
+ * const clock: Clock = new ManualClock();
+ * const broker = new Broker({ clock });
+ * await broker.close();
+ * ```
+ */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
   /** Calls `fn` once after `ms` milliseconds. Timers must not keep the process alive. */
   setTimer(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer that has not fired yet. */
   clearTimer(handle: TimerHandle): void;
 }
 
@@ -80,7 +101,15 @@ export function realClock(longestTimeoutMs = LONGEST_TIMEOUT_MS): Clock {
   };
 }
 
-/** The real clock. */
+/**
+ * The real clock (the default of every broker).
+ *
+ * @example
+ * ```ts
+ * import { systemClock } from "../mod.ts";
+ * console.log(new Date(systemClock.now()).toISOString());
+ * ```
+ */
 export const systemClock: Clock = realClock();
 
 /**
@@ -88,7 +117,7 @@ export const systemClock: Clock = realClock();
  *
  * @example
  * ```ts
- * import { ManualClock } from "./clock.ts";
+ * import { ManualClock } from "../mod.ts";
  * const clock = new ManualClock(0);
  * let fired = false;
  * clock.setTimer(() => fired = true, 1000);
@@ -101,20 +130,24 @@ export class ManualClock implements Clock {
   #nextId = 1;
   #timers = new Map<number, { at: number; fn: () => void }>();
 
+  /** A clock standing at `start` (ms since the epoch). */
   constructor(start = 1_700_000_000_000) {
     this.#now = start;
   }
 
+  /** The time it stands at. */
   now(): number {
     return this.#now;
   }
 
+  /** Calls `fn` once the clock has been advanced by `ms`. */
   setTimer(fn: () => void, ms: number): TimerHandle {
     const id = this.#nextId++;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
     return { id };
   }
 
+  /** Cancels a timer that has not fired yet. */
   clearTimer(handle: TimerHandle): void {
     this.#timers.delete(typeof handle === "number" ? handle : handle.id);
   }

@@ -9,8 +9,6 @@ import type { Logger } from "@logtape/logtape";
 import type { Store } from "../persistence/store.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
-import type { ClusterLink } from "./cluster_link.ts";
-import type { ClusterMember } from "./cluster_member.ts";
 import type { DeliveryContext } from "./delivery.ts";
 import type { Hooks } from "./hooks.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
@@ -22,6 +20,14 @@ import type { Session, Subscription } from "./session.ts";
 import type { TopicTree } from "./topic_tree.ts";
 import type { KeepAliveSweeper } from "./keep_alive.ts";
 import type { ForeignSessionPolicy } from "./session_owner.ts";
+import type { PeerLink } from "./peers.ts";
+
+/** Who a topic is authorised for: a client, and its protocol level when it is not connected (its will). */
+export interface AuthorizedClient {
+  clientId: string;
+  username?: string;
+  protocolLevel?: number;
+}
 
 export interface BrokerContext extends DeliveryContext {
   readonly mqtt: MqttOptions;
@@ -34,10 +40,8 @@ export interface BrokerContext extends DeliveryContext {
   readonly log: Logger;
   /** Closes connections whose client stayed silent past 1.5 × keep-alive. */
   readonly keepAlive: KeepAliveSweeper;
-  /** The cluster this broker is a node of, if any. */
-  readonly cluster: ClusterLink | undefined;
-  /** The engine's side of cluster membership. */
-  readonly member: ClusterMember;
+  /** The peers this broker is linked to (a cluster, serverless isolates), if any (peers.ts). */
+  readonly peers: PeerLink | undefined;
   /** True while the broker is shutting down (new connections are refused). */
   readonly closing: boolean;
   /** Number of connections currently served (CONNECT accepted). */
@@ -45,25 +49,13 @@ export interface BrokerContext extends DeliveryContext {
   authenticate(info: ConnectInfo): Promise<AuthResult>;
   /** The enhanced authentication method of that name, if configured. */
   enhancedAuth(method: string): EnhancedAuthenticator | undefined;
-  authorize(
-    client: { clientId: string; username?: string },
-    access: Access,
-    topic: string,
-  ): boolean | Promise<boolean>;
+  authorize(client: AuthorizedClient, access: Access, topic: string): boolean | Promise<boolean>;
   /** Stores or clears a retained message, recording the mutation in `batch`. */
   retain(message: StoredMessage, batch: CommitBatch): void;
-  /** Publishes a session's will now (or schedules it for its delay). */
-  willDue(session: Session): void;
   /** Called when a session loses its connection: schedules expiry, will. */
   sessionDetached(session: Session, publishWill: boolean): void;
   /** What a CONNECT gets when its client id names an offline session of another user. */
   readonly foreignSession: ForeignSessionPolicy;
-  /** Restores a session a loadSession hook finds elsewhere, when this broker holds none. */
-  adoptSession(
-    clientId: string,
-    clean: boolean,
-    client: { username?: string },
-  ): Promise<"adopted" | "none" | "refused">;
   /** Removes a session and everything it owns. */
   discardSession(session: Session, batch: CommitBatch): void;
   /** Connection bookkeeping for limits and stats. */

@@ -6,7 +6,16 @@
  */
 import type { AuthResult, ConnectInfo } from "./security.ts";
 
-/** One step of an authentication exchange. */
+/**
+ * One step of an authentication exchange.
+ *
+ * @example
+ * ```ts
+ * import type { AuthConversation } from "../mod.ts";
+ * const accepted: AuthConversation = { done: true, ok: true, username: "alice" };
+ * console.log(accepted.done);
+ * ```
+ */
 export type AuthConversation =
   | {
     done: false;
@@ -17,7 +26,24 @@ export type AuthConversation =
   }
   | ({ done: true; data?: Uint8Array } & AuthResult);
 
-/** A method of enhanced authentication. */
+/**
+ * A method of enhanced authentication.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type EnhancedAuthenticator } from "../mod.ts";
+ * // A one-step method: the Authentication Data of CONNECT must be the shared token.
+ * const token: EnhancedAuthenticator = {
+ *   method: "TOKEN",
+ *   start: (_info, data) =>
+ *     Promise.resolve(new TextDecoder().decode(data) === "s3cret"
+ *       ? { done: true, ok: true }
+ *       : { done: true, ok: false, reason: "not_authorized" }),
+ * };
+ * const broker = new Broker({ enhancedAuth: [token] });
+ * await broker.close();
+ * ```
+ */
 export interface EnhancedAuthenticator {
   /** The Authentication Method name clients send, e.g. "SCRAM-SHA-256". */
   readonly method: string;

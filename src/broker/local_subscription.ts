@@ -18,16 +18,46 @@ import type { Socket } from "../transport/socket.ts";
 import type { BrokerContext } from "./context.ts";
 import { Session, type SessionLink, type Subscription } from "./session.ts";
 
-/** A message delivered to an in-process subscriber. */
+/**
+ * A message delivered to an in-process subscriber ({@link Broker.subscribe}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type ReceivedMessage } from "../mod.ts";
+ * const broker = new Broker();
+ * const reader = broker.subscribe("t").getReader();
+ * await broker.publish({ topic: "t", payload: "x" });
+ * const message: ReceivedMessage = (await reader.read()).value!;
+ * console.log(message.topic, message.qos);
+ * await broker.close();
+ * ```
+ */
 export interface ReceivedMessage {
+  /** The topic name it was published to. */
   topic: string;
+  /** The payload, the subscriber's own. */
   payload: Uint8Array;
+  /** Always 0: in-process delivery is at most once. */
   qos: QoS;
+  /** Set for a retained message sent on subscribing, or one published retained. */
   retain: boolean;
+  /** MQTT 5 properties the publisher sent. */
   properties?: Properties;
 }
 
-/** Options of {@link subscribeLocal}. */
+/**
+ * Options of an in-process subscription ({@link Broker.subscribe}).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type LocalSubscribeOptions } from "../mod.ts";
+ * const options: LocalSubscribeOptions = { bufferSize: 100, retained: true };
+ * const broker = new Broker();
+ * const messages = broker.subscribe("status/#", options);
+ * await messages.cancel();
+ * await broker.close();
+ * ```
+ */
 export interface LocalSubscribeOptions {
   /** Messages held for a slow reader before new ones are dropped (default 1000). */
   bufferSize?: number;

@@ -7,16 +7,36 @@
  * @module
  */
 import { type BrokerConfig, configSchema, defaultsOf } from "../config/schema.ts";
-import type { Store } from "../persistence/store.ts";
+import type { BrokerStore } from "../persistence/store.ts";
 import type { Clock } from "./clock.ts";
 import type { Authenticator, Authorizer } from "./security.ts";
 import type { EnhancedAuthenticator } from "./enhanced_auth.ts";
 import type { ForeignSessionPolicy } from "./session_owner.ts";
 
-/** How shared-subscription messages are spread over a group's members. */
+/**
+ * How shared-subscription messages are spread over a group's members.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type SharedStrategy } from "../mod.ts";
+ * const sharedStrategy: SharedStrategy = "round_robin";
+ * const broker = new Broker({ mqtt: { sharedStrategy } });
+ * await broker.close();
+ * ```
+ */
 export type SharedStrategy = "round_robin" | "random" | "sticky";
 
-/** Protocol features the broker advertises in CONNACK (v5) and enforces for every level. */
+/**
+ * Protocol features the broker advertises in CONNACK (v5) and enforces for every level.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type MqttOptions } from "../mod.ts";
+ * const mqtt: Partial<MqttOptions> = { maxQoS: 1, retainAvailable: false };
+ * const broker = new Broker({ mqtt });
+ * await broker.close();
+ * ```
+ */
 export interface MqttOptions {
   /** Seconds. Clients asking for more, or for 0, are given this value (v5: Server Keep Alive). */
   maxKeepAlive: number;
@@ -40,7 +60,17 @@ export interface MqttOptions {
   sharedStrategy: SharedStrategy;
 }
 
-/** Limits against abuse and for bounded memory. 0 means "unlimited" where noted. */
+/**
+ * Limits against abuse and for bounded memory. 0 means "unlimited" where noted.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type LimitOptions } from "../mod.ts";
+ * const limits: Partial<LimitOptions> = { maxConnections: 10_000, maxQueuedMessages: 1000 };
+ * const broker = new Broker({ limits });
+ * await broker.close();
+ * ```
+ */
 export interface LimitOptions {
   /** Global connection limit (0 = unlimited). */
   maxConnections: number;
@@ -82,10 +112,20 @@ export interface LimitOptions {
   maxPropertyBytes: number;
 }
 
-/** Everything a {@link Broker} can be given. All fields are optional. */
+/**
+ * Everything a {@link Broker} can be given. All fields are optional.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type BrokerOptions, MemoryStore } from "../mod.ts";
+ * const options: BrokerOptions = { store: new MemoryStore(), durability: "relaxed", limits: { maxInflight: 32 } };
+ * const broker = new Broker(options);
+ * await broker.close();
+ * ```
+ */
 export interface BrokerOptions {
   /** Where sessions and retained messages persist (default: none, state is lost on close). */
-  store?: Store;
+  store?: BrokerStore;
   /** The time source (default: the system clock); tests pass a ManualClock. */
   clock?: Clock;
   /** "durable": acknowledge after the store commit; "relaxed": acknowledge at once. */

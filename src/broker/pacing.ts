@@ -18,7 +18,13 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
-import type { Session } from "./session.ts";
+
+/** What pacing reads of a session (session.ts holds a {@link PacingState}: no import back). */
+export interface PacedSession {
+  readonly queue: { readonly length: number };
+  readonly link: unknown;
+  pacing: PacingState | null;
+}
 
 /** How long a publisher waits at most for one subscriber's queue to drain. */
 export const PACING_WAIT_MS = 50;
@@ -35,16 +41,16 @@ export class PacingState {
  * The session whose queue passed the mark during the batch being handled. One batch is
  * handled at a time in the process (synchronously), so one slot serves every broker in it.
  */
-let congested: Session | undefined;
+let congested: PacedSession | undefined;
 
 /** Called when `session` queued a message behind its window, with its queue length now. */
-export function queued(session: Session, mark: number): void {
+export function queued(session: PacedSession, mark: number): void {
   if (mark <= 0 || session.queue.length <= mark || session.pacing?.stalled === true) return;
   congested = session;
 }
 
 /** Forgets the mark before a batch; returns the session marked since (or undefined). */
-export function takeCongested(): Session | undefined {
+export function takeCongested(): PacedSession | undefined {
   const session = congested;
   congested = undefined;
   return session;
@@ -54,7 +60,7 @@ export function takeCongested(): Session | undefined {
  * After the queue of `session` shrank (its window was refilled) or its client went away:
  * wakes the publishers waiting for it once it is down to the low mark (half of `mark`).
  */
-export function drained(session: Session, mark: number): void {
+export function drained(session: PacedSession, mark: number): void {
   const pacing = session.pacing;
   if (pacing === null || (session.link !== null && session.queue.length > mark / 2)) return;
   pacing.stalled = false;
@@ -66,7 +72,7 @@ export function drained(session: Session, mark: number): void {
  * Resolves once `session`'s queue is down to the low mark, its client is gone, or after
  * {@link PACING_WAIT_MS} (the session is then marked stalled).
  */
-export function waitForDrain(session: Session, clock: Clock): Promise<void> {
+export function waitForDrain(session: PacedSession, clock: Clock): Promise<void> {
   const pacing = session.pacing ??= new PacingState();
   return new Promise((resolve) => {
     const timer = clock.setTimer(() => {

@@ -65,7 +65,11 @@ export class SessionLifecycle {
       this.#persistSession(session, batch);
       this.#chain.submit(batch);
     }
-    const client = { clientId: session.clientId, username: session.username };
+    const client = {
+      clientId: session.clientId,
+      username: session.username,
+      protocolLevel: session.protocolLevel,
+    };
     const send = (allowed: boolean) => {
       if (!allowed || isSystemTopic(will.message.topic)) return;
       const message = { ...will.message };

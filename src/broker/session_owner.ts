@@ -4,7 +4,7 @@
  * or "anonymous". A CONNECT from another identity with the same client id must not
  * get the session, its queued messages or its live ones, and must not close the
  * owner's connection. One pure decision serves every path a session arrives by: in
- * memory, restored from the store, adopted by a loadSession hook (serverless), or
+ * memory, restored from the store, adopted from a serverless isolate, or
  * handed over by another cluster node.
  *
  * Mosquitto 2.0.11 does not check this (it hands the session to any user who
@@ -25,6 +25,14 @@ export type SessionOwner = string | null | undefined;
  * "refuse" the CONNECT (the default), or "discard" the session and start a fresh
  * one. An online session of another identity is always refused: the owner is never
  * disconnected by someone else.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type ForeignSessionPolicy } from "../mod.ts";
+ * const foreignSession: ForeignSessionPolicy = "discard";
+ * const broker = new Broker({ foreignSession });
+ * await broker.close();
+ * ```
  */
 export type ForeignSessionPolicy = "refuse" | "discard";
 

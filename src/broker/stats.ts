@@ -6,7 +6,18 @@
  */
 import { PacketType } from "../protocol/packet.ts";
 
-/** Why a message was not delivered to a client. Bounded set: used as a metrics label. */
+/**
+ * Why a message was not delivered to a client. Bounded set: used as a metrics label.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type DropReason } from "../mod.ts";
+ * const broker = new Broker().use({
+ *   onMessageDropped: (clientId: string, topic: string, reason: DropReason) => console.log(clientId, topic, reason),
+ * });
+ * await broker.close();
+ * ```
+ */
 export type DropReason =
   | "queue_full"
   | "slow_consumer"
@@ -22,8 +33,66 @@ export const COMMIT_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 1000] as const;
 /** Most distinct topics one rate sample tracks. */
 export const TOPIC_SAMPLE_LIMIT = 1000;
 
+/**
+ * The broker's counters since start, as the admin API, metrics and $SYS read them.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type BrokerCounters } from "../mod.ts";
+ * const broker = new Broker();
+ * await broker.publish({ topic: "t", payload: "x" });
+ * const counters: BrokerCounters = broker.admin.counters;
+ * console.log(counters.messagesReceived, counters.droppedTotal);
+ * await broker.close();
+ * ```
+ */
+export interface BrokerCounters {
+  /** Broker-clock time (ms) the broker was created. */
+  readonly startedAt: number;
+  /** Network connections accepted since start. */
+  readonly connectionsTotal: number;
+  /** Clients connected now (CONNECT accepted). */
+  readonly clientsConnected: number;
+  /** Highest number of clients connected at once. */
+  readonly clientsMaximum: number;
+  /** Application messages received (from clients, peers and the broker itself; not $SYS updates). */
+  readonly messagesReceived: number;
+  /** Application messages sent to clients. */
+  readonly messagesSent: number;
+  /** PUBLISH packets received from clients. */
+  readonly publishReceived: number;
+  /** PUBLISH packets sent to clients. */
+  readonly publishSent: number;
+  /** Bytes received from clients. */
+  readonly bytesReceived: number;
+  /** Bytes sent to clients. */
+  readonly bytesSent: number;
+  /** CONNECT packets refused. */
+  readonly connectRefused: number;
+  /** Connections closed for a malformed packet or a protocol error. */
+  readonly protocolErrors: number;
+  /** Messages not delivered, by reason. */
+  readonly dropped: Readonly<Record<DropReason, number>>;
+  /** Total messages dropped, all reasons. */
+  readonly droppedTotal: number;
+  /** Control packets received, indexed by packet type (1..15). */
+  readonly packetsReceived: readonly number[];
+  /** Control packets sent, indexed by packet type (1..15). */
+  readonly packetsSent: readonly number[];
+  /** Bytes received, by packet type. */
+  readonly bytesReceivedByType: readonly number[];
+  /** Bytes sent, by packet type. */
+  readonly bytesSentByType: readonly number[];
+  /** Store commit latency: counts per bucket of {@link COMMIT_BUCKETS_MS} (the last one: slower). */
+  readonly commitBuckets: readonly number[];
+  /** Total time spent in store commits (ms). */
+  readonly commitSumMs: number;
+  /** Store commits timed. */
+  readonly commitCount: number;
+}
+
 /** Broker-wide counters since start. */
-export class BrokerStats {
+export class BrokerStats implements BrokerCounters {
   readonly startedAt: number;
   connectionsTotal = 0;
   clientsConnected = 0;

@@ -12,7 +12,7 @@
  */
 import type { JetStreamClient } from "nats";
 import type { Logger } from "@logtape/logtape";
-import type { ClusterMember, MissedMessage } from "../broker/cluster_member.ts";
+import type { MissedMessage, PeerPort } from "../broker/peers.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import { retryTransient } from "./nats_retry.ts";
 import { MissedSelector, readRange } from "./replay.ts";
@@ -25,7 +25,7 @@ export interface CatchUp {
 }
 
 export interface CatchUpOptions {
-  member: ClusterMember;
+  port: PeerPort;
   feed: StreamFeed;
   js: JetStreamClient;
   stream: string;
@@ -45,11 +45,10 @@ export async function catchUp<T extends CatchUp>(sessions: T[], o: CatchUpOption
   const replayed = sessions.filter((s) => s.from !== undefined && s.loaded.session.expiryInterval > 0);
   for (const s of sessions) {
     const routed = !replayed.includes(s);
-    if (o.orphans) o.member.adoptOrphan(s.loaded, routed);
-    else o.member.adoptSession(s.loaded, routed);
+    o.port.adopt(s.loaded, { orphan: o.orphans, routed });
   }
   if (replayed.length === 0) return replayed;
-  const picker = new MissedPicker(replayed, o.member);
+  const picker = new MissedPicker(replayed, o.port);
   const from = Math.min(...replayed.map((s) => s.from!));
   const end = await readUntilFeed(o, from, (m) => picker.offer(m));
   const resume = await o.feed.holdAt(end, FEED_TIMEOUT_MS);
@@ -59,7 +58,7 @@ export async function catchUp<T extends CatchUp>(sessions: T[], o: CatchUpOption
       await readRange(o.js, o.stream, { after: end, upTo: o.feed.position }, (m) => picker.offer(m));
     }
     picker.admit();
-    for (const s of replayed) o.member.startRouting(s.loaded.session.clientId);
+    for (const s of replayed) o.port.startRouting(s.loaded.session.clientId);
     o.log.debug("Caught up {clients} on stream messages ({from}, {end}]", {
       clients: replayed.map((s) => s.loaded.session.clientId).join(", "),
       from,
@@ -68,7 +67,7 @@ export async function catchUp<T extends CatchUp>(sessions: T[], o: CatchUpOption
   } finally {
     resume();
   }
-  await o.member.flush();
+  await o.port.flush();
   return replayed;
 }
 
@@ -95,16 +94,16 @@ async function readUntilFeed(
 /** Picks, per session, what it missed from each message read, and queues it in batches. */
 class MissedPicker {
   readonly #picks: { from: number; selector: MissedSelector; missed: MissedMessage[] }[];
-  readonly #member: ClusterMember;
+  readonly #port: PeerPort;
   #pending = 0;
 
-  constructor(sessions: CatchUp[], member: ClusterMember) {
+  constructor(sessions: CatchUp[], port: PeerPort) {
     this.#picks = sessions.map((s) => ({
       from: s.from!,
       selector: new MissedSelector(s.loaded),
       missed: [],
     }));
-    this.#member = member;
+    this.#port = port;
   }
 
   offer(message: StoredMessage): void {
@@ -117,10 +116,10 @@ class MissedPicker {
     if (++this.#pending >= ADMIT_BATCH) this.admit();
   }
 
-  /** Queues what was picked so far (against the queue limits; stored with the member's next commit). */
+  /** Queues what was picked so far (against the queue limits; stored with the engine's next commit). */
   admit(): void {
     for (const p of this.#picks) {
-      if (p.missed.length > 0) this.#member.admitMissed(p.selector.clientId, p.missed.splice(0));
+      if (p.missed.length > 0) this.#port.admitMissed(p.selector.clientId, p.missed.splice(0));
     }
     this.#pending = 0;
   }

@@ -18,11 +18,12 @@ import {
   RetentionPolicy,
   StorageType,
 } from "nats";
-import type { Broker } from "../broker/broker.ts";
-import type { Logger } from "@logtape/logtape";
-import type { ClusterStatus } from "../broker/cluster_link.ts";
+import { type Broker, peersOf } from "../public_broker.ts";
+import { getLogger, type Logger } from "@logtape/logtape";
+import type { PeerLink, PeerPort, PeerStatus } from "../broker/peers.ts";
 import { listKeys } from "./bucket_keys.ts";
 import { decodeRetained, JetStreamStore } from "./jetstream_store.ts";
+import type { ClaimingStore } from "../persistence/store.ts";
 import { SessionHandover } from "./handover.ts";
 import { Heartbeats } from "./heartbeat.ts";
 import { DURABLE_SUBJECTS } from "./message_wire.ts";
@@ -31,6 +32,16 @@ import { RETRY_DEADLINE_MS } from "./nats_retry.ts";
 import { StreamFeed } from "./stream_feed.ts";
 import { tokensToTopic } from "./subject_mapping.ts";
 
+/**
+ * How a node reaches NATS and names itself (the `cluster:` section of the configuration).
+ *
+ * @example
+ * ```ts
+ * import type { ClusterOptions } from "../cluster_mod.ts";
+ * const options: ClusterOptions = { servers: ["nats://127.0.0.1:4222"], nodeId: "node-1", replicas: 1 };
+ * console.log(options.nodeId);
+ * ```
+ */
 export interface ClusterOptions {
   /** NATS URLs, e.g. `nats://127.0.0.1:4222`. */
   servers: string[];
@@ -48,6 +59,7 @@ export interface ClusterOptions {
   deadAfterMs?: number;
 }
 
+/** The JetStream stream that carries QoS 1/2 messages between nodes. */
 export const STREAM = "MQTT_MSGS";
 interface Buckets {
   sessions: KV;
@@ -57,14 +69,37 @@ interface Buckets {
 
 const BUCKETS = { sessions: "mqtt_sessions", retained: "mqtt_retained", nodes: "mqtt_nodes" } as const;
 
+/** Reads a node's NATS objects; set once, by the class below. */
+let natsOfNode: (node: ClusterNode) => { nc: NatsConnection; js: JetStreamClient; store: JetStreamStore };
+
+/**
+ * One node of a cluster: its NATS connection, the JetStream store its broker writes to,
+ * and, once joined, the routing, the stream feed, the session hand-over and the
+ * heartbeats that make its broker one of the cluster's peers.
+ *
+ * @example
+ * ```ts ignore
+ * import { Broker } from "../mod.ts";
+ * import { ClusterNode } from "../cluster_mod.ts";
+ * const node = await ClusterNode.connect({ servers: ["nats://127.0.0.1:4222"], nodeId: "node-1" });
+ * const broker = new Broker({ store: node.store });
+ * await broker.start();
+ * await node.join(broker);
+ * // … serve clients; at the end:
+ * await broker.close();
+ * await node.close();
+ * ```
+ */
 export class ClusterNode {
-  readonly nc: NatsConnection;
-  readonly js: JetStreamClient;
-  readonly store: JetStreamStore;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #store: JetStreamStore;
+  /** The node's configured name. */
   readonly nodeId: string;
+  /** This start of the node: its name and a random suffix (owner records and messages name it). */
   readonly instance: string;
-  router: NatsRouter | undefined;
-  feed: StreamFeed | undefined;
+  #router: NatsRouter | undefined;
+  #feed: StreamFeed | undefined;
   readonly #kv: Buckets;
   readonly #options: ClusterOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -77,15 +112,24 @@ export class ClusterNode {
 
   readonly #jsm: JetStreamManager;
 
+  static {
+    natsOfNode = (node) => ({ nc: node.#nc, js: node.#js, store: node.#store });
+  }
+
+  /** The store every node shares (sessions and retained messages on JetStream KV): give it to the broker this node joins. */
+  get store(): ClaimingStore {
+    return this.#store;
+  }
+
   private constructor(nc: NatsConnection, jsm: JetStreamManager, kv: Buckets, options: ClusterOptions) {
-    this.nc = nc;
-    this.js = nc.jetstream();
+    this.#nc = nc;
+    this.#js = nc.jetstream();
     this.#jsm = jsm;
     this.#kv = kv;
     this.#options = options;
     this.nodeId = options.nodeId;
     this.instance = `${options.nodeId}:${crypto.randomUUID().slice(0, 8)}`;
-    this.store = new JetStreamStore({
+    this.#store = new JetStreamStore({
       sessions: kv.sessions,
       retained: kv.retained,
       jsm,
@@ -100,7 +144,7 @@ export class ClusterNode {
       nodes: kv.nodes,
       bucket: BUCKETS.nodes,
       instance: this.instance,
-      stored: () => this.feed?.durable ?? 0,
+      stored: () => this.#feed?.durable ?? 0,
       deadAfterMs: options.deadAfterMs ?? 5 * (options.heartbeatMs ?? 1000),
     });
   }
@@ -157,33 +201,38 @@ export class ClusterNode {
     return new ClusterNode(nc, jsm, kv, options);
   }
 
-  /** Makes `broker` a node: call after broker.start() and before listeners open. */
-  async join(broker: Broker, log: Logger): Promise<void> {
+  /**
+   * Makes `broker` a node, its peers the other nodes: call after broker.start() and before
+   * listeners open. The cluster logs under the category `logCategory` (default
+   * `["mqtt", "cluster"]`).
+   */
+  async join(broker: Broker, options: { logCategory?: readonly string[] } = {}): Promise<void> {
+    const log = getLogger([...options.logCategory ?? ["mqtt", "cluster"]]);
+    const { port, attach } = peersOf(broker);
     const onError = (err: unknown) => log.warn("Cluster: {error}", { error: String(err) });
     this.#followStatus(log);
-    const router = new NatsRouter(this.nc, this.js, broker, { instance: this.instance, onError });
-    this.router = router;
-    broker.tree.onFilterChange = (filter, group, present) => router.filterChanged(filter, group, present);
-    for (const { filter, group } of broker.tree.entries()) router.filterChanged(filter, group, true);
-    await this.#syncRetained(broker);
+    const router = new NatsRouter(this.#nc, this.#js, port, { instance: this.instance, onError });
+    this.#router = router;
+    await this.#syncRetained(port, log);
     const feed = await StreamFeed.start({
-      js: this.js,
+      js: this.#js,
       stream: STREAM,
       instance: this.instance,
-      route: (message, own) => broker.member.routeStream(message, own),
-      storing: () => this.store.failures === 0,
+      route: (message, own) => port.deliver(message, { own }),
+      storing: () => this.#store.failures === 0,
       onError,
       onRestart: (position) => {
         log.warn("Cluster: reading the message stream again after sequence {position}", { position });
       },
     });
-    this.feed = feed;
+    this.#feed = feed;
     const handover = new SessionHandover({
-      nc: this.nc,
-      js: this.js,
-      broker,
+      nc: this.#nc,
+      js: this.#js,
+      port,
+      log,
       feed,
-      store: this.store,
+      store: this.#store,
       sessions: this.#kv.sessions,
       nodes: this.#kv.nodes,
       stream: STREAM,
@@ -192,19 +241,23 @@ export class ClusterNode {
       ownerKeys: () => listKeys(this.#jsm, BUCKETS.sessions, "o.*"),
     });
     handover.listen();
-    broker.attachCluster({
+    const link: PeerLink = {
+      routing: "stream",
+      adoptsOrphans: true,
       forward: (message, batch) => router.forward(message, batch),
       claim: (clientId, clean, client) => handover.claim(clientId, clean, client),
       settled: () => router.settled(),
+      interestChanged: (filter, group, present) => router.filterChanged(filter, group, present),
       status: () => this.status(),
-    });
+    };
+    attach(link);
     const heartbeats = this.#heartbeats;
     await heartbeats.beat();
     // Failures here are NATS faults being waited out (each step runs again next period).
     const failed = (what: string) => (err: unknown) =>
       log.warn("Cluster: {what} failed: {error}", { what, error: String(err) });
     this.#timer = setInterval(() => {
-      heartbeats.beat().then(() => heartbeats.fenceIfDeclaredDead(broker.member, log))
+      heartbeats.beat().then(() => heartbeats.fenceIfDeclaredDead(port, log))
         .catch(failed("heartbeat"));
       feed.check().catch(() => {});
       if (this.#sweeping) return;
@@ -215,16 +268,21 @@ export class ClusterNode {
     log.info("Cluster node {node} joined as {instance} through NATS server {server}", {
       node: this.nodeId,
       instance: this.instance,
-      server: this.nc.getServer(),
+      server: this.#nc.getServer(),
     });
   }
 
+  /** NATS subscriptions this node holds for the filters its sessions use (for tests and diagnosis). */
+  get natsSubscriptions(): number {
+    return this.#router?.subscriptionCount ?? 0;
+  }
+
   /** The node's NATS connection state and the faults it waited out (for the metrics). */
-  status(): ClusterStatus {
+  status(): PeerStatus {
     return {
-      connected: !this.nc.isClosed() && this.#connected,
+      connected: !this.#nc.isClosed() && this.#connected,
       ...this.#status,
-      retries: this.#status.retries + (this.router?.publishRetries ?? 0),
+      retries: this.#status.retries + (this.#router?.publishRetries ?? 0),
     };
   }
 
@@ -233,7 +291,7 @@ export class ClusterNode {
   /** Logs and counts NATS disconnects and reconnects (nats.js reconnects by itself, to any server). */
   #followStatus(log: Logger): void {
     (async () => {
-      for await (const s of this.nc.status()) {
+      for await (const s of this.#nc.status()) {
         if (s.type === Events.Disconnect) {
           this.#connected = false;
           this.#status.disconnects++;
@@ -248,7 +306,7 @@ export class ClusterNode {
   }
 
   /** Loads every retained message, then follows changes made by any node. */
-  async #syncRetained(broker: Broker): Promise<void> {
+  async #syncRetained(port: PeerPort, log: Logger): Promise<void> {
     let ready!: () => void;
     const initialised = new Promise<void>((resolve) => ready = resolve);
     const watch = await this.#kv.retained.watch({ initializedFn: () => ready() });
@@ -256,10 +314,14 @@ export class ClusterNode {
     (async () => {
       for await (const entry of watch) {
         try {
-          if (entry.operation === "PUT") broker.retained.set(decodeRetained(entry.value));
-          else broker.retained.delete(tokensToTopic(entry.key));
+          if (entry.operation === "PUT") {
+            const message = decodeRetained(entry.value);
+            port.retainedChanged(message.topic, message);
+          } else {
+            port.retainedChanged(tokensToTopic(entry.key), undefined);
+          }
         } catch (err) {
-          broker.log.warn("Retained entry {key} unreadable: {error}", { key: entry.key, error: String(err) });
+          log.warn("Retained entry {key} unreadable: {error}", { key: entry.key, error: String(err) });
         }
       }
     })();
@@ -271,11 +333,11 @@ export class ClusterNode {
     this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     // The broker has stored everything by now: the node that adopts its sessions replays less.
-    if (this.feed !== undefined) await this.#heartbeats.beat().catch(() => {});
+    if (this.#feed !== undefined) await this.#heartbeats.beat().catch(() => {});
     this.#watch?.stop();
-    this.router?.close();
-    await this.feed?.stop();
-    await this.nc.drain().catch(() => {});
+    this.#router?.close();
+    await this.#feed?.stop();
+    await this.#nc.drain().catch(() => {});
   }
 }
 
@@ -299,4 +361,14 @@ async function waitForLeader(leader: () => Promise<string | undefined>, timeoutM
     if (Date.now() > deadline) throw new Error("JetStream stream has no leader");
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A node's NATS connection, JetStream client and concrete store, for tests and tools.
+ * Not part of the package's API.
+ */
+export function natsOf(
+  node: ClusterNode,
+): { nc: NatsConnection; js: JetStreamClient; store: JetStreamStore } {
+  return natsOfNode(node);
 }

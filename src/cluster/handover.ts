@@ -18,8 +18,8 @@
  * @module
  */
 import type { JetStreamClient, KV, NatsConnection } from "nats";
-import type { Broker } from "../broker/broker.ts";
-import type { ClusterClaim } from "../broker/cluster_link.ts";
+import type { Logger } from "@logtape/logtape";
+import type { PeerClaim, PeerPort } from "../broker/peers.ts";
 import { identityOf, judgeOwner } from "../broker/session_owner.ts";
 import { type CatchUp, catchUp } from "./catch_up.ts";
 import type { Heartbeat } from "./heartbeat.ts";
@@ -54,7 +54,8 @@ export const ownerKey = (clientId: string) => `o.${escapeLevel(clientId)}`;
 export interface HandoverOptions {
   nc: NatsConnection;
   js: JetStreamClient;
-  broker: Broker;
+  port: PeerPort;
+  log: Logger;
   feed: StreamFeed;
   store: JetStreamStore;
   sessions: KV;
@@ -84,13 +85,13 @@ export class SessionHandover {
 
   /** Answers takeover requests addressed to this instance. */
   listen(): void {
-    const { nc, broker, instance } = this.#o;
+    const { nc, log, instance } = this.#o;
     answerTakeovers(nc, {
       instance,
       letGo: (clientId, identity) => this.#release(clientId, identity),
       // No answer: the asking node treats this one as gone and replays from its heartbeat.
       onError: (clientId, err) =>
-        broker.log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) }),
+        log.error("Takeover of {clientId} failed: {error}", { clientId, error: String(err) }),
     });
   }
 
@@ -114,7 +115,8 @@ export class SessionHandover {
     const feed = this.#o.feed;
     const resume = feed.hold();
     try {
-      const held = await this.#o.broker.member.releaseSession(clientId);
+      // The next owner reads the session once this resolves: its last state is stored first.
+      const held = await this.#o.port.release(clientId, "close");
       return { held, cursor: feed.position };
     } finally {
       resume();
@@ -123,10 +125,10 @@ export class SessionHandover {
 
   /** Whether this node keeps `clientId`'s session for another user than `identity` (session_owner.ts). */
   async #keepsForOwner(clientId: string, identity: string | null): Promise<boolean> {
-    const broker = this.#o.broker;
-    const session = broker.sessions.get(clientId);
+    const port = this.#o.port;
+    const session = port.held(clientId);
     if (session !== undefined) {
-      return judgeOwner(session.owner, identity, session.link !== null, broker.foreignSession) === "refuse";
+      return judgeOwner(session.owner, identity, session.online, port.foreignSession) === "refuse";
     }
     // Not in memory because its catch-up here failed: its stored record says whose it is.
     return this.#unfinished.has(clientId) && await this.#storedForOther(clientId, identity);
@@ -136,17 +138,17 @@ export class SessionHandover {
   async #storedForOther(clientId: string, identity: string | null): Promise<boolean> {
     const record = await this.#o.store.sessionRecord(clientId);
     if (record === undefined) return false;
-    return judgeOwner(record.username, identity, false, this.#o.broker.foreignSession) === "refuse";
+    return judgeOwner(record.username, identity, false, this.#o.port.foreignSession) === "refuse";
   }
 
   /**
-   * ClusterLink.claim: see the module comment. The session is adopted here (through
-   * ClusterMember), caught up; refused when it belongs to another user.
+   * PeerLink.claim: see the module comment. The session is adopted here (through the
+   * PeerPort), caught up; refused when it belongs to another user.
    */
-  async claim(clientId: string, clean: boolean, client: { username?: string }): Promise<ClusterClaim> {
-    const { broker, store } = this.#o;
+  async claim(clientId: string, clean: boolean, client: { username?: string }): Promise<PeerClaim> {
+    const { port, store } = this.#o;
     const identity = identityOf(client.username);
-    const local = broker.sessions.has(clientId);
+    const local = port.held(clientId) !== undefined;
     const taken = await this.#becomeOwner(clientId, identity);
     if (taken === "refused") return { refused: true };
     const { previous, from, revision } = taken;
@@ -161,7 +163,7 @@ export class SessionHandover {
     const loaded = await store.loadSession(clientId);
     if (loaded === undefined) return { refused: false };
     // Its client is connected nowhere now: its owner let go, or is gone.
-    const verdict = judgeOwner(loaded.session.username, identity, false, broker.foreignSession);
+    const verdict = judgeOwner(loaded.session.username, identity, false, port.foreignSession);
     // Deleted rather than caught up for nothing (the engine would discard it on attaching).
     if (verdict === "discard") {
       await store.commit([{ kind: "deleteSession", clientId }]);
@@ -185,7 +187,7 @@ export class SessionHandover {
     clientId: string,
     identity: string | null,
   ): Promise<{ previous: boolean; from?: number; revision: number } | "refused"> {
-    const { broker, sessions } = this.#o;
+    const { port, sessions } = this.#o;
     // The earliest replay point any owner answered with: an owner that let the session go in an
     // earlier attempt (whose compare-and-set then lost a race) answers "not held" the next time.
     let from: number | undefined;
@@ -195,7 +197,7 @@ export class SessionHandover {
       if (owner?.instance === this.#o.instance) {
         // Ours already. Not in memory: a catch-up here failed (it starts again from the same point,
         // and Clean Start deletes what is stored) or the session ended here; its record says whose it is.
-        const held = broker.sessions.has(clientId);
+        const held = port.held(clientId) !== undefined;
         if (!held && await this.#storedForOther(clientId, identity)) return "refused";
         const again = this.#unfinished.get(clientId) ?? owner.replayFrom;
         this.#unfinished.delete(clientId);
@@ -241,7 +243,7 @@ export class SessionHandover {
       // record still names this node with the replay point; whoever asks next replays from it.
       for (const a of adoptions) {
         if (a.from === undefined) continue;
-        this.#o.broker.member.forgetAdopted(a.loaded.session.clientId);
+        this.#o.port.forget(a.loaded.session.clientId);
         this.#unfinished.set(a.loaded.session.clientId, a.from);
       }
       throw err;
@@ -251,15 +253,8 @@ export class SessionHandover {
   }
 
   async #catchUp(adoptions: Adoption[], orphans: boolean): Promise<void> {
-    const { broker, feed, js, stream } = this.#o;
-    const replayed = await catchUp(adoptions, {
-      orphans,
-      member: broker.member,
-      feed,
-      js,
-      stream,
-      log: broker.log,
-    });
+    const { port, log, feed, js, stream } = this.#o;
+    const replayed = await catchUp(adoptions, { orphans, port, feed, js, stream, log });
     // Caught up: a later failure of this node replays from its own heartbeat only.
     await Promise.all(
       replayed.map((a) =>
@@ -280,7 +275,7 @@ export class SessionHandover {
    * messages keep being queued until its client returns. Returns how many were adopted.
    */
   async adoptOrphans(instance: string): Promise<number> {
-    const { broker, sessions, store } = this.#o;
+    const { port, sessions, store } = this.#o;
     const point = await this.#heartbeatCursor(instance);
     const keys = await retryTransient(() => this.#o.ownerKeys());
     const adoptions: Adoption[] = [];
@@ -293,7 +288,7 @@ export class SessionHandover {
       const from = Math.min(point ?? 0, owner.replayFrom ?? Infinity);
       // Fails when the client came back somewhere in the meantime: that node has it.
       const revision = await sessions.update(key, this.#ownerRecord(from), entry.revision).catch(() => 0);
-      if (revision === 0 || broker.sessions.has(clientId)) continue;
+      if (revision === 0 || port.held(clientId) !== undefined) continue;
       const loaded = await store.loadSession(clientId);
       if (loaded !== undefined) adoptions.push({ loaded, revision, from });
     }

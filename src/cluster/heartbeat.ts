@@ -10,7 +10,7 @@
  */
 import type { JetStreamManager, KV, NatsConnection } from "nats";
 import type { Logger } from "@logtape/logtape";
-import type { ClusterMember } from "../broker/cluster_member.ts";
+import type { PeerPort } from "../broker/peers.ts";
 import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
@@ -84,12 +84,12 @@ export class Heartbeats {
    * are adopted elsewhere while it may still hold them. Once it hears of it, it lets them all go
    * (their clients reconnect and find them, caught up, where they were adopted).
    */
-  async fenceIfDeclaredDead(member: ClusterMember, log: Logger): Promise<void> {
+  async fenceIfDeclaredDead(port: Pick<PeerPort, "releaseAll">, log: Logger): Promise<void> {
     if (this.#fenced) return;
     const marker = await this.#o.nodes.get(`dead.${this.#key}`);
     if (marker?.operation !== "PUT") return;
     this.#fenced = true;
-    const released = member.releaseAll();
+    const released = port.releaseAll();
     log.error(
       "Cluster: this node ({instance}) was cut off from NATS long enough to be taken as dead; its " +
         "{released} sessions were adopted elsewhere and are let go here. Restart this node.",

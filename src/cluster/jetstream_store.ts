@@ -1,9 +1,10 @@
 /**
- * The project's Store on JetStream KV, shared by every node: sessions (with their
+ * The project's store on JetStream KV, shared by every node: sessions (with their
  * subscriptions, queued and in-flight messages, inbound QoS 2 ids) in one bucket and
- * retained messages in another. Unlike the Deno KV store, load() returns no sessions:
- * a node holds only the sessions of clients that connect to it, and claims each one
- * from the bucket on CONNECT ({@link JetStreamStore.loadSession}).
+ * retained messages in another. A ClaimingStore: nothing is restored from it at start.
+ * A node holds only the sessions of clients that connect to it, and claims each one
+ * from the bucket on CONNECT ({@link JetStreamStore.loadSession}); every node follows
+ * the retained bucket with a watcher (cluster.ts).
  *
  * Key schema (every part escaped with the subject mapping, so any client id or topic fits):
  * `s.<client>` session · `sub.<client>.<filter>` · `out.<client>.<seq>` · `in.<client>.<packet id>`
@@ -16,14 +17,13 @@ import { eraseKey, listKeys } from "./bucket_keys.ts";
 import { GroupCommitter } from "../persistence/group_commit.ts";
 import { isSystemTopic } from "../protocol/topic.ts";
 import type {
+  ClaimingStore,
   LoadedSession,
   Mutation,
   OutboundEntry,
-  Store,
   StoredMessage,
   StoredSession,
   StoredSubscription,
-  StoreSnapshot,
 } from "../persistence/store.ts";
 import { retryTransient } from "./nats_retry.ts";
 import { decodeRecord, encodeRecord } from "./record_codec.ts";
@@ -39,8 +39,29 @@ export const sessionKeys = {
   children: (clientId: string) => ["sub", "out", "in"].map((kind) => `${kind}.${escapeLevel(clientId)}.*`),
 } as const;
 
+/**
+ * The buckets a {@link JetStreamStore} writes to (a ClusterNode makes them).
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "nats";
+ * import { JetStreamStore } from "../cluster_mod.ts";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
+ * const js = nc.jetstream();
+ * const store = new JetStreamStore({
+ *   sessions: await js.views.kv("mqtt_sessions", { history: 1, allow_direct: false }),
+ *   retained: await js.views.kv("mqtt_retained", { history: 1 }),
+ *   jsm: await nc.jetstreamManager(),
+ *   sessionsBucket: "mqtt_sessions",
+ * });
+ * await store.close();
+ * await nc.close();
+ * ```
+ */
 export interface JetStreamStoreOptions {
+  /** Sessions with their subscriptions, queues and inbound QoS 2 ids, and the owner records. */
   sessions: KV;
+  /** Retained messages, one key per topic. */
   retained: KV;
   /** Lists and erases session keys through the bucket's stream leader (bucket_keys.ts). */
   jsm: JetStreamManager;
@@ -57,7 +78,23 @@ export interface JetStreamStoreOptions {
   onRetry?: (err: unknown) => void;
 }
 
-export class JetStreamStore implements Store {
+/**
+ * The store the nodes of a cluster share, on JetStream KV: a ClaimingStore (see the
+ * module comment). A {@link ClusterNode} builds one; give it to the node's broker.
+ *
+ * @example
+ * ```ts ignore
+ * import { Broker } from "../mod.ts";
+ * import { ClusterNode } from "../cluster_mod.ts";
+ * const node = await ClusterNode.connect({ servers: ["nats://127.0.0.1:4222"], nodeId: "n1" });
+ * const broker = new Broker({ store: node.store });
+ * await broker.start();
+ * await broker.close();
+ * await node.close();
+ * ```
+ */
+export class JetStreamStore implements ClaimingStore {
+  /** Stored by JetStream: a QoS 1/2 acknowledgement waits for it. */
   readonly durable = true;
   readonly #sessions: KV;
   readonly #retained: KV;
@@ -66,6 +103,7 @@ export class JetStreamStore implements Store {
   /** Groups of writes that failed for good (after retrying); routing can no longer be called stored. */
   failures = 0;
 
+  /** A store on the buckets of `options`. */
   constructor(options: JetStreamStoreOptions) {
     this.#options = options;
     this.#sessions = options.sessions;
@@ -74,12 +112,8 @@ export class JetStreamStore implements Store {
     this.#committer = new GroupCommitter((m) => this.#write(m), { windowMs: 0, maxItems: 500 });
   }
 
+  /** The buckets are opened by the cluster node that builds the store: nothing to open here. */
   async open(): Promise<void> {}
-
-  /** Retained messages come from the cluster's watcher; sessions are claimed on CONNECT. */
-  load(): Promise<StoreSnapshot> {
-    return Promise.resolve({ sessions: [], retained: [] });
-  }
 
   commit(mutations: Mutation[]): Promise<void> {
     if (mutations.length === 0) return Promise.resolve();

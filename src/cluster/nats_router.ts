@@ -15,8 +15,8 @@
  * @module
  */
 import type { JetStreamClient, Msg, NatsConnection, Subscription } from "nats";
-import type { Broker } from "../broker/broker.ts";
 import type { CommitBatch } from "../broker/commit_batch.ts";
+import type { PeerPort } from "../broker/peers.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import { isSystemTopic } from "../protocol/topic.ts";
 import {
@@ -38,7 +38,7 @@ interface Held {
 export class NatsRouter {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
-  readonly #broker: Broker;
+  readonly #port: Pick<PeerPort, "deliver">;
   /** This process's identity on the wire: node id plus a per-start nonce. */
   readonly instance: string;
   readonly #held = new Map<string, Held>();
@@ -54,13 +54,13 @@ export class NatsRouter {
   publishRetries = 0;
   #onError: (err: unknown) => void;
 
-  constructor(nc: NatsConnection, js: JetStreamClient, broker: Broker, options: {
+  constructor(nc: NatsConnection, js: JetStreamClient, port: Pick<PeerPort, "deliver">, options: {
     instance: string;
     onError: (err: unknown) => void;
   }) {
     this.#nc = nc;
     this.#js = js;
-    this.#broker = broker;
+    this.#port = port;
     this.instance = options.instance;
     this.#onError = options.onError;
   }
@@ -145,7 +145,7 @@ export class NatsRouter {
     this.received++;
     try {
       const message = decodeMessage(msg.subject, msg.data, msg.headers);
-      this.#broker.member.routeRemote(message, group);
+      this.#port.deliver(message, { group });
     } catch (err) {
       // One bad message must not end the subscription that brought it.
       this.#onError(err);

@@ -9,7 +9,7 @@
  * @module
  */
 import { AckPolicy, DeliverPolicy, type JetStreamClient } from "nats";
-import type { MissedMessage } from "../broker/cluster_member.ts";
+import type { MissedMessage } from "../broker/peers.ts";
 import { TopicTree } from "../broker/topic_tree.ts";
 import type { QoS } from "../protocol/packet.ts";
 import { parseSharedFilter } from "../protocol/topic.ts";

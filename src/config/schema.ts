@@ -12,7 +12,16 @@
  * @module
  */
 
-/** How one key is checked, what it defaults to and what it means. */
+/**
+ * How one key is checked, what it defaults to and what it means.
+ *
+ * @example
+ * ```ts
+ * import type { Field } from "../mod.ts";
+ * const port: Field = { kind: "int", min: 0, max: 65535, default: 1883, doc: "Port to bind." };
+ * console.log(port.kind);
+ * ```
+ */
 export type Field =
   | { kind: "int"; min: number; max: number; default?: number; doc: string }
   | { kind: "bool"; default?: boolean; doc: string }
@@ -24,7 +33,16 @@ export type Field =
   | { kind: "list"; item: Field; doc: string; default?: readonly object[] }
   | { kind: "map"; value: Field; doc: string };
 
-/** A section: named keys, each with its own field. */
+/**
+ * A section: named keys, each with its own field.
+ *
+ * @example
+ * ```ts
+ * import type { ObjectField } from "../mod.ts";
+ * const section: ObjectField = { kind: "object", doc: "An example section.", fields: { on: { kind: "bool", default: false, doc: "Switch." } } };
+ * console.log(Object.keys(section.fields));
+ * ```
+ */
 export interface ObjectField {
   /** Sections are objects of keys. */
   kind: "object";
@@ -36,7 +54,15 @@ export interface ObjectField {
 
 const LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
-/** One listener (`listeners[]`). */
+/**
+ * One listener (`listeners[]`).
+ *
+ * @example
+ * ```ts
+ * import { listenerSchema } from "../mod.ts";
+ * console.log(listenerSchema.fields.port.default); // 1883
+ * ```
+ */
 export const listenerSchema = {
   kind: "object",
   doc: "One listener.",
@@ -169,7 +195,15 @@ export const bridgeSchema = {
   },
 } as const satisfies ObjectField;
 
-/** The whole configuration file, every key with its kind, range, default and meaning. */
+/**
+ * The whole configuration file, every key with its kind, range, default and meaning.
+ *
+ * @example
+ * ```ts
+ * import { configSchema } from "../mod.ts";
+ * console.log(Object.keys(configSchema.fields)); // the top-level sections
+ * ```
+ */
 export const configSchema = {
   kind: "object",
   doc: "Broker configuration.",
@@ -494,6 +528,14 @@ export const configSchema = {
 /**
  * The value a field describes once validated and completed with defaults. A QoS range
  * (0..2) stays a union of its three values; other integers are numbers.
+ *
+ * @example
+ * ```ts
+ * import { type Infer, listenerSchema } from "../mod.ts";
+ * type Listener = Infer<typeof listenerSchema>;
+ * const listener: Partial<Listener> = { type: "tcp", port: 1883 };
+ * console.log(listener.port);
+ * ```
  */
 export type Infer<F extends Field> = F extends { kind: "int" }
   ? F extends { min: 0; max: 2 } ? 0 | 1 | 2 : number
@@ -508,6 +550,14 @@ export type Infer<F extends Field> = F extends { kind: "int" }
 /**
  * The object a section's fields describe: a key with a `default`, a `required` key, a
  * section or a map is always present; any other key is optional.
+ *
+ * @example
+ * ```ts
+ * import type { InferSection } from "../mod.ts";
+ * const fields = { on: { kind: "bool", default: false, doc: "Switch." }, name: { kind: "string", doc: "Name." } } as const;
+ * const section: InferSection<typeof fields> = { on: true }; // name is optional: no default
+ * console.log(section.on);
+ * ```
  */
 export type InferSection<S extends ObjectField["fields"]> =
   & {
@@ -524,15 +574,42 @@ export type InferSection<S extends ObjectField["fields"]> =
     ]?: Infer<S[K]>;
   };
 
-/** The validated configuration with every default filled in. */
+/**
+ * The validated configuration with every default filled in.
+ *
+ * @example
+ * ```ts
+ * import type { BrokerConfig } from "../mod.ts";
+ * const persistence = (config: BrokerConfig) => config.persistence.type;
+ * console.log(typeof persistence);
+ * ```
+ */
 export type BrokerConfig = Infer<typeof configSchema>;
-/** One validated listener (`listeners[]`). */
+/**
+ * One validated listener (`listeners[]`).
+ *
+ * @example
+ * ```ts
+ * import type { ListenerConfig } from "../mod.ts";
+ * const address = (l: ListenerConfig) => `${l.type}://${l.host}:${l.port}`;
+ * console.log(typeof address);
+ * ```
+ */
 export type ListenerConfig = Infer<typeof listenerSchema>;
 /** One validated bridge (`bridges[]`). */
 export type BridgeConfig = Infer<typeof bridgeSchema>;
 /** One validated topic rule of a bridge (`bridges[].topics[]`). */
 export type BridgeTopicConfig = Infer<typeof bridgeTopicSchema>;
-/** A log level name, as `log.level` and `log.categories` take them. */
+/**
+ * A log level name, as `log.level` and `log.categories` take them.
+ *
+ * @example
+ * ```ts
+ * import type { LogLevelName } from "../mod.ts";
+ * const level: LogLevelName = "debug";
+ * console.log(level);
+ * ```
+ */
 export type LogLevelName = BrokerConfig["log"]["level"];
 
 /**

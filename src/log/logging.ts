@@ -18,7 +18,16 @@ import {
 } from "@logtape/logtape";
 import type { BrokerConfig } from "../config/schema.ts";
 
-/** The `log` section of the configuration: level, format, per-category levels, payload previews. */
+/**
+ * The `log` section of the configuration: level, format, per-category levels, payload previews.
+ *
+ * @example
+ * ```ts
+ * import type { LogConfig } from "../mod.ts";
+ * const log: Partial<LogConfig> = { level: "info", format: "json" };
+ * console.log(log.level);
+ * ```
+ */
 export type LogConfig = BrokerConfig["log"];
 
 const encoder = new TextEncoder();

@@ -18,7 +18,7 @@
  */
 import { deserialize, serialize } from "node:v8";
 import { CHUNK_SIZE } from "./kv_keys.ts";
-import { keySize, type KvOp, ownBytes, sizeBound } from "./kv_records.ts";
+import { joinChunks, keySize, type KvOp, ownBytes, sizeBound } from "./kv_records.ts";
 
 export const MAX_ATOMIC_MUTATIONS = 1000;
 /** Bytes per atomic, under KV's 800 KiB with room for what the size bounds miss. */
@@ -139,7 +139,7 @@ export async function replayJournals(kv: Deno.Kv): Promise<number> {
       if (part === undefined) throw new Error(`KV store: journal ${id} is missing chunk ${i}`);
       list.push(part);
     }
-    const entries = ownBytes(deserialize(concat(list)) as Entry[]);
+    const entries = ownBytes(deserialize(joinChunks(list)) as Entry[]);
     await applyLoose(kv, entries.map(([key, value]) => ({ key, value, size: sizeOf(key, value) })));
   }
   await applyLoose(kv, garbage);
@@ -148,14 +148,4 @@ export async function replayJournals(kv: Deno.Kv): Promise<number> {
 
 function sizeOf(key: Deno.KvKey, value: unknown): number {
   return keySize(key) + (value instanceof Uint8Array ? value.length + 24 : sizeBound(value));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

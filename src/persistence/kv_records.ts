@@ -196,7 +196,7 @@ export function decodeRecord(
     if (part === undefined) return undefined;
     parts.push(part);
   }
-  const bytes = concat(parts);
+  const bytes = joinChunks(parts);
   if ((value as { packed?: number }).packed !== undefined) return ownBytes(deserialize(bytes));
   if (kind !== "s" && kind !== "out" && kind !== "r") return value;
   const { chunks: _c, chunkBase: _b, ...rest } = value as { chunks: number; chunkBase?: number };
@@ -219,7 +219,8 @@ export function ownBytes<T>(value: T): T {
   return out as T;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+/** The chunks of one record as one array with a buffer of its own (a single chunk is copied too). */
+export function joinChunks(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0].slice();
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;

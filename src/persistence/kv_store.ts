@@ -43,12 +43,25 @@ import type {
   LoadedSession,
   Mutation,
   OutboundEntry,
-  Store,
+  SnapshotStore,
   StoredMessage,
   StoredSession,
   StoreSnapshot,
 } from "./store.ts";
 
+/**
+ * Where a {@link KvStore} keeps its state and how it groups writes.
+ *
+ * @example
+ * ```ts
+ * import { KvStore, type KvStoreOptions } from "../mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const options: KvStoreOptions = { path: `${dir}/broker.kv`, commitWindowMs: 2 };
+ * const store = new KvStore(options);
+ * await store.open();
+ * await store.close();
+ * ```
+ */
 export interface KvStoreOptions {
   /** KV file; undefined opens the platform default (e.g. on Deno Deploy). */
   path?: string;
@@ -67,6 +80,9 @@ export interface KvStoreOptions {
 }
 
 /**
+ * Broker state in Deno KV, for one broker (a lock keeps a second process off the file):
+ * everything is restored at start. Writes are grouped into few atomic commits.
+ *
  * @example
  * ```ts
  * import { Broker, KvStore } from "../mod.ts";
@@ -76,7 +92,7 @@ export interface KvStoreOptions {
  * await broker.close();
  * ```
  */
-export class KvStore implements Store {
+export class KvStore implements SnapshotStore {
   readonly durable = true;
   readonly #options: KvStoreOptions;
   #kv: Deno.Kv | undefined;
@@ -89,6 +105,7 @@ export class KvStore implements Store {
   /** Number of kv.atomic() commits performed (for tests and metrics). */
   atomics = 0;
 
+  /** A store on the KV file `options.path` (opened by {@link KvStore.open}). */
   constructor(options: KvStoreOptions = {}) {
     this.#options = options;
     this.#committer = new GroupCommitter((m) => this.#write(m), {
@@ -248,7 +265,7 @@ export class KvStore implements Store {
   /**
    * One client's session with its subscriptions, queue and inbound QoS 2 ids, or
    * undefined when none is stored: for broker instances that share one KV and take a
-   * session over from another (serverless isolates).
+   * session over from another (serverless isolates: SharedKvStore).
    */
   async loadSession(clientId: string): Promise<LoadedSession | undefined> {
     const key = await sessionKey(clientId);
@@ -257,6 +274,11 @@ export class KvStore implements Store {
     const part = key[1];
     const { sessions } = await this.#read([key, ["sub", part], ["out", part], ["in", part]], [record], false);
     return sessions[0];
+  }
+
+  /** The retained messages alone (serverless isolates load these at start, and no session). */
+  async loadRetained(): Promise<StoredMessage[]> {
+    return (await this.#read([["r"]], [], false)).retained;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * A Store that keeps state in memory: nothing survives the process. Useful for
- * tests, embedding, and brokers that need no durability.
+ * A SnapshotStore that keeps state in memory: nothing survives the process. Useful
+ * for tests, embedding, and brokers that need no durability.
  *
  * @module
  */
@@ -8,7 +8,7 @@ import type {
   LoadedSession,
   Mutation,
   OutboundEntry,
-  Store,
+  SnapshotStore,
   StoredMessage,
   StoredSession,
   StoredSubscription,
@@ -23,6 +23,8 @@ interface ClientState {
 }
 
 /**
+ * Broker state in memory, for one broker; a restart starts empty.
+ *
  * @example
  * ```ts
  * import { Broker, MemoryStore } from "../mod.ts";
@@ -31,7 +33,7 @@ interface ClientState {
  * await broker.close();
  * ```
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements SnapshotStore {
   readonly durable = false;
   readonly #clients = new Map<string, ClientState>();
   readonly #retained = new Map<string, StoredMessage>();

@@ -6,11 +6,21 @@
  */
 import { Reason } from "./packet.ts";
 
-/** A violation of the protocol by the peer: ends that one connection, never the broker. */
+/**
+ * A violation of the protocol by the peer: ends that one connection, never the broker.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError, Reason } from "../mod.ts";
+ * const err = new ProtocolError(Reason.MalformedPacket, "remaining length too long");
+ * console.log(err.reasonCode, err.message);
+ * ```
+ */
 export class ProtocolError extends Error {
   /** The v5 reason code to report: 0x81 Malformed Packet, 0x82 Protocol Error, 0x95 Packet Too Large, ... */
   readonly reasonCode: number;
 
+  /** An error with the reason code to report and a message for the logs. */
   constructor(reasonCode: number, message: string) {
     super(message);
     this.name = "ProtocolError";

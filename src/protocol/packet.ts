@@ -7,7 +7,15 @@
  * @module
  */
 
-/** Control packet type, the high nibble of the first byte of the fixed header. */
+/**
+ * Control packet type, the high nibble of the first byte of the fixed header.
+ *
+ * @example
+ * ```ts
+ * import { PacketType } from "../mod.ts";
+ * console.log(PacketType.PUBLISH); // 3
+ * ```
+ */
 export const PacketType = {
   CONNECT: 1,
   CONNACK: 2,
@@ -25,19 +33,65 @@ export const PacketType = {
   DISCONNECT: 14,
   AUTH: 15,
 } as const;
+/**
+ * One of the {@link PacketType} values.
+ *
+ * @example
+ * ```ts
+ * import { PacketType } from "../mod.ts";
+ * const type: PacketType = PacketType.SUBSCRIBE;
+ * console.log(type);
+ * ```
+ */
 export type PacketType = typeof PacketType[keyof typeof PacketType];
 
-/** The protocol level byte of CONNECT: 3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5.0. */
+/**
+ * The protocol level byte of CONNECT: 3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5.0.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolLevel } from "../mod.ts";
+ * console.log(ProtocolLevel.V5); // 5
+ * ```
+ */
 export const ProtocolLevel = {
   V3_1: 3,
   V3_1_1: 4,
   V5: 5,
 } as const;
+/**
+ * One of the {@link ProtocolLevel} values.
+ *
+ * @example
+ * ```ts
+ * import type { ProtocolLevel } from "../mod.ts";
+ * const level: ProtocolLevel = 4; // MQTT 3.1.1
+ * console.log(level);
+ * ```
+ */
 export type ProtocolLevel = typeof ProtocolLevel[keyof typeof ProtocolLevel];
 
+/**
+ * Quality of service: 0 at most once, 1 at least once, 2 exactly once.
+ *
+ * @example
+ * ```ts
+ * import type { QoS } from "../mod.ts";
+ * const qos: QoS = 1;
+ * console.log(qos);
+ * ```
+ */
 export type QoS = 0 | 1 | 2;
 
-/** MQTT 5 reason codes (also used internally for 3.x, then mapped to return codes). */
+/**
+ * MQTT 5 reason codes (also used internally for 3.x, then mapped to return codes).
+ *
+ * @example
+ * ```ts
+ * import { Reason } from "../mod.ts";
+ * console.log(Reason.NotAuthorized.toString(16)); // 87
+ * ```
+ */
 export const Reason = {
   Success: 0x00,
   NormalDisconnection: 0x00,
@@ -85,6 +139,7 @@ export const Reason = {
   SubscriptionIdentifiersNotSupported: 0xa1,
   WildcardSubscriptionsNotSupported: 0xa2,
 } as const;
+/** One of the {@link Reason} values. */
 export type Reason = typeof Reason[keyof typeof Reason];
 
 /** CONNACK return codes of MQTT 3.1 and 3.1.1. */
@@ -96,41 +151,79 @@ export const ConnackReturnCode = {
   BadUserNameOrPassword: 0x04,
   NotAuthorized: 0x05,
 } as const;
+/** One of the {@link ConnackReturnCode} values. */
 export type ConnackReturnCode = typeof ConnackReturnCode[keyof typeof ConnackReturnCode];
 
 /** SUBACK failure return code of MQTT 3.1.1. */
 export const SubackFailureV4 = 0x80;
 
-/** MQTT 5 properties, by name. Absent means "not present on the wire". */
+/**
+ * MQTT 5 properties, by name. Absent means "not present on the wire". Each carries the
+ * meaning the MQTT 5.0 specification gives the property of that name (section 2.2.2.2).
+ *
+ * @example
+ * ```ts
+ * import { Broker, type Properties } from "../mod.ts";
+ * const properties: Properties = { messageExpiryInterval: 60, userProperties: [["origin", "example"]] };
+ * const broker = new Broker();
+ * await broker.publish({ topic: "t", payload: "x", properties });
+ * await broker.close();
+ * ```
+ */
 export interface Properties {
+  /** 0: unspecified bytes; 1: UTF-8 text. */
   payloadFormatIndicator?: number;
+  /** Seconds after which an undelivered message is dropped. */
   messageExpiryInterval?: number;
+  /** The payload's content type (e.g. a MIME type). */
   contentType?: string;
+  /** Where a request's response should be published. */
   responseTopic?: string;
+  /** Ties a response to its request. */
   correlationData?: Uint8Array;
   /** Several in PUBLISH (one per matching subscription), at most one in SUBSCRIBE. */
   subscriptionIdentifiers?: number[];
+  /** Seconds a session outlives its connection (0xFFFFFFFF: never expires). */
   sessionExpiryInterval?: number;
+  /** The client id the server assigned (CONNACK). */
   assignedClientIdentifier?: string;
+  /** The keep-alive the server imposes (CONNACK). */
   serverKeepAlive?: number;
+  /** The enhanced authentication method (CONNECT, CONNACK, AUTH). */
   authenticationMethod?: string;
+  /** The data of an enhanced authentication step. */
   authenticationData?: Uint8Array;
+  /** 0: no reason strings or user properties on failures (CONNECT). */
   requestProblemInformation?: number;
+  /** Seconds the server waits before publishing the will (CONNECT will properties). */
   willDelayInterval?: number;
+  /** 1: the client asks for response information (CONNECT). */
   requestResponseInformation?: number;
+  /** A base for response topics (CONNACK). */
   responseInformation?: string;
+  /** Another server to use (CONNACK, DISCONNECT). */
   serverReference?: string;
+  /** A human-readable reason, for diagnostics only. */
   reasonString?: string;
+  /** How many QoS 1/2 publications the sender accepts unacknowledged. */
   receiveMaximum?: number;
+  /** The highest topic alias the sender accepts. */
   topicAliasMaximum?: number;
+  /** A number standing for the topic on this connection. */
   topicAlias?: number;
+  /** The highest QoS the server supports (CONNACK). */
   maximumQoS?: number;
+  /** 0: retained messages are not supported (CONNACK). */
   retainAvailable?: number;
   /** Name/value pairs, in wire order; names may repeat. */
   userProperties?: [string, string][];
+  /** The largest packet the sender accepts, in bytes. */
   maximumPacketSize?: number;
+  /** 0: wildcard filters are not supported (CONNACK). */
   wildcardSubscriptionAvailable?: number;
+  /** 0: subscription identifiers are not supported (CONNACK). */
   subscriptionIdentifiersAvailable?: number;
+  /** 0: shared subscriptions are not supported (CONNACK). */
   sharedSubscriptionAvailable?: number;
 }
 
@@ -275,13 +368,23 @@ export type Packet =
  * variable header plus payload (the "remaining length" bytes) lie: `bytes[start, end)`.
  * The framer hands out offsets rather than a view per packet; `body` is the view, made
  * when something asks for it.
+ *
+ * @example
+ * ```ts
+ * import { type Frame, PacketType } from "../mod.ts";
+ * const body = new Uint8Array(0);
+ * const pingreq: Frame = { header: PacketType.PINGREQ << 4, bytes: body, start: 0, end: 0, body };
+ * console.log(pingreq.header >> 4 === PacketType.PINGREQ);
+ * ```
  */
 export interface Frame {
   /** Packet type in the high nibble, flags in the low nibble. */
   readonly header: number;
   /** The buffer the body lies in. Valid only until the next read into the same buffer. */
   readonly bytes: Uint8Array;
+  /** Where the body starts in `bytes`. */
   readonly start: number;
+  /** Where the body ends in `bytes` (exclusive). */
   readonly end: number;
   /** The body as a view of `bytes`. */
   readonly body: Uint8Array;

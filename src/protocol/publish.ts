@@ -96,7 +96,23 @@ export function decodePublish(frame: Frame, level: ProtocolLevel, limits?: Prope
  */
 export const SHARED_PAYLOAD_MIN = 64 * 1024;
 
-/** An encoded PUBLISH that many subscribers can share. */
+/**
+ * An encoded PUBLISH that many subscribers can share: what the engine hands
+ * `Socket.writePublish`, a head and the payload it is followed by.
+ *
+ * @example
+ * ```ts
+ * import type { EncodedPublish } from "../mod.ts";
+ * // QoS 0 to topic "t" (no packet id) with a 2-byte payload.
+ * const encoded: EncodedPublish = {
+ *   head: Uint8Array.of(0x30, 0x05, 0x00, 0x01, 0x74),
+ *   headLength: 5,
+ *   packetIdOffset: -1,
+ *   payload: Uint8Array.of(0x68, 0x69),
+ * };
+ * console.log(encoded.headLength + encoded.payload.length); // 7 bytes on the wire
+ * ```
+ */
 export interface EncodedPublish {
   /**
    * Its first `headLength` bytes: fixed header, topic, packet id and properties; the remaining

@@ -5,9 +5,13 @@
  * closed and its session handed over through the shared store. What this can and
  * cannot guarantee is in docs/deploy.md.
  *
- * Loops are impossible by construction, not by filtering: a notice is posted only by
- * the onPublished hook, and messages received from peers are injected with
- * `Broker.routeFromPeer`, which runs no hook. BroadcastChannel never delivers a
+ * The bridge is one of the engine's two peer implementations (src/broker/peers.ts): the
+ * engine forwards to it what it accepts and asks it for a client's session on CONNECT;
+ * the bridge reaches the engine only through the PeerPort it is given.
+ *
+ * Loops are impossible by construction, not by filtering: a notice is posted only for
+ * what the engine forwards, and messages received from peers are delivered through the
+ * port, which runs no hook and forwards nothing. BroadcastChannel never delivers a
  * message to the object that posted it, so each instance sees each message once.
  *
  * Notices are posted in batches: Deno's in-process BroadcastChannel keeps only a few
@@ -19,11 +23,12 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Broker } from "../broker/broker.ts";
-import { stampExpiry } from "../broker/delivery.ts";
-import type { BrokerHook, HookClient, HookMessage } from "../broker/hooks.ts";
+import { type Broker, peersOf } from "../public_broker.ts";
+import type { HookClient } from "../broker/hooks.ts";
+import type { PeerClaim, PeerLink, PeerPort } from "../broker/peers.ts";
 import type { LoadedSession, StoredMessage } from "../persistence/store.ts";
 import { identityOf, judgeOwner } from "../broker/session_owner.ts";
+import type { SharedKvStore } from "./shared_kv_store.ts";
 
 /** A message routed by one instance, for the others' subscribers. */
 export interface PublishNotice {
@@ -65,18 +70,26 @@ export interface BridgeBatch {
   notices: BridgeNotice[];
 }
 
-/** Where sessions of clients served elsewhere are read from (the shared KV). */
-export interface SessionSource {
-  loadSession(clientId: string): Promise<LoadedSession | undefined>;
-}
-
+/**
+ * How a {@link BroadcastBridge} joins its instance to the others.
+ *
+ * @example
+ * ```ts
+ * import type { BroadcastBridgeOptions } from "../serverless_mod.ts";
+ * const options: BroadcastBridgeOptions = { channel: "my-app", releaseWaitMs: 500 };
+ * console.log(options.channel);
+ * ```
+ */
 export interface BroadcastBridgeOptions {
   /** The BroadcastChannel name the instances share (default "deno-mqtt"). */
   channel?: string;
   /** This instance's id in notices (default a random UUID). */
   instanceId?: string;
-  /** The shared store: sessions of clients that connected elsewhere before are taken from it. */
-  sessions?: SessionSource;
+  /**
+   * The shared store: sessions of clients that connected elsewhere before are taken from it,
+   * and the retained messages are loaded from it at start ({@link BroadcastBridge.ready}).
+   */
+  store?: SharedKvStore;
   /** How long to wait for the instance holding a session to release it (default 250 ms). */
   releaseWaitMs?: number;
 }
@@ -84,10 +97,20 @@ export interface BroadcastBridgeOptions {
 /** Batches posted at once within one millisecond before further notices wait for a timer. */
 const IMMEDIATE_POSTS_PER_MS = 2;
 
-/** Counters, for tests and the logs. */
+/**
+ * A bridge's counters, for tests and the logs ({@link BroadcastBridge.counts}).
+ *
+ * @example
+ * ```ts
+ * import type { BridgeCounts } from "../serverless_mod.ts";
+ * const lossy = (c: BridgeCounts) => c.lostBatches > 0;
+ * console.log(lossy({ sent: 1, received: 1, released: 0, lostBatches: 0 }));
+ * ```
+ */
 export interface BridgeCounts {
-  /** Notices posted and received. */
+  /** Notices posted. */
   sent: number;
+  /** Notices received. */
   received: number;
   /** Client ids given up to another instance. */
   released: number;
@@ -96,24 +119,26 @@ export interface BridgeCounts {
 }
 
 /**
- * A broker hook that links one broker to its peers over a BroadcastChannel.
+ * Links one broker to its peer instances over a BroadcastChannel.
  *
  * @example
  * ```ts
- * import { Broker } from "../broker/broker.ts";
+ * import { Broker } from "../mod.ts";
  * import { BroadcastBridge } from "./broadcast_bridge.ts";
  * const broker = new Broker();
- * const bridge = new BroadcastBridge(broker, { channel: "example" }); // registers itself
+ * const bridge = new BroadcastBridge(broker, { channel: "example" }); // links itself to the broker
  * await broker.start();
- * bridge.ready(); // handle what peers sent while the broker was starting
+ * await bridge.ready(); // handle what peers sent while the broker was starting
  * bridge.close();
  * await broker.close();
  * ```
  */
-export class BroadcastBridge implements BrokerHook {
+export class BroadcastBridge {
+  /** This instance's id in notices. */
   readonly instanceId: string;
+  /** Notices sent and received, sessions released, batches lost. */
   readonly counts: BridgeCounts = { sent: 0, received: 0, released: 0, lostBatches: 0 };
-  readonly #broker: Broker;
+  readonly #port: PeerPort;
   readonly #channel: BroadcastChannel;
   readonly #log = getLogger(["mqtt", "bridge"]);
   /** When each locally connected client id connected, to decide which of two connections is newer. */
@@ -127,39 +152,77 @@ export class BroadcastBridge implements BrokerHook {
   #windowPosts = 0;
   /** The last batch number seen from each peer. */
   readonly #lastSeq = new Map<string, number>();
-  readonly #sessions: SessionSource | undefined;
+  readonly #store: SharedKvStore | undefined;
   readonly #releaseWaitMs: number;
   /** Takeovers of this instance waiting for the previous holder's release, by client id. */
   readonly #releases = new Map<string, () => void>();
 
-  /** Opens the channel (buffering what arrives) and registers itself as a hook of `broker`. */
+  /**
+   * Opens the channel (buffering what arrives) and links `broker` to its peers through it
+   * (before the broker starts).
+   */
   constructor(broker: Broker, options: BroadcastBridgeOptions = {}) {
-    this.#broker = broker;
+    const { port, attach } = peersOf(broker);
+    this.#port = port;
     this.instanceId = options.instanceId ?? crypto.randomUUID();
-    this.#sessions = options.sessions;
+    this.#store = options.store;
     this.#releaseWaitMs = options.releaseWaitMs ?? 250;
     this.#channel = new BroadcastChannel(options.channel ?? "deno-mqtt");
     this.#channel.onmessage = (event: MessageEvent<BridgeBatch>) => this.#receive(event.data);
-    broker.use(this);
+    attach(this.#link());
+    // Which of two connections of one client id is newer is decided by when each was accepted.
+    broker.use({
+      onConnect: (client) => this.#connected(client),
+      onDisconnect: (client) => {
+        this.#connectedAt.delete(client.clientId);
+      },
+    });
+  }
+
+  /** What the engine asks of its peers (src/broker/peers.ts), over the channel. */
+  #link(): PeerLink {
+    return {
+      // Every instance routes what it accepts at once; its peers get a copy.
+      routing: "local",
+      // An isolate that stops leaves its sessions in KV, for their clients to claim elsewhere.
+      adoptsOrphans: false,
+      forward: (message) => this.#forward(message),
+      claim: (clientId, clean, client) => this.#claim(clientId, clean, client),
+      // Every message goes to every instance: there is no interest to route by.
+      settled: () => undefined,
+      interestChanged: () => {},
+      status: () => undefined,
+    };
   }
 
   /**
-   * Applies the notices that arrived during start-up, then applies them as they come.
-   * Opening the channel before the store is read means a retained message set while
-   * this instance was loading is not missed: its notice lands after the snapshot.
+   * Loads the retained messages from the shared store (after the broker started), then
+   * applies the notices that arrived meanwhile, and from then on applies them as they
+   * come. Opening the channel before the store is read means a retained message set
+   * while this instance was loading is not missed: its notice lands after the load.
    */
-  ready(): void {
+  async ready(): Promise<void> {
+    if (this.#store !== undefined) {
+      const now = this.#port.now();
+      for (const message of await this.#store.loadRetained()) {
+        if (message.expiresAt === undefined || message.expiresAt > now) {
+          this.#port.retainedChanged(message.topic, message);
+        }
+      }
+    }
     const pending = this.#pending ?? [];
     this.#pending = null;
     for (const batch of pending) this.#applyBatch(batch);
   }
 
+  /** Posts what is waiting and closes the channel. */
   close(): void {
     this.#flush();
     this.#channel.close();
   }
 
-  onPublished(client: HookClient | null, message: HookMessage): void {
+  /** A message this instance accepted, for the other instances' subscribers. */
+  #forward(message: StoredMessage): void {
     // The notice is cloned when its batch is posted, a little later. A QoS 0 payload may be a
     // view into a read buffer that is reused by then (and cloning a view clones all of its buffer):
     // copy it. A payload that fills its buffer is the broker's own copy.
@@ -171,19 +234,35 @@ export class BroadcastBridge implements BrokerHook {
       retain: message.retain,
     };
     if (message.properties !== undefined) stored.properties = { ...message.properties };
-    if (client !== null) stored.origin = client.clientId;
+    if (message.origin !== undefined) stored.origin = message.origin;
     this.#post({ kind: "publish", from: this.instanceId, message: stored });
   }
 
-  onConnect(client: HookClient): void {
-    const at = this.#broker.clock.now();
+  #connected(client: HookClient): void {
+    const at = this.#port.now();
     this.#connectedAt.set(client.clientId, at);
     const identity = identityOf(client.username);
     this.#post({ kind: "takeover", from: this.instanceId, clientId: client.clientId, at, identity });
   }
 
-  onDisconnect(client: HookClient): void {
-    this.#connectedAt.delete(client.clientId);
+  /**
+   * PeerLink.claim: a session this instance does not hold may be in the shared store, and held
+   * by another instance (see {@link #load}); it is adopted here unless it belongs to another user,
+   * which refuses the CONNECT. A session held here is judged by the engine when it attaches it.
+   */
+  async #claim(clientId: string, clean: boolean, client: { username?: string }): Promise<PeerClaim> {
+    const port = this.#port;
+    if (port.held(clientId) !== undefined) return { refused: false };
+    const loaded = await this.#load(clientId, clean, client);
+    // Another connection may have created the session while the store was read.
+    if (loaded === undefined || port.held(clientId) !== undefined) return { refused: false };
+    const identity = identityOf(client.username);
+    if (judgeOwner(loaded.session.username, identity, true, port.foreignSession) !== "resume") {
+      return { refused: true };
+    }
+    // With Clean Start the engine discards it when it attaches the CONNECT, which deletes the stored copy.
+    port.adopt(loaded);
+    return { refused: false };
   }
 
   /**
@@ -194,24 +273,25 @@ export class BroadcastBridge implements BrokerHook {
    * A copy stored for another user is returned without announcing anything: the broker
    * refuses the CONNECT, and the instance serving that user keeps its connection.
    */
-  async loadSession(
+  async #load(
     clientId: string,
     clean: boolean,
-    client: { username?: string } = {},
+    client: { username?: string },
   ): Promise<LoadedSession | undefined> {
-    if (this.#sessions === undefined) return undefined;
+    const store = this.#store;
+    if (store === undefined) return undefined;
     const identity = identityOf(client.username);
-    const first = await this.#sessions.loadSession(clientId);
+    const first = await store.loadSession(clientId);
     if (first !== undefined && judgeOwner(first.session.username, identity, true, "refuse") === "refuse") {
       return first;
     }
     const release = this.#awaitRelease(clientId);
     try {
-      const at = this.#broker.clock.now();
+      const at = this.#port.now();
       this.#post({ kind: "takeover", from: this.instanceId, clientId, at, identity });
       // With Clean Start the copy is only read to be deleted: its contents do not matter.
       if (first === undefined || clean) return first;
-      return await release.within(this.#releaseWaitMs) ? await this.#sessions.loadSession(clientId) : first;
+      return await release.within(this.#releaseWaitMs) ? await store.loadSession(clientId) : first;
     } finally {
       release.cancel();
     }
@@ -293,17 +373,22 @@ export class BroadcastBridge implements BrokerHook {
 
   #deliver(message: StoredMessage): void {
     // Expiry restarts from the arrival here: peers' clocks are not assumed to agree.
-    stampExpiry(message, this.#broker.clock);
-    this.#broker.routeFromPeer(message).catch((err) =>
+    const expiry = message.properties?.messageExpiryInterval;
+    if (expiry !== undefined) message.expiresAt = this.#port.now() + expiry * 1000;
+    this.#port.deliver(message).catch((err) =>
       this.#log.error("Message from a peer instance failed: {error}", { error: String(err) })
     );
+    // The publishing instance stored the retained copy: the retained set here follows it.
+    if (message.retain) {
+      this.#port.retainedChanged(message.topic, message.payload.length === 0 ? undefined : message);
+    }
   }
 
   /** Whether this instance holds the notice's client id for another identity than the notice's. */
   #keepsForOwner(notice: TakeoverNotice): boolean {
-    const session = this.#broker.sessions.get(notice.clientId);
+    const session = this.#port.held(notice.clientId);
     if (notice.identity === undefined || session === undefined) return false;
-    return judgeOwner(session.owner, notice.identity, session.link !== null, "refuse") === "refuse";
+    return judgeOwner(session.owner, notice.identity, session.online, "refuse") === "refuse";
   }
 
   /**
@@ -321,7 +406,8 @@ export class BroadcastBridge implements BrokerHook {
       return;
     }
     this.#connectedAt.delete(notice.clientId);
-    this.#broker.releaseSession(notice.clientId).then(
+    // The newer connection's instance may be writing the session already: nothing more is written here.
+    this.#port.release(notice.clientId, "detach").then(
       (released) => {
         if (!released) return;
         this.counts.released++;

@@ -6,12 +6,22 @@
  *
  * @module
  */
-import { Broker } from "../broker/broker.ts";
+import { Broker } from "../public_broker.ts";
 import type { BrokerOptions } from "../broker/options.ts";
 import { upgradeToMqtt } from "../transport/websocket.ts";
 import { BroadcastBridge } from "./broadcast_bridge.ts";
 import { SharedKvStore } from "./shared_kv_store.ts";
 
+/**
+ * Where a serverless instance keeps its state and how it serves.
+ *
+ * @example
+ * ```ts
+ * import type { ServerlessOptions } from "../serverless_mod.ts";
+ * const options: ServerlessOptions = { path: "/mqtt", channel: "my-app", broker: { limits: { maxConnections: 1000 } } };
+ * console.log(options.path);
+ * ```
+ */
 export interface ServerlessOptions {
   /** KV file; undefined opens the host's default KV (`Deno.openKv()`), as on Deno Deploy. */
   kvPath?: string;
@@ -25,9 +35,22 @@ export interface ServerlessOptions {
   broker?: Omit<BrokerOptions, "store">;
 }
 
-/** A started serverless broker: hand its `fetch` to the host. */
+/**
+ * A started serverless broker: hand its `fetch` to the host.
+ *
+ * @example
+ * ```ts
+ * import { startServerless } from "../serverless_mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const app = await startServerless({ kvPath: `${dir}/mqtt.kv`, channel: "doc-example" });
+ * console.log(app.broker.admin.sizes().sessions, app.bridge.instanceId);
+ * await app.close();
+ * ```
+ */
 export interface ServerlessBroker {
+  /** This isolate's broker. */
   readonly broker: Broker;
+  /** This isolate's link to the other isolates. */
   readonly bridge: BroadcastBridge;
   /** Answers one HTTP request: MQTT over WebSocket on the path, a short text elsewhere. */
   fetch(req: Request, info?: Deno.ServeHandlerInfo): Response;
@@ -58,23 +81,21 @@ function remoteAddressOf(info: Deno.ServeHandlerInfo | undefined): string {
 export async function startServerless(options: ServerlessOptions = {}): Promise<ServerlessBroker> {
   const path = options.path ?? "/mqtt";
   const store = new SharedKvStore({ path: options.kvPath, kv: options.kv });
+  // Isolates have little memory and every forwarded message is cloned once per peer.
+  const mqtt = { maxPacketSize: 1024 * 1024, ...options.broker?.mqtt };
   // Durable: a QoS 1/2 acknowledgement waits for KV, as on the program's default.
-  const broker = new Broker({
-    durability: "durable",
-    ...options.broker,
-    // Isolates have little memory and every forwarded message is cloned once per peer.
-    mqtt: { maxPacketSize: 1024 * 1024, ...options.broker?.mqtt },
-    store,
-  });
-  const bridge = new BroadcastBridge(broker, { channel: options.channel, sessions: store });
+  const broker = new Broker({ durability: "durable", ...options.broker, mqtt, store });
+  const bridge = new BroadcastBridge(broker, { channel: options.channel, store });
   try {
     await broker.start();
+    await bridge.ready();
   } catch (err) {
     bridge.close();
     throw err;
   }
-  bridge.ready();
   const name = `serverless:${path}`;
+  // Framed at the configured size; a lower limits.maxPartialPacketBytes is enforced by the engine.
+  const maxPacketSize = mqtt.maxPacketSize;
   return {
     broker,
     bridge,
@@ -86,7 +107,7 @@ export async function startServerless(options: ServerlessOptions = {}): Promise<
         const remoteAddress = remoteAddressOf(info);
         return upgradeToMqtt(
           req,
-          { path, name, remoteAddress, framing: { maxPacketSize: broker.mqtt.maxPacketSize } },
+          { path, name, remoteAddress, framing: { maxPacketSize } },
           (s) => broker.handle(s),
         );
       } catch {

@@ -9,7 +9,18 @@
  * @module
  */
 
-/** One listener's transport counters (the `/metrics` listener families). */
+/**
+ * One listener's transport counters (the `/metrics` listener families).
+ *
+ * @example
+ * ```ts
+ * import { Broker } from "../mod.ts";
+ * const broker = new Broker();
+ * const listener = await broker.listen({ type: "tcp", host: "127.0.0.1", port: 0 });
+ * console.log(listener.stats?.open, listener.stats?.refused);
+ * await broker.close();
+ * ```
+ */
 export class ListenerStats {
   /** Sockets open now, from accept to close, at any stage. */
   open = 0;
@@ -26,6 +37,7 @@ export class ListenerStats {
   /** Connections closed because their handshake stage outlived the connect timeout. */
   handshakeTimeouts = 0;
 
+  /** Counters of the listener `name` of `type` (tcp, tls, ws, wss). */
   constructor(readonly name: string, readonly type: string) {}
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Broker } from "../broker/broker.ts";
+import type { Engine } from "../broker/broker.ts";
 import type { ListenerConfig } from "../config/schema.ts";
 import type { FrameSplitterOptions } from "../protocol/frame_stream.ts";
 import { ReceiveBudget } from "../protocol/receive_budget.ts";
@@ -17,7 +17,18 @@ import { listenTcp } from "./tcp.ts";
 import { listenTls, type TlsSettings, validateCaBundle, validateCertificatePair } from "./tls.ts";
 import { listenWebSocket } from "./websocket_listener.ts";
 
-/** A running listener of any type. */
+/**
+ * A running listener of any type.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type Listener } from "../mod.ts";
+ * const broker = new Broker();
+ * const listener: Listener = await broker.listen({ type: "tcp", host: "127.0.0.1", port: 0 });
+ * console.log(listener.name, listener.port);
+ * await broker.close();
+ * ```
+ */
 export interface Listener {
   /** `tcp`, `tls`, `ws` or `wss`. */
   readonly type: string;
@@ -38,7 +49,7 @@ export interface Listener {
  * one receive budget, which all the listeners of a broker share (so it is made once).
  * Kept by reference: a reload that changes the limits updates it for new connections.
  */
-export function framingOptions(broker: Pick<Broker, "mqtt" | "limits">): FrameSplitterOptions {
+export function framingOptions(broker: Pick<Engine, "mqtt" | "limits">): FrameSplitterOptions {
   return {
     maxPacketSize: broker.mqtt.maxPacketSize,
     maxFirstPacketSize: broker.limits.maxConnectSize,

@@ -18,13 +18,34 @@ import type { EncodedPublish } from "../protocol/publish.ts";
  * to be promoted out of the young generation, and major GCs then stalled delivery for
  * hundreds of milliseconds (docs/benchmarks.md). Web Streams remain the interface where
  * users hand the broker bytes (`streamSocket`).
+ *
+ * @example
+ * ```ts
+ * import type { Frame, FrameSource } from "../mod.ts";
+ * const batches: Frame[][] = [[{ header: 0xc0, body: new Uint8Array(0) }]]; // one PINGREQ
+ * const source: FrameSource = { next: () => Promise.resolve(batches.shift() ?? null) };
+ * console.log((await source.next())?.length); // 1
+ * ```
  */
 export interface FrameSource {
   /** The next non-empty batch, or null once the peer has ended. Rejects on malformed input. */
   next(): Promise<Frame[] | null>;
 }
 
-/** One client connection as the engine sees it. */
+/**
+ * One client connection as the engine sees it.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type Socket, streamSocket } from "../mod.ts";
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const socket: Socket = streamSocket({ readable: up.readable, writable: down.writable }, { remoteAddress: "pipe" });
+ * const broker = new Broker();
+ * broker.handle(socket);
+ * await broker.close();
+ * ```
+ */
 export interface Socket {
   /** "host:port" of the peer (after PROXY protocol, the real client). */
   readonly remoteAddress: string;

@@ -10,15 +10,43 @@ import type { FrameSource, Socket } from "./socket.ts";
 import type { Frame } from "../protocol/packet.ts";
 import { writerSocket } from "./writer_socket.ts";
 
-/** A pair of byte streams, e.g. a `Deno.Conn` or one end of a TransformStream pair. */
+/**
+ * A pair of byte streams, e.g. a `Deno.Conn` or one end of a TransformStream pair.
+ *
+ * @example
+ * ```ts
+ * import { Broker, type DuplexStream } from "../mod.ts";
+ * const toBroker = new TransformStream<Uint8Array, Uint8Array>();
+ * const toClient = new TransformStream<Uint8Array, Uint8Array>();
+ * const serverSide: DuplexStream = { readable: toBroker.readable, writable: toClient.writable };
+ * const broker = new Broker();
+ * broker.handle(serverSide);
+ * await broker.close();
+ * ```
+ */
 export interface DuplexStream {
+  /** Bytes from the client. Each chunk must be fresh: the broker may keep views into it. */
   readable: ReadableStream<Uint8Array>;
+  /** Bytes to the client. */
   writable: WritableStream<Uint8Array>;
 }
 
+/**
+ * How {@link streamSocket} describes the connection to the broker.
+ *
+ * @example
+ * ```ts
+ * import type { StreamSocketOptions } from "../mod.ts";
+ * const options: StreamSocketOptions = { remoteAddress: "worker-7", listener: "in-process", maxPacketSize: 65536 };
+ * console.log(options.listener);
+ * ```
+ */
 export interface StreamSocketOptions {
+  /** Where the client is, as logs and hooks show it (default "stream"). */
   remoteAddress?: string;
+  /** The listener name logs and metrics show (default "stream"). */
   listener?: string;
+  /** Packets larger than this (bytes) are refused while framing (default: the protocol's maximum). */
   maxPacketSize?: number;
   /** See {@link Socket.internal}. */
   internal?: boolean;

@@ -1,10 +1,11 @@
 /**
  * Helpers for bridge tests: a server from inline YAML, an in-process collector
- * of the messages a broker routes, and polling with a deadline.
+ * of the messages a broker routes, and a wait for the bridges to connect.
  */
-import type { Broker } from "../../src/broker/broker.ts";
+import type { Broker } from "../../src/public_broker.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 import { type Server, startServer } from "../../src/server.ts";
+import { waitFor } from "./wait_for.ts";
 
 /** Starts a server (memory store, no $SYS interval noise) from YAML that may add bridges. */
 export function serverFrom(yaml: string): Promise<Server> {
@@ -13,7 +14,10 @@ export function serverFrom(yaml: string): Promise<Server> {
 }
 
 /** Collects "topic payload" lines of every message routed to `filter`, in-process. */
-export function collect(broker: Broker, filter: string): { lines: string[]; stop(): Promise<void> } {
+export function collect(
+  broker: Pick<Broker, "subscribe">,
+  filter: string,
+): { lines: string[]; stop(): Promise<void> } {
   const lines: string[] = [];
   const stream = broker.subscribe(filter);
   const reader = stream.getReader();
@@ -32,15 +36,6 @@ export function collect(broker: Broker, filter: string): { lines: string[]; stop
       await pumping;
     },
   };
-}
-
-/** Polls `check` until it is true; throws with `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Waits until every bridge of `server` is connected. */

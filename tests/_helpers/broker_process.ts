@@ -80,12 +80,36 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerPro
     (options.yaml ?? "persistence:\n  type: memory\n");
   const config = `${dir}/broker.yaml`;
   await Deno.writeTextFile(config, yaml);
-  const args = ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...(options.args ?? [])];
+  const args = mainArgs(config, options.args);
   // nice execs the program, so the child's pid (and kill()) is the broker's own.
   if (options.niceness !== undefined) {
     return await launch("nice", ["-n", String(options.niceness), Deno.execPath(), ...args], { port, dir });
   }
   return await launch(Deno.execPath(), args, { port, dir });
+}
+
+/**
+ * Runs main.ts with `yaml` as its whole configuration under a lowered open-file limit
+ * (`ulimit -n`), in a fresh directory, and waits until `port` accepts.
+ */
+export async function startLimitedBroker(
+  yaml: string,
+  options: { port: number; openFiles: number },
+): Promise<BrokerProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "mqtt-limited-" });
+  const config = `${dir}/broker.yaml`;
+  await Deno.writeTextFile(config, yaml);
+  // sh execs deno ("$0" and its arguments), so the child's pid (and its /proc entries) are the broker's own.
+  const script = `ulimit -n ${options.openFiles} && exec "$0" "$@"`;
+  return await launch("sh", ["-c", script, Deno.execPath(), ...mainArgs(config)], {
+    port: options.port,
+    dir,
+  });
+}
+
+/** `deno` arguments that run main.ts on `config`. */
+function mainArgs(config: string, extra: string[] = []): string[] {
+  return ["run", "--unstable-kv", "-A", `${root}main.ts`, "--config", config, ...extra];
 }
 
 /**

@@ -4,7 +4,7 @@
  * has elected its meta leader and answers. A server can be killed (SIGKILL) and
  * started again on the same ports and store directory.
  */
-import { connect } from "nats";
+import { connect, type NatsConnection } from "nats";
 import { freePort } from "./broker_process.ts";
 
 export const NATS_SERVER = "/usr/sbin/nats-server";
@@ -103,4 +103,27 @@ async function waitForJetStream(urls: string[], timeoutMs: number): Promise<void
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/**
+ * A test against one NATS server with JetStream, through a connection to it that is closed
+ * (and the server stopped) afterwards; skipped with a warning where nats-server is missing.
+ */
+export function natsTest(name: string, fn: (nc: NatsConnection, t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: !hasNatsServer(`"${name}"`),
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn(t) {
+      const nats = await startNatsCluster(1);
+      const nc = await connect({ servers: nats.urls });
+      try {
+        await fn(nc, t);
+      } finally {
+        await nc.close();
+        await nats.stop();
+      }
+    },
+  });
 }

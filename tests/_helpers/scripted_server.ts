@@ -4,22 +4,18 @@
  * the bridge's MQTT client against exact server behaviour (refusals, windows,
  * out-of-order acknowledgements).
  */
-import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
-import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
+import { encodePacket } from "../../src/protocol/codec.ts";
 import type { Packet, ProtocolLevel } from "../../src/protocol/packet.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import { memorySocketPair } from "./memory_socket.ts";
-import type { PacketOf } from "./test_client.ts";
+import { type PacketOf, PacketQueue } from "./packet_queue.ts";
 
 export class ScriptedServer {
   level: ProtocolLevel;
   /** The client's end, to hand to the code under test. */
   readonly socket: Socket;
   readonly #raw: ReturnType<typeof memorySocketPair>["client"];
-  readonly #splitter = new FrameSplitter();
-  readonly #received: Packet[] = [];
-  #closed = false;
-  #wake: () => void = () => {};
+  readonly #queue = new PacketQueue();
 
   constructor(level: ProtocolLevel = 5) {
     this.level = level;
@@ -35,16 +31,14 @@ export class ScriptedServer {
     for (;;) {
       const chunk = await this.#raw.read();
       if (chunk === null) break;
-      for (const frame of this.#splitter.push(chunk)) this.#received.push(decodePacket(frame, this.level));
-      this.#wake();
+      this.#queue.receive(chunk, this.level);
     }
-    this.#closed = true;
-    this.#wake();
+    this.#queue.end("closed by the client");
   }
 
   /** Whether the client closed the connection. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#queue.ending !== undefined;
   }
 
   /** Sends a packet to the client. */
@@ -53,27 +47,13 @@ export class ScriptedServer {
   }
 
   /** The next packet the client sent (CONNECT decodes at its own level). */
-  async next(timeoutMs = 2000): Promise<Packet> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#received.length === 0) {
-      if (this.#closed) throw new Error("the client closed the connection");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("no packet from the client in time");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-    return this.#received.shift()!;
+  next(timeoutMs = 2000): Promise<Packet> {
+    return this.#queue.next(timeoutMs);
   }
 
   /** The next packet, which must be of `type`. */
-  async expect<T extends Packet["type"]>(type: T, timeoutMs?: number): Promise<PacketOf<T>> {
-    const packet = await this.next(timeoutMs);
-    if (packet.type !== type) throw new Error(`expected packet type ${type}, got ${packet.type}`);
-    return packet as PacketOf<T>;
+  expect<T extends Packet["type"]>(type: T, timeoutMs = 2000): Promise<PacketOf<T>> {
+    return this.#queue.expect(type, timeoutMs);
   }
 
   /** True when the client sends nothing for `ms`. */

@@ -32,13 +32,16 @@ export async function recordClientHello(): Promise<Uint8Array> {
   return buf.slice(0, n);
 }
 
-/** Resolves with the time until `conn` is closed by the peer (EOF or reset). */
-async function timeUntilClosed(conn: Deno.Conn, start: number): Promise<number> {
+/**
+ * Reads (and drops) what the server sends until it closes `conn` (EOF or a reset, or the
+ * staller's own close()); resolves with the milliseconds from `start` until then.
+ */
+export async function msUntilClosed(conn: Deno.Conn, start = performance.now()): Promise<number> {
   const buf = new Uint8Array(4096);
   try {
     while (await conn.read(buf) !== null) { /* what the server says before closing */ }
   } catch {
-    // reset by the server, or closed by close() below
+    // reset by the server, or closed by close()
   }
   return performance.now() - start;
 }
@@ -48,7 +51,7 @@ export async function silentStaller(port: number, first?: Uint8Array): Promise<S
   const start = performance.now();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   if (first) await conn.write(first);
-  return { closed: timeUntilClosed(conn, start), close: () => closeQuietly(conn) };
+  return { closed: msUntilClosed(conn, start), close: () => closeQuietly(conn) };
 }
 
 /** Sends `request` one byte every `intervalMs`, repeating it forever. */
@@ -61,7 +64,7 @@ export async function tricklingStaller(port: number, request: string, intervalMs
     () => conn.write(bytes.subarray(i % bytes.length, (i++ % bytes.length) + 1)).catch(() => {}),
     intervalMs,
   );
-  const closed = timeUntilClosed(conn, start).finally(() => clearInterval(timer));
+  const closed = msUntilClosed(conn, start).finally(() => clearInterval(timer));
   return {
     closed,
     close: () => {
@@ -89,10 +92,4 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // already closed
   }
-}
-
-/** A WebSocket upgrade request for MQTT on `path`. */
-export function upgradeRequest(path = "/mqtt"): string {
-  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
 }

@@ -3,10 +3,8 @@
  * in-memory socket pair, sends typed packets (or raw bytes) and awaits the
  * broker's replies decoded, with a timeout so a missing reply fails fast.
  */
-import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
-import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
+import { encodePacket } from "../../src/protocol/codec.ts";
 import {
-  type AckPacket,
   type ConnackPacket,
   type ConnectPacket,
   type Packet,
@@ -17,16 +15,18 @@ import {
   type SubackPacket,
   type SubscriptionRequest,
 } from "../../src/protocol/packet.ts";
-import type { Broker } from "../../src/broker/broker.ts";
-import { memorySocketPair } from "./memory_socket.ts";
+import type { Socket } from "../../src/transport/socket.ts";
 
-/** The packet interface for a packet type (the four acknowledgements share one). */
-export type PacketOf<T extends Packet["type"]> = T extends AckPacket["type"] ? AckPacket
-  : Extract<Packet, { type: T }>;
+/** A broker or an engine: anything that serves a socket. */
+type Served = { handle(socket: Socket): void };
+import { memorySocketPair } from "./memory_socket.ts";
+import { type PacketOf, PacketQueue } from "./packet_queue.ts";
 
 export interface ConnectOptions extends Partial<Omit<ConnectPacket, "type">> {
   /** How long to wait for a reply before failing, in ms. */
   timeoutMs?: number;
+  /** The address the broker sees the client at (default 127.0.0.1:50000). */
+  remoteAddress?: string;
 }
 
 const encoder = new TextEncoder();
@@ -35,14 +35,11 @@ const decoder = new TextDecoder();
 export class TestClient {
   readonly level: ProtocolLevel;
   readonly #client: ReturnType<typeof memorySocketPair>["client"];
-  readonly #splitter = new FrameSplitter();
-  readonly #received: Packet[] = [];
-  #waiter: (() => void) | null = null;
-  #ended = false;
+  readonly #queue = new PacketQueue();
   #nextId = 1;
   readonly timeoutMs: number;
 
-  private constructor(broker: Broker, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
+  private constructor(broker: Served, level: ProtocolLevel, timeoutMs: number, remoteAddress: string) {
     this.level = level;
     this.timeoutMs = timeoutMs;
     const { socket, client } = memorySocketPair({ remoteAddress });
@@ -53,7 +50,7 @@ export class TestClient {
 
   /** Opens a connection and sends nothing yet. */
   static open(
-    broker: Broker,
+    broker: Served,
     level: ProtocolLevel = 4,
     timeoutMs = 2000,
     remoteAddress = "127.0.0.1:50000",
@@ -63,11 +60,11 @@ export class TestClient {
 
   /** Opens a connection, sends CONNECT and returns the client with the CONNACK. */
   static async connect(
-    broker: Broker,
+    broker: Served,
     options: ConnectOptions = {},
   ): Promise<{ client: TestClient; connack: ConnackPacket }> {
     const level = options.protocolLevel ?? 4;
-    const client = TestClient.open(broker, level, options.timeoutMs);
+    const client = TestClient.open(broker, level, options.timeoutMs, options.remoteAddress);
     client.send({
       type: PacketType.CONNECT,
       protocolName: level === 3 ? "MQIsdp" : "MQTT",
@@ -89,19 +86,9 @@ export class TestClient {
     for (;;) {
       const chunk = await this.#client.read();
       if (chunk === null) break;
-      for (const frame of this.#splitter.push(chunk)) {
-        this.#received.push(decodePacket(frame, this.level));
-      }
-      this.#wake();
+      this.#queue.receive(chunk, this.level);
     }
-    this.#ended = true;
-    this.#wake();
-  }
-
-  #wake(): void {
-    const waiter = this.#waiter;
-    this.#waiter = null;
-    waiter?.();
+    this.#queue.end("closed");
   }
 
   send(packet: Packet): void {
@@ -113,51 +100,29 @@ export class TestClient {
   }
 
   /** The next packet from the broker; rejects on timeout or when the connection ends first. */
-  async next(timeoutMs = this.timeoutMs): Promise<Packet> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#received.length === 0) {
-      if (this.#ended) throw new Error("connection closed while waiting for a packet");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no packet within ${timeoutMs} ms`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-    return this.#received.shift()!;
+  next(timeoutMs = this.timeoutMs): Promise<Packet> {
+    return this.#queue.next(timeoutMs);
   }
 
   /** The next packet, which must be of `type`. */
-  async expect<T extends Packet["type"]>(type: T, timeoutMs?: number): Promise<PacketOf<T>> {
-    const packet = await this.next(timeoutMs);
-    if (packet.type !== type) {
-      throw new Error(
-        `expected packet type ${type}, got ${packet.type}: ${JSON.stringify(packet, replacer)}`,
-      );
-    }
-    return packet as PacketOf<T>;
+  expect<T extends Packet["type"]>(type: T, timeoutMs = this.timeoutMs): Promise<PacketOf<T>> {
+    return this.#queue.expect(type, timeoutMs);
   }
 
   /** Resolves true if no packet arrives within `ms`. */
   async silentFor(ms = 50): Promise<boolean> {
     await new Promise((r) => setTimeout(r, ms));
-    return this.#received.length === 0;
+    return this.#queue.pending.length === 0;
   }
 
   /** Resolves once the broker closed the connection (rejects after the timeout). */
   async closedByBroker(timeoutMs = this.timeoutMs): Promise<Packet[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#ended) {
-      if (Date.now() > deadline) throw new Error("connection still open");
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return this.#received.splice(0);
+    if (await this.#queue.waitEnded(timeoutMs) === undefined) throw new Error("connection still open");
+    return this.#queue.takeAll();
   }
 
   get isClosed(): boolean {
-    return this.#ended;
+    return this.#queue.ending !== undefined;
   }
 
   packetId(): number {
@@ -219,8 +184,4 @@ export class TestClient {
 /** Payload of a PUBLISH as text. */
 export function text(packet: PublishPacket): string {
   return decoder.decode(packet.payload);
-}
-
-function replacer(_key: string, value: unknown): unknown {
-  return value instanceof Uint8Array ? decoder.decode(value) : value;
 }

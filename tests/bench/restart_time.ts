@@ -4,7 +4,7 @@
  *
  *   deno run -A --unstable-kv tests/bench/restart_time.ts [N=100000]
  */
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { KvStore } from "../../src/persistence/kv_store.ts";
 import type { Mutation } from "../../src/persistence/store.ts";
 
@@ -49,7 +49,7 @@ try {
   }
   await fill.close();
   const filled = performance.now() - t0;
-  const broker = new Broker({ store: new KvStore({ path }) });
+  const broker = new Engine({ store: new KvStore({ path }) });
   const t1 = performance.now();
   await broker.start();
   const started = performance.now() - t1;

@@ -8,11 +8,13 @@ import { Bridge } from "../../src/bridge/bridge.ts";
 import { BridgeTrust } from "../../src/bridge/local_link.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 import { Broker } from "../../src/mod.ts";
+import { engineOf } from "../../src/public_broker.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { startServer } from "../../src/server.ts";
 import { ScriptedServer } from "../_helpers/scripted_server.ts";
 import { TestClient } from "../_helpers/test_client.ts";
-import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { bridgesConnected, collect, serverFrom, settle } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { freePort } from "../_helpers/broker_process.ts";
 
 const fast = "reconnect_min_ms: 50, reconnect_max_ms: 200";
@@ -142,7 +144,7 @@ bridges:
   try {
     for (let i = 0; i < 5; i++) await edge.broker.publish({ topic: `bounded/${i}`, payload: "x", qos: 1 });
     assert.equal(edge.bridges()[0].queued, 3);
-    assert.equal(edge.broker.stats.dropped.queue_full, 2);
+    assert.equal(edge.broker.admin.counters.dropped.queue_full, 2);
     const metrics = await (await fetch(`http://127.0.0.1:${edge.admin!.port}/metrics`)).text();
     assert.match(metrics, /^mqtt_bridge_queued_messages\{bridge="down"\} 3$/m);
     assert.match(metrics, /^mqtt_bridge_connected\{bridge="down"\} 0$/m);
@@ -185,7 +187,7 @@ Deno.test("a 3.1.1 remote that refuses the bridge bit is retried without it, and
   });
   await broker.start();
   const seen = collect(broker, "e/#");
-  const bridge = new Bridge(broker, config, trust, {
+  const bridge = new Bridge(engineOf(broker), config, trust, {
     hostname: "test",
     openRemote: () => {
       const server = new ScriptedServer(4);
@@ -342,7 +344,7 @@ Deno.test("stop does not wait for a remote that accepted the connection but neve
     authorizer: trust.authorizer(undefined),
   });
   await broker.start();
-  const bridge = new Bridge(broker, config, trust, { hostname: "test" });
+  const bridge = new Bridge(engineOf(broker), config, trust, { hostname: "test" });
   await bridge.start();
   const conn = await accepted;
   const started = Date.now();
@@ -367,7 +369,7 @@ bridges:
   const start = (patterns: string[]) =>
     startServer(parseConfig(yaml(patterns), "test.yaml", { checkFiles: false, env: {} }));
   const filters = (server: Awaited<ReturnType<typeof start>>) =>
-    [...server.broker.sessions.get("$bridge/hub")!.subscriptions.keys()].sort();
+    server.broker.admin.subscriptions("$bridge/hub").map((s) => s.filter).sort();
   let server = await start(["a/#", "b/#"]);
   assert.deepEqual(filters(server), ["a/#", "b/#"]);
   await server.close();
@@ -395,8 +397,8 @@ sys: { interval: 0 }
   - { name: hub, address: "127.0.0.1:${hub.listeners[0].port}", ${fast}, topics: [{ pattern: "ret/#" }] }
 `));
   try {
-    await waitFor("the retained message at the hub", () => hub.broker.retained.size === 1);
-    const [kept] = hub.broker.retained.match("ret/#");
+    await waitFor("the retained message at the hub", () => hub.broker.admin.sizes().retained === 1);
+    const [kept] = hub.broker.admin.retained("ret/#");
     assert.deepEqual([kept.topic, new TextDecoder().decode(kept.payload)], ["ret/config", "v1"]);
   } finally {
     await edge.close();
@@ -420,7 +422,7 @@ Deno.test("a message resent to the remote after a reconnect goes out with DUP; a
     authorizer: trust.authorizer(undefined),
   });
   await broker.start();
-  const bridge = new Bridge(broker, config, trust, {
+  const bridge = new Bridge(engineOf(broker), config, trust, {
     hostname: "test",
     openRemote: () => {
       const server = new ScriptedServer(5);

@@ -3,7 +3,8 @@ import { BRIDGE_USERNAME, BridgeTrust, localClientId, openLocal } from "../../sr
 import { MqttClient } from "../../src/bridge/mqtt_client.ts";
 import { Broker } from "../../src/mod.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
-import { collect, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { collect } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { TestClient } from "../_helpers/test_client.ts";
 
 /** A broker whose own authorizer refuses every topic, with the bridge trust around it. */

@@ -9,7 +9,8 @@ import { openRemote, withTimeout } from "../../src/bridge/remote_address.ts";
 import { parseConfig } from "../../src/config/load_config.ts";
 import type { BridgeConfig } from "../../src/config/schema.ts";
 import { Broker, type Socket } from "../../src/mod.ts";
-import { collect, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { collect } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { makeCerts, opensslAvailable } from "../_helpers/certs.ts";
 import { memorySocketPair } from "../_helpers/memory_socket.ts";
 

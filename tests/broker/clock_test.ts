@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { LONGEST_TIMEOUT_MS, realClock, systemClock } from "../../src/broker/clock.ts";
 import { startBroker } from "../_helpers/broker_process.ts";
-import { describe, TcpClient } from "../_helpers/tcp_client.ts";
+import { describe } from "../_helpers/packet_queue.ts";
+import { WireClient } from "../_helpers/wire_client.ts";
 import { type ConnectPacket, PacketType, type Properties } from "../../src/protocol/packet.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,8 +70,8 @@ async function connect(
   port: number,
   clientId: string,
   options: { clean: boolean; properties?: Properties; will?: ConnectPacket["will"] },
-): Promise<{ client: TcpClient; sessionPresent: boolean }> {
-  const client = await TcpClient.open({ port, level: 5 });
+): Promise<{ client: WireClient; sessionPresent: boolean }> {
+  const client = await WireClient.open({ port, level: 5, timeoutMs: 2000 });
   await client.send({
     type: PacketType.CONNECT,
     protocolName: "MQTT",
@@ -84,7 +85,7 @@ async function connect(
   return { client, sessionPresent: connack.sessionPresent };
 }
 
-async function subscribe(client: TcpClient, filter: string): Promise<void> {
+async function subscribe(client: WireClient, filter: string): Promise<void> {
   await client.send({
     type: PacketType.SUBSCRIBE,
     packetId: 1,

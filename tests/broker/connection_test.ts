@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { ConnackReturnCode, PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient } from "../_helpers/test_client.ts";
 
 function newBroker(clock = new ManualClock()) {
-  return new Broker({ clock });
+  return new Engine({ clock });
 }
 
 Deno.test("a first packet other than CONNECT closes the connection [MQTT-3.1.0-1]", async () => {
@@ -106,7 +106,7 @@ Deno.test("PINGREQ is answered with PINGRESP [MQTT-3.12.4-1]", async () => {
 
 Deno.test("a socket that never sends CONNECT is closed after the connect timeout", async () => {
   const clock = new ManualClock();
-  const broker = new Broker({ clock, limits: { connectTimeoutMs: 5000 } });
+  const broker = new Engine({ clock, limits: { connectTimeoutMs: 5000 } });
   const client = TestClient.open(broker);
   clock.advance(5000);
   await client.closedByBroker();
@@ -146,7 +146,7 @@ Deno.test("clean start discards the existing session and its subscriptions [MQTT
 });
 
 Deno.test("v5: a keep-alive above the maximum is replaced by Server Keep Alive in CONNACK [MQTT-3.2.2-21]", async () => {
-  const broker = new Broker({ clock: new ManualClock(), mqtt: { maxKeepAlive: 60 } });
+  const broker = new Engine({ clock: new ManualClock(), mqtt: { maxKeepAlive: 60 } });
   const { connack } = await TestClient.connect(broker, { clientId: "ka", protocolLevel: 5, keepAlive: 600 });
   assert.equal(connack.properties?.serverKeepAlive, 60);
 });
@@ -172,7 +172,7 @@ Deno.test("a malformed packet closes only that connection; others keep working",
 });
 
 Deno.test("a refused CONNECT gets a CONNACK with the failure code and then the connection closes [MQTT-3.2.2-7]", async () => {
-  const broker = new Broker({
+  const broker = new Engine({
     clock: new ManualClock(),
     authenticator: { authenticate: () => Promise.resolve({ ok: false, reason: "bad_credentials" }) },
   });
@@ -189,21 +189,21 @@ Deno.test("a refused CONNECT gets a CONNACK with the failure code and then the c
 });
 
 Deno.test("v5: a will QoS above Maximum QoS is refused with 0x9B [MQTT-3.2.2-12]", async () => {
-  const broker = new Broker({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
+  const broker = new Engine({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
   const will = { topic: "w", payload: new Uint8Array([1]), qos: 2 as const, retain: false };
   const { connack } = await TestClient.connect(broker, { clientId: "w", protocolLevel: 5, will });
   assert.equal(connack.reasonCode, Reason.QoSNotSupported);
 });
 
 Deno.test("v5: a retained will when retain is unavailable is refused with 0x9A [MQTT-3.2.2-13]", async () => {
-  const broker = new Broker({ clock: new ManualClock(), mqtt: { retainAvailable: false } });
+  const broker = new Engine({ clock: new ManualClock(), mqtt: { retainAvailable: false } });
   const will = { topic: "w", payload: new Uint8Array([1]), qos: 0 as const, retain: true };
   const { connack } = await TestClient.connect(broker, { clientId: "w", protocolLevel: 5, will });
   assert.equal(connack.reasonCode, Reason.RetainNotSupported);
 });
 
 Deno.test("v5: a Reason String that would exceed the client's Maximum Packet Size is left out of CONNACK and DISCONNECT [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.14.2-3] [MQTT-3.14.2-4]", async () => {
-  const broker = new Broker({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
+  const broker = new Engine({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
   const will = { topic: "w", payload: new Uint8Array([1]), qos: 2 as const, retain: false };
   const small = { maximumPacketSize: 16 };
   const refused = await TestClient.connect(broker, {
@@ -252,7 +252,7 @@ Deno.test("v5: Response Information is in CONNACK only when the client requests 
 });
 
 Deno.test("v5: a CONNECT over the property limits is refused with CONNACK 0x97, then the close [MQTT-3.2.2-7]", async () => {
-  const broker = new Broker({ clock: new ManualClock(), limits: { maxUserProperties: 1 } });
+  const broker = new Engine({ clock: new ManualClock(), limits: { maxUserProperties: 1 } });
   const client = TestClient.open(broker, 5);
   client.send({
     type: PacketType.CONNECT,
@@ -272,7 +272,7 @@ Deno.test("v5: a CONNECT over the property limits is refused with CONNACK 0x97, 
 });
 
 Deno.test("a first packet larger than limits.maxConnectSize is refused before it is decoded, on any socket", async () => {
-  const broker = new Broker({ clock: new ManualClock(), limits: { maxConnectSize: 100 } });
+  const broker = new Engine({ clock: new ManualClock(), limits: { maxConnectSize: 100 } });
   const big = await TestClient.connect(broker, { clientId: "x".repeat(200), timeoutMs: 200 }).catch((e) => e);
   assert.match(String(big), /closed while waiting/);
   const { connack } = await TestClient.connect(broker, { clientId: "x".repeat(50) });

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { scramCredential, ScramSha256Authenticator, ScramSha256Client } from "../../src/auth/scram.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient } from "../_helpers/test_client.ts";
 
-async function scramBroker(): Promise<Broker> {
+async function scramBroker(): Promise<Engine> {
   const users = new Map([["alice", await scramCredential("wonderland", 4096)]]);
-  return new Broker({ clock: new ManualClock(), enhancedAuth: [new ScramSha256Authenticator(users)] });
+  return new Engine({ clock: new ManualClock(), enhancedAuth: [new ScramSha256Authenticator(users)] });
 }
 
-function connectWithMethod(b: Broker, method: string, data: Uint8Array): TestClient {
+function connectWithMethod(b: Engine, method: string, data: Uint8Array): TestClient {
   const client = TestClient.open(b, 5);
   client.send({
     type: PacketType.CONNECT,

@@ -1,15 +1,26 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import type { BrokerHook } from "../../src/broker/hooks.ts";
 import { ConnackReturnCode, PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
-function broker(hook: BrokerHook, clock = new ManualClock()) {
-  return new Broker({ clock, hookTimeoutMs: 50 }).use(hook);
+const tick = (ms: number) => new Promise<"waiting">((r) => setTimeout(() => r("waiting"), ms));
+
+async function waitFor(done: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await tick(2);
+  }
 }
 
-Deno.test("hooks: authenticate decides, and a hook that throws or times out is a denial", async () => {
+function broker(hook: BrokerHook, clock = new ManualClock()) {
+  return new Engine({ clock, hookTimeoutMs: 50 }).use(hook);
+}
+
+Deno.test("hooks: authenticate decides, and a hook that throws or times out on the broker's clock is a denial", async () => {
+  const clock = new ManualClock();
   const b = broker({
     authenticate: (info) => {
       if (info.username === "ok") return { ok: true };
@@ -17,7 +28,7 @@ Deno.test("hooks: authenticate decides, and a hook that throws or times out is a
       if (info.username === "slow") return new Promise(() => {});
       return { ok: false, reason: "bad_credentials" };
     },
-  });
+  }, clock);
   assert.equal((await TestClient.connect(b, { clientId: "a", username: "ok" })).connack.reasonCode, 0);
   assert.equal(
     (await TestClient.connect(b, { clientId: "b", username: "no" })).connack.reasonCode,
@@ -27,10 +38,70 @@ Deno.test("hooks: authenticate decides, and a hook that throws or times out is a
     (await TestClient.connect(b, { clientId: "c", username: "boom" })).connack.reasonCode,
     ConnackReturnCode.NotAuthorized,
   );
-  assert.equal(
-    (await TestClient.connect(b, { clientId: "d", username: "slow" })).connack.reasonCode,
-    ConnackReturnCode.NotAuthorized,
-  );
+  // Only an answer still to come is timed, on the broker's clock (the CONNECT timer stops once
+  // CONNECT arrives): real time passing beyond the timeout decides nothing.
+  assert.equal(clock.pendingTimers, 0);
+  const slow = TestClient.connect(b, { clientId: "d", username: "slow" });
+  await waitFor(() => clock.pendingTimers === 1);
+  clock.advance(49);
+  assert.equal(await Promise.race([slow.then(() => "answered"), tick(120)]), "waiting");
+  clock.advance(1);
+  assert.equal((await slow).connack.reasonCode, ConnackReturnCode.NotAuthorized);
+});
+
+Deno.test("hooks: a decision that arrives in time clears its timer", async () => {
+  const clock = new ManualClock();
+  const b = broker({ authenticate: () => Promise.resolve({ ok: true }) }, clock);
+  assert.equal((await TestClient.connect(b, { clientId: "a" })).connack.reasonCode, 0);
+  assert.equal(clock.pendingTimers, 0);
+});
+
+Deno.test("hooks: authorize hooks see where the client connects from and its protocol level; a will's, its session's level", async () => {
+  const seen: string[] = [];
+  const b = broker({
+    authorizePublish: (c, topic) =>
+      void seen.push(`pub ${c.clientId} ${c.remoteAddress} v${c.protocolLevel} ${topic}`),
+    authorizeSubscribe: (c, filter) =>
+      void seen.push(`sub ${c.clientId} ${c.remoteAddress} v${c.protocolLevel} ${filter}`),
+  });
+  const c = await TestClient.connect(b, { clientId: "x", protocolLevel: 5, remoteAddress: "10.0.0.7:4000" });
+  await c.client.subscribe("s");
+  c.client.publish("p", "1", { qos: 1 });
+  await c.client.expect(PacketType.PUBACK);
+  const dying = await TestClient.connect(b, {
+    clientId: "y",
+    protocolLevel: 4,
+    will: { topic: "w", payload: new Uint8Array(0), qos: 0, retain: false },
+    remoteAddress: "10.0.0.8:4000",
+  });
+  dying.client.drop();
+  await waitFor(() => seen.length === 3);
+  assert.deepEqual(seen, [
+    "sub x 10.0.0.7:4000 v5 s",
+    "pub x 10.0.0.7:4000 v5 p",
+    "pub y  v4 w",
+  ]);
+});
+
+Deno.test("hooks: an onPublish hook that throws on a broker publish drops that message and never reaches the caller", async () => {
+  const b = broker({
+    onPublish: (client, m) => {
+      if (client === null && m.topic === "boom") throw new Error("hook bug");
+    },
+  });
+  const sub = b.subscribe("#");
+  await b.publish({ topic: "boom", payload: "lost" });
+  await b.publish({ topic: "fine", payload: "kept" });
+  const reader = sub.getReader();
+  assert.equal((await reader.read()).value?.topic, "fine");
+  await reader.cancel();
+});
+
+Deno.test("Broker.publish rejects a bad topic (it never throws synchronously)", async () => {
+  const b = new Engine();
+  let published: Promise<void> | undefined;
+  assert.doesNotThrow(() => published = b.publish({ topic: "a/#", payload: "x" }));
+  await assert.rejects(published!);
 });
 
 Deno.test("hooks: authorizePublish and authorizeSubscribe can refuse", async () => {
@@ -65,7 +136,7 @@ Deno.test("hooks: onPublish may rewrite or drop a message", async () => {
 Deno.test("hooks: lifecycle notifications arrive, in registration order, and a throwing one is harmless", async () => {
   const clock = new ManualClock();
   const events: string[] = [];
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   b.use({ onConnect: () => void events.push("first") });
   b.use({
     onConnect: (c) => void events.push(`connect ${c.clientId}`),

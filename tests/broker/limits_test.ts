@@ -1,6 +1,6 @@
 /** Each limit against abuse, at its edge. */
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient } from "../_helpers/test_client.ts";
@@ -9,7 +9,7 @@ const reasonOf = (packets: { type: number }[]) =>
   (packets.find((p) => p.type === PacketType.DISCONNECT) as { reasonCode: number } | undefined)?.reasonCode;
 
 Deno.test("limits: the inbound message rate per client, over it 0x96", async () => {
-  const b = new Broker({ clock: new ManualClock(), limits: { messageRate: 3 } });
+  const b = new Engine({ clock: new ManualClock(), limits: { messageRate: 3 } });
   const c = await TestClient.connect(b, { clientId: "r", protocolLevel: 5 });
   for (let i = 0; i < 3; i++) c.client.publish("t", "x");
   c.client.send({ type: PacketType.PINGREQ });
@@ -19,7 +19,7 @@ Deno.test("limits: the inbound message rate per client, over it 0x96", async () 
 });
 
 Deno.test("limits: a packet over the maximum packet size gets 0x95", async () => {
-  const b = new Broker({ clock: new ManualClock(), mqtt: { maxPacketSize: 100 } });
+  const b = new Engine({ clock: new ManualClock(), mqtt: { maxPacketSize: 100 } });
   const c = await TestClient.connect(b, { clientId: "big", protocolLevel: 5 });
   assert.equal(c.connack.properties?.maximumPacketSize, 100);
   c.client.publish("t", new Uint8Array(90));
@@ -30,7 +30,7 @@ Deno.test("limits: a packet over the maximum packet size gets 0x95", async () =>
 });
 
 Deno.test("limits: topic levels and length", async () => {
-  const b = new Broker({ clock: new ManualClock(), limits: { maxTopicLevels: 3, maxTopicLength: 20 } });
+  const b = new Engine({ clock: new ManualClock(), limits: { maxTopicLevels: 3, maxTopicLength: 20 } });
   const c = await TestClient.connect(b, { clientId: "l", protocolLevel: 5 });
   assert.deepEqual((await c.client.subscribe("a/b/c/d")).reasonCodes, [Reason.TopicFilterInvalid]);
   assert.deepEqual((await c.client.subscribe("a/b/c")).reasonCodes, [0]);
@@ -39,7 +39,7 @@ Deno.test("limits: topic levels and length", async () => {
 });
 
 Deno.test("limits: connections beyond the global maximum are closed at once", async () => {
-  const b = new Broker({ clock: new ManualClock(), limits: { maxConnections: 2 } });
+  const b = new Engine({ clock: new ManualClock(), limits: { maxConnections: 2 } });
   await TestClient.connect(b, { clientId: "1" });
   await TestClient.connect(b, { clientId: "2" });
   const third = TestClient.open(b);
@@ -48,7 +48,7 @@ Deno.test("limits: connections beyond the global maximum are closed at once", as
 });
 
 Deno.test("limits: a subscriber whose buffer passes the limit stops getting QoS 0, and publishing never waits for it", async () => {
-  const b = new Broker({ clock: new ManualClock(), limits: { maxOutboundBuffer: 1024 } });
+  const b = new Engine({ clock: new ManualClock(), limits: { maxOutboundBuffer: 1024 } });
   const slow = await TestClient.connect(b, { clientId: "slow" });
   await slow.client.subscribe("f");
   // All 50 publishes land in one turn, before the subscriber's buffer is flushed.
@@ -61,7 +61,7 @@ Deno.test("limits: a subscriber whose buffer passes the limit stops getting QoS 
 });
 
 Deno.test("limits: a message queued for an offline client counts its properties against max_queued_bytes", async () => {
-  const b = new Broker({ clock: new ManualClock(), limits: { maxQueuedBytes: 1000 } });
+  const b = new Engine({ clock: new ManualClock(), limits: { maxQueuedBytes: 1000 } });
   const sub = await TestClient.connect(b, {
     clientId: "away",
     protocolLevel: 5,

@@ -4,10 +4,10 @@
  * commit does fail, memory must not run ahead of the store.
  */
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { KvStore } from "../../src/persistence/kv_store.ts";
-import type { Mutation, Store } from "../../src/persistence/store.ts";
+import type { Mutation, SnapshotStore } from "../../src/persistence/store.ts";
 import { ConnackReturnCode, PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
@@ -31,8 +31,8 @@ async function withKv(fn: (path: string) => Promise<void>): Promise<void> {
  */
 const LIMITS = { maxPropertyBytes: 1024 * 1024, maxConnectSize: 1024 * 1024 };
 
-async function start(store: Store): Promise<Broker> {
-  const broker = new Broker({ clock: new ManualClock(), store, durability: "durable", limits: LIMITS });
+async function start(store: SnapshotStore): Promise<Engine> {
+  const broker = new Engine({ clock: new ManualClock(), store, durability: "durable", limits: LIMITS });
   await broker.start();
   return broker;
 }
@@ -137,7 +137,7 @@ Deno.test("a v5 CONNECT whose will carries 100 KiB of properties gets its CONNAC
     await testator.client.closedByBroker();
     await broker.close();
     const clock = new ManualClock();
-    broker = new Broker({ clock, store: new KvStore({ path }), durability: "durable", limits: LIMITS });
+    broker = new Engine({ clock, store: new KvStore({ path }), durability: "durable", limits: LIMITS });
     await broker.start();
     const watcher = await TestClient.connect(broker, { clientId: "watcher", protocolLevel: 5 });
     await watcher.client.subscribe("wills/#", 1);
@@ -150,10 +150,10 @@ Deno.test("a v5 CONNECT whose will carries 100 KiB of properties gets its CONNAC
 });
 
 /** A durable store that refuses any commit touching a topic under "poison/" or the client "poisoned". */
-class PoisonedStore implements Store {
+class PoisonedStore implements SnapshotStore {
   readonly durable = true;
-  readonly #inner: Store;
-  constructor(inner: Store) {
+  readonly #inner: SnapshotStore;
+  constructor(inner: SnapshotStore) {
     this.#inner = inner;
   }
   open() {

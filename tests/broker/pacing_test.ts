@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PACING_WAIT_MS } from "../../src/broker/pacing.ts";
 import { PacketType, type PublishPacket } from "../../src/protocol/packet.ts";
@@ -11,7 +11,7 @@ import { TestClient } from "../_helpers/test_client.ts";
  */
 async function pacedSetup(pacePublishersAt = 4) {
   const clock = new ManualClock();
-  const broker = new Broker({ clock, limits: { maxInflight: 1, pacePublishersAt } });
+  const broker = new Engine({ clock, limits: { maxInflight: 1, pacePublishersAt } });
   await broker.start();
   const { client: sub } = await TestClient.connect(broker, { clientId: "sub" });
   await sub.subscribe("t", 1);

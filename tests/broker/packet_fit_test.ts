@@ -4,16 +4,17 @@
  * sent and ends the connection.
  */
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { fitPacket } from "../../src/broker/packet_fit.ts";
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { FrameSplitter, PROTOCOL_MAX_PACKET_SIZE } from "../../src/protocol/frame_stream.ts";
 import { type Packet, PacketType, type Properties, Reason } from "../../src/protocol/packet.ts";
 import { memorySocketPair } from "../_helpers/memory_socket.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 /** A raw v5 client on an in-memory socket that records the size of every packet it receives. */
-function tinyClient(broker: Broker, maximumPacketSize: number, clientId = "tiny") {
+function tinyClient(broker: Engine, maximumPacketSize: number, clientId = "tiny") {
   const { socket, client } = memorySocketPair();
   broker.handle(socket);
   const received: { size: number; packet: Packet }[] = [];
@@ -38,17 +39,10 @@ function tinyClient(broker: Broker, maximumPacketSize: number, clientId = "tiny"
     clientId,
     properties: { maximumPacketSize },
   });
-  const until = async (condition: () => boolean, what: string) => {
-    const deadline = Date.now() + 2000;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  };
   return {
     received,
     send,
-    until,
+    until: (condition: () => boolean, what: string) => waitFor(what, condition, 2000),
     get ended() {
       return ended;
     },
@@ -67,7 +61,7 @@ const subscribe = (filter: string): Packet => ({
 
 /** A broker that advertises no Maximum Packet Size of its own (its CONNACK can shrink to 5 bytes). */
 const unlimited = () =>
-  new Broker({
+  new Engine({
     clock: new ManualClock(),
     limits: { maxPartialPacketBytes: PROTOCOL_MAX_PACKET_SIZE },
   });
@@ -115,7 +109,7 @@ Deno.test("v5: a CONNACK that cannot fit even without its optional properties is
   await c.until(() => c.ended, "the close");
   assert.deepEqual(c.received, [], "no CONNACK, and no DISCONNECT before a CONNACK [MQTT-3.14.0-1]");
   // A broker that advertises its Maximum Packet Size has a 10-byte minimal CONNACK.
-  const d = tinyClient(new Broker({ clock: new ManualClock() }), 9);
+  const d = tinyClient(new Engine({ clock: new ManualClock() }), 9);
   await d.until(() => d.ended, "the close");
   assert.deepEqual(d.received, []);
 });

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { AclFileAuthorizer, parseAclFile } from "../../src/auth/acl_file.ts";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { SESSION_CACHE_LIMIT } from "../../src/broker/read_access.ts";
 import type { Authorizer } from "../../src/broker/security.ts";
@@ -24,7 +24,7 @@ topic readwrite #
 
 const acl = () => new AclFileAuthorizer(parseAclFile(ACL, "acl"));
 
-async function connect(broker: Broker, username: string, clientId = username, extra = {}) {
+async function connect(broker: Engine, username: string, clientId = username, extra = {}) {
   const { client, connack } = await TestClient.connect(broker, { clientId, username, ...extra });
   assert.equal(connack.reasonCode, 0);
   return client;
@@ -57,7 +57,7 @@ async function publishAll(pub: TestClient, topics: string[], retain = false): Pr
 }
 
 Deno.test("a subscription intersecting a deny is granted and withholds the denied topics from live delivery", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   const alice = await connect(broker, "alice");
   const pub = await connect(broker, "pub");
   const suback = await alice.subscribe([{ filter: "home/+/data", qos: 1 }, { filter: "home/+", qos: 1 }]);
@@ -68,7 +68,7 @@ Deno.test("a subscription intersecting a deny is granted and withholds the denie
 });
 
 Deno.test("retained messages sent on SUBSCRIBE are checked one by one", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   const pub = await connect(broker, "pub");
   await publishAll(pub, ["home/secret/data", "home/x/data", "home/private"], true);
   const alice = await connect(broker, "alice");
@@ -78,7 +78,7 @@ Deno.test("retained messages sent on SUBSCRIBE are checked one by one", async ()
 });
 
 Deno.test("a shared subscription withholds denied topics, and hands them to a member who may read them", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   const alice = await connect(broker, "alice");
   const pub = await connect(broker, "pub");
   await alice.subscribe("$share/g/home/+/data", 1);
@@ -103,7 +103,7 @@ Deno.test("messages queued for an offline session are checked, and checked again
   try {
     await Deno.writeTextFile(`${dir}/acl`, ACL);
     const file = await AclFileAuthorizer.load(`${dir}/acl`);
-    const broker = new Broker({ clock: new ManualClock(), authorizer: file, limits: { maxInflight: 1 } });
+    const broker = new Engine({ clock: new ManualClock(), authorizer: file, limits: { maxInflight: 1 } });
     const alice = await connect(broker, "alice", "alice", { clean: false });
     await alice.subscribe("home/#", 1);
     alice.disconnect();
@@ -127,7 +127,7 @@ Deno.test("a message sent but not acknowledged is not resent after a reconnect o
   try {
     await Deno.writeTextFile(`${dir}/acl`, ACL);
     const file = await AclFileAuthorizer.load(`${dir}/acl`);
-    const broker = new Broker({ clock: new ManualClock(), authorizer: file });
+    const broker = new Engine({ clock: new ManualClock(), authorizer: file });
     const alice = await connect(broker, "alice", "alice", { clean: false });
     const pub = await connect(broker, "pub");
     await alice.subscribe("home/#", 1);
@@ -156,7 +156,7 @@ Deno.test("an authorizeDelivery that throws withholds the message", async () => 
       return true;
     },
   };
-  const broker = new Broker({ clock: new ManualClock(), authorizer });
+  const broker = new Engine({ clock: new ManualClock(), authorizer });
   const alice = await connect(broker, "alice");
   const pub = await connect(broker, "pub");
   await alice.subscribe("#", 1);
@@ -170,7 +170,7 @@ Deno.test("revoking read access stops delivery on an existing subscription from 
   try {
     await Deno.writeTextFile(`${dir}/acl`, ACL);
     const file = await AclFileAuthorizer.load(`${dir}/acl`);
-    const broker = new Broker({ clock: new ManualClock(), authorizer: file });
+    const broker = new Engine({ clock: new ManualClock(), authorizer: file });
     const alice = await connect(broker, "alice");
     const pub = await connect(broker, "pub");
     await alice.subscribe("home/#", 1);
@@ -188,7 +188,7 @@ Deno.test("revoking read access stops delivery on an existing subscription from 
 });
 
 Deno.test("a will is delivered only to subscribers who may read its topic", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   const alice = await connect(broker, "alice");
   const ops = await connect(broker, "pub", "ops");
   await alice.subscribe("home/#", 1);
@@ -204,13 +204,13 @@ Deno.test("a will is delivered only to subscribers who may read its topic", asyn
 
 Deno.test("a session restored from the store gets only what its user may read when its client is back", async () => {
   const store = new MemoryStore();
-  const first = new Broker({ clock: new ManualClock(), store, authorizer: acl() });
+  const first = new Engine({ clock: new ManualClock(), store, authorizer: acl() });
   await first.start();
   const alice = await connect(first, "alice", "alice", { clean: false });
   await alice.subscribe("home/#", 1);
   alice.disconnect();
   await first.close();
-  const second = new Broker({ clock: new ManualClock(), store, authorizer: acl() });
+  const second = new Engine({ clock: new ManualClock(), store, authorizer: acl() });
   await second.start();
   const pub = await connect(second, "pub");
   await publishAll(pub, ["home/secret/x", "home/ok"]);
@@ -223,7 +223,7 @@ Deno.test("a session restored with its stored owner, anonymous included, is chec
   const rules = `topic read public/#\n${ACL}`;
   const authorizer = () => new AclFileAuthorizer(parseAclFile(rules, "acl"));
   const store = new MemoryStore();
-  const first = new Broker({ clock: new ManualClock(), store, authorizer: authorizer() });
+  const first = new Engine({ clock: new ManualClock(), store, authorizer: authorizer() });
   await first.start();
   for (const [clientId, username] of [["anon", undefined], ["alice", "alice"]] as const) {
     const { client } = await TestClient.connect(first, { clientId, username, clean: false });
@@ -231,19 +231,19 @@ Deno.test("a session restored with its stored owner, anonymous included, is chec
     client.disconnect();
   }
   await first.close();
-  const second = new Broker({ clock: new ManualClock(), store, authorizer: authorizer() });
+  const second = new Engine({ clock: new ManualClock(), store, authorizer: authorizer() });
   await second.start();
   const pub = await connect(second, "pub");
   await publishAll(pub, ["public/a", "home/ok", "home/secret/x"]);
   // anon may read public/a only, alice home/ok only: 2 queued, nothing kept for a later check.
-  assert.equal(second.pendingMessages().queued, 2);
+  assert.equal(second.admin.pendingMessages().queued, 2);
   const anon = await TestClient.connect(second, { clientId: "anon", clean: false });
   assert.deepEqual(await received(anon.client), ["public/a"]);
   await second.close();
 });
 
 Deno.test("a hook that grants a subscription does not widen what the ACL lets through per message", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   broker.use({ authorizeSubscribe: () => true });
   const alice = await connect(broker, "alice");
   const pub = await connect(broker, "pub");
@@ -261,7 +261,7 @@ Deno.test("an authorizer without authorizeDelivery decides at SUBSCRIBE only, as
       return topic !== "no/#";
     },
   };
-  const broker = new Broker({ clock: new ManualClock(), authorizer });
+  const broker = new Engine({ clock: new ManualClock(), authorizer });
   const alice = await connect(broker, "alice");
   assert.deepEqual((await alice.subscribe("a/#", 1)).reasonCodes, [1]);
   assert.deepEqual((await alice.subscribe("no/#", 1)).reasonCodes, [0x80]);
@@ -273,7 +273,7 @@ Deno.test("an authorizer without authorizeDelivery decides at SUBSCRIBE only, as
 });
 
 Deno.test("the broker's own in-process subscribers are not subject to the ACL", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   const reader = broker.subscribe("home/#").getReader();
   await broker.publish({ topic: "home/secret/x", payload: "s" });
   assert.equal((await reader.read()).value?.topic, "home/secret/x");
@@ -282,7 +282,7 @@ Deno.test("the broker's own in-process subscribers are not subject to the ACL", 
 });
 
 Deno.test("each session caches a bounded number of read answers", async () => {
-  const broker = new Broker({ clock: new ManualClock(), authorizer: acl() });
+  const broker = new Engine({ clock: new ManualClock(), authorizer: acl() });
   const alice = await connect(broker, "alice");
   await alice.subscribe("home/#", 0);
   for (let i = 0; i < SESSION_CACHE_LIMIT * 2 + 10; i++) {

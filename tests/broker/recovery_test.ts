@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { KvStore } from "../../src/persistence/kv_store.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
@@ -14,8 +14,8 @@ async function withKv(fn: (path: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function start(path: string, clock = new ManualClock()): Promise<Broker> {
-  const broker = new Broker({ clock, store: new KvStore({ path, commitWindowMs: 1 }) });
+async function start(path: string, clock = new ManualClock()): Promise<Engine> {
+  const broker = new Engine({ clock, store: new KvStore({ path, commitWindowMs: 1 }) });
   await broker.start();
   return broker;
 }

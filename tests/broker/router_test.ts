@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { CommitBatch } from "../../src/broker/commit_batch.ts";
 import type { ReceivedMessage } from "../../src/broker/local_subscription.ts";
 import { MemoryStore } from "../../src/persistence/memory_store.ts";
 import type { Mutation, Store } from "../../src/persistence/store.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { SHARED_PAYLOAD_MIN } from "../../src/protocol/publish.ts";
+import { fakePeers } from "../_helpers/fake_peers.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 
 async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise<string | undefined> {
@@ -16,10 +17,10 @@ async function first(stream: ReadableStream<ReceivedMessage>, ms = 100): Promise
   return got;
 }
 
-Deno.test("in cluster mode, share groups are served only when NATS picks this node for them", async () => {
-  const broker = new Broker();
+Deno.test("with stream-routing peers (a cluster), share groups are served only when the peers pick this node for them", async () => {
+  const broker = new Engine();
   await broker.start();
-  broker.router.clustered = true;
+  broker.attachPeers(fakePeers().link);
   const member = broker.subscribe("$share/g/t/#");
   const plain = broker.subscribe("t/#");
   await broker.publishInternal({ topic: "t/1", payload: new Uint8Array(1), qos: 0, retain: false });
@@ -27,9 +28,8 @@ Deno.test("in cluster mode, share groups are served only when NATS picks this no
   assert.equal(await first(member), undefined);
   const again = broker.subscribe("$share/g/t/#");
   const other = broker.subscribe("$share/h/t/#");
-  await broker.member.routeRemote({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
-    group: "g",
-    filter: "t/#",
+  await broker.peerPort.deliver({ topic: "t/2", payload: new Uint8Array(1), qos: 0, retain: false }, {
+    group: { group: "g", filter: "t/#" },
   });
   assert.equal(await first(again), "t/2");
   assert.equal(await first(other), undefined);
@@ -66,7 +66,7 @@ class GatedStore implements Store {
 
 Deno.test("a send that waits for a commit keeps its own bytes while later messages are encoded and sent at once", async () => {
   const store = new GatedStore();
-  const broker = new Broker({ store });
+  const broker = new Engine({ store });
   await broker.start();
   const kept = await TestClient.connect(broker, { clientId: "kept", clean: false });
   const plain = await TestClient.connect(broker, { clientId: "plain" });
@@ -95,7 +95,7 @@ Deno.test("a send that waits for a commit keeps its own bytes while later messag
 });
 
 Deno.test("a large payload routed as a view into a read buffer reaches every subscriber as it was, though the buffer is reused at once", async () => {
-  const broker = new Broker();
+  const broker = new Engine();
   await broker.start();
   const subscribers = [];
   for (const clientId of ["a", "b"]) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
@@ -13,7 +13,7 @@ const will = (topic: string, payload: string, extra: Record<string, unknown> = {
 });
 
 Deno.test("the will is published when the connection drops without DISCONNECT [MQTT-3.1.2-8]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
   const dying = await TestClient.connect(b, { clientId: "d", will: will("wills/d", "gone") });
@@ -22,7 +22,7 @@ Deno.test("the will is published when the connection drops without DISCONNECT [M
 });
 
 Deno.test("a normal DISCONNECT discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
   const leaving = await TestClient.connect(b, { clientId: "l", will: will("wills/l", "gone") });
@@ -31,7 +31,7 @@ Deno.test("a normal DISCONNECT discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]
 });
 
 Deno.test("v5 DISCONNECT with reason 0x04 publishes the will", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
   const leaving = await TestClient.connect(b, {
@@ -44,7 +44,7 @@ Deno.test("v5 DISCONNECT with reason 0x04 publishes the will", async () => {
 });
 
 Deno.test("a retained will is published as a retained message", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const dying = await TestClient.connect(b, {
     clientId: "d",
     will: will("status/d", "offline", { retain: true }),
@@ -57,7 +57,7 @@ Deno.test("a retained will is published as a retained message", async () => {
 
 Deno.test("a delayed will is not sent when the client reconnects within the delay [MQTT-3.1.3-9]", async () => {
   const clock = new ManualClock();
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
   const props = { sessionExpiryInterval: 600 };
@@ -78,7 +78,7 @@ Deno.test("a delayed will is not sent when the client reconnects within the dela
 
 Deno.test("a delayed will is published after its delay", async () => {
   const clock = new ManualClock();
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   const watcher = await TestClient.connect(b, { clientId: "w" });
   await watcher.client.subscribe("wills/#");
   const first = await TestClient.connect(b, {
@@ -97,7 +97,7 @@ Deno.test("a delayed will is published after its delay", async () => {
 
 Deno.test("a session is removed when its expiry interval passes [MQTT-4.1.0-2]", async () => {
   const clock = new ManualClock();
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   const c = await TestClient.connect(b, {
     clientId: "e",
     protocolLevel: 5,
@@ -114,7 +114,7 @@ Deno.test("a session is removed when its expiry interval passes [MQTT-4.1.0-2]",
 });
 
 Deno.test("DISCONNECT cannot raise the session expiry interval from 0 [MQTT-3.14.2-2]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const { client } = await TestClient.connect(b, { clientId: "z", protocolLevel: 5 });
   client.send({ type: PacketType.DISCONNECT, reasonCode: 0, properties: { sessionExpiryInterval: 30 } });
   const packets = await client.closedByBroker();
@@ -122,7 +122,7 @@ Deno.test("DISCONNECT cannot raise the session expiry interval from 0 [MQTT-3.14
 });
 
 Deno.test("a persistent 3.1.1 session queues QoS 1 messages while offline and delivers them on return", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const first = await TestClient.connect(b, { clientId: "p", clean: false });
   await first.client.subscribe("q", 1);
   first.client.disconnect();
@@ -139,7 +139,7 @@ Deno.test("a persistent 3.1.1 session queues QoS 1 messages while offline and de
 });
 
 Deno.test("unacknowledged messages are resent with DUP on reconnect [MQTT-4.4.0-1]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const first = await TestClient.connect(b, { clientId: "r", clean: false });
   await first.client.subscribe("r", 1);
   await b.publish({ topic: "r", payload: "again", qos: 1 });
@@ -154,7 +154,7 @@ Deno.test("unacknowledged messages are resent with DUP on reconnect [MQTT-4.4.0-
 });
 
 Deno.test("a PUBREL not yet completed is resent on reconnect [MQTT-4.4.0-2]", async () => {
-  const b = new Broker({ clock: new ManualClock() });
+  const b = new Engine({ clock: new ManualClock() });
   const first = await TestClient.connect(b, { clientId: "r2", clean: false });
   await first.client.subscribe("r2", 2);
   await b.publish({ topic: "r2", payload: "x", qos: 2 });
@@ -170,7 +170,7 @@ Deno.test("a PUBREL not yet completed is resent on reconnect [MQTT-4.4.0-2]", as
 });
 
 Deno.test("the offline queue is bounded and overflow is counted", async () => {
-  const b = new Broker({ clock: new ManualClock(), limits: { maxQueuedMessages: 3 } });
+  const b = new Engine({ clock: new ManualClock(), limits: { maxQueuedMessages: 3 } });
   const first = await TestClient.connect(b, { clientId: "b", clean: false });
   await first.client.subscribe("b", 1);
   first.client.disconnect();

@@ -4,7 +4,7 @@
  * the owner's connection.
  */
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { judgeOwner } from "../../src/broker/session_owner.ts";
 import type { Authenticator } from "../../src/broker/security.ts";
@@ -37,14 +37,14 @@ const users: Authenticator = {
 };
 
 function newBroker(options: { foreignSession?: "refuse" | "discard"; store?: KvStore } = {}) {
-  return new Broker({ clock: new ManualClock(), authenticator: users, ...options });
+  return new Engine({ clock: new ManualClock(), authenticator: users, ...options });
 }
 
 const as = (username: string | undefined) =>
   username === undefined ? {} : { username, password: encoder.encode(`${username}-pw`) };
 
 /** Connects a persistent session (v5, 1 h expiry, or 3.1.1 clean=false). */
-function persistent(broker: Broker, clientId: string, user: string | undefined, level: ProtocolLevel = 5) {
+function persistent(broker: Engine, clientId: string, user: string | undefined, level: ProtocolLevel = 5) {
   return TestClient.connect(broker, {
     clientId,
     protocolLevel: level,
@@ -55,7 +55,7 @@ function persistent(broker: Broker, clientId: string, user: string | undefined, 
 }
 
 /** alice subscribes to secret/#, goes offline, and one message is queued for her. */
-async function aliceWithQueuedMessage(broker: Broker): Promise<void> {
+async function aliceWithQueuedMessage(broker: Engine): Promise<void> {
   const { client } = await persistent(broker, "shared-id", "alice");
   await client.subscribe("secret/#", 1);
   client.disconnect();
@@ -166,7 +166,7 @@ Deno.test("anonymous sessions belong to anonymous clients: a named user cannot t
 });
 
 /** A CONNECT over a socket that carries a verified certificate's name, as a TLS listener's would. */
-async function connectWithCertificate(broker: Broker, clientId: string, cn: string): Promise<ConnackPacket> {
+async function connectWithCertificate(broker: Engine, clientId: string, cn: string): Promise<ConnackPacket> {
   const { socket, client } = memorySocketPair();
   const withIdentity = new Proxy(socket, {
     get: (target, key) => {

@@ -16,17 +16,10 @@ import { connect as natsConnect } from "nats";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
 import { KeptStore } from "../_helpers/kept_store.ts";
 import { hasNatsServer, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const available = hasNatsServer("the cluster fault test");
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await pause(25);
-  }
-}
 
 /** Connects; `onMessage` is attached before CONNACK, as what a resumed session holds follows it at once. */
 function open(
@@ -124,7 +117,7 @@ class RoamingSubscriber {
 
   /** Waits until everything `publishers` had acknowledged has arrived (or the deadline). */
   async drain(publishers: NumberedPublisher[], timeoutMs = 30_000): Promise<void> {
-    await waitUntil(
+    await waitFor(
       `${this.clientId} to receive every acknowledged message`,
       () => publishers.every((p) => this.lost(p).length === 0),
       timeoutMs,
@@ -231,8 +224,8 @@ Deno.test({
           nats.restart(victim);
           // Until both streams have moved on well past the fault.
           const after = [q1.acked.length, q2.acked.length];
-          await waitUntil("the publishers to recover", () => q1.acked.length > after[0] + 100, 60_000);
-          await waitUntil("the publishers to recover", () => q2.acked.length > after[1] + 100, 60_000);
+          await waitFor("the publishers to recover", () => q1.acked.length > after[0] + 100, 60_000);
+          await waitFor("the publishers to recover", () => q2.acked.length > after[1] + 100, 60_000);
           await Promise.all([q1.stop(), q2.stop()]);
           await sub.drain([q1, q2]);
           const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -272,7 +265,7 @@ Deno.test({
             await nodes[0].kill();
             clients.push(await fast.connect(port(1)));
             // The node that adopts the session publishes its will: the session has a new home.
-            await waitUntil("the dead node's sessions to be adopted", () => adopted, 30_000);
+            await waitFor("the dead node's sessions to be adopted", () => adopted, 30_000);
             clients.push(await late.connect(port(2)));
             await pause(500);
             await Promise.all([q1.stop(), q2.stop()]);

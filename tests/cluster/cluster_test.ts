@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { hashPassword } from "../../src/auth/password_file.ts";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
 import { KeptStore } from "../_helpers/kept_store.ts";
 import { hasNatsServer, type NatsCluster, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { login, writeUsers } from "../_helpers/password_users.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const available = hasNatsServer("the three-node cluster test");
 
@@ -39,22 +40,11 @@ function client(port: number, options: mqtt.IClientOptions = {}) {
   return { c, received, connack };
 }
 
-async function waitUntil(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** alice and eve (password "<user>-pw"), for the session-owner step; other clients are anonymous. */
 const passwordFile = await Deno.makeTempFile({ prefix: "cluster-passwords-" });
-await Deno.writeTextFile(
-  passwordFile,
-  `alice:${await hashPassword("alice-pw", 1000)}\neve:${await hashPassword("eve-pw", 1000)}\n`,
-);
+await writeUsers(passwordFile, ["alice", "eve"]);
 
 function clusterYaml(nats: NatsCluster, i: number): string {
   return `persistence: { type: memory }\nsys: { interval: 0 }\ncluster:\n  node_id: node${i}\n  replicas: 3\n` +
@@ -96,7 +86,7 @@ Deno.test({
           const pub = open(port(0));
           await pub.connack;
           for (const qos of [0, 1, 2] as const) await pub.c.publishAsync("fan/x", `q${qos}`, { qos });
-          await waitUntil("three messages everywhere", () => subs.every((s) => s.received.length >= 3));
+          await waitFor("three messages everywhere", () => subs.every((s) => s.received.length >= 3), 10_000);
           await pause(200);
           for (const s of subs) {
             assert.deepEqual(s.received.map((m) => `${m.payload}@${m.qos}`), ["q0@0", "q1@1", "q2@2"]);
@@ -117,7 +107,7 @@ Deno.test({
             await pub.c.publishAsync(topic, topic, { qos: 1 });
           }
           await pub.c.publishAsync("odd/y/ a_b", "no", { qos: 1 });
-          await waitUntil("four odd topics", () => sub.received.length >= 4);
+          await waitFor("four odd topics", () => sub.received.length >= 4, 10_000);
           await pause(200);
           assert.deepEqual(
             sub.received.map((m) => m.topic).sort(),
@@ -136,7 +126,7 @@ Deno.test({
           const late = open(port(2));
           await late.connack;
           await late.c.subscribeAsync("kept/#", { qos: 1 });
-          await waitUntil("the retained message", () => late.received.length === 1);
+          await waitFor("the retained message", () => late.received.length === 1, 10_000);
           assert.deepEqual(late.received[0], { topic: "kept/a", payload: "v1", qos: 1, retain: true });
           await pub.c.publishAsync("kept/a", "", { qos: 1, retain: true });
           await pause(300);
@@ -161,11 +151,11 @@ Deno.test({
           const again = open(port(1), { clientId: "roamer", clean: false });
           const connack = await again.connack;
           assert.equal(connack.sessionPresent, true);
-          await waitUntil("three queued messages", () => again.received.length >= 3);
+          await waitFor("three queued messages", () => again.received.length >= 3, 10_000);
           assert.deepEqual(again.received.map((m) => m.payload), ["m0", "m1", "m2"]);
           // The subscription moved with the session: live messages follow it to its new node.
           await pub.c.publishAsync("roam/live", "live", { qos: 1 });
-          await waitUntil("the live message", () => again.received.length === 4);
+          await waitFor("the live message", () => again.received.length === 4, 10_000);
         },
       );
 
@@ -189,11 +179,11 @@ Deno.test({
         async () => {
           const v5 = { clientId: "owned", protocolVersion: 5 as const, clean: false };
           const expiry = { properties: { sessionExpiryInterval: 3600 } };
-          const alice = open(port(0), { ...v5, ...expiry, username: "alice", password: "alice-pw" });
+          const alice = open(port(0), { ...v5, ...expiry, ...login("alice") });
           await alice.connack;
           await alice.c.subscribeAsync("owned/#", { qos: 1 });
           const refusal = (i: number) =>
-            open(port(i), { ...v5, ...expiry, username: "eve", password: "eve-pw" }).connack.then(
+            open(port(i), { ...v5, ...expiry, ...login("eve") }).connack.then(
               () => "connected",
               (err: { code?: number }) => err.code,
             );
@@ -204,9 +194,9 @@ Deno.test({
           await pub.connack;
           await pub.c.publishAsync("owned/1", "for alice", { qos: 1 });
           assert.equal(await refusal(1), 0x85);
-          const back = open(port(1), { ...v5, ...expiry, username: "alice", password: "alice-pw" });
+          const back = open(port(1), { ...v5, ...expiry, ...login("alice") });
           assert.equal((await back.connack).sessionPresent, true);
-          await waitUntil("alice's queued message", () => back.received.length === 1);
+          await waitFor("alice's queued message", () => back.received.length === 1, 10_000);
           assert.equal(back.received[0].payload, "for alice");
         },
       );
@@ -221,7 +211,7 @@ Deno.test({
           const pub = open(port(0));
           await pub.connack;
           for (let i = 0; i < 60; i++) await pub.c.publishAsync(`job/${i}`, String(i), { qos: 1 });
-          await waitUntil("60 jobs", () => members.reduce((n, m) => n + m.received.length, 0) >= 60);
+          await waitFor("60 jobs", () => members.reduce((n, m) => n + m.received.length, 0) >= 60, 10_000);
           await pause(200);
           const all = members.flatMap((m) => m.received.map((r) => r.payload)).sort();
           assert.deepEqual(all, Array.from({ length: 60 }, (_, i) => String(i)).sort());
@@ -269,14 +259,14 @@ Deno.test({
           const again = open(port(1), { clientId: "survivor", clean: false, incomingStore: store });
           assert.equal((await again.connack).sessionPresent, true);
           const got = () => new Set([...sub.received, ...again.received].map((m) => m.payload));
-          await waitUntil("every acknowledged message", () => acked.every((p) => got().has(p)), 15_000);
+          await waitFor("every acknowledged message", () => acked.every((p) => got().has(p)), 15_000);
         },
       );
 
       await t.step(
         "the wills of clients of the dead node are published once, by a node that adopts their sessions",
         async () => {
-          await waitUntil("the wills", () => watcher!.received.length >= 2, 15_000);
+          await waitFor("the wills", () => watcher!.received.length >= 2, 15_000);
           await pause(1500);
           assert.deepEqual(watcher!.received.map((m) => m.payload).sort(), ["also gone", "gone"]);
         },
@@ -292,7 +282,7 @@ Deno.test({
           const back = open(port(2));
           await back.connack;
           await back.c.subscribeAsync("rejoin/#", { qos: 1 });
-          await waitUntil("the retained message", () => back.received.length === 1);
+          await waitFor("the retained message", () => back.received.length === 1, 10_000);
           assert.deepEqual(back.received[0], {
             topic: "rejoin/r",
             payload: "set while away",
@@ -304,7 +294,7 @@ Deno.test({
           await listener.c.subscribeAsync("rejoin/live", { qos: 1 });
           await pause(300);
           await back.c.publishAsync("rejoin/live", "hello", { qos: 1 });
-          await waitUntil("the live message", () => listener.received.length === 1);
+          await waitFor("the live message", () => listener.received.length === 1, 10_000);
         },
       );
     } finally {

@@ -5,29 +5,22 @@
  * user's while they move (src/broker/session_owner.ts).
  */
 import assert from "node:assert/strict";
-import { getLogger } from "@logtape/logtape";
-import { Broker } from "../../src/broker/broker.ts";
+import type { Engine } from "../../src/broker/broker.ts";
+import { Broker, engineOf } from "../../src/public_broker.ts";
 import type { ForeignSessionPolicy } from "../../src/broker/session_owner.ts";
 import type { Authenticator, Authorizer } from "../../src/broker/security.ts";
-import { ClusterNode, STREAM } from "../../src/cluster/cluster.ts";
+import { ClusterNode, natsOf, STREAM } from "../../src/cluster/cluster.ts";
 import { ownerKey, type OwnerRecord } from "../../src/cluster/handover.ts";
 import { decodeRecord, encodeRecord } from "../../src/cluster/record_codec.ts";
 import { identityHeader, takeoverSubject } from "../../src/cluster/takeover_request.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { TestClient, text } from "../_helpers/test_client.ts";
 import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const ignore = !hasNatsServer("the handover test");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-async function waitUntil(what: string, done: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Accepts any user with the password "<user>-pw". */
 const users: Authenticator = {
@@ -58,12 +51,13 @@ async function node(servers: string[], id: string, options: NodeOptions = {}) {
     foreignSession: options.foreignSession,
   });
   await broker.start();
-  await cluster.join(broker, getLogger(["mqtt", "cluster", id]));
-  return { cluster, broker };
+  await cluster.join(broker, { logCategory: ["mqtt", "cluster", id] });
+  // The engine inside, whose sessions the tests look at.
+  return { cluster, broker: engineOf(broker) };
 }
 
 /** A persistent v5 session of `user` (password "<user>-pw"). */
-function connectAs(broker: Broker, clientId: string, user: string, clean = false) {
+function connectAs(broker: Engine, clientId: string, user: string, clean = false) {
   return TestClient.connect(broker, {
     clientId,
     protocolLevel: 5,
@@ -76,7 +70,7 @@ function connectAs(broker: Broker, clientId: string, user: string, clean = false
 
 /** The owner record of `clientId`, as the sessions bucket holds it. */
 async function ownerOf(cluster: ClusterNode, clientId: string) {
-  const kv = await cluster.js.views.kv("mqtt_sessions");
+  const kv = await natsOf(cluster).js.views.kv("mqtt_sessions");
   const entry = await kv.get(ownerKey(clientId));
   return entry?.operation === "PUT"
     ? { record: decodeRecord<OwnerRecord>(entry.value), revision: entry.revision }
@@ -84,11 +78,11 @@ async function ownerOf(cluster: ClusterNode, clientId: string) {
 }
 
 /** `user`'s session: subscribed to `filter` at QoS 1, then offline. */
-async function offlineSession(broker: Broker, clientId: string, user: string, filter: string) {
+async function offlineSession(broker: Engine, clientId: string, user: string, filter: string) {
   const { client } = await connectAs(broker, clientId, user);
   await client.subscribe(filter, 1);
   client.disconnect();
-  await waitUntil("the session to be offline", () => broker.sessions.get(clientId)?.link === null);
+  await waitFor("the session to be offline", () => broker.sessions.get(clientId)?.link === null, 15_000);
 }
 
 Deno.test({
@@ -104,12 +98,16 @@ Deno.test({
       const { client } = await TestClient.connect(a.broker, { clientId: "late", clean: false });
       await client.subscribe("cap/#", 1);
       client.disconnect();
-      await waitUntil("the session to be offline", () => a.broker.sessions.get("late")?.link === null);
+      await waitFor("the session to be offline", () => a.broker.sessions.get("late")?.link === null, 15_000);
       // Node a stops: no takeover, no release; its heartbeat ages.
       await a.cluster.close();
       for (let i = 0; i < 30; i++) await b.broker.publish({ topic: "cap/x", payload: String(i), qos: 1 });
       const held = () => b.broker.sessions.get("late")?.queue.length ?? 0;
-      await waitUntil("node b to adopt the session", () => held() + b.broker.stats.dropped.queue_full >= 30);
+      await waitFor(
+        "node b to adopt the session",
+        () => held() + b.broker.stats.dropped.queue_full >= 30,
+        15_000,
+      );
       assert.equal(held(), 10);
       assert.equal(b.broker.stats.dropped.queue_full, 20);
       const kept = b.broker.sessions.get("late")!.queue.map((e) => decoder.decode(e.message.payload));
@@ -142,7 +140,7 @@ Deno.test({
         async () => {
           const { client: alice } = await connectAs(a.broker, "held", "alice");
           const ask = async (headers?: ReturnType<typeof identityHeader>) => {
-            const reply = await b.cluster.nc.request(
+            const reply = await natsOf(b.cluster).nc.request(
               takeoverSubject(a.cluster.instance),
               encoder.encode("held"),
               {
@@ -171,7 +169,7 @@ Deno.test({
       await t.step(
         "a session that reaches a node unjudged (its owner, of an older version, let go without reading the identity) stays there offline for its user, caught up, and the CONNECT is refused",
         async () => {
-          await b.cluster.store.commit([
+          await natsOf(b.cluster).store.commit([
             {
               kind: "putSession",
               session: {
@@ -194,15 +192,15 @@ Deno.test({
               },
             },
           ]);
-          const jsm = await b.cluster.js.jetstreamManager();
+          const jsm = await natsOf(b.cluster).js.jetstreamManager();
           const cursor = (await jsm.streams.info(STREAM)).state.last_seq;
-          const sessions = await b.cluster.js.views.kv("mqtt_sessions");
+          const sessions = await natsOf(b.cluster).js.views.kv("mqtt_sessions");
           await sessions.put(
             ownerKey("unjudged"),
             encodeRecord({ node: "old", instance: "old:1", at: Date.now() }),
           );
           // The older node answers every takeover request with "held", whoever asks.
-          const older = b.cluster.nc.subscribe(takeoverSubject("old:1"), {
+          const older = natsOf(b.cluster).nc.subscribe(takeoverSubject("old:1"), {
             callback: (_err, msg) => msg.respond(encoder.encode(JSON.stringify({ held: true, cursor }))),
           });
           try {
@@ -227,7 +225,7 @@ Deno.test({
       await t.step(
         "a session whose catch-up on this node failed (its owner record names this node, with a replay point) is judged by its stored record, and Clean Start deletes it [MQTT-3.1.2-4]",
         async () => {
-          await b.cluster.store.commit([
+          await natsOf(b.cluster).store.commit([
             {
               kind: "putSession",
               session: { clientId: "stalled", protocolLevel: 5, expiryInterval: 3600, username: "alice" },
@@ -244,7 +242,7 @@ Deno.test({
               },
             },
           ]);
-          const sessions = await b.cluster.js.views.kv("mqtt_sessions");
+          const sessions = await natsOf(b.cluster).js.views.kv("mqtt_sessions");
           const mine = { node: "b", instance: b.cluster.instance, at: Date.now(), replayFrom: 1 };
           await sessions.put(ownerKey("stalled"), encodeRecord(mine));
           const before = await ownerOf(b.cluster, "stalled");
@@ -255,8 +253,12 @@ Deno.test({
           assert.equal(alice.connack.reasonCode, Reason.Success);
           assert.equal(alice.connack.sessionPresent, false);
           alice.client.disconnect();
-          await waitUntil("the session to be offline", () => b.broker.sessions.get("stalled")?.link === null);
-          assert.deepEqual((await b.cluster.store.loadSession("stalled"))?.subscriptions, []);
+          await waitFor(
+            "the session to be offline",
+            () => b.broker.sessions.get("stalled")?.link === null,
+            15_000,
+          );
+          assert.deepEqual((await natsOf(b.cluster).store.loadSession("stalled"))?.subscriptions, []);
         },
       );
 
@@ -277,7 +279,7 @@ Deno.test({
           }
           assert.deepEqual(await ownerOf(b.cluster, "orphan"), before, "the owner record was written");
           assert.equal(b.broker.sessions.has("orphan"), false);
-          assert.equal((await b.cluster.store.sessionRecord("orphan"))?.username, "alice");
+          assert.equal((await natsOf(b.cluster).store.sessionRecord("orphan"))?.username, "alice");
           const alice = await connectAs(b.broker, "orphan", "alice");
           assert.equal(alice.connack.sessionPresent, true);
           assert.equal(text(await alice.client.expect(PacketType.PUBLISH)), "for alice");
@@ -293,7 +295,7 @@ Deno.test({
           assert.equal(eve.connack.reasonCode, Reason.Success);
           assert.equal(eve.connack.sessionPresent, false);
           assert.equal(await eve.client.silentFor(300), true, "eve received alice's message");
-          const stored = await c.cluster.store.loadSession("discarded");
+          const stored = await natsOf(c.cluster).store.loadSession("discarded");
           assert.equal(stored?.session.username, "eve");
           assert.deepEqual(stored?.subscriptions, []);
           assert.deepEqual(stored?.outbound, []);
@@ -341,7 +343,11 @@ Deno.test({
         await b.broker.publish({ topic: "cap/x", payload: String(i), qos: 1 });
       }
       const held = () => b.broker.sessions.get("late")?.queue.length ?? 0;
-      await waitUntil("node b to adopt the session", () => held() + b.broker.stats.dropped.queue_full >= 8);
+      await waitFor(
+        "node b to adopt the session",
+        () => held() + b.broker.stats.dropped.queue_full >= 8,
+        15_000,
+      );
       // The denied messages take no place in the queue: the first five readable ones do.
       const kept = b.broker.sessions.get("late")!.queue.map((e) => decoder.decode(e.message.payload));
       assert.deepEqual(kept, ["0", "1", "2", "3", "4"]);

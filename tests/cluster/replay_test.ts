@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { connect, RetentionPolicy, StorageType } from "nats";
+import { RetentionPolicy, StorageType } from "nats";
 import { encodeHeaders, subjectFor } from "../../src/cluster/message_wire.ts";
 import { MissedSelector, readRange } from "../../src/cluster/replay.ts";
 import type { LoadedSession, StoredMessage, StoredSubscription } from "../../src/persistence/store.ts";
-import { hasNatsServer, startNatsCluster } from "../_helpers/nats_cluster.ts";
+import { natsTest } from "../_helpers/nats_cluster.ts";
 
 const sub = (
   filter: string,
@@ -76,41 +76,31 @@ Deno.test("a message the session already holds (same stream sequence) is not pic
   assert.deepEqual(topics.map(([topic]) => topic), ["a/2"]);
 });
 
-Deno.test({
-  name: "a range of the stream is read in order, from after its start to its end, across fetch batches",
-  ignore: !hasNatsServer("the stream range test"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const nats = await startNatsCluster(1);
-    const nc = await connect({ servers: nats.urls });
-    try {
-      const jsm = await nc.jetstreamManager();
-      await jsm.streams.add({
-        name: "RANGE",
-        subjects: ["mqtt.d.>"],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.Memory,
+natsTest(
+  "a range of the stream is read in order, from after its start to its end, across fetch batches",
+  async (nc) => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({
+      name: "RANGE",
+      subjects: ["mqtt.d.>"],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.Memory,
+    });
+    const js = nc.jetstream();
+    for (let i = 1; i <= 600; i++) {
+      const message = msg(`r/${i}`, 1);
+      await js.publish(subjectFor(message), message.payload, {
+        headers: encodeHeaders(message, { node: "n", seq: i }),
       });
-      const js = nc.jetstream();
-      for (let i = 1; i <= 600; i++) {
-        const message = msg(`r/${i}`, 1);
-        await js.publish(subjectFor(message), message.payload, {
-          headers: encodeHeaders(message, { node: "n", seq: i }),
-        });
-      }
-      const read: number[] = [];
-      await readRange(js, "RANGE", { after: 3, upTo: 7 }, (m) => read.push(m.streamSeq!));
-      assert.deepEqual(read, [4, 5, 6, 7]);
-      const topics: string[] = [];
-      await readRange(js, "RANGE", { after: 10, upTo: 590 }, (m) => topics.push(m.topic));
-      assert.deepEqual(topics, Array.from({ length: 580 }, (_, i) => `r/${i + 11}`));
-      let none = 0;
-      await readRange(js, "RANGE", { after: 7, upTo: 7 }, () => none++);
-      assert.equal(none, 0);
-    } finally {
-      await nc.close();
-      await nats.stop();
     }
+    const read: number[] = [];
+    await readRange(js, "RANGE", { after: 3, upTo: 7 }, (m) => read.push(m.streamSeq!));
+    assert.deepEqual(read, [4, 5, 6, 7]);
+    const topics: string[] = [];
+    await readRange(js, "RANGE", { after: 10, upTo: 590 }, (m) => topics.push(m.topic));
+    assert.deepEqual(topics, Array.from({ length: 580 }, (_, i) => `r/${i + 11}`));
+    let none = 0;
+    await readRange(js, "RANGE", { after: 7, upTo: 7 }, () => none++);
+    assert.equal(none, 0);
   },
-});
+);

@@ -11,7 +11,7 @@
  * connection, a keep-alive timeout, an expiry) needs a `wait` step.
  */
 import { type Packet, PacketType, type Properties, type PublishPacket } from "../../src/protocol/packet.ts";
-import { TcpClient } from "../_helpers/tcp_client.ts";
+import { WireClient } from "../_helpers/wire_client.ts";
 import { renderConnack, renderMessage, renderReasons, sortRetainedRuns } from "./observation.ts";
 import type { ConnectStep, PublishStep, Scenario, Step } from "./scenario.ts";
 
@@ -32,7 +32,7 @@ class Link {
   readonly step: ConnectStep;
   readonly control: string[] = [];
   readonly messages: string[] = [];
-  client!: TcpClient;
+  client!: WireClient;
   closedByUs = false;
   /** CONNACK accepted the connection (only then may it be pinged). */
   connected = false;
@@ -57,7 +57,7 @@ class Link {
   }
 
   async open_(port: number): Promise<void> {
-    this.client = await TcpClient.open({ port, level: this.level, onPacket: (p) => this.#received(p) });
+    this.client = await WireClient.open({ port, level: this.level, onPacket: (p) => this.#received(p) });
     this.client.ended.then(() => {
       if (!this.closedByUs) this.control.push("CLOSED");
       for (const r of this.#replies.splice(0)) r.resolve({ type: PacketType.DISCONNECT, reasonCode: -1 });

@@ -18,23 +18,18 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { freePort } from "../_helpers/broker_process.ts";
+import { freshRoundTrip, isAlive, qos1RoundTrip, wellBehavedClient } from "../_helpers/broker_health.ts";
+import { freePort, startLimitedBroker } from "../_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable } from "../_helpers/certs.ts";
-import {
-  exited,
-  qos1RoundTrip,
-  rssKiB,
-  startLimitedBroker,
-  wellBehavedClient,
-} from "../_helpers/broker_vitals.ts";
+import { MiB, mib, rssBytes } from "../_helpers/rss.ts";
 import {
   recordClientHello,
   silentStaller,
   type Staller,
   tlsIdleStaller,
   tricklingStaller,
-  upgradeRequest,
 } from "../_helpers/stallers.ts";
+import { upgradeRequest } from "../_helpers/websocket_bytes.ts";
 
 if (!opensslAvailable) console.warn("skipping the handshake stall test: openssl is not installed");
 
@@ -47,7 +42,7 @@ const GLOBAL = 50;
  * each at most a TLS session in its handshake (100–200 KiB at the high-water mark, see
  * fd_exhaustion_test.ts): under 10 MiB, with the rest for the heap growing a step.
  */
-const RSS_MARGIN_KIB = 64 * 1024;
+const RSS_MARGIN = 64 * MiB;
 
 /** How long each staller lived, or Infinity for one still open when the wait is over. */
 function lifetimes(stallers: Staller[]): Promise<number[]> {
@@ -90,7 +85,7 @@ sys: { interval: 0 }
     );
     const pid = broker.child.pid;
     const watcher = await wellBehavedClient(`mqtt://127.0.0.1:${ports.tcp}`, "stall/watch");
-    const rssBefore = rssKiB(pid);
+    const rssBefore = await rssBytes(pid);
     const urls = {
       tcp: `mqtt://127.0.0.1:${ports.tcp}`,
       tls: `mqtts://localhost:${ports.tls}`,
@@ -109,10 +104,10 @@ sys: { interval: 0 }
           : tlsIdleStaller(ports.wss, ca),
     };
     const check = async (label: string) => {
-      assert.equal(await exited(broker), false, `${label}: the broker is alive\n${broker.output()}`);
+      assert.ok(await isAlive(broker), `${label}: the broker is alive\n${broker.output()}`);
       await qos1RoundTrip(watcher, "stall/watch");
-      const rss = rssKiB(pid);
-      assert.ok(rss < rssBefore + RSS_MARGIN_KIB, `${label}: RSS ${rss} KiB (before ${rssBefore})`);
+      const rss = await rssBytes(pid);
+      assert.ok(rss < rssBefore + RSS_MARGIN, `${label}: RSS ${mib(rss)} (before ${mib(rssBefore)})`);
       return rss;
     };
     try {
@@ -134,16 +129,13 @@ sys: { interval: 0 }
               console.log(
                 `${type}: ${PER_LISTENER} stallers closed after ${Math.min(...times).toFixed(0)}–${
                   slowest.toFixed(0)
-                } ms; refused the next in ${refusedIn.toFixed(0)} ms; RSS ${(rss / 1024).toFixed(1)} MiB`,
+                } ms; refused the next in ${refusedIn.toFixed(0)} ms; RSS ${mib(rss)}`,
               );
               assert.ok(slowest < TIMEOUT_MS + SLACK_MS, `${type}: the slowest staller lived ${slowest} ms`);
             } finally {
               for (const s of stallers) s.close();
             }
-            const start = performance.now();
-            const fresh = await wellBehavedClient(urls[type], `stall/${type}`, { ca: Buffer.from(ca) });
-            await qos1RoundTrip(fresh, `stall/${type}`, 5000 - (performance.now() - start));
-            await fresh.endAsync();
+            await freshRoundTrip(urls[type], { ca: Buffer.from(ca) });
           },
         );
       }
@@ -163,9 +155,7 @@ sys: { interval: 0 }
         } finally {
           for (const s of stallers) s.close();
         }
-        const fresh = await wellBehavedClient(urls.ws, "stall/after");
-        await qos1RoundTrip(fresh, "stall/after");
-        await fresh.endAsync();
+        await freshRoundTrip(urls.ws);
       });
     } finally {
       watcher.end(true);

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import { varintSize, writeVarint } from "../../src/protocol/writer.ts";
-import { assertHealthy, qos1RoundTrip } from "../_helpers/broker_health.ts";
+import { assertHealthy, probeRoundTrip } from "../_helpers/broker_health.ts";
 import { startBroker } from "../_helpers/broker_process.ts";
 import { MiB, mib, rssBytes, rssFallsTo, RssSampler } from "../_helpers/rss.ts";
 import { WireClient } from "../_helpers/wire_client.ts";
@@ -49,13 +49,13 @@ Deno.test({
     const broker = await startBroker();
     const pid = broker.child.pid;
     try {
-      await qos1RoundTrip(broker.port);
+      await probeRoundTrip(broker.port);
       const baseline = await rssBytes(pid);
 
       await t.step("a CONNECT claiming 200 MB is refused from its header, before CONNECT", async () => {
         const sampler = new RssSampler(pid);
         for (let round = 0; round < ROUNDS; round++) {
-          const attacker = await WireClient.open(broker.port);
+          const attacker = await WireClient.open({ port: broker.port });
           const sent = await stream(attacker, Uint8Array.of(0x10, 0x80, 0x80, 0x80, 0x64), 150);
           await attacker.closedByBroker(5000);
           attacker.close();
@@ -66,7 +66,7 @@ Deno.test({
         console.log(`CONNECT 200 MB × ${ROUNDS}: RSS ${mib(baseline)} → peak ${mib(peak)}`);
         // Nothing of the body is held: only a read buffer (≤ 256 KiB) per connection.
         assert.ok(peak <= baseline + 16 * MiB, `peak ${mib(peak)}`);
-        await assertHealthy(broker, baseline + 16 * MiB, "CONNECT 200 MB");
+        await assertHealthy(broker, "CONNECT 200 MB", { maxRss: baseline + 16 * MiB });
       });
 
       await t.step(
@@ -74,7 +74,9 @@ Deno.test({
         async () => {
           for (let round = 0; round < ROUNDS; round++) {
             const sampler = new RssSampler(pid);
-            const attackers = await Promise.all([0, 1, 2].map(() => WireClient.connect(broker.port)));
+            const attackers = await Promise.all(
+              [0, 1, 2].map(() => WireClient.connect({ port: broker.port })),
+            );
             const first = new Uint8Array([...header(0x30, 60_000_000), 0x00, 0x01, 0x74]);
             const sent = await Promise.all(attackers.map((a) => stream(a, first, 40)));
             // 120 MiB do not fit 64: whoever's bytes did not fit was told 0x89 Server busy and closed.
@@ -94,12 +96,12 @@ Deno.test({
             const after = await rssFallsTo(pid, baseline + 16 * MiB, 5000);
             assert.ok(after <= baseline + 16 * MiB, `round ${round}: RSS ${mib(after)} after the close`);
           }
-          await assertHealthy(broker, baseline + 16 * MiB, "partial PUBLISH");
+          await assertHealthy(broker, "partial PUBLISH", { maxRss: baseline + 16 * MiB });
         },
       );
 
       await t.step("the budget is whole again: a 20 MiB message goes through", async () => {
-        const client = await WireClient.connect(broker.port);
+        const client = await WireClient.connect({ port: broker.port });
         try {
           await client.subscribe("big", 1);
           const payload = new Uint8Array(20 * MiB).fill(7);
@@ -114,7 +116,7 @@ Deno.test({
         } finally {
           client.close();
         }
-        await assertHealthy(broker, baseline + BUDGET + 64 * MiB, "after a 20 MiB message");
+        await assertHealthy(broker, "after a 20 MiB message", { maxRss: baseline + BUDGET + 64 * MiB });
       });
     } finally {
       await broker.stop();

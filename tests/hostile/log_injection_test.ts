@@ -20,7 +20,7 @@ const HOSTILE_ID = `evil\n${FORGED}\r\u001b[2K\u0085\u2028`;
 
 /** Connects with the hostile client id and gets itself closed (QoS 3 PUBLISH: malformed), logged at info. */
 async function provoke(port: number): Promise<void> {
-  const client = await WireClient.connect(port, { clientId: HOSTILE_ID });
+  const client = await WireClient.connect({ port }, { clientId: HOSTILE_ID });
   await client.write(Uint8Array.of(0x36, 0x03, 0x00, 0x01, 0x74)).catch(() => {});
   await client.closedByBroker(5000);
   client.close();
@@ -51,7 +51,7 @@ for (const format of ["text", "json"] as const) {
           assert.deepEqual(new Set(mentions.map((l) => JSON.parse(l).clientId)), new Set([HOSTILE_ID]));
         }
         // Nothing here should grow memory: 16 MiB covers the heap's own noise.
-        await assertHealthy(broker, baseline + 16 * MiB, `${format} log`);
+        await assertHealthy(broker, `${format} log`, { maxRss: baseline + 16 * MiB });
       } finally {
         await broker.stop();
       }

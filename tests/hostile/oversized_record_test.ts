@@ -8,8 +8,9 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
+import { assertHealthy } from "../_helpers/broker_health.ts";
 import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_process.ts";
-import { assertHealthy, rssBytes } from "../_helpers/persist_hostile.ts";
+import { MiB, mib, rssBytes } from "../_helpers/rss.ts";
 
 /**
  * The property and CONNECT size limits (limits.max_property_bytes, limits.max_connect_size, both
@@ -160,7 +161,7 @@ Deno.test({
       // A fresh broker is ~60–90 MiB; what these phases keep (about 3 MB of records) must not
       // cost more than a few times its size.
       const growth = (await rssBytes(broker.child.pid)) - rssAtStart;
-      assert.ok(growth < 96 * 1024 * 1024, `RSS grew by ${Math.round(growth / 1048576)} MiB`);
+      assert.ok(growth < 96 * MiB, `RSS grew by ${mib(growth)}`);
     } finally {
       await broker.stop();
       await Deno.remove(dir, { recursive: true });

@@ -8,9 +8,11 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
+import { assertHealthy } from "../_helpers/broker_health.ts";
 import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_process.ts";
 import { mosquittoAvailable, startMosquitto } from "../_helpers/mosquitto.ts";
-import { assertHealthy, login, rssBytes, writeUsers } from "../_helpers/persist_hostile.ts";
+import { login, writeUsers } from "../_helpers/password_users.ts";
+import { MiB, mib, rssBytes } from "../_helpers/rss.ts";
 
 const VICTIM_ID = "victim-device";
 
@@ -167,7 +169,7 @@ Deno.test({
       // Nothing is held per refused attempt: a fresh broker is ~60–90 MiB here, and the phases
       // above keep a handful of sessions; 64 MiB of growth would mean something leaks per attempt.
       const growth = (await rssBytes(broker.child.pid)) - rssAtStart;
-      assert.ok(growth < 64 * 1024 * 1024, `RSS grew by ${Math.round(growth / 1048576)} MiB`);
+      assert.ok(growth < 64 * MiB, `RSS grew by ${mib(growth)}`);
     } finally {
       await broker.stop();
       await Deno.remove(dir, { recursive: true });

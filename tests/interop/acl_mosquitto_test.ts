@@ -12,6 +12,7 @@ import mqtt from "mqtt";
 import { hashPassword } from "../../src/auth/password_file.ts";
 import { hasCommand, run, startBroker } from "../_helpers/broker_process.ts";
 import { mosquittoAvailable, startMosquitto } from "../_helpers/mosquitto.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const withMosquitto = mosquittoAvailable && await hasCommand("mosquitto_passwd");
 if (!withMosquitto) {
@@ -160,15 +161,6 @@ async function connect(port: number, actor: Actor): Promise<mqtt.MqttClient> {
   return await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, options);
 }
 
-/** Resolves once `check()` holds; rejects after `ms` naming what was awaited. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Runs every case against the broker on `port`; returns the observed decision of each. */
 async function observe(port: number): Promise<boolean[]> {
   const clients: mqtt.MqttClient[] = [];
@@ -204,7 +196,7 @@ async function observe(port: number): Promise<boolean[]> {
     }
     for (const [actor, c] of byActor) {
       await ops.publishAsync(marker(actor), marker(actor), { qos: 1 });
-      await until(() => seen.get(c)!.has(marker(actor)), 5000, `the marker of reader ${actor.id}`);
+      await waitFor(`the marker of reader ${actor.id}`, () => seen.get(c)!.has(marker(actor)), 5000);
     }
     // Writes: each writer publishes its cases, then a marker ops must see.
     for (const actor of actors.filter((a) => a.filters === undefined)) {
@@ -213,7 +205,7 @@ async function observe(port: number): Promise<boolean[]> {
         if (k.actor === actor) await c.publishAsync(k.topic, `case:${i}`, { qos: 1 });
       }
       await c.publishAsync(marker(actor), marker(actor), { qos: 1 });
-      await until(() => seen.get(ops)!.has(marker(actor)), 5000, `the marker of writer ${actor.id}`);
+      await waitFor(`the marker of writer ${actor.id}`, () => seen.get(ops)!.has(marker(actor)), 5000);
       await c.endAsync();
     }
     return CASES.map((c, i) => {

@@ -9,15 +9,7 @@ import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { hashPassword } from "../../src/auth/password_file.ts";
 import { type BrokerProcess, startBroker } from "../_helpers/broker_process.ts";
-
-/** Resolves once `check()` holds; rejects after `ms` naming what was awaited. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { waitFor } from "../_helpers/wait_for.ts";
 
 function connect(port: number, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
   return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
@@ -31,7 +23,7 @@ function connect(port: number, options: mqtt.IClientOptions): Promise<mqtt.MqttC
 /** Sends SIGHUP and waits for the broker to log the reload (the n-th one). */
 async function reload(broker: BrokerProcess, n: number): Promise<void> {
   broker.child.kill("SIGHUP");
-  await until(() => broker.output().split("Reloaded:").length > n, 10_000, `reload ${n}`);
+  await waitFor(`reload ${n}`, () => broker.output().split("Reloaded:").length > n, 10_000);
 }
 
 /** Topics a client receives, in order. */
@@ -74,13 +66,13 @@ Deno.test({
       const got = collect(alice);
       await alice.subscribeAsync("home/#", { qos: 1 });
       await pub.publishAsync("home/lamp", "1", { qos: 1 });
-      await until(() => got.length === 1, 5000, "home/lamp before the change");
+      await waitFor("home/lamp before the change", () => got.length === 1, 5000);
 
       await Deno.writeTextFile(`${dir}/acl`, acl("topic read home/door/#"));
       await reload(broker, 1);
       await pub.publishAsync("home/lamp", "2", { qos: 1 });
       await pub.publishAsync("home/door", "3", { qos: 1 });
-      await until(() => got.length >= 2, 5000, "home/door after the change");
+      await waitFor("home/door after the change", () => got.length >= 2, 5000);
       assert.deepEqual(got, ["home/lamp", "home/door"], "home/lamp is withheld after SIGHUP");
 
       // Alice goes away; one message is queued for her session, then the broker stops.
@@ -109,7 +101,7 @@ Deno.test({
       const after = collect(back);
       await new Promise((resolve) => back.once("connect", resolve));
       await pub2.publishAsync("home/lamp/end", "7", { qos: 1 });
-      await until(() => after.includes("home/lamp/end"), 5000, "the last message after the restart");
+      await waitFor("the last message after the restart", () => after.includes("home/lamp/end"), 5000);
       assert.deepEqual(after, ["home/lamp/live", "home/lamp/end"]);
     } finally {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
@@ -155,7 +147,7 @@ Deno.test({
         ),
       );
       await reload(broker, 1);
-      await until(() => !b.connected && !c.connected && !anon.connected, 5000, "the revoked clients to go");
+      await waitFor("the revoked clients to go", () => !b.connected && !c.connected && !anon.connected, 5000);
       assert.equal(reasons.get("c"), 0x87, "carol's password changed");
       assert.equal(reasons.get("anon"), 0x87, "anonymous clients are no longer allowed");
       assert.ok(a.connected, "alice's entry is unchanged");

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { bridgesConnected, collect, serverFrom, settle, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { bridgesConnected, collect, serverFrom, settle } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { mosquittoAvailable, startMosquitto } from "../_helpers/mosquitto.ts";
 
 if (!mosquittoAvailable) console.warn("skipping bridge interop tests: mosquitto is not installed");
@@ -133,9 +134,12 @@ Deno.test({
     const remote = await mosquittoClient(mosquitto.port);
     try {
       await remote.client.subscribeAsync("mb/#", { qos: 1 });
-      await waitFor("Mosquitto's bridge to subscribe here", () => broker.broker.tree.size >= 2);
-      const bridged = [...broker.broker.connections].find((c) => c.clientId.endsWith(".deno"));
-      assert.equal(bridged?.state.bridge, true);
+      await waitFor(
+        "Mosquitto's bridge to subscribe here",
+        () => broker.broker.admin.sizes().subscriptions >= 2,
+      );
+      const bridged = broker.broker.admin.clients().find((c) => c.clientId.endsWith(".deno"));
+      assert.equal(bridged?.bridge, true);
       await broker.broker.publish({ topic: "mb/here", payload: "from deno", qos: 1 });
       await remote.client.publishAsync("mb/there", "from mosquitto", { qos: 1 });
       await waitFor("both messages on both sides", () => remote.lines.length >= 2 && local.lines.length >= 2);

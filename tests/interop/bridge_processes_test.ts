@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { startBroker } from "../_helpers/broker_process.ts";
-import { settle, waitFor } from "../_helpers/bridge_fixtures.ts";
+import { settle } from "../_helpers/bridge_fixtures.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 /** An mqtt.js client collecting "topic payload" lines, subscribed before it returns. */
 async function client(port: number, filter: string) {

@@ -8,7 +8,7 @@ import { applyAtomically, JournalApplyError, replayJournals } from "../../src/pe
 import type { KvOp } from "../../src/persistence/kv_records.ts";
 import { KvStore } from "../../src/persistence/kv_store.ts";
 import type { Mutation } from "../../src/persistence/store.ts";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { TestClient } from "../_helpers/test_client.ts";
@@ -183,7 +183,7 @@ for (const [when, failAt] of [["before", 2], ["after", 3]] as const) {
       await fanOut(path, subscribers);
       const raw = await Deno.openKv(path);
       const kv = dyingAfter(raw, Infinity);
-      let broker = new Broker({
+      let broker = new Engine({
         clock: new ManualClock(),
         store: new KvStore({ kv }),
         durability: "durable",
@@ -200,7 +200,7 @@ for (const [when, failAt] of [["before", 2], ["after", 3]] as const) {
       raw.close();
 
       // The process is gone; a new one opens the store and the publisher resends with DUP.
-      broker = new Broker({ clock: new ManualClock(), store: new KvStore({ path }), durability: "durable" });
+      broker = new Engine({ clock: new ManualClock(), store: new KvStore({ path }), durability: "durable" });
       await broker.start();
       const again = await TestClient.connect(broker, publisher);
       assert.equal(again.connack.sessionPresent, true);

@@ -7,19 +7,7 @@ import { KvStore } from "../../src/persistence/kv_store.ts";
 import type { Mutation, OutboundEntry, StoredMessage } from "../../src/persistence/store.ts";
 import { encodeRecord, sizeBound } from "../../src/persistence/kv_records.ts";
 import { serialize } from "node:v8";
-
-async function withStore(fn: (store: KvStore, path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "kvrecords-" });
-  const path = `${dir}/broker.kv`;
-  const store = new KvStore({ path });
-  await store.open();
-  try {
-    await fn(store, path);
-  } finally {
-    await store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { rawKeys, withKvStore } from "../_helpers/temp_kv_store.ts";
 
 async function reopened(path: string, fn: (store: KvStore) => Promise<void>): Promise<void> {
   const store = new KvStore({ path });
@@ -29,14 +17,6 @@ async function reopened(path: string, fn: (store: KvStore) => Promise<void>): Pr
   } finally {
     await store.close();
   }
-}
-
-async function rawKeys(path: string, prefix: Deno.KvKey = []): Promise<Deno.KvKey[]> {
-  const kv = await Deno.openKv(path);
-  const keys: Deno.KvKey[] = [];
-  for await (const e of kv.list({ prefix })) keys.push(e.key);
-  kv.close();
-  return keys;
 }
 
 const userProperties = (bytes: number): [string, string][] =>
@@ -86,7 +66,7 @@ Deno.test("a record whose fields other than the payload exceed 64 KiB is packed 
 });
 
 Deno.test("every kind of record loads back whatever the size of its fields", async () => {
-  await withStore(async (store, path) => {
+  await withKvStore(async (store, path) => {
     const hugeId = "c".repeat(65535);
     const hugeFilter = "f/".repeat(32767) + "#";
     const hugeTopic = "t".repeat(65535);
@@ -161,7 +141,7 @@ Deno.test("every kind of record loads back whatever the size of its fields", asy
 });
 
 Deno.test("overwriting a chunked record puts its new chunks beside the stored ones, then leaves only the new", async () => {
-  await withStore(async (store, path) => {
+  await withKvStore(async (store, path) => {
     const big = (size: number, fill: number) =>
       message("big", { retain: true, payload: new Uint8Array(size).fill(fill) });
     await store.commit([{ kind: "putRetained", message: big(130_000, 1) }]);
@@ -178,7 +158,7 @@ Deno.test("overwriting a chunked record puts its new chunks beside the stored on
 });
 
 Deno.test("chunks no record refers to (a crash before their record) are ignored and removed at load", async () => {
-  await withStore(async (store, path) => {
+  await withKvStore(async (store, path) => {
     await store.commit([{
       kind: "putRetained",
       message: message("kept", { retain: true, payload: new Uint8Array(100_000).fill(4) }),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../../src/persistence/kv_store.ts";
-import type { StoredMessage } from "../../src/persistence/store.ts";
+import type { StoredMessage, StoredSubscription } from "../../src/persistence/store.ts";
+import { rawKeys, withKvStore } from "../_helpers/temp_kv_store.ts";
 import { runStoreSuite } from "./store_suite.ts";
 
 async function tempPath(): Promise<{ path: string; dir: string }> {
@@ -26,17 +27,17 @@ runStoreSuite("KvStore", async () => {
   };
 });
 
-async function withStore(fn: (store: KvStore, path: string) => Promise<void>): Promise<void> {
-  const { path, dir } = await tempPath();
-  const store = new KvStore({ path, commitWindowMs: 2 });
-  await store.open();
-  try {
-    await fn(store, path);
-  } finally {
-    await store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withStore = (fn: (store: KvStore, path: string) => Promise<void>) =>
+  withKvStore(fn, { commitWindowMs: 2 });
+
+/** A QoS 1 subscription to a/#. */
+const sub: StoredSubscription = {
+  filter: "a/#",
+  qos: 1,
+  noLocal: false,
+  retainAsPublished: false,
+  retainHandling: 0,
+};
 
 const big = (size: number, fill: number): StoredMessage => ({
   topic: "big",
@@ -54,11 +55,7 @@ Deno.test("KvStore: a 1 MiB payload is chunked, reassembled, and overwritten wit
     await store.commit([{ kind: "putRetained", message: big(100, 9) }]);
     [m] = (await store.load()).retained;
     assert.equal(m.payload.length, 100);
-    const kv = await Deno.openKv(path);
-    let keys = 0;
-    for await (const _ of kv.list({ prefix: ["r"] })) keys++;
-    kv.close();
-    assert.equal(keys, 1, "only the record is left");
+    assert.equal((await rawKeys(path, ["r"])).length, 1, "only the record is left");
   });
 });
 
@@ -144,13 +141,6 @@ Deno.test("KvStore: stores opened with exclusive: false share one file and see e
 
 Deno.test("KvStore: loadSession reads one client's session, subscriptions, queue (large payloads too) and inbound ids, and no one else's", async () => {
   await withStore(async (store) => {
-    const sub = {
-      filter: "a/#",
-      qos: 1 as const,
-      noLocal: false,
-      retainAsPublished: false,
-      retainHandling: 0 as const,
-    };
     const entry = (seq: number, size: number) => ({
       seq,
       packetId: 0,
@@ -247,13 +237,6 @@ Deno.test("KvStore: a client id spelled like a long id's key digest does not get
 
 Deno.test('KvStore: a client id spelled "chunk" keeps its subscriptions and queue (they are records, not chunks)', async () => {
   await withStore(async (store, path) => {
-    const sub = {
-      filter: "a/#",
-      qos: 1 as const,
-      noLocal: false,
-      retainAsPublished: false,
-      retainHandling: 0 as const,
-    };
     await store.commit([
       { kind: "putSession", session: { clientId: "chunk", protocolLevel: 4, expiryInterval: 0xffffffff } },
       { kind: "putSubscription", clientId: "chunk", subscription: sub },

@@ -4,4 +4,10 @@ import { runStoreSuite } from "./store_suite.ts";
 runStoreSuite(
   "MemoryStore",
   () => Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() }),
+  {
+    skip: [{
+      reason: "a MemoryStore's state lives and ends with the object: there is nothing to reopen",
+      tests: ["state survives closing and reopening the store"],
+    }],
+  },
 );

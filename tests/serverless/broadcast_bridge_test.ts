@@ -3,8 +3,9 @@
  * a shared name: exactly what two isolates see, minus the isolation.
  */
 import assert from "node:assert/strict";
-import { Broker } from "../../src/broker/broker.ts";
+import { Broker } from "../../src/public_broker.ts";
 import { ManualClock } from "../../src/broker/clock.ts";
+import type { Authenticator } from "../../src/broker/security.ts";
 import { PacketType, Reason } from "../../src/protocol/packet.ts";
 import {
   type BridgeBatch,
@@ -31,14 +32,30 @@ function fakePeer(channel: string, from: string) {
   };
 }
 
-async function instances(count: number, clock = new ManualClock()) {
+interface InstanceOptions {
+  /** Instance ids (instance-0, instance-1, … by default). */
+  ids?: string[];
+  /** Sessions kept in a SharedKvStore on `<dir>/shared.kv`, as the instances of one deployment do. */
+  sharedKvIn?: string;
+  authenticator?: Authenticator;
+}
+
+/** Broker instances with their bridges on one fresh channel, started and ready. */
+async function instances(count: number, options: InstanceOptions = {}) {
   const channel = `bridge-test-${crypto.randomUUID()}`;
+  const clock = new ManualClock();
   const list: { broker: Broker; bridge: BroadcastBridge }[] = [];
   for (let i = 0; i < count; i++) {
-    const broker = new Broker({ clock });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId: `instance-${i}` });
+    const instanceId = options.ids?.[i] ?? `instance-${i}`;
+    const store = options.sharedKvIn === undefined
+      ? undefined
+      : new SharedKvStore({ path: `${options.sharedKvIn}/shared.kv` });
+    const broker = new Broker({ clock, store, authenticator: options.authenticator });
+    const bridge = store === undefined
+      ? new BroadcastBridge(broker, { channel, instanceId })
+      : new BroadcastBridge(broker, { channel, instanceId, store, releaseWaitMs: 2000 });
     await broker.start();
-    bridge.ready();
+    await bridge.ready();
     list.push({ broker, bridge });
   }
   const close = async () => {
@@ -83,7 +100,7 @@ Deno.test("a retained message published on one instance is given to a later subs
     // Clearing it on one instance clears it on the other.
     await a.broker.publish({ topic: "status/door", payload: "", retain: true });
     await settle();
-    assert.equal(b.broker.retained.get("status/door"), undefined);
+    assert.equal(b.broker.admin.retained("status/door")[0], undefined);
   } finally {
     await close();
   }
@@ -115,7 +132,7 @@ Deno.test("a client id connecting on a second instance closes the older connecti
     const last = (await first.client.closedByBroker()).at(-1);
     assert.equal(last?.type, PacketType.DISCONNECT);
     assert.equal((last as { reasonCode: number }).reasonCode, Reason.SessionTakenOver);
-    assert.equal(a.broker.sessions.has("x"), false);
+    assert.equal(a.broker.admin.session("x") !== undefined, false);
     assert.equal(a.bridge.counts.released, 1);
     assert.equal(await second.client.silentFor(60), true);
     assert.equal(second.client.isClosed, false);
@@ -147,44 +164,46 @@ Deno.test("a takeover notice closes the local connection only when the local one
   }
 });
 
-Deno.test("notices that arrive while an instance starts are applied after its stored state is loaded", async () => {
+Deno.test("notices that arrive while an instance starts are applied after the retained messages it loads from the shared store", async () => {
   const channel = `bridge-test-${crypto.randomUUID()}`;
+  const dir = await Deno.makeTempDir({ prefix: "bridge-start-" });
+  const writer = new SharedKvStore({ path: `${dir}/shared.kv` });
+  await writer.open();
+  const stored = (topic: string, payload: string) => ({
+    topic,
+    payload: bytes(payload),
+    qos: 0 as const,
+    retain: true,
+  });
+  await writer.commit([
+    { kind: "putRetained", message: stored("early", "egg") },
+    { kind: "putRetained", message: stored("kept", "nest") },
+  ]);
   const peer = fakePeer(channel, "peer");
-  const broker = new Broker({ clock: new ManualClock() });
-  const bridge = new BroadcastBridge(broker, { channel });
+  const store = new SharedKvStore({ path: `${dir}/shared.kv` });
+  const broker = new Broker({ clock: new ManualClock(), store });
+  const bridge = new BroadcastBridge(broker, { channel, store });
   try {
-    const notice: BridgeNotice = {
-      kind: "publish",
-      from: "peer",
-      message: { topic: "early", payload: bytes("bird"), qos: 0, retain: true },
-    };
-    peer.post([notice]);
+    peer.post([{ kind: "publish", from: "peer", message: stored("early", "bird") }]);
     await settle();
-    assert.equal(broker.retained.get("early"), undefined, "applied before ready()");
+    assert.equal(broker.admin.retained("early")[0], undefined, "applied before ready()");
     await broker.start();
-    bridge.ready();
-    assert.equal(text(broker.retained.get("early") as never), "bird");
+    assert.equal(broker.admin.sizes().retained, 0, "a shared store restores nothing by itself");
+    await bridge.ready();
+    assert.equal(text(broker.admin.retained("early")[0] as never), "bird");
+    assert.equal(text(broker.admin.retained("kept")[0] as never), "nest");
   } finally {
     peer.close();
     bridge.close();
     await broker.close();
+    await writer.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("a persistent session moves with its client to another instance, with its subscriptions and queued messages", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bridge-sessions-" });
-  const channel = `bridge-test-${crypto.randomUUID()}`;
-  const clock = new ManualClock();
-  const start = async (instanceId: string) => {
-    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
-    const broker = new Broker({ clock, store });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
-    await broker.start();
-    bridge.ready();
-    return { broker, bridge };
-  };
-  const a = await start("a");
-  const b = await start("b");
+  const { list: [a, b], clock, close } = await instances(2, { ids: ["a", "b"], sharedKvIn: dir });
   const persistent = {
     clientId: "roamer",
     clean: false,
@@ -206,15 +225,16 @@ Deno.test("a persistent session moves with its client to another instance, with 
     );
     assert.equal(moved.connack.sessionPresent, true);
     assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "queued on a");
-    assert.equal(a.broker.sessions.has("roamer"), false, "the previous instance still holds the session");
+    assert.equal(
+      a.broker.admin.session("roamer") !== undefined,
+      false,
+      "the previous instance still holds the session",
+    );
     await a.broker.publish({ topic: "q/after", payload: "via the channel", qos: 1 });
     assert.equal(text(await moved.client.expect(PacketType.PUBLISH)), "via the channel");
     assert.equal(await moved.client.silentFor(60), true);
   } finally {
-    for (const { broker, bridge } of [a, b]) {
-      bridge.close();
-      await broker.close();
-    }
+    await close();
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -256,18 +276,11 @@ const login = (user: string) => ({ username: user, password: bytes(`${user}-pw`)
 
 Deno.test("another user's CONNECT on a second instance neither gets a stored session nor closes its owner's connection", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bridge-owner-" });
-  const channel = `bridge-test-${crypto.randomUUID()}`;
-  const clock = new ManualClock();
-  const start = async (instanceId: string) => {
-    const store = new SharedKvStore({ path: `${dir}/shared.kv` });
-    const broker = new Broker({ clock, store, authenticator: usersByPassword });
-    const bridge = new BroadcastBridge(broker, { channel, instanceId, sessions: store, releaseWaitMs: 2000 });
-    await broker.start();
-    bridge.ready();
-    return { broker, bridge };
-  };
-  const a = await start("a");
-  const b = await start("b");
+  const { list: [a, b], clock, close } = await instances(2, {
+    ids: ["a", "b"],
+    sharedKvIn: dir,
+    authenticator: usersByPassword,
+  });
   const session = { clientId: "owned", clean: false, protocolLevel: 5 as const };
   const props = { properties: { sessionExpiryInterval: 3600 } };
   try {
@@ -288,26 +301,25 @@ Deno.test("another user's CONNECT on a second instance neither gets a stored ses
     clock.advance(1);
     const eveAgain = await TestClient.connect(b.broker, { ...session, ...props, ...login("eve") });
     assert.equal(eveAgain.connack.reasonCode, Reason.ClientIdentifierNotValid);
-    assert.equal(a.broker.sessions.has("owned"), true, "eve's attempt made a let go of the session");
+    assert.equal(
+      a.broker.admin.session("owned") !== undefined,
+      true,
+      "eve's attempt made a let go of the session",
+    );
     const back = await TestClient.connect(b.broker, { ...session, ...props, ...login("alice") });
     assert.equal(back.connack.sessionPresent, true);
     assert.equal(text(await back.client.expect(PacketType.PUBLISH)), "queued for alice");
   } finally {
-    for (const { broker, bridge } of [a, b]) {
-      bridge.close();
-      await broker.close();
-    }
+    await close();
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("a takeover notice naming another user leaves the local connection open; the owner's own, or one from an older version, closes it", async () => {
-  const channel = `bridge-test-${crypto.randomUUID()}`;
-  const clock = new ManualClock();
-  const broker = new Broker({ clock, authenticator: usersByPassword });
-  const bridge = new BroadcastBridge(broker, { channel, instanceId: "a" });
-  await broker.start();
-  bridge.ready();
+  const { list: [{ broker }], channel, clock, close } = await instances(1, {
+    ids: ["a"],
+    authenticator: usersByPassword,
+  });
   const peer = fakePeer(channel, "peer");
   try {
     for (
@@ -324,7 +336,6 @@ Deno.test("a takeover notice naming another user leaves the local connection ope
     }
   } finally {
     peer.close();
-    bridge.close();
-    await broker.close();
+    await close();
   }
 });

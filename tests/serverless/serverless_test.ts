@@ -10,6 +10,7 @@ import { hashPassword } from "../../src/auth/password_file.ts";
 import { startServerless } from "../../src/serverless/serverless.ts";
 import { freePort, launch } from "../_helpers/broker_process.ts";
 import type { IsolateCommand, IsolateReply } from "../_helpers/isolate_worker.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -53,14 +54,6 @@ function inbox(client: mqtt.MqttClient): string[] {
   const got: string[] = [];
   client.on("message", (topic, payload) => got.push(`${topic} ${payload}`));
   return got;
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -113,7 +106,7 @@ Deno.test({
         await subscriber.subscribeAsync("room/#", { qos: 1 });
         const publisher = await connect(a, { clientId: "pub-a" });
         await publisher.publishAsync("room/1", "across", { qos: 1 });
-        await until("the message on B", () => got.length > 0);
+        await waitFor("the message on B", () => got.length > 0);
         await sleep(100);
         assert.deepEqual(got, ["room/1 across"]);
       });
@@ -127,7 +120,7 @@ Deno.test({
           const onB = await connect(b, { clientId: "late-b" });
           const gotB = inbox(onB);
           await onB.subscribeAsync("status/#");
-          await until("the retained message on B", () => gotB.length > 0);
+          await waitFor("the retained message on B", () => gotB.length > 0);
           assert.deepEqual(gotB, ["status/door open"]);
           // A new isolate has seen no broadcast: it has the message from KV.
           const c = await new Isolate().start(kvPath, channel);
@@ -135,7 +128,7 @@ Deno.test({
           const onC = await connect(c, { clientId: "late-c" });
           const gotC = inbox(onC);
           await onC.subscribeAsync("status/#");
-          await until("the retained message on C", () => gotC.length > 0);
+          await waitFor("the retained message on C", () => gotC.length > 0);
           assert.deepEqual(gotC, ["status/door open"]);
         },
       );
@@ -160,9 +153,9 @@ Deno.test({
           const got = inbox(onB);
           const connack = await new Promise<mqtt.IConnackPacket>((resolve) => onB.once("connect", resolve));
           assert.equal(connack.sessionPresent, true);
-          await until("the queued message on B", () => got.length > 0);
+          await waitFor("the queued message on B", () => got.length > 0);
           await publisher.publishAsync("roam/2", "published on A after the move", { qos: 1 });
-          await until("the next message on B", () => got.length > 1);
+          await waitFor("the next message on B", () => got.length > 1);
           await sleep(100);
           assert.deepEqual(got, ["roam/1 queued on A", "roam/2 published on A after the move"]);
         },
@@ -239,7 +232,7 @@ Deno.test({
       const got = inbox(client);
       await client.subscribeAsync("entry/+", { qos: 1 });
       await client.publishAsync("entry/1", "served", { qos: 1 });
-      await until("the message", () => got.length > 0);
+      await waitFor("the message", () => got.length > 0);
       assert.deepEqual(got, ["entry/1 served"]);
       await client.endAsync();
       // SIGTERM ends the process (the channel and the KV would otherwise keep it alive).

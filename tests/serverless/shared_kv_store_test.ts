@@ -1,7 +1,32 @@
 import assert from "node:assert/strict";
 import { SharedKvStore } from "../../src/serverless/shared_kv_store.ts";
+import { runStoreSuite } from "../persistence/store_suite.ts";
 
-Deno.test("SharedKvStore: instances open one KV together and start with its retained messages but no sessions", async () => {
+runStoreSuite("SharedKvStore", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shared-kv-suite-" });
+  let current = new SharedKvStore({ path: `${dir}/shared.kv`, commitWindowMs: 1 });
+  return {
+    store: current,
+    retained: () => current.loadRetained(),
+    async reopen() {
+      await current.close();
+      current = new SharedKvStore({ path: `${dir}/shared.kv` });
+      await current.open();
+      return current;
+    },
+    async cleanup() {
+      await current.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}, {
+  skip: [{
+    reason: "a shared store is claimed one session at a time: no broker restores all of it (no load())",
+    tests: ["a snapshot holds every session and every retained message"],
+  }],
+});
+
+Deno.test("SharedKvStore: instances open one KV together, and one reads the retained messages and a session another wrote", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shared-kv-" });
   const a = new SharedKvStore({ path: `${dir}/shared.kv` });
   const b = new SharedKvStore({ path: `${dir}/shared.kv` });
@@ -12,9 +37,11 @@ Deno.test("SharedKvStore: instances open one KV together and start with its reta
       { kind: "putSession", session: { clientId: "elsewhere", protocolLevel: 5, expiryInterval: 60 } },
       { kind: "putRetained", message: { topic: "t", payload: new Uint8Array([1]), qos: 0, retain: true } },
     ]);
-    const snapshot = await b.load();
-    assert.deepEqual(snapshot.sessions, []);
-    assert.deepEqual(snapshot.retained.map((m) => m.topic), ["t"]);
+    assert.deepEqual((await b.loadRetained()).map((m) => m.topic), ["t"]);
+    assert.equal((await b.loadSession("elsewhere"))?.session.expiryInterval, 60);
+    assert.equal(await b.loadSession("nobody"), undefined);
+    // A shared store is claimed session by session: a broker restores nothing from it at start.
+    assert.equal("load" in b, false);
   } finally {
     await a.close();
     await b.close();

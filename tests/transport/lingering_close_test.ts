@@ -14,8 +14,16 @@
 import assert from "node:assert/strict";
 import { type BrokerProcess, freePort, startBroker } from "../_helpers/broker_process.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
-import { describe, TcpClient, type TcpClientOptions } from "../_helpers/tcp_client.ts";
-import { type DisconnectPacket, type Packet, PacketType, Reason } from "../../src/protocol/packet.ts";
+import { describe } from "../_helpers/packet_queue.ts";
+import { clientFrame, upgradeRequest } from "../_helpers/websocket_bytes.ts";
+import { WireClient, type WireClientOptions } from "../_helpers/wire_client.ts";
+import {
+  type DisconnectPacket,
+  type Packet,
+  PacketType,
+  Reason,
+  type SubscriptionRequest,
+} from "../../src/protocol/packet.ts";
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
 
@@ -65,6 +73,26 @@ async function accepting(port: number): Promise<void> {
   }
 }
 
+/** A v5 CONNECT: a clean start, no keep-alive. */
+function connectPacket(clientId: string): Uint8Array {
+  return encodePacket(
+    { type: PacketType.CONNECT, protocolName: "MQTT", protocolLevel: 5, clean: true, keepAlive: 0, clientId },
+    5,
+  );
+}
+
+/** SUBSCRIBE (packet id 1) to `filter` at QoS 0. */
+function subscribePacket(filter: string): Uint8Array {
+  const subscription: SubscriptionRequest = {
+    filter,
+    qos: 0,
+    noLocal: false,
+    retainAsPublished: false,
+    retainHandling: 0,
+  };
+  return encodePacket({ type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: [subscription] }, 5);
+}
+
 function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: number): Uint8Array {
   return encodePacket(
     { type: PacketType.PUBLISH, topic, payload, qos, retain: false, dup: false, packetId },
@@ -72,23 +100,16 @@ function publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, packetId?: 
   );
 }
 
-async function connect(options: TcpClientOptions, clientId: string): Promise<TcpClient> {
-  const client = await TcpClient.open({ ...options, level: 5 });
-  await client.send({
-    type: PacketType.CONNECT,
-    protocolName: "MQTT",
-    protocolLevel: 5,
-    clean: true,
-    keepAlive: 0,
-    clientId,
-  });
+async function connect(options: WireClientOptions, clientId: string): Promise<WireClient> {
+  const client = await WireClient.open({ ...options, level: 5, timeoutMs: 2000 });
+  await client.sendRaw(connectPacket(clientId));
   const connack = await client.expect(PacketType.CONNACK, 5000);
   assert.equal(connack.reasonCode, 0);
   return client;
 }
 
 /** Writes `packet` again and again until the connection ends or `ms` passed (the client that keeps sending). */
-async function keepSending(client: TcpClient, packet: Uint8Array, ms: number): Promise<void> {
+async function keepSending(client: WireClient, packet: Uint8Array, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (client.ending === undefined && client.writeError === undefined && Date.now() < until) {
     await client.sendRaw(packet);
@@ -96,7 +117,7 @@ async function keepSending(client: TcpClient, packet: Uint8Array, ms: number): P
 }
 
 /** Reads until the broker ends the connection; returns what arrived and how it ended. */
-async function drain(client: TcpClient): Promise<{ packets: Packet[]; ending: string | undefined }> {
+async function drain(client: WireClient): Promise<{ packets: Packet[]; ending: string | undefined }> {
   const packets: Packet[] = [];
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
@@ -115,20 +136,10 @@ async function drain(client: TcpClient): Promise<{ packets: Packet[]; ending: st
  * and goes on sending for 300 ms before it starts reading. The DISCONNECT is queued behind the
  * backlog; closing with the client's bytes unread reset the connection and lost it.
  */
-async function overflowRound(options: TcpClientOptions, round: number): Promise<void> {
+async function overflowRound(options: WireClientOptions, round: number): Promise<void> {
   const client = await connect(options, `overflow-${round}`);
   try {
-    await client.send({
-      type: PacketType.SUBSCRIBE,
-      packetId: 1,
-      subscriptions: [{
-        filter: "echo",
-        qos: 0,
-        noLocal: false,
-        retainAsPublished: false,
-        retainHandling: 0,
-      }],
-    });
+    await client.sendRaw(subscribePacket("echo"));
     await client.expect(PacketType.SUBACK);
     client.pauseReads();
     const chunk = publish("echo", new Uint8Array(64 * 1024), 0);
@@ -168,17 +179,9 @@ async function stopsWithin(broker: BrokerProcess, ms: number): Promise<boolean> 
 
 /** A refused CONNECT followed at once by more packets: the client must still read the CONNACK's code. */
 async function refusedRound(port: number, round: number): Promise<void> {
-  const client = await TcpClient.open({ port, level: 5 });
+  const client = await WireClient.open({ port, level: 5 });
   try {
-    const connect = encodePacket({
-      type: PacketType.CONNECT,
-      protocolName: "MQTT",
-      protocolLevel: 5,
-      clean: true,
-      keepAlive: 0,
-      clientId: `refused-${round}`,
-    }, 5);
-    await client.sendRaw(connect);
+    await client.sendRaw(connectPacket(`refused-${round}`));
     await keepSending(client, publish("noise", new Uint8Array(4096), 0), 2000);
     const { packets, ending } = await drain(client);
     assert.equal(packets.length, 1, `round ${round}: ${packets.map(describe).join(", ")} (ending ${ending})`);
@@ -245,14 +248,7 @@ async function webSocketRound(port: number, round: number): Promise<void> {
     socket.onopen = resolve;
     socket.onerror = reject;
   });
-  socket.send(encodePacket({
-    type: PacketType.CONNECT,
-    protocolName: "MQTT",
-    protocolLevel: 5,
-    clean: true,
-    keepAlive: 0,
-    clientId: `ws-${round}`,
-  }, 5));
+  socket.send(connectPacket(`ws-${round}`));
   for (const id of [1, 2, 3, 4]) socket.send(publish("in", encoder.encode("x"), 2, id));
   const noise = publish("noise", new Uint8Array(4096), 0);
   const until = Date.now() + 300;
@@ -278,16 +274,6 @@ Deno.test(`a DISCONNECT 0x93 reaches a WebSocket client that keeps sending, befo
     await broker.stop();
   }
 });
-
-const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-
-/** A client's binary WebSocket frame: masked (with a zero mask), 7- or 16-bit length. */
-function clientFrame(payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  const head = n < 126 ? [0x82, 0x80 | n] : [0x82, 0x80 | 126, n >> 8, n & 0xff];
-  return Uint8Array.from([...head, 0, 0, 0, 0, ...payload]);
-}
 
 /** The server's frames after the 101 head: binary payloads in order, and whether a close frame came last. */
 function serverFrames(bytes: Uint8Array): { binary: Uint8Array[]; closedLast: boolean } {
@@ -327,32 +313,15 @@ async function backlogWebSocketRound(open: () => Promise<Deno.Conn>, round: numb
   let done = false;
   const writes = (async () => {
     try {
-      await write(encoder.encode(UPGRADE));
-      const connect = encodePacket({
-        type: PacketType.CONNECT,
-        protocolName: "MQTT",
-        protocolLevel: 5,
-        clean: true,
-        keepAlive: 0,
-        clientId: `ws-backlog-${round}`,
-      }, 5);
-      const subscribe = encodePacket({
-        type: PacketType.SUBSCRIBE,
-        packetId: 1,
-        subscriptions: [{
-          filter: "echo",
-          qos: 0,
-          noLocal: false,
-          retainAsPublished: false,
-          retainHandling: 0,
-        }],
-      }, 5);
-      await write(clientFrame(connect));
-      await write(clientFrame(subscribe));
-      const chunk = clientFrame(publish("echo", new Uint8Array(60_000), 0));
+      await write(encoder.encode(upgradeRequest()));
+      await write(clientFrame(0x82, connectPacket(`ws-backlog-${round}`)));
+      await write(clientFrame(0x82, subscribePacket("echo")));
+      const chunk = clientFrame(0x82, publish("echo", new Uint8Array(60_000), 0));
       for (let i = 0; i < 18; i++) await write(chunk);
-      for (const id of [1, 2, 3, 4]) await write(clientFrame(publish("in", encoder.encode("x"), 2, id)));
-      const noise = clientFrame(publish("noise", new Uint8Array(4096), 0));
+      for (const id of [1, 2, 3, 4]) {
+        await write(clientFrame(0x82, publish("in", encoder.encode("x"), 2, id)));
+      }
+      const noise = clientFrame(0x82, publish("noise", new Uint8Array(4096), 0));
       const until = Date.now() + 2000;
       while (!done && Date.now() < until) await write(noise);
     } catch {

@@ -3,9 +3,10 @@ import { listenTcp } from "../../src/transport/tcp.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { ReceiveBudget } from "../../src/protocol/receive_budget.ts";
-import { Broker } from "../../src/broker/broker.ts";
+import { Engine } from "../../src/broker/broker.ts";
 import { encodePacket } from "../../src/protocol/codec.ts";
 import { SHARED_PAYLOAD_MIN } from "../../src/protocol/publish.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 import { WireClient } from "../_helpers/wire_client.ts";
 
 Deno.test("TCP: frames split across writes arrive whole, replies are written back, EOF closes", async () => {
@@ -56,14 +57,6 @@ Deno.test("TCP: an oversized packet makes reading the frames fail with 0x95", as
   }
 });
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 Deno.test("TCP: a packet cut off by either side's close gives its bytes back to the receive budget", async () => {
   const budget = new ReceiveBudget(64 * 1024 * 1024);
   const sockets: Socket[] = [];
@@ -76,9 +69,9 @@ Deno.test("TCP: a packet cut off by either side's close gives its bytes back to 
       await conn.write(Uint8Array.of(0x30, 0x80, 0xad, 0xe2, 0x04));
       const part = new Uint8Array(1024 * 1024);
       for (let at = 0; at < part.length;) at += await conn.write(part.subarray(at));
-      await until(() => sockets.length === 1, "the connection");
+      await waitFor("the connection", () => sockets.length === 1);
       const reading = sockets[0].frames.next();
-      await until(() => budget.used >= 1024 * 1024, `1 MiB held (${budget.used})`);
+      await waitFor(`1 MiB held (${budget.used})`, () => budget.used >= 1024 * 1024);
       if (closer === "client") conn.close();
       else sockets[0].close();
       assert.equal(await reading, null, `${closer} closed: no frame`);
@@ -94,7 +87,7 @@ Deno.test("TCP: a packet cut off by either side's close gives its bytes back to 
 Deno.test("TCP: large messages (written shared) reach a reading subscriber whole and in order, while one that never reads holds at most max_outbound_buffer", async () => {
   const limit = 1024 * 1024;
   const size = SHARED_PAYLOAD_MIN;
-  const broker = new Broker({ limits: { maxOutboundBuffer: limit } });
+  const broker = new Engine({ limits: { maxOutboundBuffer: limit } });
   await broker.start();
   const sockets = new Map<string, Socket>();
   const listener = listenTcp({ hostname: "127.0.0.1", port: 0 }, (s) => {
@@ -103,8 +96,8 @@ Deno.test("TCP: large messages (written shared) reach a reading subscriber whole
   });
   // The subscriber that never reads: CONNECT and SUBSCRIBE, then only its CONNACK and SUBACK are read.
   const stuck = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
-  const reader = await WireClient.connect(listener.port, { level: 4 });
-  const publisher = await WireClient.connect(listener.port, { level: 4 });
+  const reader = await WireClient.connect({ port: listener.port, level: 4 });
+  const publisher = await WireClient.connect({ port: listener.port, level: 4 });
   try {
     await stuck.write(Uint8Array.of(
       ...encodePacket({

@@ -17,48 +17,16 @@ import {
   validateCertificatePair,
 } from "../../src/transport/tls.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
+import { msUntilClosed, recordClientHello } from "../_helpers/stallers.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping TLS listener tests: openssl is not installed");
 const read = (path: string) => Deno.readTextFileSync(path);
 
-/** Waits until `cond` holds, failing after `ms`. */
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Milliseconds until the server closes `conn` (its read returns EOF or fails). */
-async function msUntilClosed(conn: Deno.Conn): Promise<number> {
-  const start = performance.now();
-  const buf = new Uint8Array(4096);
-  try {
-    while (await conn.read(buf) !== null) { /* discard what the server says */ }
-  } catch {
-    // reset: closed as well
-  }
-  return performance.now() - start;
-}
-
-/** A real ClientHello, recorded from node:tls against a plain TCP server that never answers. */
-async function recordClientHello(): Promise<Uint8Array> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const client = tlsConnect({
-    host: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-    servername: "localhost",
-  });
-  client.on("error", () => {});
-  const conn = await listener.accept();
-  const buf = new Uint8Array(4096);
-  const n = (await conn.read(buf))!;
-  client.destroy();
-  conn.close();
-  listener.close();
-  return buf.slice(0, n);
+/** Listener options: 127.0.0.1, any port, the test server certificate. */
+function onLoopback(c: TestCerts) {
+  return { hostname: "127.0.0.1", port: 0, cert: read(c.serverCert), key: read(c.serverKey) };
 }
 
 /** A TLS client (CA-verified) that resolves once the handshake is done, or rejects. */
@@ -111,10 +79,7 @@ Deno.test({
     const c = certs!;
     const hello = await recordClientHello();
     const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
+      ...onLoopback(c),
       maxConnections: 1,
       handshakeTimeoutMs: () => 300,
     }, () => {});
@@ -122,7 +87,7 @@ Deno.test({
       for (const staller of ["silent", "ClientHello then nothing"]) {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
         if (staller !== "silent") await conn.write(hello);
-        await until("the staller's slot", () => listener.stats.handshaking === 1);
+        await waitFor("the staller's slot", () => listener.stats.handshaking === 1);
         // The staller holds the listener's only slot: the next connection is refused at once.
         const other = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
         assert.ok(await msUntilClosed(other) < 250, `${staller}: a second connection is refused at once`);
@@ -133,7 +98,7 @@ Deno.test({
       }
       assert.equal(listener.stats.handshakeTimeouts, 2);
       assert.equal(listener.stats.refused, 2);
-      await until("the slots given back", () => listener.stats.open === 0);
+      await waitFor("the slots given back", () => listener.stats.open === 0);
     } finally {
       await listener.close();
     }
@@ -148,15 +113,12 @@ Deno.test({
     const c = certs!;
     const sockets: Socket[] = [];
     const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
+      ...onLoopback(c),
       handshakeTimeoutMs: () => 200,
     }, (s) => sockets.push(s));
     const client = await handshake(listener.port);
     try {
-      await until("the socket handed over", () => sockets.length === 1);
+      await waitFor("the socket handed over", () => sockets.length === 1);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(client.destroyed, false, "still open well after the handshake time");
       client.write(Buffer.from([0xc0, 0x00])); // PINGREQ
@@ -184,17 +146,14 @@ Deno.test({
       records.push(r);
     });
     const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
+      ...onLoopback(c),
       ca: read(c.caCert),
       requireCertificate: true,
       gate: new ConnectionGate(),
     }, () => {});
     try {
       await handshake(listener.port).then((s) => s.destroy(), () => {});
-      await until("the failure counted", () => listener.stats.tlsFailures === 1);
+      await waitFor("the failure counted", () => listener.stats.tlsFailures === 1);
       const line = records.find((r) => r.message.join("").includes("TLS handshake"));
       assert.ok(line, "a debug line for the failed handshake");
       assert.equal(line.level, "debug");
@@ -215,12 +174,7 @@ Deno.test({
     const c = certs!;
     const other = await makeCerts();
     const sockets: Socket[] = [];
-    const listener = await listenTls({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: read(c.serverCert),
-      key: read(c.serverKey),
-    }, (s) => sockets.push(s));
+    const listener = await listenTls(onLoopback(c), (s) => sockets.push(s));
     try {
       const before = await handshake(listener.port);
       listener.reloadCertificates(read(other.serverCert), read(other.serverKey));

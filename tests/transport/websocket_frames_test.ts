@@ -7,25 +7,12 @@ import {
   WebSocketError,
   type WebSocketEvent,
 } from "../../src/transport/websocket_frames.ts";
+import { clientFrame } from "../_helpers/websocket_bytes.ts";
 
 const MASK = [0x37, 0xfa, 0x21, 0x3d];
 
-/** A masked client frame, as a browser sends it. */
-function clientFrame(first: number, payload: number[], mask = MASK): Uint8Array {
-  const n = payload.length;
-  const length = n < 126 ? [0x80 | n] : n < 0x10000 ? [0x80 | 126, n >> 8, n & 0xff] : [
-    0x80 | 127,
-    0,
-    0,
-    0,
-    0,
-    (n >>> 24) & 0xff,
-    (n >> 16) & 0xff,
-    (n >> 8) & 0xff,
-    n & 0xff,
-  ];
-  return Uint8Array.from([first, ...length, ...mask, ...payload.map((b, i) => b ^ mask[i % 4])]);
-}
+/** A masked client frame, as a browser sends it (a mask that changes the bytes). */
+const maskedFrame = (first: number, payload: number[]) => clientFrame(first, payload, MASK);
 
 /** Decodes `bytes` fed in pieces cut at `cuts`, each piece a fresh buffer. */
 function decodeInPieces(bytes: Uint8Array, cuts: number[]): WebSocketEvent[] {
@@ -53,7 +40,7 @@ function summary(events: WebSocketEvent[]): { data: number[]; other: string[] } 
 const PINGREQ_PINGREQ = [0xc0, 0x00, 0xc0, 0x00];
 
 Deno.test("a masked binary frame gives its unmasked payload, however the bytes are cut", () => {
-  const frame = clientFrame(0x82, PINGREQ_PINGREQ); // FIN + binary, 4 bytes
+  const frame = maskedFrame(0x82, PINGREQ_PINGREQ); // FIN + binary, 4 bytes
   for (let a = 0; a <= frame.length; a++) {
     for (let b = a; b <= frame.length; b++) {
       assert.deepEqual(
@@ -67,9 +54,9 @@ Deno.test("a masked binary frame gives its unmasked payload, however the bytes a
 
 Deno.test("16-bit and 64-bit lengths are read, and a large frame streams as its bytes arrive", () => {
   const medium = Array.from({ length: 300 }, (_, i) => i & 0xff);
-  assert.deepEqual(summary(decodeInPieces(clientFrame(0x82, medium), [3, 7, 100])).data, medium);
+  assert.deepEqual(summary(decodeInPieces(maskedFrame(0x82, medium), [3, 7, 100])).data, medium);
   const large = Array.from({ length: 70_000 }, (_, i) => (i * 7) & 0xff);
-  const frame = clientFrame(0x82, large);
+  const frame = maskedFrame(0x82, large);
   const decoder = new FrameDecoder();
   const first = decoder.push(frame.slice(0, 1000));
   // Payload is handed on before the frame is complete: nothing waits for the remaining 69 KB.
@@ -80,10 +67,10 @@ Deno.test("16-bit and 64-bit lengths are read, and a large frame streams as its 
 
 Deno.test("a fragmented binary message passes through fragment by fragment, with a ping in between", () => {
   const bytes = Uint8Array.from([
-    ...clientFrame(0x02, [0x10, 0x0d]), // binary, not final
-    ...clientFrame(0x89, [0x68, 0x69]), // ping "hi", between fragments
-    ...clientFrame(0x00, [0x00, 0x04]), // continuation, not final
-    ...clientFrame(0x80, [0x4d]), // continuation, final
+    ...maskedFrame(0x02, [0x10, 0x0d]), // binary, not final
+    ...maskedFrame(0x89, [0x68, 0x69]), // ping "hi", between fragments
+    ...maskedFrame(0x00, [0x00, 0x04]), // continuation, not final
+    ...maskedFrame(0x80, [0x4d]), // continuation, final
   ]);
   const events = decodeInPieces(bytes, [5]);
   assert.deepEqual(summary(events), { data: [0x10, 0x0d, 0x00, 0x04, 0x4d], other: ["ping"] });
@@ -92,34 +79,34 @@ Deno.test("a fragmented binary message passes through fragment by fragment, with
 });
 
 Deno.test("a text frame is reported as soon as its header arrives [MQTT-6.0.0-1]", () => {
-  const frame = clientFrame(0x81, [0x68, 0x69]);
+  const frame = maskedFrame(0x81, [0x68, 0x69]);
   assert.deepEqual(new FrameDecoder().push(frame.slice(0, 6)).map((e) => e.kind), ["text"]);
 });
 
 Deno.test("a close frame gives its code (1005 when empty) and ends decoding", () => {
   const decoder = new FrameDecoder();
   const events = decoder.push(
-    Uint8Array.from([...clientFrame(0x88, [0x03, 0xe8]), ...clientFrame(0x82, [1])]),
+    Uint8Array.from([...maskedFrame(0x88, [0x03, 0xe8]), ...maskedFrame(0x82, [1])]),
   );
   assert.deepEqual(summary(events), { data: [], other: ["close 1000"] });
-  assert.deepEqual(summary(new FrameDecoder().push(clientFrame(0x88, []))).other, ["close 1005"]);
+  assert.deepEqual(summary(new FrameDecoder().push(maskedFrame(0x88, []))).other, ["close 1005"]);
 });
 
 Deno.test("framing violations are errors with the close code to send", () => {
   const cases: [string, Uint8Array, number][] = [
     ["unmasked frame", Uint8Array.of(0x82, 0x01, 0x00), 1002],
-    ["RSV1 set (no extension was negotiated)", clientFrame(0xc2, [0]), 1002],
-    ["continuation without a message", clientFrame(0x80, [0]), 1002],
+    ["RSV1 set (no extension was negotiated)", maskedFrame(0xc2, [0]), 1002],
+    ["continuation without a message", maskedFrame(0x80, [0]), 1002],
     [
       "a new message inside a fragmented one",
-      Uint8Array.from([...clientFrame(0x02, [0]), ...clientFrame(0x82, [0])]),
+      Uint8Array.from([...maskedFrame(0x02, [0]), ...maskedFrame(0x82, [0])]),
       1002,
     ],
-    ["fragmented ping", clientFrame(0x09, []), 1002],
-    ["control payload over 125 bytes", clientFrame(0x89, new Array(126).fill(0)), 1002],
-    ["unknown opcode 3", clientFrame(0x83, []), 1002],
-    ["unknown control opcode 0xb", clientFrame(0x8b, []), 1002],
-    ["one-byte close payload", clientFrame(0x88, [3]), 1002],
+    ["fragmented ping", maskedFrame(0x09, []), 1002],
+    ["control payload over 125 bytes", maskedFrame(0x89, new Array(126).fill(0)), 1002],
+    ["unknown opcode 3", maskedFrame(0x83, []), 1002],
+    ["unknown control opcode 0xb", maskedFrame(0x8b, []), 1002],
+    ["one-byte close payload", maskedFrame(0x88, [3]), 1002],
     [
       "64-bit length beyond 2^53",
       Uint8Array.of(0x82, 0xff, 0x00, 0x40, 0, 0, 0, 0, 0, 0, ...MASK),

@@ -9,26 +9,15 @@ import type { Buffer } from "node:buffer";
 import type { Socket } from "../../src/transport/socket.ts";
 import { listenWebSocket, type WebSocketListener } from "../../src/transport/websocket_listener.ts";
 import { makeCerts, opensslAvailable, type TestCerts } from "../_helpers/certs.ts";
+import { clientFrame, upgradeRequest } from "../_helpers/websocket_bytes.ts";
+import { waitFor } from "../_helpers/wait_for.ts";
 
 const certs: TestCerts | undefined = opensslAvailable ? await makeCerts() : undefined;
 if (!certs) console.warn("skipping the wss listener tests: openssl is not installed");
 const read = (path: string) => Deno.readTextFileSync(path);
 const encode = (text: string) => new TextEncoder().encode(text);
 
-const UPGRADE = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-
-/** A masked client frame (mask 0 0 0 0 keeps the bytes readable in the test). */
-const clientFrame = (first: number, payload: number[]) =>
-  Uint8Array.from([first, 0x80 | payload.length, 0, 0, 0, 0, ...payload]);
-
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const UPGRADE = upgradeRequest();
 
 /** Reads from `conn` until `done(bytes)` holds or the peer closes; returns what arrived. */
 async function readUntil(conn: Deno.Conn, done: (bytes: number[]) => boolean): Promise<number[]> {
@@ -75,7 +64,7 @@ Deno.test({
       assert.match(head, /^HTTP\/1\.1 101 /);
       assert.match(head, /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n/);
       assert.match(head, /Sec-WebSocket-Protocol: mqtt\r\n/);
-      await until("the socket", () => sockets.length === 1);
+      await waitFor("the socket", () => sockets.length === 1);
       assert.equal((await sockets[0].frames.next())?.[0].header, 0xc0, "PINGREQ arrives as MQTT");
       sockets[0].write(Uint8Array.of(0xd0, 0x00));
       assert.deepEqual(
@@ -132,7 +121,7 @@ Deno.test({
         50,
       );
       try {
-        await until("both in their handshake", () => listener.stats.handshaking === 2);
+        await waitFor("both in their handshake", () => listener.stats.handshaking === 2);
         const third = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
         assert.deepEqual(await readUntil(third, () => false), [], "the listener is full: closed at once");
         third.close();
@@ -147,7 +136,7 @@ Deno.test({
       }
       assert.equal(listener.stats.handshakeTimeouts, 2);
       assert.equal(listener.stats.refused, 1);
-      await until("the slots given back", () => listener.stats.open === 0);
+      await waitFor("the slots given back", () => listener.stats.open === 0);
     });
   },
 });
@@ -192,12 +181,12 @@ Deno.test({
     await withListener({ tls }, async (listener, sockets) => {
       assert.equal(await wssUpgrade(listener.port, {}), "closed");
       assert.equal(sockets.length, 0);
-      await until("the failure counted", () => listener.stats.tlsFailures === 1);
+      await waitFor("the failure counted", () => listener.stats.tlsFailures === 1);
       const accepted = await wssUpgrade(listener.port, { key: read(c.clientKey), cert: read(c.clientCert) });
       assert.notEqual(accepted, "closed");
       if (accepted === "closed") return;
       assert.match(accepted.head, /^HTTP\/1\.1 101 /);
-      await until("the socket", () => sockets.length === 1);
+      await waitFor("the socket", () => sockets.length === 1);
       assert.equal(sockets[0].identity, "device-7");
       accepted.socket.destroy();
     });

@@ -51,24 +51,18 @@ export function claimHeldElsewhere(
 }
 
 /**
- * Before the session is attached, the client's session may be held elsewhere: on
- * another cluster node, which closes the client's connection there [MQTT-3.1.4-3]
- * and hands the session over through the shared store; or in a store shared with
- * other broker instances (loadSession hooks). Resolves true when it belongs to
- * another user and the CONNECT must be refused; undefined when nothing is asked.
+ * Before the session is attached, the client's session may be held elsewhere: by a peer
+ * (another cluster node, another serverless isolate), which closes the client's
+ * connection there [MQTT-3.1.4-3] and hands the session over through the shared store
+ * (peers.ts). Resolves true when it belongs to another user and the CONNECT must be
+ * refused; undefined when this broker has no peers.
  */
 function fetchHeldElsewhere(ctx: ClientContext, clean: boolean): Promise<boolean> | undefined {
-  const broker = ctx.engine;
-  const owner = { username: ctx.state.username };
-  const fromHooks = () =>
-    broker.adoptSession(ctx.state.clientId, clean, owner).then((adopted) => adopted === "refused");
-  const hooked = () => broker.hooks.loadSession.length > 0 && !broker.sessions.has(ctx.state.clientId);
-  if (broker.cluster === undefined) return hooked() ? fromHooks() : undefined;
-  // The cluster takes a session held elsewhere in itself (ClusterMember), caught up on what it missed.
-  return broker.cluster.claim(ctx.state.clientId, clean, owner).then((claim) => {
-    if (claim.refused) return true;
-    return hooked() ? fromHooks() : false;
-  });
+  const peers = ctx.engine.peers;
+  if (peers === undefined) return undefined;
+  return peers.claim(ctx.state.clientId, clean, { username: ctx.state.username }).then((claim) =>
+    claim.refused
+  );
 }
 
 /**
@@ -119,7 +113,7 @@ export function attachSession(ctx: ClientContext, attempt: ConnectAttempt): Step
   attempt.present = present;
   if (session.persistent) {
     batch.persist({ kind: "putSession", session: session.record() });
-  } else if (broker.cluster !== undefined && session.will !== undefined) {
+  } else if (broker.peers?.adoptsOrphans === true && session.will !== undefined) {
     // Only the will is stored: if this node dies, the node that adopts the record publishes it.
     session.storedForWill = true;
     batch.persist({ kind: "putSession", session: session.record(0) });

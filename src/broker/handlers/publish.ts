@@ -192,7 +192,7 @@ function accept(ctx: ClientContext, packet: PublishPacket, topic: string, batch:
     const client = hookClient(ctx);
     broker.hooks.notify("onPublished", (h) => h.onPublished!(client, hookMessage(message)));
   }
-  broker.cluster?.forward(message, batch);
+  broker.peers?.forward(message, batch);
   if (packet.qos === 2) {
     const session = ctx.state.session!;
     const id = packet.packetId!;
@@ -206,7 +206,7 @@ function accept(ctx: ClientContext, packet: PublishPacket, topic: string, batch:
     if (broker.persistMessages) batch.undo(() => session.inbound2.delete(id));
   }
   // In a cluster, subscribers on other nodes are not known here: never claim there were none.
-  const none = delivered === 0 && ctx.state.level === 5 && broker.cluster === undefined;
+  const none = delivered === 0 && ctx.state.level === 5 && broker.peers?.routing !== "stream";
   const reason = none ? Reason.NoMatchingSubscribers : Reason.Success;
   acknowledge(ctx, packet, reason, batch);
 }

@@ -37,7 +37,7 @@ export async function handleSubscribe(
     // 3.1.1 has a single failure code, 0x80 (3.1.1) [MQTT-3.9.3-2].
     reasonCodes.push(ctx.state.level === 5 || code < 0x80 ? code : SubackFailureV4);
   }
-  const settled = ctx.engine.cluster?.settled();
+  const settled = ctx.engine.peers?.settled();
   if (settled !== undefined) batch.wait(settled);
   // [MQTT-3.8.4-1] SUBACK answers SUBSCRIBE with the same packet id, one code per filter [MQTT-3.8.4-6].
   batch.afterCommit(() => ctx.send({ type: PacketType.SUBACK, packetId: packet.packetId, reasonCodes }));

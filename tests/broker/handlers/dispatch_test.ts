@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../../src/broker/broker.ts";
+import { Broker } from "../../../src/public_broker.ts";
 import { ManualClock } from "../../../src/broker/clock.ts";
 import { type Packet, PacketType, Reason } from "../../../src/protocol/packet.ts";
 import { TestClient } from "../../_helpers/test_client.ts";

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../../src/broker/broker.ts";
+import { Engine } from "../../../src/broker/broker.ts";
 import { ManualClock } from "../../../src/broker/clock.ts";
 import { PacketType, Reason } from "../../../src/protocol/packet.ts";
 import { TestClient, text } from "../../_helpers/test_client.ts";
 import { memorySocketPair } from "../../_helpers/memory_socket.ts";
 
-const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) =>
-  new Broker({ clock: new ManualClock(), ...options });
+const broker = (options: ConstructorParameters<typeof Engine>[0] = {}) =>
+  new Engine({ clock: new ManualClock(), ...options });
 
 Deno.test("QoS 0: a message reaches a subscriber", async () => {
   const b = broker();
@@ -167,7 +167,7 @@ Deno.test("overlapping subscriptions deliver once at the highest QoS with every 
 });
 
 Deno.test("v5: more unacknowledged QoS 1 PUBLISH than Receive Maximum gets DISCONNECT 0x93 [MQTT-3.3.4-7]", async () => {
-  const b = new Broker({
+  const b = new Engine({
     clock: new ManualClock(),
     mqtt: { receiveMaximum: 2 },
     store: {
@@ -215,7 +215,7 @@ Deno.test("v5: the broker sends no more in-flight messages than the client's Rec
 });
 
 Deno.test("v5: a QoS above Maximum QoS is a protocol error, DISCONNECT 0x9B [MQTT-3.2.2-11]", async () => {
-  const b = new Broker({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
+  const b = new Engine({ clock: new ManualClock(), mqtt: { maxQoS: 1 } });
   const pub = await TestClient.connect(b, { clientId: "p", protocolLevel: 5 });
   assert.equal(pub.connack.properties?.maximumQoS, 1);
   pub.client.publish("t", "x", { qos: 2 });
@@ -224,7 +224,7 @@ Deno.test("v5: a QoS above Maximum QoS is a protocol error, DISCONNECT 0x9B [MQT
 });
 
 Deno.test("v5: RETAIN when Retain Available is 0 is a protocol error, DISCONNECT 0x9A [MQTT-3.2.2-14]", async () => {
-  const b = new Broker({ clock: new ManualClock(), mqtt: { retainAvailable: false } });
+  const b = new Engine({ clock: new ManualClock(), mqtt: { retainAvailable: false } });
   const pub = await TestClient.connect(b, { clientId: "p", protocolLevel: 5 });
   assert.equal(pub.connack.properties?.retainAvailable, 0);
   pub.client.publish("t", "x", { retain: true });
@@ -234,7 +234,7 @@ Deno.test("v5: RETAIN when Retain Available is 0 is a protocol error, DISCONNECT
 
 Deno.test("v5: the forwarded Message Expiry Interval is reduced by the time waited [MQTT-3.3.2-6]", async () => {
   const clock = new ManualClock();
-  const b = new Broker({ clock });
+  const b = new Engine({ clock });
   const first = await TestClient.connect(b, {
     clientId: "late",
     protocolLevel: 5,
@@ -290,7 +290,7 @@ Deno.test("v5: inbound topic aliases map an empty topic to the aliased one; alia
 });
 
 Deno.test("v5: a topic alias above the broker's Topic Alias Maximum is an error [MQTT-3.3.2-9]", async () => {
-  const b = new Broker({ clock: new ManualClock(), mqtt: { topicAliasMaximum: 2 } });
+  const b = new Engine({ clock: new ManualClock(), mqtt: { topicAliasMaximum: 2 } });
   const pub = await TestClient.connect(b, { clientId: "pub", protocolLevel: 5 });
   assert.equal(pub.connack.properties?.topicAliasMaximum, 2);
   pub.client.publish("t", "x", { properties: { topicAlias: 3 } });
@@ -409,7 +409,7 @@ Deno.test("durable mode acknowledges only after the commit; relaxed mode acknowl
     close: () => Promise.resolve(),
   };
   for (const durability of ["durable", "relaxed"] as const) {
-    const b = new Broker({ clock: new ManualClock(), store: stuck, durability });
+    const b = new Engine({ clock: new ManualClock(), store: stuck, durability });
     const sub = await TestClient.connect(b, { clientId: "s", clean: false });
     await sub.client.subscribe("d", 1);
     const pub = await TestClient.connect(b, { clientId: "p" });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { Broker } from "../../../src/broker/broker.ts";
+import { Engine } from "../../../src/broker/broker.ts";
 import { ManualClock } from "../../../src/broker/clock.ts";
 import { PacketType, Reason, SubackFailureV4 } from "../../../src/protocol/packet.ts";
 import { TestClient, text } from "../../_helpers/test_client.ts";
 
-const broker = (options: ConstructorParameters<typeof Broker>[0] = {}) =>
-  new Broker({ clock: new ManualClock(), ...options });
+const broker = (options: ConstructorParameters<typeof Engine>[0] = {}) =>
+  new Engine({ clock: new ManualClock(), ...options });
 
 Deno.test("SUBACK answers SUBSCRIBE with its packet id and one code per filter, in order [MQTT-3.8.4-1] [MQTT-3.8.4-6]", async () => {
   const b = broker();
