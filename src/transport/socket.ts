@@ -22,7 +22,8 @@ import type { EncodedPublish } from "../protocol/publish.ts";
  * @example
  * ```ts
  * import type { Frame, FrameSource } from "../mod.ts";
- * const batches: Frame[][] = [[{ header: 0xc0, body: new Uint8Array(0) }]]; // one PINGREQ
+ * const body = new Uint8Array(0);
+ * const batches: Frame[][] = [[{ header: 0xc0, bytes: body, start: 0, end: 0, body }]]; // one PINGREQ
  * const source: FrameSource = { next: () => Promise.resolve(batches.shift() ?? null) };
  * console.log((await source.next())?.length); // 1
  * ```
