@@ -90,3 +90,31 @@ Deno.test("pacing: a publisher never waits for its own session, nor with pace_pu
   assert.equal(await answersPing(off.pub, 2000), true);
   await off.broker.close();
 });
+
+Deno.test("pacing: while a publisher is paced, every message arrives once and in order, and each is acknowledged", async () => {
+  const { broker, sub, pub } = await pacedSetup();
+  const count = 60;
+  // The subscriber acknowledges each message as it comes, one at a time (its window is one).
+  const received: string[] = [];
+  const reading = (async () => {
+    while (received.length < count) {
+      const got = await sub.expect(PacketType.PUBLISH) as PublishPacket;
+      received.push(new TextDecoder().decode(got.payload));
+      sub.send({ type: PacketType.PUBACK, packetId: got.packetId!, reasonCode: 0 });
+    }
+  })();
+  // The publisher sends in bursts of ten, past the mark each time, without waiting for PUBACKs.
+  let acked = 0;
+  for (let burst = 0; burst < count / 10; burst++) {
+    for (let i = 0; i < 10; i++) pub.publish("t", `m${burst * 10 + i}`, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  while (acked < count) {
+    await pub.expect(PacketType.PUBACK);
+    acked++;
+  }
+  await reading;
+  assert.deepEqual(received, Array.from({ length: count }, (_, i) => `m${i}`));
+  assert.equal(broker.stats.dropped.queue_full, 0);
+  await broker.close();
+});
