@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { drained, takeCongested, waitForDrain } from "./pacing.ts";
 import { decodePacket, encodePacket } from "../protocol/codec.ts";
 import { ProtocolError, PublishRefused } from "../protocol/errors.ts";
 import {
@@ -111,9 +112,17 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
         frames = await source.next();
         if (frames === null || this.#phase === "closed") break;
         this.#lastActivity = this.engine.clock.now();
+        takeCongested();
         const pending = this.#handleBatch(frames);
         if (pending !== undefined) await pending;
         if (this.isClosed) break;
+        // (Only after a batch handled at once: across an await, other batches set the mark.)
+        const congested = pending === undefined ? takeCongested() : undefined;
+        if (congested !== undefined && congested !== this.state.session && congested.link !== null) {
+          frames = null;
+          await waitForDrain(congested, this.engine.clock);
+          if (this.isClosed) break;
+        }
       }
     } catch (err) {
       this.#fail(err);
@@ -156,15 +165,17 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
 
   #counted(frame: Frame): Frame {
     const stats = this.engine.stats;
-    stats.bytesReceived += frame.body.length + 2;
+    const length = frame.end - frame.start;
+    stats.bytesReceived += length + 2;
     stats.packetsReceived[frame.header >> 4]++;
-    stats.bytesReceivedByType[frame.header >> 4] += frame.body.length + 2;
+    stats.bytesReceivedByType[frame.header >> 4] += length + 2;
     return frame;
   }
 
   #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {
     // Transports enforce the sizes while framing; this covers sockets handed in by embedders.
-    const size = frame.body.length + 1 + varintSize(frame.body.length);
+    const length = frame.end - frame.start;
+    const size = length + 1 + varintSize(length);
     const first = this.#phase === "awaiting_connect";
     const engine = this.engine;
     const max = first
@@ -375,6 +386,8 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
     const session = this.state.session;
     if (session !== null && session.link === this) {
       session.link = null;
+      // Publishers paced by this session's queue do not wait for a client that is gone.
+      if (session.pacing !== null) drained(session, this.engine.limits.pacePublishersAt);
       this.engine.sessionDetached(session, this.state.publishesWill);
     }
     this.engine.connectionClosed(wasConnected);

@@ -81,6 +81,8 @@ class TcpFrames implements FrameSource {
   // waiting seconds for its next packet, every object a pending read holds is promoted to the
   // old generation, and an async frame holds several more than one reaction does.
   next(): Promise<Frame[] | null> {
+    // The previous batch is handled: its array and frames go back to the framer's spares.
+    this.#splitter.recycle();
     const initial = this.#initial;
     if (initial !== undefined) {
       this.#initial = undefined;
@@ -100,7 +102,7 @@ class TcpFrames implements FrameSource {
   readonly #onRead = (n: number | null): Frame[] | null | Promise<Frame[] | null> => {
     if (this.#ended) return null; // closed meanwhile: a late read is not framed any more
     if (n === null) return this.#end();
-    const batch = this.#splitter.push(this.#buffer.subarray(0, n));
+    const batch = this.#splitter.push(this.#buffer, n);
     this.#resize(n);
     return batch.length > 0 ? batch : this.next();
   };
