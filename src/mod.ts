@@ -67,6 +67,7 @@ export type { AuthConversation, EnhancedAuthenticator } from "./broker/enhanced_
 export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subscription.ts";
 export type { BrokerCounters, DropReason } from "./broker/stats.ts";
 export type { FrameReceiver, FrameSource, Socket } from "./transport/socket.ts";
+export type { EncodedPublish } from "./protocol/publish.ts";
 export type {
   BrokerStore,
   ClaimingStore,

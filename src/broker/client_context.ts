@@ -29,7 +29,10 @@ export interface ClientContext {
   readonly phase: ConnectionPhase;
   /** Encodes and sends a packet at the client's protocol level, within its Maximum Packet Size. */
   send(packet: Packet): void;
-  /** Sends PUBACK, PUBREC, PUBREL or PUBCOMP (the common ones without an allocation). */
+  /**
+   * Sends PUBACK, PUBREC, PUBREL or PUBCOMP (the common ones without an allocation). The
+   * packet is encoded before this returns and not kept: callers may reuse the object.
+   */
   sendAck(packet: AckPacket): void;
   /**
    * Closes from the broker side: a v5 client past its CONNACK is told `reason` first

@@ -58,6 +58,18 @@ export class ClientState {
   /** A re-authentication exchange in progress. */
   reauth: (AuthConversation & { done: false }) | null = null;
 
+  #identity: { readonly clientId: string; readonly username: string | undefined } | null = null;
+
+  /**
+   * The client as an authorizer is asked about it: its id and user name, one object for as
+   * long as they stay the same (asked once per PUBLISH).
+   */
+  get identity(): { readonly clientId: string; readonly username: string | undefined } {
+    const known = this.#identity;
+    if (known !== null && known.clientId === this.clientId && known.username === this.username) return known;
+    return this.#identity = { clientId: this.clientId, username: this.username };
+  }
+
   /** Whether the will is published when the connection ends: unless the client said goodbye without 0x04. */
   get publishesWill(): boolean {
     return !this.normalDisconnect || this.willOnDisconnect;

@@ -74,6 +74,12 @@ export class CommitBatch {
     (this.#undo ??= []).push(compensate);
   }
 
+  /** Makes an empty batch ready to be begun again (see CommitChain.begin). */
+  reset(deferring: boolean): void {
+    this.#undo = null;
+    this.deferring = deferring;
+  }
+
   /** The commit failed: drops the deferred actions and runs the compensations, newest first. */
   rollback(observer: CommitObserver): void {
     this.#after.length = 0;
@@ -107,12 +113,21 @@ export class CommitBatch {
   }
 }
 
+/** What submit returns when nothing is pending: one settled promise for every caller. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /**
  * Chains batches of one source (a connection, or the broker's own publishes) so
  * that their deferred actions run in submission order.
+ *
+ * Most batches (QoS 0, and QoS 1/2 without a durable store) end empty: their actions ran at
+ * once. Such a batch is kept and begun again, so that the batch per read of a busy
+ * connection allocates nothing (a batch and its three lists were about 200 bytes, each read).
  */
 export class CommitChain {
   #tail: Promise<void> | null = null;
+  /** An empty batch submitted earlier, begun again by the next begin(). */
+  #spare: CommitBatch | null = null;
   readonly #store: Store | undefined;
   readonly #relaxed: boolean;
   readonly #observer: CommitObserver;
@@ -125,7 +140,11 @@ export class CommitChain {
 
   /** A new batch that defers its actions when an earlier one is still pending. */
   begin(): CommitBatch {
-    return new CommitBatch(this.#tail !== null);
+    const spare = this.#spare;
+    if (spare === null) return new CommitBatch(this.#tail !== null);
+    this.#spare = null;
+    spare.reset(this.#tail !== null);
+    return spare;
   }
 
   /** True while an earlier batch's actions are still waiting. */
@@ -133,9 +152,15 @@ export class CommitChain {
     return this.#tail !== null;
   }
 
-  /** Commits the batch's mutations and then runs its deferred actions. Resolves when done. */
+  /**
+   * Commits the batch's mutations and then runs its deferred actions. Resolves when done.
+   * The batch is the chain's again: it must not be used after this call.
+   */
   submit(batch: CommitBatch): Promise<void> {
-    if (batch.empty) return this.#tail ?? Promise.resolve();
+    if (batch.empty) {
+      this.#spare = batch;
+      return this.#tail ?? SETTLED;
+    }
     const store = this.#store;
     const observer = this.#observer;
     let durable: Promise<void>;

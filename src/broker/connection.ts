@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { drained, takeCongested, waitForDrain } from "./pacing.ts";
 import { decodePacket, encodePacket } from "../protocol/codec.ts";
 import { ProtocolError, PublishRefused } from "../protocol/errors.ts";
 import {
@@ -139,14 +140,30 @@ export class Connection
   framesRead(frames: Frame[] | null): void {
     if (frames === null || this.#phase === "closed") return this.#stop();
     this.#lastActivity = this.engine.clock.now();
+    takeCongested();
     let pending: Promise<void> | undefined;
     try {
       pending = this.#handleBatch(frames);
     } catch (err) {
       return this.#stop(err);
     }
-    if (pending === undefined) return this.#next();
+    if (pending === undefined) return this.#handled();
     pending.then(() => this.#next(), (err) => this.#stop(err));
+  }
+
+  /**
+   * After a batch handled at once (across an await, other batches set the mark): when it
+   * filled another client's writes past its limit, the next read waits for them to drain
+   * (publisher pacing, pacing.ts).
+   */
+  #handled(): void {
+    if (this.isClosed) return this.#stop();
+    const congested = takeCongested();
+    if (congested !== undefined && congested !== this.state.session && congested.link !== null) {
+      waitForDrain(congested, this.engine.clock).then(() => this.#next(), (err) => this.#stop(err));
+      return;
+    }
+    this.#read();
   }
 
   /** FrameReceiver: reading failed (malformed input, the transport). Never throws. */
@@ -200,15 +217,17 @@ export class Connection
 
   #counted(frame: Frame): Frame {
     const stats = this.engine.stats;
-    stats.bytesReceived += frame.body.length + 2;
+    const length = frame.end - frame.start;
+    stats.bytesReceived += length + 2;
     stats.packetsReceived[frame.header >> 4]++;
-    stats.bytesReceivedByType[frame.header >> 4] += frame.body.length + 2;
+    stats.bytesReceivedByType[frame.header >> 4] += length + 2;
     return frame;
   }
 
   #dispatch(frame: Frame, batch: CommitBatch): Promise<void> | void {
     // Transports enforce the sizes while framing; this covers sockets handed in by embedders.
-    const size = frame.body.length + 1 + varintSize(frame.body.length);
+    const length = frame.end - frame.start;
+    const size = length + 1 + varintSize(length);
     const first = this.#phase === "awaiting_connect";
     const engine = this.engine;
     const max = first
@@ -419,6 +438,8 @@ export class Connection
     const session = this.state.session;
     if (session !== null && session.link === this) {
       session.link = null;
+      // Publishers paced by this session's queue do not wait for a client that is gone.
+      if (session.pacing !== null) drained(session, this.engine.limits.pacePublishersAt);
       this.engine.sessionDetached(session, this.state.publishesWill);
     }
     this.engine.connectionClosed(wasConnected);

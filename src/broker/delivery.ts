@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { drained, queued } from "./pacing.ts";
 import { type EncodedPublish, encodePacket, encodePublish } from "../protocol/codec.ts";
+import { PublishHead } from "../protocol/publish.ts";
 import { PacketType, type Properties, type PublishPacket, type QoS } from "../protocol/packet.ts";
 import { propertyBytes } from "../protocol/properties.ts";
 import type { OutboundEntry, StoredMessage } from "../persistence/store.ts";
@@ -111,13 +113,15 @@ export function outboundPublish(
 /**
  * Encodes `packet` (from {@link outboundPublish} of `message`) for one link, with the
  * message's shared properties, applying the link's outbound topic alias when it has any.
+ * With `head`, the bytes go into that reused head (valid until its next encoding).
  */
 export function encodeForLink(
   link: SessionLink,
   message: StoredMessage,
   packet: PublishPacket,
+  head?: PublishHead,
 ): EncodedPublish {
-  if (link.level < 5) return encodePublish(packet, link.level);
+  if (link.level < 5) return head ? head.encode(packet, link.level) : encodePublish(packet, link.level);
   if (link.aliases !== null) {
     const { alias, sendTopic } = link.aliases.lookup(packet.topic);
     packet = {
@@ -126,7 +130,50 @@ export function encodeForLink(
       properties: { ...packet.properties, topicAlias: alias },
     };
   }
-  return encodePublish(packet, link.level, sharedProperties(message));
+  const shared = sharedProperties(message);
+  return head ? head.encode(packet, link.level, shared) : encodePublish(packet, link.level, shared);
+}
+
+const NO_PAYLOAD = new Uint8Array(0);
+
+/** The packet {@link deliveryPacket} fills when nothing differs per delivery (encoders keep none of it). */
+const plainPacket: PublishPacket = {
+  type: PacketType.PUBLISH,
+  topic: "",
+  payload: NO_PAYLOAD,
+  qos: 0,
+  retain: false,
+  dup: false,
+  packetId: undefined,
+  properties: undefined,
+};
+
+/**
+ * {@link outboundPublish} for an encoding made at once: without per-delivery properties (the
+ * common case) one shared packet is filled instead of a new one. Call {@link doneWith} after encoding.
+ */
+export function deliveryPacket(
+  message: StoredMessage,
+  qos: QoS,
+  retain: boolean,
+  subscriptionIds: number[] | undefined,
+  now: number,
+): PublishPacket {
+  if (message.expiresAt !== undefined || subscriptionIds !== undefined) {
+    return outboundPublish(message, qos, retain, subscriptionIds, now);
+  }
+  const p = plainPacket;
+  p.topic = message.topic;
+  p.payload = message.payload;
+  p.qos = qos;
+  p.retain = retain;
+  p.packetId = qos > 0 ? 1 : undefined; // patched per subscriber at write time
+  return p;
+}
+
+/** Lets go of the payload a {@link deliveryPacket} referred to (it may be large). */
+export function doneWith(packet: PublishPacket): void {
+  if (packet === plainPacket) plainPacket.payload = NO_PAYLOAD;
 }
 
 /**
@@ -140,13 +187,13 @@ export function writePublish(
   encoded: EncodedPublish,
   packetId: number,
 ): boolean {
-  const size = encoded.head.length + encoded.payload.length;
+  const size = encoded.headLength + encoded.payload.length;
   if (size > link.maxPacketSize) {
     ctx.stats.dropped.packet_too_large++;
     return false;
   }
   if (ctx.hooks.onDeliver.length > 0) notifyDeliver(ctx, link, encoded);
-  link.socket.writePublish(encoded.head, encoded.packetIdOffset, packetId, encoded.payload);
+  link.socket.writePublish(encoded, packetId);
   const stats = ctx.stats;
   stats.packetsSent[PacketType.PUBLISH]++;
   stats.bytesSentByType[PacketType.PUBLISH] += size;
@@ -185,6 +232,12 @@ function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMes
 }
 
 /**
+ * Where {@link placeEntry} put an entry: in the window, to be sent by the caller ("send");
+ * in the queue; or nowhere, the queue being full ("dropped", counted).
+ */
+export type Placement = "send" | "queued" | "dropped";
+
+/**
  * Hands a QoS 1/2 (or queued QoS 0) entry to a session: straight into the
  * in-flight window when the client is online and the window has room, otherwise
  * into the bounded queue. Returns false when the queue is full (dropped, counted).
@@ -196,31 +249,47 @@ export function admitEntry(
   batch: CommitBatch,
   encoded?: EncodedPublish,
 ): boolean {
+  const placed = placeEntry(ctx, session, entry, batch);
+  if (placed === "send") {
+    const link = session.link!;
+    batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
+  }
+  return placed !== "dropped";
+}
+
+/**
+ * {@link admitEntry} without the send: an entry placed in the window ("send") is the caller's
+ * to send with {@link sendEntry} (at once, or after the batch's commit when it defers), so that
+ * it can choose bytes that live as long as the send waits.
+ */
+export function placeEntry(
+  ctx: DeliveryContext,
+  session: Session,
+  entry: OutboundEntry,
+  batch: CommitBatch,
+): Placement {
   const link = session.link;
   const persist = ctx.persistMessages && session.persistent && entry.qos > 0;
   if (link !== null && session.queuedCount === 0 && session.inflightCount < link.sendWindow) {
-    if (entry.qos === 0) {
-      batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
-      return true;
-    }
+    if (entry.qos === 0) return "send";
     entry.packetId = session.allocatePacketId();
     session.inflight.set(entry.packetId, entry);
     if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
     // Not sent before the commit: if it fails, the message was not accepted and must not stay.
     if (ctx.persistMessages && batch.deferring) batch.undo(() => withdraw(session, entry));
-    batch.afterCommit(() => sendEntry(ctx, session, link, entry, encoded));
-    return true;
+    return "send";
   }
   if (!queueHasRoom(ctx, session, entry.message)) {
     dropped(ctx, session.clientId, entry.message.topic, "queue_full");
-    return false;
+    return "dropped";
   }
   session.queue.push(entry);
   session.queuedBytes += queuedSize(entry.message);
+  if (link !== null) queued(session, ctx.limits.pacePublishersAt);
   if (persist) batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
   // Only a durable store's commit can fail.
   if (ctx.persistMessages) batch.undo(() => withdraw(session, entry));
-  return true;
+  return "queued";
 }
 
 /**
@@ -238,8 +307,14 @@ function withdraw(session: Session, entry: OutboundEntry): void {
   session.queuedBytes -= queuedSize(entry.message);
 }
 
-/** Sends one entry if its link is still the session's link (a reconnect resends it otherwise). */
-function sendEntry(
+/** The head entries are encoded into when they are sent without a shared encoding (written at once). */
+const sendHead = new PublishHead();
+
+/**
+ * Sends one entry if its link is still the session's link (a reconnect resends it otherwise),
+ * as `encoded` when given (a shared encoding, valid for the call), else encoded here.
+ */
+export function sendEntry(
   ctx: DeliveryContext,
   session: Session,
   link: SessionLink,
@@ -248,19 +323,24 @@ function sendEntry(
 ): void {
   if (session.link !== link) return;
   if (entry.qos > 0 && session.inflight.get(entry.packetId) !== entry) return;
-  const now = ctx.clock.now();
-  if (entry.message.expiresAt !== undefined && entry.message.expiresAt <= now) {
-    dropped(ctx, session.clientId, entry.message.topic, "expired");
+  const message = entry.message;
+  // The clock only for a message that expires.
+  const now = message.expiresAt === undefined ? 0 : ctx.clock.now();
+  if (message.expiresAt !== undefined && message.expiresAt <= now) {
+    dropped(ctx, session.clientId, message.topic, "expired");
     forgetInflight(ctx, session, entry, null);
     return;
   }
-  const enc = encoded ??
-    encodeForLink(
-      link,
-      entry.message,
-      outboundPublish(entry.message, entry.qos, entry.message.retain, entry.subscriptionIds, now),
-    );
-  if (!writePublish(ctx, link, enc, entry.packetId)) forgetInflight(ctx, session, entry, null);
+  let sent: boolean;
+  if (encoded !== undefined) {
+    sent = writePublish(ctx, link, encoded, entry.packetId);
+  } else {
+    const packet = deliveryPacket(message, entry.qos, message.retain, entry.subscriptionIds, now);
+    sent = writePublish(ctx, link, encodeForLink(link, message, packet, sendHead), entry.packetId);
+    doneWith(packet);
+    sendHead.release();
+  }
+  if (!sent) forgetInflight(ctx, session, entry, null);
 }
 
 /** Removes an entry from the window (and the store); the caller pumps afterwards. */
@@ -289,12 +369,11 @@ function mayReceive(ctx: DeliveryContext, session: Session, entry: OutboundEntry
 export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
   const link = session.link;
   if (link === null) return;
-  const now = ctx.clock.now();
   while (session.queuedCount > 0 && session.inflightCount < link.sendWindow) {
     const entry = session.queue.shift()!;
     session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;
-    const expired = entry.message.expiresAt !== undefined && entry.message.expiresAt <= now;
+    const expired = entry.message.expiresAt !== undefined && entry.message.expiresAt <= ctx.clock.now();
     // Queued while the client was away or its window was full: read access may have been revoked since.
     if (expired || !mayReceive(ctx, session, entry)) {
       if (expired) dropped(ctx, session.clientId, entry.message.topic, "expired");
@@ -311,8 +390,11 @@ export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch)
         batch.persist({ kind: "putOutbound", clientId: session.clientId, entry });
       }
     }
-    batch.afterCommit(() => sendEntry(ctx, session, link, entry, undefined));
+    // (A closure only when the send has to wait: the common pump sends at once.)
+    if (batch.deferring) batch.afterCommit(() => sendEntry(ctx, session, link, entry, undefined));
+    else sendEntry(ctx, session, link, entry, undefined);
   }
+  if (session.pacing !== null) drained(session, ctx.limits.pacePublishersAt);
 }
 
 /**

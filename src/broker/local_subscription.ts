@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { decodePacket } from "../protocol/codec.ts";
+import { decodePacket, type EncodedPublish } from "../protocol/codec.ts";
+import { frameOf } from "../protocol/frame_stream.ts";
 import type { Properties, PublishPacket, QoS } from "../protocol/packet.ts";
 import { parseSharedFilter, validateTopicFilter } from "../protocol/topic.ts";
 import type { Socket } from "../transport/socket.ts";
@@ -67,13 +68,13 @@ export interface LocalSubscribeOptions {
 let counter = 0;
 
 /** Reads back the PUBLISH the router encoded: the head and the payload form one frame. */
-function decodeDelivery(head: Uint8Array, payload: Uint8Array): PublishPacket {
+function decodeDelivery({ head, headLength, payload }: EncodedPublish): PublishPacket {
   let offset = 1;
   while (head[offset] & 0x80) offset++;
-  const body = new Uint8Array(head.length - offset - 1 + payload.length);
-  body.set(head.subarray(offset + 1), 0);
-  body.set(payload, head.length - offset - 1);
-  return decodePacket({ header: head[0], body }, 5) as PublishPacket;
+  const body = new Uint8Array(headLength - offset - 1 + payload.length);
+  body.set(head.subarray(offset + 1, headLength), 0);
+  body.set(payload, headLength - offset - 1);
+  return decodePacket(frameOf(head[0], body), 5) as PublishPacket;
 }
 
 /** Subscribes in-process. The stream ends when cancelled; cancelling unsubscribes. */
@@ -96,8 +97,8 @@ export function subscribeLocal(
     listener: "local",
     frames: { next: () => Promise.resolve(null) }, // nothing is ever read from an in-process subscriber
     write() {},
-    writePublish(head, _offset, _id, payload) {
-      const p = decodeDelivery(head, payload);
+    writePublish(encoded) {
+      const p = decodeDelivery(encoded);
       controller.enqueue({
         topic: p.topic,
         payload: p.payload,

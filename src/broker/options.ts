@@ -94,6 +94,11 @@ export interface LimitOptions {
   messageRate: number;
   /** Bytes waiting to be written to one client before QoS 0 deliveries to it are dropped. */
   maxOutboundBuffer: number;
+  /**
+   * A publisher reads its next batch only once a subscriber queue its last batch pushed past
+   * this many messages is down to half of it (pacing.ts; 0 = never waits).
+   */
+  pacePublishersAt: number;
   /** Bytes of the first packet of a connection (CONNECT), whole packet: sent before anyone is authenticated. */
   maxConnectSize: number;
   /**
@@ -177,6 +182,7 @@ export function limitOptions(c: BrokerConfig["limits"]): LimitOptions {
     maxTopicLevels: c.max_topic_levels,
     messageRate: c.message_rate,
     maxOutboundBuffer: c.max_outbound_buffer,
+    pacePublishersAt: c.pace_publishers_at,
     maxConnectSize: c.max_connect_size,
     maxPartialPacketBytes: c.max_partial_packet_bytes,
     maxUserProperties: c.max_user_properties,

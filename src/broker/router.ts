@@ -8,15 +8,19 @@
  */
 import type { EncodedPublish } from "../protocol/codec.ts";
 import type { QoS } from "../protocol/packet.ts";
+import { PublishHead, SHARED_PAYLOAD_MIN } from "../protocol/publish.ts";
 import { isSystemTopic } from "../protocol/topic.ts";
 import type { StoredMessage } from "../persistence/store.ts";
 import type { CommitBatch } from "./commit_batch.ts";
 import {
-  admitEntry,
   type DeliveryContext,
+  deliveryPacket,
+  doneWith,
   dropped,
   encodeForLink,
   outboundPublish,
+  placeEntry,
+  sendEntry,
   writePublish,
 } from "./delivery.ts";
 import type { SharedStrategy } from "./options.ts";
@@ -61,8 +65,17 @@ export class Router {
   readonly #tree: TopicTree<Subscription>;
   readonly #strategy: SharedStrategy;
   readonly #groupCursor = new Map<string, number>();
-  /** Encodings of the message being routed, by (level, qos, retain). Reset per message. */
+  /**
+   * Encodings of the message being routed, by (level, qos, retain), for sends that wait for a
+   * commit: each its own bytes. Reset per message.
+   */
   readonly #variants: (EncodedPublish | undefined)[] = new Array(18).fill(undefined);
+  /**
+   * The same for sends made during route(), which are written (copied) at once: the heads
+   * below, encoded again for each message instead of allocated. Reset per message.
+   */
+  readonly #written: (PublishHead | undefined)[] = new Array(18).fill(undefined);
+  readonly #heads: PublishHead[] = Array.from({ length: 18 }, () => new PublishHead());
   #stamp = 0;
   // State of the message being routed (route() is synchronous and not re-entrant).
   #message!: StoredMessage;
@@ -138,7 +151,7 @@ export class Router {
       this.#handOver(sub, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId]);
       count++;
     }
-    this.#message = undefined as unknown as StoredMessage;
+    this.#end();
     return count;
   }
 
@@ -153,7 +166,7 @@ export class Router {
     if (sub !== undefined) {
       this.#handOver(sub, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId]);
     }
-    this.#message = undefined as unknown as StoredMessage;
+    this.#end();
     return sub === undefined ? 0 : 1;
   }
 
@@ -161,7 +174,7 @@ export class Router {
   deliverRetained(message: StoredMessage, batch: CommitBatch, to: RetainedDelivery): void {
     this.#begin(message, batch, "owned");
     this.#handOver(to, to.subscriptionIds);
-    this.#message = undefined as unknown as StoredMessage;
+    this.#end();
   }
 
   #begin(message: StoredMessage, batch: CommitBatch, payload: PayloadHolding): void {
@@ -173,7 +186,13 @@ export class Router {
     this.#deferring = batch.deferring;
     this.#origin = message.origin;
     this.#checking = this.#ctx.access.active;
-    this.#variants.fill(undefined);
+    // A loop, not fill(): Array.prototype.fill allocated about 300 bytes per call here.
+    const variants = this.#variants;
+    const written = this.#written;
+    for (let i = 0; i < variants.length; i++) {
+      variants[i] = undefined;
+      written[i] = undefined;
+    }
     // Deferred sends run after this call returns: they need bytes that stay valid.
     if (transient && this.#deferring) this.#own();
   }
@@ -193,17 +212,46 @@ export class Router {
     return this.#retainCleared ??= { ...message, retain };
   }
 
-  #encoded(link: SessionLink, qos: QoS, retain: boolean, ids: number[] | undefined): EncodedPublish {
-    const now = this.#ctx.clock.now();
-    const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
+  /** After a message: the reused heads let go of its payload. */
+  #end(): void {
+    this.#message = undefined as unknown as StoredMessage;
+    const written = this.#written;
+    for (let i = 0; i < written.length; i++) written[i]?.release();
+  }
+
+  /**
+   * The message's PUBLISH for `link`, shared by every subscriber that gets the same bytes.
+   * `kept`: for a send that waits for a commit, bytes of their own; otherwise a reused head,
+   * valid until the next message.
+   */
+  #encoded(
+    link: SessionLink,
+    qos: QoS,
+    retain: boolean,
+    ids: number[] | undefined,
+    kept: boolean,
+  ): EncodedPublish {
     const message = this.#message;
+    // The clock only for a message that expires (its remaining interval is encoded).
+    const now = message.expiresAt === undefined ? 0 : this.#ctx.clock.now();
+    const uncached = ids !== undefined || (link.aliases !== null && link.level === 5);
     if (uncached) return encodeForLink(link, message, outboundPublish(message, qos, retain, ids, now));
     const slot = (link.level - 3) * 6 + qos * 2 + (retain ? 1 : 0);
-    return this.#variants[slot] ??= encodeForLink(
-      link,
-      message,
-      outboundPublish(message, qos, retain, ids, now),
-    );
+    if (kept) {
+      return this.#variants[slot] ??= encodeForLink(
+        link,
+        message,
+        outboundPublish(message, qos, retain, ids, now),
+      );
+    }
+    let written = this.#written[slot];
+    if (written === undefined) {
+      const packet = deliveryPacket(message, qos, retain, ids, now);
+      written = this.#written[slot] = this.#heads[slot];
+      encodeForLink(link, message, packet, written);
+      doneWith(packet);
+    }
+    return written;
   }
 
   /** [MQTT-3.8.3-3] No Local: never back to the publishing client (the subscription does not match). */
@@ -230,13 +278,16 @@ export class Router {
         dropped(ctx, session.clientId, message.topic, "slow_consumer");
         return;
       }
-      const encoded = this.#encoded(link, 0, retain, ids);
       if (this.#deferring) {
+        const encoded = this.#encoded(link, 0, retain, ids, true);
         this.#batch.afterCommit(() => {
           if (session.link === link) writePublish(ctx, link, encoded, 0);
         });
       } else {
-        writePublish(ctx, link, encoded, 0);
+        // A large payload is written by reference (SHARED_PAYLOAD_MIN): a view into the read
+        // buffer would be overwritten by the next read, so it is copied, once per message.
+        if (this.#transient && message.payload.length >= SHARED_PAYLOAD_MIN) this.#own();
+        writePublish(ctx, link, this.#encoded(link, 0, retain, ids, false), 0);
       }
       return;
     }
@@ -245,8 +296,16 @@ export class Router {
       return;
     }
     const entry = session.newEntry(this.#messageFor(retain), qos, ids);
-    const encoded = link !== null ? this.#encoded(link, qos, retain, ids) : undefined;
-    admitEntry(ctx, session, entry, this.#batch, encoded);
+    const batch = this.#batch;
+    if (placeEntry(ctx, session, entry, batch) !== "send") return;
+    // In the window: sent now, or after the commit (placing it may have made the batch wait).
+    const online = link!;
+    if (batch.deferring) {
+      const encoded = this.#encoded(online, qos, retain, ids, true);
+      batch.afterCommit(() => sendEntry(ctx, session, online, entry, encoded));
+    } else {
+      sendEntry(ctx, session, online, entry, this.#encoded(online, qos, retain, ids, false));
+    }
   }
 
   /**

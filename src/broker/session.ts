@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { PacingState } from "./pacing.ts";
 import type { ProtocolLevel, QoS } from "../protocol/packet.ts";
 import type {
   OutboundEntry,
@@ -71,6 +72,8 @@ export class Session {
   #inflight: Map<number, OutboundEntry> | null = null;
   #queue: OutboundEntry[] | null = null;
   queuedBytes = 0;
+  /** Publishers waiting for the queue to drain (pacing.ts); made when it first passes the mark. */
+  pacing: PacingState | null = null;
   /** Overrides limits.maxQueuedMessages for this session (a bridge bounds its own queue). */
   queueLimit?: number;
   #inbound2: Set<number> | null = null;

@@ -369,6 +369,14 @@ export const configSchema = {
           default: 4_194_304,
           doc: "Bytes queued to a slow client before QoS 0 to it is dropped.",
         },
+        pace_publishers_at: {
+          kind: "int",
+          min: 0,
+          max: 10_000_000,
+          default: 256,
+          doc:
+            "A publisher whose messages queued more than this many for a connected subscriber (beyond its in-flight window) reads on once that queue is half as long, or after 50 ms; 0 = never waits.",
+        },
         max_connect_size: {
           kind: "int",
           min: 64,

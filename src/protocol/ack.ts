@@ -4,29 +4,29 @@
  * @module
  */
 import { malformed, protocolError } from "./errors.ts";
-import { type AckPacket, PacketType, type ProtocolLevel, Reason } from "./packet.ts";
+import { type AckPacket, type Frame, PacketType, type ProtocolLevel, Reason } from "./packet.ts";
 import { encodeProperties, propertiesSize, type PropertyLimits, readProperties } from "./properties.ts";
 import { Reader } from "./reader.ts";
 import { varintSize, Writer } from "./writer.ts";
 
-export function decodeAck(
-  type: AckPacket["type"],
-  body: Uint8Array,
-  level: ProtocolLevel,
-  limits?: PropertyLimits,
-): AckPacket {
-  const r = new Reader(body);
-  const packetId = r.u16("packet identifier");
+/** Decodes an acknowledgement frame (its type from the header; the flags are the caller's to check). */
+export function decodeAck(frame: Frame, level: ProtocolLevel, limits?: PropertyLimits): AckPacket {
+  const type = (frame.header >> 4) as AckPacket["type"];
+  const { bytes, start, end } = frame;
+  if (end - start < 2) throw malformed("packet too short: packet identifier truncated");
+  const packetId = (bytes[start] << 8) | bytes[start + 1];
   // [MQTT-2.2.1-5] acknowledgements carry the non-zero id of the PUBLISH they answer.
   if (packetId === 0) throw protocolError(Reason.ProtocolError, "acknowledgement with packet identifier 0");
   const packet: AckPacket = { type, packetId, reasonCode: 0 };
-  if (level === 5) {
-    // A remaining length of 2 means reason 0x00 and no properties.
-    if (r.remaining > 0) packet.reasonCode = r.u8("reason code");
-    if (r.remaining > 0) {
-      const properties = readProperties(r, type, limits);
-      if (properties) packet.properties = properties;
-    }
+  // The common acknowledgement is these two bytes: no cursor needed.
+  if (end - start === 2) return packet;
+  if (level < 5) throw malformed("unexpected bytes after the acknowledgement");
+  // (A remaining length of 2 means reason 0x00 and no properties.)
+  const r = new Reader(bytes, start + 2, end);
+  packet.reasonCode = r.u8("reason code");
+  if (r.remaining > 0) {
+    const properties = readProperties(r, type, limits);
+    if (properties) packet.properties = properties;
   }
   if (r.remaining !== 0) throw malformed("unexpected bytes after the acknowledgement");
   return packet;

@@ -49,15 +49,16 @@ const REQUIRED_FLAGS: readonly number[] = [
 export function decodePacket(frame: Frame, level: ProtocolLevel, limits?: PropertyLimits): Packet {
   const type = frame.header >> 4;
   const flags = frame.header & 0x0f;
-  const body = frame.body;
-  if (type === PacketType.PUBLISH) return decodePublish(flags, body, level, limits);
+  if (type === PacketType.PUBLISH) return decodePublish(frame, level, limits);
   if (type === 0) throw malformed("reserved packet type 0");
   // [MQTT-2.1.3-1] reserved flag bits must hold the values the specification lists.
   if (flags !== REQUIRED_FLAGS[type]) {
     throw malformed(`invalid fixed header flags 0x${flags.toString(16)} for packet type ${type}`);
   }
   try {
-    return decodeBody(type, body, level, limits);
+    // The acknowledgements (one per QoS 1/2 message) are read in place; the rest from a view.
+    if (type >= PacketType.PUBACK && type <= PacketType.PUBCOMP) return decodeAck(frame, level, limits);
+    return decodeBody(type, frame.body, level, limits);
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     // Any other failure here is a decoding bug on hostile input: still one connection's problem.
@@ -71,11 +72,6 @@ function decodeBody(type: number, body: Uint8Array, level: ProtocolLevel, limits
       return decodeConnect(body, limits);
     case PacketType.CONNACK:
       return decodeConnack(body, level, limits);
-    case PacketType.PUBACK:
-    case PacketType.PUBREC:
-    case PacketType.PUBREL:
-    case PacketType.PUBCOMP:
-      return decodeAck(type, body, level, limits);
     case PacketType.SUBSCRIBE:
       return decodeSubscribe(body, level, limits);
     case PacketType.SUBACK:

@@ -1,6 +1,6 @@
 /**
  * Framing: bytes in, MQTT control packet frames out. FrameSplitter is the pure
- * core (one call per chunk, frames as views into the chunk); FrameStream wraps
+ * core (one call per chunk, frames pointing into the chunk); FrameStream wraps
  * it as a Web Streams TransformStream that emits one batch per chunk.
  *
  * @module
@@ -9,6 +9,51 @@ import { malformed, ProtocolError, protocolError } from "./errors.ts";
 import { type Frame, Reason } from "./packet.ts";
 import { readVarint } from "./reader.ts";
 import type { ReceiveBudget } from "./receive_budget.ts";
+
+/** A {@link Frame}: offsets into the chunk it was framed from, and a view only if asked for. */
+export class FrameView implements Frame {
+  header: number;
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+  #body: Uint8Array | null = null;
+
+  constructor(header: number, bytes: Uint8Array, start: number, end: number) {
+    this.header = header;
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
+  }
+
+  get body(): Uint8Array {
+    return this.#body ??= this.bytes.subarray(this.start, this.end);
+  }
+
+  /** Points this frame (reused, see FrameSplitter.recycle) at another packet. */
+  reset(header: number, bytes: Uint8Array, start: number, end: number): void {
+    this.header = header;
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
+    this.#body = null;
+  }
+}
+
+/** A frame of `header` and `body` (a whole packet body held on its own, e.g. in tests). */
+export function frameOf(header: number, body: Uint8Array): Frame {
+  return new FrameView(header, body, 0, body.length);
+}
+
+/**
+ * Batches and frames given back with {@link FrameSplitter.recycle}, reused by any splitter's
+ * next push: a busy connection's batch then costs no array and no object per packet, and
+ * an idle one holds none (it gives its last batch back before waiting for the next read).
+ */
+const spareBatches: FrameView[][] = [];
+const spareFrames: FrameView[] = [];
+const SPARE_BATCHES = 256;
+const SPARE_FRAMES = 4096;
+const NO_BYTES = new Uint8Array(0);
 
 /** The largest packet the protocol can express: 1 + 4 + 268 435 455 bytes. */
 export const PROTOCOL_MAX_PACKET_SIZE = 268_435_460;
@@ -57,6 +102,12 @@ export class FrameSplitter {
   #bodyHeader = 0;
   /** Bytes of the body reserved from the budget. */
   #reserved = 0;
+  /** The last batch returned by push, until the caller gives it back with recycle(). */
+  #lent: FrameView[] | null = null;
+  /** Frames in the batch being built (written by index: a reused batch keeps its capacity). */
+  #count = 0;
+  /** The size of the variable byte integer {@link #readLength} read last. */
+  #lengthBytes = 0;
 
   constructor(options: FrameSplitterOptions = {}) {
     this.maxPacketSize = options.maxPacketSize ?? PROTOCOL_MAX_PACKET_SIZE;
@@ -70,17 +121,36 @@ export class FrameSplitter {
   }
 
   /**
-   * Returns the frames completed by `chunk`. Frames wholly inside the chunk are views into
-   * it; a frame assembled across chunks has its own buffer. Valid until the next push.
-   * On a ProtocolError the partial packet is dropped (its budget given back).
+   * Returns the frames completed by `chunk` (its first `end` bytes). Frames wholly inside the
+   * chunk point into it; a frame assembled across chunks has its own buffer. Valid until the
+   * next push. On a ProtocolError the partial packet is dropped (its budget given back).
    */
-  push(chunk: Uint8Array): Frame[] {
+  push(chunk: Uint8Array, end = chunk.length): Frame[] {
     try {
-      return this.#split(chunk);
+      return this.#split(chunk, end);
     } catch (err) {
       this.discard();
       throw err;
     }
+  }
+
+  /**
+   * The caller is done with the batch the last push returned (and everything in it): its
+   * array and frames may be handed out again, by any splitter. Optional; a read loop that
+   * handles each batch before reading again calls it before each read.
+   */
+  recycle(): void {
+    const batch = this.#lent;
+    if (batch === null) return;
+    this.#lent = null;
+    for (let i = 0; i < batch.length && spareFrames.length < SPARE_FRAMES; i++) {
+      // Not pointing into this connection's buffer any more: a spare must not keep it alive.
+      batch[i].reset(0, NO_BYTES, 0, 0);
+      spareFrames.push(batch[i]);
+    }
+    // Given back with its frames still in it: `length = 0` would also give up its capacity,
+    // and the next push would allocate it again. The next batch overwrites them.
+    if (spareBatches.length < SPARE_BATCHES) spareBatches.push(batch);
   }
 
   /**
@@ -92,39 +162,64 @@ export class FrameSplitter {
     this.#release();
   }
 
-  #split(chunk: Uint8Array): Frame[] {
-    const frames: Frame[] = [];
-    let offset = this.#resume(chunk, frames);
-    while (offset < chunk.length) {
-      const length = readVarint(chunk, offset + 1);
-      if (length === null) {
-        (this.#head ??= new Uint8Array(5)).set(chunk.subarray(offset), 0);
-        this.#headLength = chunk.length - offset;
+  #split(chunk: Uint8Array, chunkEnd: number): Frame[] {
+    // An earlier batch not given back is the caller's to keep: this one is new.
+    this.#lent = null;
+    const frames = spareBatches.pop() ?? [];
+    this.#count = 0;
+    let offset = this.#resume(chunk, chunkEnd, frames);
+    while (offset < chunkEnd) {
+      const length = this.#readLength(chunk, offset + 1, chunkEnd);
+      if (length < 0) {
+        (this.#head ??= new Uint8Array(5)).set(chunk.subarray(offset, chunkEnd), 0);
+        this.#headLength = chunkEnd - offset;
         break;
       }
-      const headerSize = 1 + length.bytes;
-      this.#checkSize(headerSize + length.value);
-      const end = offset + headerSize + length.value;
-      if (end <= chunk.length) {
-        frames.push({ header: chunk[offset], body: chunk.subarray(offset + headerSize, end) });
+      const headerSize = 1 + this.#lengthBytes;
+      this.#checkSize(headerSize + length);
+      const end = offset + headerSize + length;
+      if (end <= chunkEnd) {
+        frames[this.#count++] = frameAt(chunk[offset], chunk, offset + headerSize, end);
         this.#first = false;
         offset = end;
         continue;
       }
-      this.#startBody(chunk[offset], length.value);
-      this.#append(chunk.subarray(offset + headerSize));
+      this.#startBody(chunk[offset], length);
+      this.#append(chunk.subarray(offset + headerSize, chunkEnd));
       break;
     }
+    frames.length = this.#count;
+    this.#lent = frames;
     return frames;
   }
 
+  /**
+   * The variable byte integer at `offset` (the remaining length), its size in #lengthBytes;
+   * -1 when the chunk ends before it does. (readVarint's result object, without the object.)
+   */
+  #readLength(chunk: Uint8Array, offset: number, end: number): number {
+    let value = 0;
+    let multiplier = 1;
+    for (let i = 0; i < 4; i++) {
+      if (offset + i >= end) return -1;
+      const b = chunk[offset + i];
+      value += (b & 0x7f) * multiplier;
+      if ((b & 0x80) === 0) {
+        this.#lengthBytes = i + 1;
+        return value;
+      }
+      multiplier *= 128;
+    }
+    throw malformed("variable byte integer longer than 4 bytes");
+  }
+
   /** Continues a packet cut by the previous chunk; returns where the chunk's new packets start. */
-  #resume(chunk: Uint8Array, frames: Frame[]): number {
+  #resume(chunk: Uint8Array, chunkEnd: number, frames: FrameView[]): number {
     let offset = 0;
     if (this.#headLength > 0) {
       const head = this.#head!;
       // Complete the fixed header one byte at a time (it is at most 5 bytes).
-      while (offset < chunk.length) {
+      while (offset < chunkEnd) {
         head[this.#headLength++] = chunk[offset++];
         const length = readVarint(head, 1, this.#headLength);
         if (length === null) {
@@ -137,14 +232,14 @@ export class FrameSplitter {
         break;
       }
     }
-    if (this.#body !== null && offset < chunk.length) {
-      const take = Math.min(this.#bodyLength - this.#bodyFilled, chunk.length - offset);
+    if (this.#body !== null && offset < chunkEnd) {
+      const take = Math.min(this.#bodyLength - this.#bodyFilled, chunkEnd - offset);
       this.#append(chunk.subarray(offset, offset + take));
       offset += take;
     }
     if (this.#body !== null && this.#bodyFilled === this.#bodyLength) {
       const body = this.#growing === null ? this.#body : new Uint8Array(this.#growing, 0, this.#bodyLength);
-      frames.push({ header: this.#bodyHeader, body });
+      frames[this.#count++] = frameAt(this.#bodyHeader, body, 0, body.length);
       this.#first = false;
       // The engine owns the frame now: it is no longer a partial packet, nor this splitter's to shrink.
       this.#growing = null;
@@ -214,6 +309,14 @@ export class FrameSplitter {
       );
     }
   }
+}
+
+/** A frame from the spares, or a new one. */
+function frameAt(header: number, bytes: Uint8Array, start: number, end: number): FrameView {
+  const frame = spareFrames.pop();
+  if (frame === undefined) return new FrameView(header, bytes, start, end);
+  frame.reset(header, bytes, start, end);
+  return frame;
 }
 
 /**

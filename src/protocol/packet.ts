@@ -364,19 +364,28 @@ export type Packet =
   | AuthPacket;
 
 /**
- * One framed control packet: the first byte of the fixed header and a view of
- * the variable header plus payload (the "remaining length" bytes).
+ * One framed control packet: the first byte of the fixed header, and where the
+ * variable header plus payload (the "remaining length" bytes) lie: `bytes[start, end)`.
+ * The framer hands out offsets rather than a view per packet; `body` is the view, made
+ * when something asks for it.
  *
  * @example
  * ```ts
  * import { type Frame, PacketType } from "../mod.ts";
- * const pingreq: Frame = { header: PacketType.PINGREQ << 4, body: new Uint8Array(0) };
+ * const body = new Uint8Array(0);
+ * const pingreq: Frame = { header: PacketType.PINGREQ << 4, bytes: body, start: 0, end: 0, body };
  * console.log(pingreq.header >> 4 === PacketType.PINGREQ);
  * ```
  */
 export interface Frame {
   /** Packet type in the high nibble, flags in the low nibble. */
-  header: number;
-  /** View of the remaining bytes. Valid only until the next read into the same buffer. */
-  body: Uint8Array;
+  readonly header: number;
+  /** The buffer the body lies in. Valid only until the next read into the same buffer. */
+  readonly bytes: Uint8Array;
+  /** Where the body starts in `bytes`. */
+  readonly start: number;
+  /** Where the body ends in `bytes` (exclusive). */
+  readonly end: number;
+  /** The body as a view of `bytes`. */
+  readonly body: Uint8Array;
 }

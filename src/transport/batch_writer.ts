@@ -11,46 +11,24 @@
  * a growing buffer (16 KiB fan-out spent a fifth of its time doing that), and
  * in steady state nothing is allocated per flush.
  *
+ * A large PUBLISH payload (at least SHARED_PAYLOAD_MIN) is not copied: it takes a place of
+ * its own in the list, written straight from the message (which never changes), so that a
+ * message fanned out to many subscribers is copied by none of them. Its head is copied as
+ * usual and small packets that follow go to a fresh chunk, so small messages stay coalesced.
+ *
+ * What a flush allocates besides the write itself is kept small, since at a moderate rate
+ * (one message per turn) it is paid per message: the writers with bytes queued in a turn
+ * are flushed from one shared microtask, and a write continues from one callback per
+ * writer rather than from an async function (whose frame, promises and closures were
+ * about half a kilobyte per flush, which the QoS 1 tail paid as young-generation
+ * collections: docs/benchmarks.md).
+ *
  * @module
  */
+import { type EncodedPublish, SHARED_PAYLOAD_MIN } from "../protocol/publish.ts";
 
 /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
 export type WriteSink = (bytes: Uint8Array) => Promise<number>;
-
-/**
- * What a writer writes to and tells about its end, as one object: a socket with thousands
- * of instances implements it with methods rather than handing the writer three closures.
- */
-export interface WriteTarget {
-  /** Writes some prefix of `bytes`, resolving with how many bytes were written. */
-  writeSome(bytes: Uint8Array): Promise<number>;
-  /** Everything queued before close() is written (or a write failed): called once. */
-  writerClosed(): void;
-  /** A write failed; writerClosed() follows. */
-  writeFailed(err: unknown): void;
-}
-
-/** The function form of a {@link WriteTarget}. */
-class FunctionTarget implements WriteTarget {
-  readonly writeSome: WriteSink;
-  readonly writerClosed: () => void;
-  readonly writeFailed: (err: unknown) => void;
-
-  constructor(sink: WriteSink, onClose: () => void, onError: (err: unknown) => void) {
-    this.writeSome = sink;
-    this.writerClosed = onClose;
-    this.writeFailed = onError;
-  }
-}
-
-const ignore = (): void => {};
-
-/**
- * Writers with bytes queued in this turn, flushed together from one microtask (one for all
- * writers rather than a bound callback kept by each).
- */
-const due: BatchWriter[] = [];
-let flushQueued = false;
 
 /**
  * Two chunk sizes: a flush starts in a small chunk, so that one message fanned out to
@@ -72,6 +50,9 @@ function borrow(first: boolean, size: number): Uint8Array {
   return new Uint8Array(size); // an oversized PUBLISH head: a one-off buffer
 }
 
+/** What a list holds where a written chunk was. */
+const NO_CHUNK = new Uint8Array(0);
+
 function giveBack(chunk: Uint8Array): void {
   if (chunk.length === SMALL) {
     if (smallPool.length < SMALL_POOL_LIMIT) smallPool.push(chunk);
@@ -79,33 +60,47 @@ function giveBack(chunk: Uint8Array): void {
 }
 
 export class BatchWriter {
-  readonly #target: WriteTarget;
+  readonly #sink: WriteSink;
+  readonly #onClose: () => void;
+  readonly #onError: (err: unknown) => void;
   /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
   #chunks: Uint8Array[] = [];
   #lengths: number[] = [];
-  #spareChunks: Uint8Array[] = [];
-  #spareLengths: number[] = [];
+  /** Which of them are shared payloads: written but never filled, nor given back to a pool. */
+  #shared: boolean[] = [];
+  #count = 0;
+  /**
+   * The chunks being written (the other pair of lists), the one being written and how much
+   * of it is done. The two pairs take turns rather than being replaced: a connection that
+   * writes once a second would otherwise leave lists to be promoted to the old generation.
+   * They are used up to their counts and never truncated (`length = 0` gives up an array's
+   * capacity, which the next flush then allocated again).
+   */
+  #writingChunks: Uint8Array[] = [];
+  #writingLengths: number[] = [];
+  #writingShared: boolean[] = [];
+  #writingCount = 0;
+  #index = 0;
+  #offset = 0;
   #queued = 0;
   #inFlight = 0;
   #scheduled = false;
   #writing = false;
   #closing = false;
   #closed = false;
+  /**
+   * What the sink's promise settles with: the bytes written, or the error. One callback per
+   * writer for both outcomes (a number is a write, anything else a failure).
+   */
+  readonly #settled = (result: unknown): void => {
+    if (typeof result === "number") this.#written(result);
+    else this.#failed(result);
+  };
 
-  constructor(
-    sink: WriteSink | WriteTarget,
-    options: { onClose?: () => void; onError?: (err: unknown) => void } = {},
-  ) {
-    this.#target = typeof sink === "function"
-      ? new FunctionTarget(sink, options.onClose ?? ignore, options.onError ?? ignore)
-      : sink;
-  }
-
-  static #flushDue(): void {
-    flushQueued = false;
-    // A flush only starts writes, so no writer joins while this runs; the loop would take it.
-    for (let i = 0; i < due.length; i++) due[i].#flush();
-    due.length = 0;
+  constructor(sink: WriteSink, options: { onClose?: () => void; onError?: (err: unknown) => void } = {}) {
+    this.#sink = sink;
+    this.#onClose = options.onClose ?? (() => {});
+    this.#onError = options.onError ?? (() => {});
   }
 
   /** Bytes queued or being written. */
@@ -123,21 +118,31 @@ export class BatchWriter {
     this.#schedule();
   }
 
-  /** Queues a shared PUBLISH head (with the packet id patched in) followed by its payload. */
-  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void {
+  /**
+   * Queues a PUBLISH: its head (with the packet id patched in the copy, the encoding is left
+   * as it is) followed by its payload. Nothing of `encoded` is kept.
+   */
+  writePublish(encoded: EncodedPublish, packetId: number): void {
     if (this.#closing) return;
     // The head goes in one piece so that the packet id can be patched in the copy.
-    const last = this.#room(head.length);
+    const n = encoded.headLength;
+    const last = this.#room(n);
     const chunk = this.#chunks[last];
     const at = this.#lengths[last];
-    chunk.set(head, at);
+    const head = encoded.head;
+    if (n === head.length) chunk.set(head, at);
+    else if (n <= 64) { for (let i = 0; i < n; i++) chunk[at + i] = head[i]; // no view for a short head
+     } else chunk.set(head.subarray(0, n), at);
+    const packetIdOffset = encoded.packetIdOffset;
     if (packetIdOffset >= 0) {
       chunk[at + packetIdOffset] = packetId >> 8;
       chunk[at + packetIdOffset + 1] = packetId & 0xff;
     }
-    this.#lengths[last] = at + head.length;
-    this.#queued += head.length;
-    this.#copy(payload);
+    this.#lengths[last] = at + n;
+    this.#queued += n;
+    const payload = encoded.payload;
+    if (payload.length >= SHARED_PAYLOAD_MIN) this.#share(payload);
+    else this.#copy(payload);
     this.#schedule();
   }
 
@@ -148,13 +153,27 @@ export class BatchWriter {
     if (!this.#writing && !this.#scheduled) this.#finish();
   }
 
-  /** The index of a chunk with at least `n` contiguous free bytes, borrowing one if needed. */
+  /**
+   * The index of a chunk with at least `n` contiguous free bytes, borrowing one if needed.
+   * After a shared payload the next chunk starts small again, as a flush's first does: the
+   * heads between large payloads are a few dozen bytes each.
+   */
   #room(n: number): number {
-    const last = this.#chunks.length - 1;
-    if (last >= 0 && this.#chunks[last].length - this.#lengths[last] >= n) return last;
-    this.#chunks.push(borrow(last < 0, n));
-    this.#lengths.push(0);
-    return last + 1;
+    const last = this.#count - 1;
+    if (last >= 0 && !this.#shared[last] && this.#chunks[last].length - this.#lengths[last] >= n) return last;
+    this.#chunks[last + 1] = borrow(last < 0 || this.#shared[last], n);
+    this.#lengths[last + 1] = 0;
+    this.#shared[last + 1] = false;
+    return this.#count++;
+  }
+
+  /** Queues `payload` by reference: a place of its own in the list, full from the start. */
+  #share(payload: Uint8Array): void {
+    const at = this.#count++;
+    this.#chunks[at] = payload;
+    this.#lengths[at] = payload.length;
+    this.#shared[at] = true;
+    this.#queued += payload.length;
   }
 
   /** Copies `bytes` in, across as many chunks as it takes. */
@@ -172,14 +191,36 @@ export class BatchWriter {
     this.#queued += bytes.length;
   }
 
+  /**
+   * The writers with bytes queued in this turn, flushed together from one microtask: at one
+   * message per turn, a microtask per writer was one more allocation per message.
+   */
+  static #due: (BatchWriter | undefined)[] = [];
+  static #dueCount = 0;
+
+  static #flushDue = (): void => {
+    const writers = BatchWriter.#due;
+    let failure: { err: unknown } | undefined;
+    // Writers made due while these flush (none today: a flush only starts a write) go after them.
+    for (let i = 0; i < BatchWriter.#dueCount; i++) {
+      const writer = writers[i]!;
+      writers[i] = undefined; // (not kept: a writer that was closed can be collected)
+      try {
+        writer.#flush();
+      } catch (err) {
+        failure ??= { err }; // (an onClose or onError callback threw) the other writers still flush
+      }
+    }
+    BatchWriter.#dueCount = 0;
+    if (failure !== undefined) throw failure.err;
+  };
+
   #schedule(): void {
     if (this.#scheduled || this.#writing) return;
     this.#scheduled = true;
-    due.push(this);
-    if (!flushQueued) {
-      flushQueued = true;
-      queueMicrotask(BatchWriter.#flushDue);
-    }
+    // By index rather than push and `length = 0`, which gave up the list's capacity every turn.
+    BatchWriter.#due[BatchWriter.#dueCount++] = this;
+    if (BatchWriter.#dueCount === 1) queueMicrotask(BatchWriter.#flushDue);
   }
 
   #flush(): void {
@@ -188,52 +229,69 @@ export class BatchWriter {
       if (this.#closing) this.#finish();
       return;
     }
-    // The two pairs of arrays take turns (one being written, one filling) rather than being
-    // replaced: a connection that writes once a second would otherwise leave arrays to be
-    // promoted to the old generation on every write.
     const chunks = this.#chunks;
     const lengths = this.#lengths;
-    this.#chunks = this.#spareChunks;
-    this.#lengths = this.#spareLengths;
+    const shared = this.#shared;
+    this.#chunks = this.#writingChunks;
+    this.#lengths = this.#writingLengths;
+    this.#shared = this.#writingShared;
+    this.#writingChunks = chunks;
+    this.#writingLengths = lengths;
+    this.#writingShared = shared;
+    this.#writingCount = this.#count;
+    this.#count = 0;
+    this.#index = 0;
+    this.#offset = 0;
     this.#inFlight = this.#queued;
     this.#queued = 0;
     this.#writing = true;
-    this.#writeAll(chunks, lengths).then(
-      () => {
-        chunks.length = 0;
-        lengths.length = 0;
-        this.#spareChunks = chunks;
-        this.#spareLengths = lengths;
-        this.#writing = false;
-        this.#inFlight = 0;
-        if (this.#queued > 0) this.#schedule();
-        else if (this.#closing) this.#finish();
-      },
-      (err) => {
-        this.#writing = false;
-        this.#inFlight = 0;
-        this.#queued = 0;
-        this.#chunks = [];
-        this.#lengths = [];
-        this.#target.writeFailed(err);
-        this.#finish();
-      },
-    );
+    this.#writeNext();
   }
 
-  async #writeAll(chunks: Uint8Array[], lengths: number[]): Promise<void> {
-    for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i];
-      const length = lengths[i];
-      let offset = 0;
-      while (offset < length) {
-        const n = await this.#target.writeSome(chunk.subarray(offset, length));
-        if (n <= 0) throw new Error("write returned no progress");
-        offset += n;
-      }
-      // Written: the sink no longer needs the bytes (sinks that keep them copy them).
-      giveBack(chunk);
+  /** Hands the sink what is left of the current chunk. */
+  #writeNext(): void {
+    const chunk = this.#writingChunks[this.#index];
+    let promise: Promise<number>;
+    try {
+      promise = this.#sink(chunk.subarray(this.#offset, this.#writingLengths[this.#index]));
+    } catch (err) {
+      return this.#failed(err);
     }
+    promise.then(this.#settled, this.#settled);
+  }
+
+  #written(n: number): void {
+    if (n <= 0) return this.#failed(new Error("write returned no progress"));
+    this.#offset += n;
+    if (this.#offset < this.#writingLengths[this.#index]) return this.#writeNext();
+    // Written: the sink no longer needs the bytes (sinks that keep them copy them). A shared
+    // payload belongs to its message: it must never be lent out as a chunk to fill.
+    if (!this.#writingShared[this.#index]) giveBack(this.#writingChunks[this.#index]);
+    // Nor does this writer: the list must not keep a chunk that is lent to another one now.
+    this.#writingChunks[this.#index] = NO_CHUNK;
+    this.#offset = 0;
+    if (++this.#index < this.#writingCount) return this.#writeNext();
+    this.#writingCount = 0;
+    this.#writing = false;
+    this.#inFlight = 0;
+    if (this.#queued > 0) this.#schedule();
+    else if (this.#closing) this.#finish();
+  }
+
+  #failed(err: unknown): void {
+    this.#writing = false;
+    this.#inFlight = 0;
+    this.#queued = 0;
+    this.#chunks = [];
+    this.#lengths = [];
+    this.#shared = [];
+    this.#count = 0;
+    this.#writingChunks = [];
+    this.#writingLengths = [];
+    this.#writingShared = [];
+    this.#writingCount = 0;
+    this.#onError(err);
+    this.#finish();
   }
 
   #finish(): void {
@@ -242,6 +300,8 @@ export class BatchWriter {
     this.#closing = true;
     this.#chunks = [];
     this.#lengths = [];
-    this.#target.writerClosed();
+    this.#shared = [];
+    this.#count = 0;
+    this.#onClose();
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Frame } from "../protocol/packet.ts";
+import type { EncodedPublish } from "../protocol/publish.ts";
 
 /**
  * The read side of a connection: the engine asks for the next batch when it has handled
@@ -21,7 +22,8 @@ import type { Frame } from "../protocol/packet.ts";
  * @example
  * ```ts
  * import type { Frame, FrameSource } from "../mod.ts";
- * const batches: Frame[][] = [[{ header: 0xc0, body: new Uint8Array(0) }]]; // one PINGREQ
+ * const body = new Uint8Array(0);
+ * const batches: Frame[][] = [[{ header: 0xc0, bytes: body, start: 0, end: 0, body }]]; // one PINGREQ
  * const source: FrameSource = { next: () => Promise.resolve(batches.shift() ?? null) };
  * console.log((await source.next())?.length); // 1
  * ```
@@ -98,10 +100,12 @@ export interface Socket {
   write(bytes: Uint8Array): void;
   /**
    * Queues an encoded PUBLISH that is shared by many subscribers without copying it first:
-   * `head` (fixed header, topic, packet id, properties) with `packetId` patched in at
-   * `packetIdOffset` when that is >= 0, followed by `payload`.
+   * its head (fixed header, topic, packet id, properties) with `packetId` patched in at its
+   * `packetIdOffset` when that is >= 0, followed by its payload. Nothing of `encoded` is kept
+   * after the call (a reused head may be rewritten at once), except a payload of at least
+   * SHARED_PAYLOAD_MIN bytes: that one is written from where it is and must never change.
    */
-  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void;
+  writePublish(encoded: EncodedPublish, packetId: number): void;
   /** Bytes queued and not yet handed to the operating system. */
   readonly bufferedBytes: number;
   /** Flushes what is queued, then closes. Idempotent. */

@@ -11,7 +11,8 @@ import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stre
 import type { Frame } from "../protocol/packet.ts";
 import { AcceptLoop, type Slot } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
-import { BatchWriter, type WriteTarget } from "./batch_writer.ts";
+import type { EncodedPublish } from "../protocol/publish.ts";
+import { BatchWriter } from "./batch_writer.ts";
 import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import { borrowReadBuffer, MIN_READ, nextReadSize, returnReadBuffer } from "./read_buffers.ts";
@@ -63,7 +64,7 @@ interface ClosedNotice {
  * MIN_READ bytes while the client is quiet (read_buffers.ts), no `closed` promise unless
  * someone asks for one, the peer's address formatted when first asked for.
  */
-class TcpSocket implements Socket, FrameSource, WriteTarget {
+class TcpSocket implements Socket, FrameSource {
   readonly listener: string;
   readonly #conn: Deno.Conn;
   readonly #splitter: FrameSplitter;
@@ -94,10 +95,14 @@ class TcpSocket implements Socket, FrameSource, WriteTarget {
     const initial = options.initial;
     if (initial !== undefined && initial.length > 0) this.#initial = initial;
     this.#splitter = new FrameSplitter(options.framing);
-    this.#writer = new BatchWriter(this);
+    // One closure each for the writer (its sink and two notices; methods below do the work).
+    this.#writer = new BatchWriter((bytes) => this.writeSome(bytes), {
+      onClose: () => this.writerClosed(),
+      onError: () => this.writeFailed(),
+    });
   }
 
-  // WriteTarget: what the writer writes to.
+  // What the writer writes to and tells.
   writeSome(bytes: Uint8Array): Promise<number> {
     this.#wrote = true;
     return this.#conn.write(bytes);
@@ -143,8 +148,8 @@ class TcpSocket implements Socket, FrameSource, WriteTarget {
     this.#writer.write(bytes);
   }
 
-  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void {
-    this.#writer.writePublish(head, packetIdOffset, packetId, payload);
+  writePublish(encoded: EncodedPublish, packetId: number): void {
+    this.#writer.writePublish(encoded, packetId);
   }
 
   close(): void {
@@ -162,6 +167,8 @@ class TcpSocket implements Socket, FrameSource, WriteTarget {
 
   pull(receiver: FrameReceiver): void {
     this.#receiver = receiver;
+    // The previous batch is handled: its array and frames go back to the framer's spares.
+    this.#splitter.recycle();
     const initial = this.#initial;
     if (initial !== undefined) {
       this.#initial = undefined;
@@ -198,7 +205,7 @@ class TcpSocket implements Socket, FrameSource, WriteTarget {
     this.#lastRead = result;
     let batch: Frame[];
     try {
-      batch = this.#splitter.push(this.#buffer.subarray(0, result));
+      batch = this.#splitter.push(this.#buffer, result);
     } catch (err) {
       return receiver.framesFailed(err);
     }

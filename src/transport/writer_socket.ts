@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { EncodedPublish } from "../protocol/publish.ts";
 import type { BatchWriter } from "./batch_writer.ts";
 import type { FrameSource, Socket } from "./socket.ts";
 
@@ -49,8 +50,8 @@ class WriterSocket implements Socket {
     this.#writer.write(bytes);
   }
 
-  writePublish(head: Uint8Array, packetIdOffset: number, packetId: number, payload: Uint8Array): void {
-    this.#writer.writePublish(head, packetIdOffset, packetId, payload);
+  writePublish(encoded: EncodedPublish, packetId: number): void {
+    this.#writer.writePublish(encoded, packetId);
   }
 
   get bufferedBytes(): number {

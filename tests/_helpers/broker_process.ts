@@ -9,17 +9,33 @@ const root = new URL("../../", import.meta.url).pathname;
 /** Ports freePort() gave in this test process. */
 const handedOut = new Set<number>();
 
-/** A port that was free a moment ago on 127.0.0.1, and not handed out before by this process. */
+/**
+ * Ports below the kernel's ephemeral range: a port there is never taken by the local end of
+ * an outgoing connection (a load generator, another test's clients) between the moment it
+ * was found free and the moment a broker binds it, which ports from `port: 0` can be.
+ */
+const FIXED_PORTS = { from: 20_000, to: 32_000 };
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, and not handed out before by this process,
+ * picked at random below the ephemeral range (other test processes pick too: random keeps
+ * two of them from walking the same sequence).
+ */
 export function freePort(): number {
   for (;;) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
-    // The kernel may offer a port it just gave (and got back) again: two listeners of one
-    // broker configuration then clash. A port is handed out once per test process.
-    if (handedOut.has(port)) continue;
+    const port = FIXED_PORTS.from + Math.floor(Math.random() * (FIXED_PORTS.to - FIXED_PORTS.from));
+    if (handedOut.has(port) || !bindable(port)) continue;
     handedOut.add(port);
     return port;
+  }
+}
+
+function bindable(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -37,3 +37,26 @@ Deno.test("a batch is not a thenable: a promise resolved with it (as an async fu
   const returned = await Promise.resolve(batch);
   assert.equal(returned, batch);
 });
+
+Deno.test("a batch that ended empty is begun again; one with work to wait for is not", async () => {
+  const chain = new CommitChain(undefined, { commitFailed() {} });
+  const empty = chain.begin();
+  empty.afterCommit(() => {}); // nothing pending: ran at once, so the batch ends empty
+  await chain.submit(empty);
+  const again = chain.begin();
+  assert.equal(again, empty);
+  assert.equal(again.deferring, false);
+  let release!: () => void;
+  again.wait(new Promise<void>((resolve) => release = resolve));
+  const ran: string[] = [];
+  again.afterCommit(() => ran.push("first"));
+  const done = chain.submit(again);
+  const next = chain.begin();
+  assert.notEqual(next, again, "still waiting: not handed out again");
+  assert.equal(next.deferring, true, "begun while an earlier batch waits: its actions wait too");
+  next.afterCommit(() => ran.push("second"));
+  const after = chain.submit(next);
+  release();
+  await Promise.all([done, after]);
+  assert.deepEqual(ran, ["first", "second"]);
+});

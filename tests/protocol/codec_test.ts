@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { decodePacket, encodePacket, encodePublish } from "../../src/protocol/codec.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import { FrameSplitter } from "../../src/protocol/frame_stream.ts";
-import { type Packet, PacketType, type ProtocolLevel, Reason } from "../../src/protocol/packet.ts";
+import {
+  type Packet,
+  PacketType,
+  type ProtocolLevel,
+  type PublishPacket,
+  Reason,
+} from "../../src/protocol/packet.ts";
+import { PublishHead } from "../../src/protocol/publish.ts";
 import { fixtures } from "./fixtures.ts";
 
 /** Frames and decodes a complete packet given as bytes. */
@@ -412,4 +419,62 @@ Deno.test("v5: a reason code without properties is sent without a Property Lengt
   const puback: Packet = { type: PacketType.PUBACK, packetId: 1, reasonCode: Reason.QuotaExceeded };
   assert.deepEqual([...encodePacket(puback, 5)], [0x40, 0x03, 0x00, 0x01, 0x97]);
   assert.deepEqual(roundTrip(puback, 5), puback);
+});
+
+Deno.test("a PUBLISH kept beyond the read (QoS 1/2, or retained) owns its payload; a QoS 0 one is a view of the frame", () => {
+  const packet = (qos: 0 | 1, retain: boolean) =>
+    encodePacket({
+      type: PacketType.PUBLISH,
+      topic: "t",
+      payload: te.encode("abc"),
+      qos,
+      retain,
+      dup: false,
+      packetId: qos > 0 ? 1 : undefined,
+    }, 4);
+  for (const [qos, retain, view] of [[0, false, true], [0, true, false], [1, false, false]] as const) {
+    const bytes = packet(qos, retain);
+    const decoded = decodeBytes(bytes, 4) as PublishPacket;
+    bytes.fill(0x21); // the read buffer is reused by the next read
+    assert.equal(
+      new TextDecoder().decode(decoded.payload),
+      view ? "!!!" : "abc",
+      `QoS ${qos} retain ${retain}`,
+    );
+  }
+});
+
+Deno.test("a reused PublishHead encodes the same bytes as encodePublish, whatever it held before", () => {
+  const head = new PublishHead();
+  const publish = (topic: string, qos: 0 | 1, properties?: PublishPacket["properties"]): PublishPacket => ({
+    type: PacketType.PUBLISH,
+    topic,
+    payload: te.encode("payload"),
+    qos,
+    retain: qos === 0,
+    dup: false,
+    packetId: qos > 0 ? 7 : undefined,
+    properties,
+  });
+  const shared = new Uint8Array([0x03, 0x00, 0x01, 0x63]); // Content Type "c", encoded once elsewhere
+  const cases: [PublishPacket, ProtocolLevel, Uint8Array | undefined][] = [
+    [publish("short", 1), 4, undefined],
+    [publish("a/much/longer/topic/".repeat(8), 0), 4, undefined], // grows the buffer
+    [publish("s", 1), 5, undefined], // shorter than the buffer: headLength tells
+    [publish("ünïcode", 1), 4, undefined],
+    [publish("props", 1, { messageExpiryInterval: 9 }), 5, shared],
+    [publish("x".repeat(300), 1, { messageExpiryInterval: 9 }), 5, shared],
+    [publish("s", 0), 3, undefined],
+  ];
+  for (const [packet, level, props] of cases) {
+    const fresh = encodePublish(packet, level, props);
+    const reused = head.encode(packet, level, props);
+    assert.equal(reused, head);
+    assert.deepEqual(reused.head.subarray(0, reused.headLength), fresh.head, packet.topic);
+    assert.equal(reused.headLength, fresh.headLength);
+    assert.equal(reused.packetIdOffset, fresh.packetIdOffset);
+    assert.equal(reused.payload, packet.payload);
+  }
+  head.release();
+  assert.equal(head.payload.length, 0, "it keeps no payload once released");
 });

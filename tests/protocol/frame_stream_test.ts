@@ -188,3 +188,38 @@ Deno.test("FrameStream gives a cut-off packet back when its input ends", async (
   for await (const _ of input.pipeThrough(new FrameStream({ budget }))) assert.fail("no complete frame");
   assert.equal(budget.used, 0);
 });
+
+Deno.test("frames point into the chunk they came from, up to the length pushed, without a view until one is asked for", () => {
+  const buffer = new Uint8Array(64);
+  buffer.set([...publish, ...ping, 0x30, 0x7f]); // a third packet whose declared body lies past the 9 bytes pushed
+  const frames = new FrameSplitter().push(buffer, publish.length + ping.length);
+  assert.equal(frames.length, 2);
+  assert.equal(frames[0].bytes, buffer);
+  assert.deepEqual([frames[0].start, frames[0].end], [2, publish.length]);
+  assert.deepEqual([...frames[0].body], publish.slice(2));
+  assert.equal(frames[1].start, frames[1].end, "PINGREQ has an empty body");
+});
+
+Deno.test("a recycled batch and its frames are reused by the next push; a batch not given back stays as it was", () => {
+  const splitter = new FrameSplitter();
+  const first = splitter.push(new Uint8Array([...publish, ...ping]));
+  const kept = first.map((f) => f.header);
+  const second = splitter.push(new Uint8Array(ping));
+  assert.notEqual(second, first);
+  assert.deepEqual(first.map((f) => f.header), kept, "not recycled: untouched by later pushes");
+  splitter.recycle();
+  const third = new FrameSplitter().push(new Uint8Array(publish));
+  assert.equal(third, second, "the recycled array is handed out again, by any splitter");
+  assert.equal(third[0], second[0]);
+  assert.equal(third[0].header, 0x30);
+  assert.deepEqual([...third[0].body], publish.slice(2), "a reused frame makes a view of its new body");
+});
+
+Deno.test("a recycled frame lets go of the buffer it pointed into", () => {
+  const splitter = new FrameSplitter();
+  const chunk = new Uint8Array(publish);
+  const [frame] = splitter.push(chunk);
+  splitter.recycle();
+  assert.notEqual(frame.bytes, chunk);
+  assert.equal(frame.bytes.length, 0);
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { decodePacket, encodePacket } from "../../src/protocol/codec.ts";
 import { ProtocolError, PublishRefused } from "../../src/protocol/errors.ts";
+import { frameOf } from "../../src/protocol/frame_stream.ts";
 import { type Packet, PacketType, type Properties, Reason } from "../../src/protocol/packet.ts";
 import {
   encodeProperties,
@@ -20,7 +21,7 @@ function publishFrame(props: Uint8Array) {
   const at = writeVarint(body, 5, props.length);
   body.set(props, at);
   body[at + props.length] = 0x78; // payload "x"
-  return { header: 0x32, body };
+  return frameOf(0x32, body);
 }
 
 /** `n` empty user properties (26 00 00 00 00 each): the property bomb of issue #18. */
@@ -102,7 +103,7 @@ Deno.test("every packet with properties is held to the limits: SUBSCRIBE, CONNEC
   ];
   for (const packet of packets) {
     const bytes = encodePacket(packet, 5);
-    const frame = { header: bytes[0], body: bytes.subarray(2) };
+    const frame = frameOf(bytes[0], bytes.subarray(2));
     assert.equal(reasonOf(() => decodePacket(frame, 5, LIMITS)), Reason.QuotaExceeded, `type ${packet.type}`);
     decodePacket(frame, 5); // without limits: decodes
   }

@@ -3,7 +3,11 @@ import { listenTcp } from "../../src/transport/tcp.ts";
 import type { Socket } from "../../src/transport/socket.ts";
 import { PacketType } from "../../src/protocol/packet.ts";
 import { ReceiveBudget } from "../../src/protocol/receive_budget.ts";
+import { Engine } from "../../src/broker/broker.ts";
+import { encodePacket } from "../../src/protocol/codec.ts";
+import { SHARED_PAYLOAD_MIN } from "../../src/protocol/publish.ts";
 import { waitFor } from "../_helpers/wait_for.ts";
+import { WireClient } from "../_helpers/wire_client.ts";
 
 Deno.test("TCP: frames split across writes arrive whole, replies are written back, EOF closes", async () => {
   const sockets: Socket[] = [];
@@ -162,6 +166,81 @@ Deno.test("TCP: a pulling receiver is told each batch, the peer's end as null, a
     await Promise.all(sockets.map((s) => s.closed));
   } finally {
     b.close();
+    await listener.close();
+  }
+});
+
+Deno.test("TCP: large messages (written shared) reach a reading subscriber whole and in order, while one that never reads holds at most max_outbound_buffer", async () => {
+  const limit = 1024 * 1024;
+  const size = SHARED_PAYLOAD_MIN;
+  const broker = new Engine({ limits: { maxOutboundBuffer: limit } });
+  await broker.start();
+  const sockets = new Map<string, Socket>();
+  const listener = listenTcp({ hostname: "127.0.0.1", port: 0 }, (s) => {
+    sockets.set(s.remoteAddress, s);
+    broker.handle(s);
+  });
+  // The subscriber that never reads: CONNECT and SUBSCRIBE, then only its CONNACK and SUBACK are read.
+  const stuck = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+  const reader = await WireClient.connect({ port: listener.port, level: 4 });
+  const publisher = await WireClient.connect({ port: listener.port, level: 4 });
+  try {
+    await stuck.write(Uint8Array.of(
+      ...encodePacket({
+        type: PacketType.CONNECT,
+        protocolName: "MQTT",
+        protocolLevel: 4,
+        clean: true,
+        keepAlive: 0,
+        clientId: "stuck",
+      }, 4),
+      ...encodePacket({
+        type: PacketType.SUBSCRIBE,
+        packetId: 1,
+        subscriptions: [{
+          filter: "big",
+          qos: 0,
+          noLocal: false,
+          retainAsPublished: false,
+          retainHandling: 0,
+        }],
+      }, 4),
+    ));
+    const acks = new Uint8Array(9); // CONNACK (4 bytes) and SUBACK (5)
+    for (let at = 0; at < acks.length;) at += (await stuck.read(acks.subarray(at)))!;
+    assert.deepEqual([acks[0], acks[4]], [0x20, 0x90]);
+    const local = `127.0.0.1:${(stuck.localAddr as Deno.NetAddr).port}`;
+    await reader.subscribe("big", 0);
+    // 16 MiB in rounds of 4 messages, each round read by `reader` before the next: far more
+    // than the socket buffers of the one that never reads take.
+    const rounds = 64;
+    const perRound = 4;
+    let most = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < perRound; i++) {
+        const n = round * perRound + i;
+        const payload = new Uint8Array(size).fill(n % 251);
+        payload[0] = n >> 8;
+        payload[1] = n & 0xff;
+        await publisher.publish("big", payload);
+      }
+      for (let i = 0; i < perRound; i++) {
+        const n = round * perRound + i;
+        const got = await reader.expect(PacketType.PUBLISH);
+        assert.equal(got.payload.length, size);
+        assert.equal((got.payload[0] << 8) | got.payload[1], n, "in order");
+        assert.ok(got.payload.subarray(2).every((b) => b === n % 251), `message ${n} intact`);
+      }
+      most = Math.max(most, sockets.get(local)!.bufferedBytes);
+    }
+    assert.ok(broker.stats.dropped.slow_consumer > 0, "QoS 0 to the one that never reads was dropped");
+    // A message is dropped once the buffer is past the limit: at most one more is queued.
+    assert.ok(most > 0 && most <= limit + size + 64, `${most} bytes queued to the one that never reads`);
+  } finally {
+    stuck.close();
+    reader.close();
+    publisher.close();
+    await broker.close();
     await listener.close();
   }
 });

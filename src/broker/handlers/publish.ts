@@ -40,15 +40,25 @@ export function handlePublish(
   if (isSystemTopic(topic)) {
     return refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "topics starting with $ are reserved");
   }
-  const allowed = broker.authorize(
-    { clientId: ctx.state.clientId, username: ctx.state.username },
-    "write",
-    topic,
-  );
+  const allowed = broker.authorize(ctx.state.identity, "write", topic);
   if (allowed === true) return accept(ctx, packet, topic, batch);
   if (allowed === false) {
     return refuseMessage(ctx, packet, Reason.NotAuthorized, batch, "publish not authorized");
   }
+  return acceptWhenAllowed(ctx, packet, topic, batch, allowed);
+}
+
+/**
+ * The decision came as a promise (a hook). Apart from handlePublish: a closure there made
+ * every PUBLISH allocate the context it captures, decided at once or not.
+ */
+function acceptWhenAllowed(
+  ctx: ClientContext,
+  packet: PublishPacket,
+  topic: string,
+  batch: CommitBatch,
+  allowed: Promise<boolean>,
+): Promise<void> {
   return allowed.then((ok) =>
     ok
       ? accept(ctx, packet, topic, batch)
@@ -154,11 +164,12 @@ function isUtf8(bytes: Uint8Array): boolean {
 /** Routes an authorised message and acknowledges it once its effects are durable. */
 function accept(ctx: ClientContext, packet: PublishPacket, topic: string, batch: CommitBatch): void {
   const broker = ctx.engine;
-  // Payload bytes are a view into the read buffer: kept only when something must outlive this call.
+  // The payload of a kept message is already its own (decodePublish copied it); otherwise it is
+  // a view into the read buffer, copied by the router only if a delivery must outlive this call.
   const keep = packet.qos > 0 || packet.retain;
   let message: StoredMessage = {
     topic,
-    payload: keep ? packet.payload.slice() : packet.payload,
+    payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
     origin: ctx.state.clientId,
@@ -236,6 +247,17 @@ function refuseMessage(
 /** What an acknowledgement needs of its PUBLISH. */
 type Acknowledged = Pick<PublishPacket, "qos" | "packetId">;
 
+/**
+ * The acknowledgement sent at once (nothing to wait for), rewritten for each: sendAck encodes
+ * it before returning and keeps nothing, so the common PUBACK costs no packet and no closure.
+ */
+const immediateAck: AckPacket & { properties: undefined } = {
+  type: PacketType.PUBACK,
+  packetId: 0,
+  reasonCode: 0,
+  properties: undefined,
+};
+
 /** PUBACK (QoS 1) or PUBREC (QoS 2), after the batch is durable. */
 function acknowledge(
   ctx: ClientContext,
@@ -245,13 +267,22 @@ function acknowledge(
   reasonString?: string,
 ): void {
   if (packet.qos === 0) return;
+  const type = packet.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC;
+  const packetId = packet.packetId!;
+  const flowEnds = packet.qos === 1 || !ctx.state.session!.inbound2.has(packetId);
+  if (!batch.deferring && reasonString === undefined) {
+    if (flowEnds) ctx.state.inboundUnacked--;
+    immediateAck.type = type;
+    immediateAck.packetId = packetId;
+    immediateAck.reasonCode = reasonCode;
+    return ctx.sendAck(immediateAck);
+  }
   const ack: AckPacket = {
-    type: packet.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC,
-    packetId: packet.packetId!,
+    type,
+    packetId,
     reasonCode,
     properties: reasonString === undefined ? undefined : { reasonString },
   };
-  const flowEnds = packet.qos === 1 || !ctx.state.session!.inbound2.has(ack.packetId);
   batch.afterCommit(() => {
     if (flowEnds) ctx.state.inboundUnacked--;
     ctx.sendAck(ack);
