@@ -46,9 +46,10 @@ export interface FrameSource {
  * @example
  * ```ts
  * import type { Frame, FrameReceiver, FrameSource } from "../mod.ts";
+ * const body = new Uint8Array(0);
  * const source: FrameSource = {
  *   next: () => Promise.resolve(null),
- *   pull: (receiver) => receiver.framesRead([{ header: 0xc0, body: new Uint8Array(0) }]), // one PINGREQ
+ *   pull: (receiver) => receiver.framesRead([{ header: 0xc0, bytes: body, start: 0, end: 0, body }]), // one PINGREQ
  * };
  * const receiver: FrameReceiver = {
  *   framesRead: (frames: Frame[] | null) => console.log(frames?.length), // 1
