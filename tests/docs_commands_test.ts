@@ -11,7 +11,15 @@ import assert from "node:assert/strict";
 const root = new URL("../", import.meta.url).pathname;
 
 /** Tasks whose script checks its arguments, then answers `--help` with a usage text and status 0. */
-const HELP_TASKS = new Set(["start", "loadgen", "bench:compare", "bench:gate", "bench:idle", "passwd"]);
+const HELP_TASKS = new Set([
+  "start",
+  "loadgen",
+  "bench:compare",
+  "bench:gate",
+  "bench:idle",
+  "bench:heap",
+  "passwd",
+]);
 
 export interface DocumentedCommand {
   file: string;

@@ -296,8 +296,8 @@ export class EngineAdmin implements AdminView {
     let queued = 0;
     let queuedBytes = 0;
     for (const session of this.#s.engine.sessions.values()) {
-      inflight += session.inflight.size;
-      queued += session.queue.length;
+      inflight += session.inflightCount;
+      queued += session.queuedCount;
       queuedBytes += session.queuedBytes;
     }
     return { inflight, queued, queuedBytes };
@@ -358,9 +358,9 @@ function sessionInfo(session: Session): SessionInfo {
     clientId: session.clientId,
     connected: link !== null,
     protocolLevel: session.protocolLevel,
-    inflight: session.inflight.size,
-    queued: session.queue.length,
-    subscriptionCount: session.subscriptions.size,
+    inflight: session.inflightCount,
+    queued: session.queuedCount,
+    subscriptionCount: session.subscriptionCount,
     expiryInterval: session.expiryInterval,
   };
   if (session.username !== undefined) info.username = session.username;
@@ -373,6 +373,7 @@ function sessionInfo(session: Session): SessionInfo {
 }
 
 function subscriptionsOf(session: Session): SubscriptionInfo[] {
+  if (session.subscriptionCount === 0) return []; // without creating the session's map
   return [...session.subscriptions.entries()].map(([key, sub]) => {
     const info: SubscriptionInfo = {
       clientId: session.clientId,

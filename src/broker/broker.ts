@@ -90,6 +90,8 @@ export class Engine implements BrokerContext {
   foreignSession: ForeignSessionPolicy;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
+  /** A connection stopped reading (one function for all of them). */
+  readonly #connectionEnded = (conn: Connection): void => void this.#connections.delete(conn);
   readonly #chain: CommitChain;
   readonly #lifecycle: SessionLifecycle;
   #peers: PeerLink | undefined;
@@ -172,10 +174,13 @@ export class Engine implements BrokerContext {
       socket.close();
       return;
     }
-    const conn = new Connection(this, socket, { durability: this.#options.durability });
+    const conn = new Connection(this, socket, {
+      durability: this.#options.durability,
+      onEnded: this.#connectionEnded,
+    });
     this.#connections.add(conn);
     this.stats.connectionsTotal++;
-    conn.run().finally(() => this.#connections.delete(conn));
+    conn.run();
   }
 
   /**

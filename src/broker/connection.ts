@@ -19,7 +19,7 @@ import {
   type Properties,
   Reason,
 } from "../protocol/packet.ts";
-import type { Socket } from "../transport/socket.ts";
+import type { FrameReceiver, Socket } from "../transport/socket.ts";
 import { varintSize } from "../protocol/writer.ts";
 import { PROTOCOL_MAX_PACKET_SIZE } from "../protocol/frame_stream.ts";
 import { fitPacket } from "./packet_fit.ts";
@@ -44,9 +44,12 @@ const ACK_SCRATCH = Uint8Array.of(0, 2, 0, 0);
 export interface ConnectionOptions {
   /** BrokerOptions.durability: "relaxed" acknowledges before the store commit resolves. */
   durability?: BrokerOptions["durability"];
+  /** Told once the connection has stopped reading (shared by all connections: no closure each). */
+  onEnded?: (connection: Connection) => void;
 }
 
-export class Connection implements ClientContext, SessionLink, KeepAliveClient, CommitObserver {
+export class Connection
+  implements ClientContext, SessionLink, KeepAliveClient, CommitObserver, FrameReceiver {
   readonly socket: Socket;
   readonly engine: BrokerContext;
   readonly state: ClientState = new ClientState();
@@ -58,10 +61,14 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
   #silenceLimitMs = 0;
   #connectTimer: TimerHandle | undefined;
   #closeReason = "connection closed";
+  readonly #onEnded: ((connection: Connection) => void) | undefined;
+  #onFrames: ((frames: Frame[] | null) => void) | undefined;
+  #onFailed: ((err: unknown) => void) | undefined;
 
   constructor(engine: BrokerContext, socket: Socket, options: ConnectionOptions = {}) {
     this.engine = engine;
     this.socket = socket;
+    this.#onEnded = options.onEnded;
     this.#lastActivity = engine.clock.now();
     // The connection observes its own chain: no closure per connection.
     this.chain = new CommitChain(engine.store, this, { relaxed: options.durability === "relaxed" });
@@ -100,35 +107,80 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
     return this.state.aliases;
   }
 
-  /** Reads until the socket ends. Never rejects. */
-  async run(): Promise<void> {
+  /**
+   * Reads until the socket ends (then tells `onEnded`). Never throws. A loop of then()
+   * callbacks rather than an async function: an idle connection waits here for seconds, and
+   * an async frame with its promises would live as long (docs/benchmarks.md, idle connections).
+   */
+  run(): void {
+    this.#read();
+  }
+
+  #read(): void {
+    // Nothing of the handled batch is held across the wait: an idle connection would keep it
+    // alive for seconds, long enough to be promoted to the old generation.
     const source = this.socket.frames;
-    let frames: Frame[] | null = null;
     try {
-      for (;;) {
-        // Not holding the handled batch across the wait: an idle connection would keep it
-        // alive for seconds, long enough to be promoted to the old generation.
-        frames = null;
-        frames = await source.next();
-        if (frames === null || this.#phase === "closed") break;
-        this.#lastActivity = this.engine.clock.now();
-        takeCongested();
-        const pending = this.#handleBatch(frames);
-        if (pending !== undefined) await pending;
-        if (this.isClosed) break;
-        // (Only after a batch handled at once: across an await, other batches set the mark.)
-        const congested = pending === undefined ? takeCongested() : undefined;
-        if (congested !== undefined && congested !== this.state.session && congested.link !== null) {
-          frames = null;
-          await waitForDrain(congested, this.engine.clock);
-          if (this.isClosed) break;
-        }
-      }
+      if (source.pull !== undefined) return source.pull(this);
+      source.next().then(
+        this.#onFrames ??= this.#settled.bind(this),
+        this.#onFailed ??= this.framesFailed.bind(this),
+      );
     } catch (err) {
-      this.#fail(err);
-    } finally {
-      this.#socketEnded();
+      this.#stop(err);
     }
+  }
+
+  /** A promise-only FrameSource's batch (the callbacks are made once, for such sources only). */
+  #settled(frames: Frame[] | null): void {
+    this.framesRead(frames);
+  }
+
+  /** FrameReceiver: the next batch, or null when the peer has ended. Never throws. */
+  framesRead(frames: Frame[] | null): void {
+    if (frames === null || this.#phase === "closed") return this.#stop();
+    this.#lastActivity = this.engine.clock.now();
+    takeCongested();
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#handleBatch(frames);
+    } catch (err) {
+      return this.#stop(err);
+    }
+    if (pending === undefined) return this.#handled();
+    pending.then(() => this.#next(), (err) => this.#stop(err));
+  }
+
+  /**
+   * After a batch handled at once (across an await, other batches set the mark): when it
+   * filled another client's writes past its limit, the next read waits for them to drain
+   * (publisher pacing, pacing.ts).
+   */
+  #handled(): void {
+    if (this.isClosed) return this.#stop();
+    const congested = takeCongested();
+    if (congested !== undefined && congested !== this.state.session && congested.link !== null) {
+      waitForDrain(congested, this.engine.clock).then(() => this.#next(), (err) => this.#stop(err));
+      return;
+    }
+    this.#read();
+  }
+
+  /** FrameReceiver: reading failed (malformed input, the transport). Never throws. */
+  framesFailed(err: unknown): void {
+    this.#stop(err);
+  }
+
+  #next(): void {
+    if (this.isClosed) return this.#stop();
+    this.#read();
+  }
+
+  /** The read loop is over: fails the connection on `err`, then shuts it down. */
+  #stop(err?: unknown): void {
+    if (err !== undefined) this.#fail(err);
+    this.#socketEnded();
+    this.#onEnded?.(this);
   }
 
   /**

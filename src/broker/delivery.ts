@@ -227,7 +227,7 @@ export function queuedSize(message: StoredMessage): number {
 
 /** Whether a queued message still fits the per-client bounds. */
 function queueHasRoom(ctx: DeliveryContext, session: Session, message: StoredMessage): boolean {
-  return session.queue.length < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
+  return session.queuedCount < (session.queueLimit ?? ctx.limits.maxQueuedMessages) &&
     session.queuedBytes + queuedSize(message) <= ctx.limits.maxQueuedBytes;
 }
 
@@ -270,7 +270,7 @@ export function placeEntry(
 ): Placement {
   const link = session.link;
   const persist = ctx.persistMessages && session.persistent && entry.qos > 0;
-  if (link !== null && session.queue.length === 0 && session.inflight.size < link.sendWindow) {
+  if (link !== null && session.queuedCount === 0 && session.inflightCount < link.sendWindow) {
     if (entry.qos === 0) return "send";
     entry.packetId = session.allocatePacketId();
     session.inflight.set(entry.packetId, entry);
@@ -369,7 +369,7 @@ function mayReceive(ctx: DeliveryContext, session: Session, entry: OutboundEntry
 export function pump(ctx: DeliveryContext, session: Session, batch: CommitBatch): void {
   const link = session.link;
   if (link === null) return;
-  while (session.queue.length > 0 && session.inflight.size < link.sendWindow) {
+  while (session.queuedCount > 0 && session.inflightCount < link.sendWindow) {
     const entry = session.queue.shift()!;
     session.queuedBytes -= queuedSize(entry.message);
     const persisted = ctx.persistMessages && session.persistent && entry.qos > 0;

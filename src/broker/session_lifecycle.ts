@@ -98,7 +98,7 @@ export class SessionLifecycle {
   /** Removes a session from memory only: its stored state is left as it is. */
   forget(session: Session): void {
     this.release(session);
-    session.subscriptions.clear();
+    session.clearSubscriptions();
   }
 
   /**
@@ -109,8 +109,10 @@ export class SessionLifecycle {
    */
   release(session: Session): void {
     const broker = this.#broker;
-    for (const sub of session.subscriptions.values()) {
-      broker.tree.unsubscribe(treeFilter(sub), session.clientId, sub.group);
+    if (session.subscriptionCount > 0) {
+      for (const sub of session.subscriptions.values()) {
+        broker.tree.unsubscribe(treeFilter(sub), session.clientId, sub.group);
+      }
     }
     session.clearTimers(broker.clock);
     if (broker.sessions.get(session.clientId) === session) broker.sessions.delete(session.clientId);

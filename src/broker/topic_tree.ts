@@ -23,7 +23,11 @@ export interface TopicMatch<T> {
 }
 
 class Node<T> {
-  readonly children = new Map<string, Node<T>>();
+  /**
+   * Created with the first child: most nodes of a tree of device topics are leaves (one per
+   * device), and an empty Map costs about 200 bytes (docs/benchmarks.md, idle connections).
+   */
+  children: Map<string, Node<T>> | null = null;
   subscribers: Map<string, T> | null = null;
   shared: Map<string, Map<string, T>> | null = null;
   readonly parent: Node<T> | null;
@@ -38,7 +42,8 @@ class Node<T> {
   }
 
   get empty(): boolean {
-    return this.children.size === 0 && this.subscribers === null && this.shared === null;
+    return (this.children === null || this.children.size === 0) && this.subscribers === null &&
+      this.shared === null;
   }
 }
 
@@ -70,10 +75,11 @@ export class TopicTree<T> {
   subscribe(filter: string, clientId: string, value: T, group?: string): boolean {
     let node = this.#root;
     for (const level of filter.split("/")) {
-      let child = node.children.get(level);
+      const children: Map<string, Node<T>> = node.children ??= new Map();
+      let child = children.get(level);
       if (child === undefined) {
         child = new Node(node, level);
-        node.children.set(level, child);
+        children.set(level, child);
         this.#nodes++;
       }
       node = child;
@@ -99,7 +105,7 @@ export class TopicTree<T> {
   unsubscribe(filter: string, clientId: string, group?: string): boolean {
     let node: Node<T> | undefined = this.#root;
     for (const level of filter.split("/")) {
-      node = node.children.get(level);
+      node = node.children?.get(level);
       if (node === undefined) return false;
     }
     let removed = false;
@@ -125,7 +131,7 @@ export class TopicTree<T> {
 
   #prune(node: Node<T>): void {
     while (node.parent !== null && node.empty) {
-      node.parent.children.delete(node.level);
+      node.parent.children!.delete(node.level);
       this.#nodes--;
       node = node.parent;
     }
@@ -160,20 +166,22 @@ export class TopicTree<T> {
     shared: SharedGroupMatch<T>[],
   ): void {
     const wildcardsAllowed = !(system && i === 0);
-    if (wildcardsAllowed) {
+    const children = node.children;
+    if (wildcardsAllowed && children !== null) {
       // "#" matches this level and everything below, including the parent level itself.
-      const hash = node.children.get("#");
+      const hash = children.get("#");
       if (hash !== undefined) collect(hash, out, shared);
     }
     if (i === levels.length) {
       collect(node, out, shared);
       return;
     }
+    if (children === null) return;
     if (wildcardsAllowed) {
-      const plus = node.children.get("+");
+      const plus = children.get("+");
       if (plus !== undefined) this.#walk(plus, levels, i + 1, system, out, shared);
     }
-    const exact = node.children.get(levels[i]);
+    const exact = children.get(levels[i]);
     if (exact !== undefined) this.#walk(exact, levels, i + 1, system, out, shared);
   }
 
@@ -190,7 +198,7 @@ export class TopicTree<T> {
           for (const [clientId, value] of members) yield { filter: node.filter, clientId, group, value };
         }
       }
-      for (const child of node.children.values()) stack.push(child);
+      if (node.children !== null) { for (const child of node.children.values()) stack.push(child); }
     }
   }
 }

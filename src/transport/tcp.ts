@@ -11,11 +11,12 @@ import { FrameSplitter, type FrameSplitterOptions } from "../protocol/frame_stre
 import type { Frame } from "../protocol/packet.ts";
 import { AcceptLoop, type Slot } from "./accept_loop.ts";
 import { ConnectionGate, ListenerStats } from "./admission.ts";
+import type { EncodedPublish } from "../protocol/publish.ts";
 import { BatchWriter } from "./batch_writer.ts";
 import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
-import type { FrameSource, Socket } from "./socket.ts";
-import { writerSocket } from "./writer_socket.ts";
+import { borrowReadBuffer, MIN_READ, nextReadSize, returnReadBuffer } from "./read_buffers.ts";
+import type { FrameReceiver, FrameSource, Socket } from "./socket.ts";
 
 export interface TcpOptions {
   hostname: string;
@@ -51,36 +52,121 @@ export interface TcpListener {
 /** The handshake time of listeners made without one (the default `limits.connect_timeout_ms`). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-const MIN_READ = 1024;
-/** A busy connection's reads grow to 256 KiB (large payloads: fewer reads and batches per message). */
-const MAX_READ = 256 * 1024;
+/** What a socket tells the listener that accepted it once it has closed (its admission slot). */
+interface ClosedNotice {
+  release(): void;
+}
 
 /**
- * The read side of one connection: reads on demand into one reused buffer that
- * doubles after a full read and halves after several small ones.
+ * One TCP (or TLS, for the bridge's client side) connection: the engine's Socket and its
+ * FrameSource in one object, with methods rather than closures. One exists per connection
+ * and most connections sit idle, so what it keeps is kept small: a read buffer of
+ * MIN_READ bytes while the client is quiet (read_buffers.ts), no `closed` promise unless
+ * someone asks for one, the peer's address formatted when first asked for.
  */
-class TcpFrames implements FrameSource {
+class TcpSocket implements Socket, FrameSource {
+  readonly listener: string;
   readonly #conn: Deno.Conn;
   readonly #splitter: FrameSplitter;
-  readonly #onEnd: () => void;
-  #buffer = new Uint8Array(MIN_READ);
-  #smallReads = 0;
+  readonly #writer: BatchWriter;
+  readonly #notice: ClosedNotice | undefined;
+  #remoteAddress: string | undefined;
+  /** The connection's own small buffer, and the one the next read goes into (it, or a borrowed one). */
+  readonly #own = new Uint8Array(MIN_READ);
+  #buffer: Uint8Array = this.#own;
+  /** Bytes the last read returned (0 before the first). */
+  #lastRead = 0;
   #initial: Uint8Array | undefined;
+  /** Who the pending read tells (set by each pull). */
+  #receiver: FrameReceiver | null = null;
   #ended = false;
+  #connClosed = false;
+  #wrote = false;
+  #writeFailed = false;
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
 
-  constructor(conn: Deno.Conn, splitter: FrameSplitter, initial: Uint8Array | undefined, onEnd: () => void) {
+  constructor(conn: Deno.Conn, listener: string, options: ConnSocketOptions, notice?: ClosedNotice) {
     this.#conn = conn;
-    this.#splitter = splitter;
-    this.#initial = initial;
-    this.#onEnd = onEnd;
+    this.listener = listener;
+    this.#remoteAddress = options.remoteAddress;
+    this.#notice = notice;
+    // Bytes already read (after a PROXY header) are framed first.
+    const initial = options.initial;
+    if (initial !== undefined && initial.length > 0) this.#initial = initial;
+    this.#splitter = new FrameSplitter(options.framing);
+    // One closure each for the writer (its sink and two notices; methods below do the work).
+    this.#writer = new BatchWriter((bytes) => this.writeSome(bytes), {
+      onClose: () => this.writerClosed(),
+      onError: () => this.writeFailed(),
+    });
+  }
+
+  // What the writer writes to and tells.
+  writeSome(bytes: Uint8Array): Promise<number> {
+    this.#wrote = true;
+    return this.#conn.write(bytes);
+  }
+
+  // The engine closed after its last packet (a DISCONNECT, a refusing CONNACK): linger so that
+  // the packet reaches a client that is still sending. A failed write means the peer is gone;
+  // a connection the broker never wrote to has nothing to deliver (an attacker streaming a
+  // huge declared CONNECT is cut off at once, not drained for seconds).
+  writerClosed(): void {
+    if (this.#writeFailed || this.#connClosed || !this.#wrote) this.#closeConn();
+    else lingeringClose(this.#conn, () => this.#closeConn());
+  }
+
+  writeFailed(): void {
+    this.#writeFailed = true;
+  }
+
+  get remoteAddress(): string {
+    if (this.#remoteAddress === undefined) {
+      const remote = this.#conn.remoteAddr as Deno.NetAddr;
+      this.#remoteAddress = `${remote.hostname}:${remote.port}`;
+    }
+    return this.#remoteAddress;
+  }
+
+  get frames(): FrameSource {
+    return this;
+  }
+
+  get closed(): Promise<void> {
+    if (this.#closed === undefined) {
+      this.#closed = this.#connClosed ? Promise.resolve() : new Promise((r) => this.#resolveClosed = r);
+    }
+    return this.#closed;
+  }
+
+  get bufferedBytes(): number {
+    return this.#writer.bufferedBytes;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.#writer.write(bytes);
+  }
+
+  writePublish(encoded: EncodedPublish, packetId: number): void {
+    this.#writer.writePublish(encoded, packetId);
+  }
+
+  close(): void {
+    this.#writer.close();
   }
 
   // The engine asks for the next batch only after handling the previous one, so the next
-  // read (into the same buffer, which the previous batch's views point into) waits for it.
+  // read (into a buffer the previous batch's views may point into) waits for it.
   // Written with then() rather than as an async function: with thousands of connections each
   // waiting seconds for its next packet, every object a pending read holds is promoted to the
   // old generation, and an async frame holds several more than one reaction does.
   next(): Promise<Frame[] | null> {
+    return new Promise((resolve, reject) => this.pull({ framesRead: resolve, framesFailed: reject }));
+  }
+
+  pull(receiver: FrameReceiver): void {
+    this.#receiver = receiver;
     // The previous batch is handled: its array and frames go back to the framer's spares.
     this.#splitter.recycle();
     const initial = this.#initial;
@@ -90,97 +176,93 @@ class TcpFrames implements FrameSource {
       try {
         batch = this.#splitter.push(initial);
       } catch (err) {
-        // As from a read: the promise rejects (a first packet over its limit right after the PROXY header).
-        return Promise.reject(err);
+        // As from a read: a first packet over its limit right after the PROXY header.
+        return receiver.framesFailed(err);
       }
-      if (batch.length > 0) return Promise.resolve(batch);
+      if (batch.length > 0) return receiver.framesRead(batch);
     }
-    if (this.#ended) return Promise.resolve(null);
-    return this.#conn.read(this.#buffer).then(this.#onRead, this.#onReadError);
+    if (this.#ended) return receiver.framesRead(null);
+    this.#read();
   }
 
-  readonly #onRead = (n: number | null): Frame[] | null | Promise<Frame[] | null> => {
-    if (this.#ended) return null; // closed meanwhile: a late read is not framed any more
-    if (n === null) return this.#end();
-    const batch = this.#splitter.push(this.#buffer, n);
-    this.#resize(n);
-    return batch.length > 0 ? batch : this.next();
+  #read(): void {
+    this.#sizeBuffer();
+    this.#conn.read(this.#buffer).then(this.#settled, this.#settled);
+  }
+
+  /**
+   * How the read settled: a byte count, null at the end of the stream, or the error (one
+   * callback for both). It tells the receiver, which never throws: nothing rejects the
+   * promise then() returned, which nobody waits on.
+   */
+  readonly #settled = (result: unknown): void => {
+    const receiver = this.#receiver!;
+    if (typeof result !== "number") { // null (EOF) or a read error: the peer is gone
+      this.#end();
+      return receiver.framesRead(null);
+    }
+    if (this.#ended) return receiver.framesRead(null); // closed meanwhile: a late read is not framed any more
+    this.#lastRead = result;
+    let batch: Frame[];
+    try {
+      batch = this.#splitter.push(this.#buffer, result);
+    } catch (err) {
+      return receiver.framesFailed(err);
+    }
+    if (batch.length > 0) receiver.framesRead(batch);
+    else this.#read();
   };
 
-  readonly #onReadError = (): null => this.#end();
+  /**
+   * Picks the buffer of the next read from what the last one brought. A borrowed buffer goes
+   * back here, where the batch read into it has been handled (the engine asked for the next).
+   */
+  #sizeBuffer(): void {
+    const current = this.#buffer;
+    const size = this.#lastRead === 0 ? MIN_READ : nextReadSize(this.#lastRead, current.length);
+    if (size === current.length) return;
+    if (current !== this.#own) returnReadBuffer(current);
+    this.#buffer = size === MIN_READ ? this.#own : borrowReadBuffer(size);
+  }
 
-  #end(): null {
+  #end(): void {
     if (!this.#ended) {
       this.#ended = true;
+      // No read is pending any more: a borrowed buffer can go back.
+      if (this.#buffer !== this.#own) returnReadBuffer(this.#buffer);
+      this.#buffer = this.#own;
       // A packet cut off by the close gives its bytes back (to the broker's budget and the OS).
       this.#splitter.discard();
-      this.#onEnd();
-    }
-    return null;
-  }
-
-  #resize(n: number): void {
-    const size = this.#buffer.length;
-    if (n === size && size < MAX_READ) {
-      this.#buffer = new Uint8Array(size * 2);
-      this.#smallReads = 0;
-    } else if (n < size / 4 && size > MIN_READ) {
-      if (++this.#smallReads >= 4) {
-        this.#buffer = new Uint8Array(size / 2);
-        this.#smallReads = 0;
-      }
-    } else {
-      this.#smallReads = 0;
+      this.#writer.close();
+      this.#closeConn();
     }
   }
-}
 
-/** Wraps one accepted connection (exported for TLS, which shares the read/write logic). */
-export function connSocket(
-  conn: Deno.Conn,
-  listener: string,
-  options: { framing?: FrameSplitterOptions; remoteAddress?: string; initial?: Uint8Array } = {},
-): Socket {
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((r) => resolveClosed = r);
-  let isClosed = false;
-  const closeConn = () => {
-    if (isClosed) return;
-    isClosed = true;
+  #closeConn(): void {
+    if (this.#connClosed) return;
+    this.#connClosed = true;
     try {
-      conn.close();
+      this.#conn.close();
     } catch {
       // already closed by the peer
     }
-    resolveClosed();
-  };
-  let writeFailed = false;
-  let wrote = false;
-  // The engine closed after its last packet (a DISCONNECT, a refusing CONNACK): linger so that
-  // the packet reaches a client that is still sending. A failed write means the peer is gone;
-  // a connection the broker never wrote to has nothing to deliver (an attacker streaming a
-  // huge declared CONNECT is cut off at once, not drained for seconds).
-  const writer = new BatchWriter((bytes) => {
-    wrote = true;
-    return conn.write(bytes);
-  }, {
-    onClose: () => writeFailed || isClosed || !wrote ? closeConn() : lingeringClose(conn, closeConn),
-    onError: () => writeFailed = true,
-  });
-  // Bytes already read (after a PROXY header) are framed first.
-  const initial = options.initial && options.initial.length > 0 ? options.initial : undefined;
-  const splitter = new FrameSplitter(options.framing);
-  const frames = new TcpFrames(conn, splitter, initial, () => {
-    writer.close();
-    closeConn();
-  });
-  const remote = conn.remoteAddr as Deno.NetAddr;
-  return writerSocket(writer, {
-    remoteAddress: options.remoteAddress ?? `${remote.hostname}:${remote.port}`,
-    listener,
-    frames,
-    closed,
-  });
+    this.#resolveClosed?.();
+    this.#notice?.release();
+  }
+}
+
+/** Options of {@link connSocket}. */
+export interface ConnSocketOptions {
+  framing?: FrameSplitterOptions;
+  /** The client's address when it is not the peer's (PROXY protocol). */
+  remoteAddress?: string;
+  /** Bytes already read from the connection (after a PROXY header). */
+  initial?: Uint8Array;
+}
+
+/** Wraps one connection (exported for the bridge's client side, over TCP or TLS). */
+export function connSocket(conn: Deno.Conn, listener: string, options: ConnSocketOptions = {}): Socket {
+  return new TcpSocket(conn, listener, options);
 }
 
 /** Listens on TCP and hands every accepted connection to `onSocket`. */
@@ -196,9 +278,8 @@ export function listenTcp(options: TcpOptions, onSocket: (socket: Socket) => voi
     if (options.proxyProtocol) ({ remoteAddress, rest: initial } = await readProxyHeader(conn));
     if (slot.released) return; // the header did not come in time
     slot.handedOver();
-    const socket = connSocket(conn, name, { framing: options.framing, remoteAddress, initial });
-    socket.closed.then(() => slot.release());
-    onSocket(socket);
+    // The socket gives the slot back when it closes (no promise or closure per connection for that).
+    onSocket(new TcpSocket(conn, name, { framing: options.framing, remoteAddress, initial }, slot));
   };
   const loop = new AcceptLoop(listener, {
     stats,

@@ -2,9 +2,12 @@
  * How much memory an idle MQTT connection costs a broker: each broker is
  * started fresh (this one, Mosquitto, …), its RSS is read from /proc, N clients
  * connect (clean session, keep-alive 60 s) and stay idle, and the RSS is read
- * again. Every connection must still answer a PINGREQ at the end ("held").
+ * again. Every connection must still answer a PINGREQ at the end ("held"). With `--subscribe 1`
+ * each client also holds one subscription at that QoS to a topic of its own (`idle/<id>/cmd`),
+ * as a fleet of devices waiting for commands does.
  *
  *   deno run -A tests/bench/idle_connections.ts [--conns N] [--brokers deno,mosquitto] [--hold 5] [--runs 1]
+ *     [--subscribe 0|1|2]
  *
  * N defaults to 100 000, lowered to what this process's open-file limit allows (each side needs one
  * descriptor per connection); the output says when it was lowered. 127.0.0.1 only, bounded in time.
@@ -18,7 +21,7 @@ import {
   startBroker,
 } from "./loadgen/broker_launchers.ts";
 import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
-import { encodeConnect } from "./loadgen/wire.ts";
+import { encodeConnect, encodeSubscribe } from "./loadgen/wire.ts";
 
 const TARGET = 100_000;
 const CONNECT_PARALLELISM = 200;
@@ -29,14 +32,16 @@ export interface IdleArgs {
   brokers: BrokerKind[];
   hold: number;
   runs: number;
+  /** The QoS of the one subscription each client holds, or null for none. */
+  subscribe: 0 | 1 | 2 | null;
 }
 
 export const USAGE =
-  "usage: deno task bench:idle -- [--conns N] [--brokers deno,mosquitto] [--hold 5] [--runs 1]";
+  "usage: deno task bench:idle -- [--conns N] [--brokers deno,mosquitto] [--hold 5] [--runs 1] [--subscribe 0|1|2]";
 
 export function parseIdleArgs(argv: string[], fileLimit: number): { args: IdleArgs; lowered: boolean } {
   argv = withoutSeparator(argv);
-  const a: IdleArgs = { conns: TARGET, brokers: ["deno", "mosquitto"], hold: 5, runs: 1 };
+  const a: IdleArgs = { conns: TARGET, brokers: ["deno", "mosquitto"], hold: 5, runs: 1, subscribe: null };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], argv[i + 1]];
     if (v === undefined) throw new Error(`${flag} needs a value`);
@@ -44,7 +49,10 @@ export function parseIdleArgs(argv: string[], fileLimit: number): { args: IdleAr
     else if (flag === "--hold") a.hold = Number(v);
     else if (flag === "--runs") a.runs = Number(v);
     else if (flag === "--brokers") a.brokers = v.split(",") as BrokerKind[];
-    else throw new Error(`unknown argument ${flag}`);
+    else if (flag === "--subscribe") {
+      if (v !== "0" && v !== "1" && v !== "2") throw new Error("--subscribe takes a QoS: 0, 1 or 2");
+      a.subscribe = Number(v) as 0 | 1 | 2;
+    } else throw new Error(`unknown argument ${flag}`);
   }
   for (const b of a.brokers) if (!BROKER_KINDS.includes(b)) throw new Error(`unknown broker ${b}`);
   if (!(a.conns >= 1 && a.hold >= 0 && a.runs >= 1)) throw new Error("--conns, --runs ≥ 1 and --hold ≥ 0");
@@ -78,12 +86,19 @@ async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
   return out;
 }
 
-async function openIdle(port: number, id: string): Promise<Deno.Conn> {
+async function openIdle(port: number, id: string, subscribe: 0 | 1 | 2 | null): Promise<Deno.Conn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await conn.write(encodeConnect(4, { clientId: id, clean: true, keepAlive: 60 }));
     const connack = await readExactly(conn, 4);
     if (connack[0] !== 0x20 || connack[3] !== 0) throw new Error(`refused: ${[...connack]}`);
+    if (subscribe !== null) {
+      await conn.write(encodeSubscribe(4, 1, `idle/${id}/cmd`, subscribe));
+      const suback = await readExactly(conn, 5);
+      if (suback[0] !== 0x90 || suback[4] !== subscribe) {
+        throw new Error(`subscription refused: ${[...suback]}`);
+      }
+    }
     return conn;
   } catch (err) {
     conn.close();
@@ -131,7 +146,7 @@ async function measureOne(kind: BrokerKind, a: IdleArgs, dir: string): Promise<I
     for (let i = 0; i < a.conns; i += CONNECT_PARALLELISM) {
       const batch = [];
       for (let j = i; j < Math.min(a.conns, i + CONNECT_PARALLELISM); j++) {
-        batch.push(openIdle(broker.port, `idle-${j}`));
+        batch.push(openIdle(broker.port, `idle-${j}`, a.subscribe));
       }
       for (const r of await Promise.allSettled(batch)) {
         if (r.status === "fulfilled") conns.push(r.value);
@@ -205,7 +220,8 @@ async function main(): Promise<number> {
   console.log(
     [
       `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; idle connections, keep-alive 60 s, ` +
-      `held ${a.hold} s; open-file limit ${limit}`,
+      `held ${a.hold} s; ` +
+      (a.subscribe === null ? "" : `one QoS ${a.subscribe} subscription each; `) + `open-file limit ${limit}`,
       ...await describeMachine(a.brokers),
       "",
       "| broker | connections | RSS before (MiB) | RSS after (MiB) | KiB per connection | held | connect s |",

@@ -84,6 +84,92 @@ Deno.test("TCP: a packet cut off by either side's close gives its bytes back to 
   }
 });
 
+Deno.test("TCP: a packet larger than every read buffer arrives whole, and a small one after it too", async () => {
+  const sockets: Socket[] = [];
+  const listener = listenTcp({ hostname: "127.0.0.1", port: 0 }, (s) => sockets.push(s));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+  try {
+    // PUBLISH QoS 0, topic "t", 300 000 payload bytes (remaining length 300 003, 3 length bytes).
+    const payload = Uint8Array.from({ length: 300_000 }, (_, i) => i % 251);
+    const remaining = 2 + 1 + payload.length;
+    const head = [
+      0x30,
+      (remaining & 0x7f) | 0x80,
+      ((remaining >> 7) & 0x7f) | 0x80,
+      remaining >> 14,
+      0,
+      1,
+      0x74,
+    ];
+    const writing = (async () => {
+      // A PINGREQ first: the first packet's own size limit is small (it is the CONNECT).
+      const bytes = new Uint8Array([0xc0, 0x00, ...head, ...payload, 0xc0, 0x00]);
+      for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+    })();
+    await waitFor("the accepted socket", () => sockets.length > 0);
+    const frames = [];
+    while (frames.length < 3) {
+      // Copied before asking for more: a batch's views are valid until the next read.
+      for (const f of (await sockets[0].frames.next())!) {
+        frames.push({ header: f.header, body: f.body.slice() });
+      }
+    }
+    await writing;
+    assert.deepEqual(frames.map((f) => f.header >> 4), [
+      PacketType.PINGREQ,
+      PacketType.PUBLISH,
+      PacketType.PINGREQ,
+    ]);
+    assert.deepEqual(frames[1].body.subarray(3), payload);
+    sockets[0].close();
+    await sockets[0].closed;
+  } finally {
+    conn.close();
+    await listener.close();
+  }
+});
+
+Deno.test("TCP: a pulling receiver is told each batch, the peer's end as null, and malformed input as a failure", async () => {
+  const sockets: Socket[] = [];
+  const listener = listenTcp(
+    { hostname: "127.0.0.1", port: 0, framing: { maxPacketSize: 64 } },
+    (s) => sockets.push(s),
+  );
+  const told: (string | number[])[] = [];
+  let settle!: () => void;
+  const receiver = {
+    framesRead(frames: { header: number }[] | null) {
+      told.push(frames === null ? "end" : frames.map((f) => f.header >> 4));
+      settle();
+    },
+    framesFailed(err: unknown) {
+      told.push(`failed: ${(err as Error).message}`);
+      settle();
+    },
+  };
+  const pulled = (socket: Socket) => new Promise<void>((r) => (settle = r, socket.frames.pull!(receiver)));
+  const a = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+  const b = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+  try {
+    await waitFor("both sockets", () => sockets.length === 2);
+    await a.write(new Uint8Array([0xc0, 0x00]));
+    await pulled(sockets[0]);
+    a.close();
+    await pulled(sockets[0]);
+    await b.write(new Uint8Array([0xc0, 0x00]));
+    await pulled(sockets[1]);
+    await b.write(new Uint8Array([0x30, 0xe8, 0x07]));
+    await pulled(sockets[1]);
+    assert.deepEqual(told.slice(0, 3), [[PacketType.PINGREQ], "end", [PacketType.PINGREQ]]);
+    assert.match(String(told[3]), /^failed: .*exceeds the maximum/);
+    sockets[1].close();
+    await Promise.all(sockets.map((s) => s.closed));
+  } finally {
+    b.close();
+    await listener.close();
+  }
+});
+
 Deno.test("TCP: large messages (written shared) reach a reading subscriber whole and in order, while one that never reads holds at most max_outbound_buffer", async () => {
   const limit = 1024 * 1024;
   const size = SHARED_PAYLOAD_MIN;

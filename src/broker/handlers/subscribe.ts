@@ -80,7 +80,7 @@ async function subscribeOne(
   const isNew = !session.subscriptions.has(key);
   if (
     isNew && broker.limits.maxSubscriptions > 0 &&
-    session.subscriptions.size >= broker.limits.maxSubscriptions
+    session.subscriptionCount >= broker.limits.maxSubscriptions
   ) {
     return Reason.QuotaExceeded;
   }
