@@ -66,7 +66,7 @@ export type {
 export type { AuthConversation, EnhancedAuthenticator } from "./broker/enhanced_auth.ts";
 export type { LocalSubscribeOptions, ReceivedMessage } from "./broker/local_subscription.ts";
 export type { BrokerCounters, DropReason } from "./broker/stats.ts";
-export type { FrameReceiver, FrameSource, Socket } from "./transport/socket.ts";
+export type { FrameSource, Socket } from "./transport/socket.ts";
 export type { EncodedPublish } from "./protocol/publish.ts";
 export type {
   BrokerStore,

@@ -19,7 +19,7 @@ import {
   type Properties,
   Reason,
 } from "../protocol/packet.ts";
-import type { FrameReceiver, Socket } from "../transport/socket.ts";
+import type { Socket } from "../transport/socket.ts";
 import { varintSize } from "../protocol/writer.ts";
 import { PROTOCOL_MAX_PACKET_SIZE } from "../protocol/frame_stream.ts";
 import { fitPacket } from "./packet_fit.ts";
@@ -48,8 +48,7 @@ export interface ConnectionOptions {
   onEnded?: (connection: Connection) => void;
 }
 
-export class Connection
-  implements ClientContext, SessionLink, KeepAliveClient, CommitObserver, FrameReceiver {
+export class Connection implements ClientContext, SessionLink, KeepAliveClient, CommitObserver {
   readonly socket: Socket;
   readonly engine: BrokerContext;
   readonly state: ClientState = new ClientState();
@@ -119,25 +118,21 @@ export class Connection
   #read(): void {
     // Nothing of the handled batch is held across the wait: an idle connection would keep it
     // alive for seconds, long enough to be promoted to the old generation.
-    const source = this.socket.frames;
+    // Through next()'s promise, not a callback the source calls from inside its read's
+    // reaction: measured here, that saved ~430 B of heap per idle connection but cost 16 KiB
+    // fan-out a fifth of its throughput, with QoS 0 drops (docs/benchmarks.md, 2026-12-05).
     try {
-      if (source.pull !== undefined) return source.pull(this);
-      source.next().then(
-        this.#onFrames ??= this.#settled.bind(this),
-        this.#onFailed ??= this.framesFailed.bind(this),
+      this.socket.frames.next().then(
+        this.#onFrames ??= this.#framesRead.bind(this),
+        this.#onFailed ??= this.#framesFailed.bind(this),
       );
     } catch (err) {
       this.#stop(err);
     }
   }
 
-  /** A promise-only FrameSource's batch (the callbacks are made once, for such sources only). */
-  #settled(frames: Frame[] | null): void {
-    this.framesRead(frames);
-  }
-
-  /** FrameReceiver: the next batch, or null when the peer has ended. Never throws. */
-  framesRead(frames: Frame[] | null): void {
+  /** The next batch, or null when the peer has ended. Never throws. */
+  #framesRead(frames: Frame[] | null): void {
     if (frames === null || this.#phase === "closed") return this.#stop();
     this.#lastActivity = this.engine.clock.now();
     takeCongested();
@@ -166,8 +161,8 @@ export class Connection
     this.#read();
   }
 
-  /** FrameReceiver: reading failed (malformed input, the transport). Never throws. */
-  framesFailed(err: unknown): void {
+  /** Reading failed (malformed input, the transport). Never throws. */
+  #framesFailed(err: unknown): void {
     this.#stop(err);
   }
 

@@ -53,6 +53,44 @@ function borrow(first: boolean, size: number): Uint8Array {
 /** What a list holds where a written chunk was. */
 const NO_CHUNK = new Uint8Array(0);
 
+/**
+ * Chunks in write order, how much of each is filled (the last one is being filled) and
+ * which of them are shared payloads: written but never filled, nor given back to a pool.
+ */
+class ChunkList {
+  readonly chunks: Uint8Array[] = [];
+  readonly lengths: number[] = [];
+  readonly shared: boolean[] = [];
+  count = 0;
+}
+
+/**
+ * Empty lists for reuse. A writer holds a list only while it has bytes queued and another
+ * while it writes them, and gives each back once empty: an idle connection holds none (the
+ * capacity of a writer's own lists was ~800 B per idle connection), and in steady state a
+ * flush allocates no list (nor truncates one, which gives up its capacity).
+ */
+const listPool: ChunkList[] = [];
+const LIST_POOL_LIMIT = 1024;
+/** A list grown longer than this (a burst) goes to the GC rather than keep its capacity. */
+const LIST_KEEP_MAX = 256;
+
+/** Empty chunk lists held by the pool (for tests). */
+export function pooledChunkLists(): number {
+  return listPool.length;
+}
+
+function takeList(): ChunkList {
+  return listPool.pop() ?? new ChunkList();
+}
+
+/** Takes back a list whose chunks were all written (each place holds NO_CHUNK). */
+function giveBackList(list: ChunkList): void {
+  if (list.chunks.length > LIST_KEEP_MAX || listPool.length >= LIST_POOL_LIMIT) return;
+  list.count = 0;
+  listPool.push(list);
+}
+
 function giveBack(chunk: Uint8Array): void {
   if (chunk.length === SMALL) {
     if (smallPool.length < SMALL_POOL_LIMIT) smallPool.push(chunk);
@@ -63,29 +101,15 @@ export class BatchWriter {
   readonly #sink: WriteSink;
   readonly #onClose: () => void;
   readonly #onError: (err: unknown) => void;
-  /** Chunks waiting for the next flush and how much of each is filled (the last one is being filled). */
-  #chunks: Uint8Array[] = [];
-  #lengths: number[] = [];
-  /** Which of them are shared payloads: written but never filled, nor given back to a pool. */
-  #shared: boolean[] = [];
-  #count = 0;
-  /**
-   * The chunks being written (the other pair of lists), the one being written and how much
-   * of it is done. The two pairs take turns rather than being replaced: a connection that
-   * writes once a second would otherwise leave lists to be promoted to the old generation.
-   * They are used up to their counts and never truncated (`length = 0` gives up an array's
-   * capacity, which the next flush then allocated again).
-   */
-  #writingChunks: Uint8Array[] = [];
-  #writingLengths: number[] = [];
-  #writingShared: boolean[] = [];
-  #writingCount = 0;
+  /** The chunks waiting for the next flush (none while nothing is queued). */
+  #queue: ChunkList | null = null;
+  /** The chunks being written, the one being written and how much of it is done. */
+  #writing: ChunkList | null = null;
   #index = 0;
   #offset = 0;
   #queued = 0;
   #inFlight = 0;
   #scheduled = false;
-  #writing = false;
   #closing = false;
   #closed = false;
   /**
@@ -127,8 +151,9 @@ export class BatchWriter {
     // The head goes in one piece so that the packet id can be patched in the copy.
     const n = encoded.headLength;
     const last = this.#room(n);
-    const chunk = this.#chunks[last];
-    const at = this.#lengths[last];
+    const queue = this.#queue!;
+    const chunk = queue.chunks[last];
+    const at = queue.lengths[last];
     const head = encoded.head;
     if (n === head.length) chunk.set(head, at);
     else if (n <= 64) { for (let i = 0; i < n; i++) chunk[at + i] = head[i]; // no view for a short head
@@ -138,7 +163,7 @@ export class BatchWriter {
       chunk[at + packetIdOffset] = packetId >> 8;
       chunk[at + packetIdOffset + 1] = packetId & 0xff;
     }
-    this.#lengths[last] = at + n;
+    queue.lengths[last] = at + n;
     this.#queued += n;
     const payload = encoded.payload;
     if (payload.length >= SHARED_PAYLOAD_MIN) this.#share(payload);
@@ -150,7 +175,7 @@ export class BatchWriter {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    if (!this.#writing && !this.#scheduled) this.#finish();
+    if (this.#writing === null && !this.#scheduled) this.#finish();
   }
 
   /**
@@ -159,20 +184,22 @@ export class BatchWriter {
    * heads between large payloads are a few dozen bytes each.
    */
   #room(n: number): number {
-    const last = this.#count - 1;
-    if (last >= 0 && !this.#shared[last] && this.#chunks[last].length - this.#lengths[last] >= n) return last;
-    this.#chunks[last + 1] = borrow(last < 0 || this.#shared[last], n);
-    this.#lengths[last + 1] = 0;
-    this.#shared[last + 1] = false;
-    return this.#count++;
+    const queue = this.#queue ??= takeList();
+    const last = queue.count - 1;
+    if (last >= 0 && !queue.shared[last] && queue.chunks[last].length - queue.lengths[last] >= n) return last;
+    queue.chunks[last + 1] = borrow(last < 0 || queue.shared[last], n);
+    queue.lengths[last + 1] = 0;
+    queue.shared[last + 1] = false;
+    return queue.count++;
   }
 
   /** Queues `payload` by reference: a place of its own in the list, full from the start. */
   #share(payload: Uint8Array): void {
-    const at = this.#count++;
-    this.#chunks[at] = payload;
-    this.#lengths[at] = payload.length;
-    this.#shared[at] = true;
+    const queue = this.#queue ??= takeList();
+    const at = queue.count++;
+    queue.chunks[at] = payload;
+    queue.lengths[at] = payload.length;
+    queue.shared[at] = true;
     this.#queued += payload.length;
   }
 
@@ -181,11 +208,12 @@ export class BatchWriter {
     let offset = 0;
     while (offset < bytes.length) {
       const last = this.#room(1);
-      const chunk = this.#chunks[last];
-      const at = this.#lengths[last];
+      const queue = this.#queue!;
+      const chunk = queue.chunks[last];
+      const at = queue.lengths[last];
       const n = Math.min(chunk.length - at, bytes.length - offset);
       chunk.set(offset === 0 && n === bytes.length ? bytes : bytes.subarray(offset, offset + n), at);
-      this.#lengths[last] = at + n;
+      queue.lengths[last] = at + n;
       offset += n;
     }
     this.#queued += bytes.length;
@@ -216,7 +244,7 @@ export class BatchWriter {
   };
 
   #schedule(): void {
-    if (this.#scheduled || this.#writing) return;
+    if (this.#scheduled || this.#writing !== null) return;
     this.#scheduled = true;
     // By index rather than push and `length = 0`, which gave up the list's capacity every turn.
     BatchWriter.#due[BatchWriter.#dueCount++] = this;
@@ -229,31 +257,22 @@ export class BatchWriter {
       if (this.#closing) this.#finish();
       return;
     }
-    const chunks = this.#chunks;
-    const lengths = this.#lengths;
-    const shared = this.#shared;
-    this.#chunks = this.#writingChunks;
-    this.#lengths = this.#writingLengths;
-    this.#shared = this.#writingShared;
-    this.#writingChunks = chunks;
-    this.#writingLengths = lengths;
-    this.#writingShared = shared;
-    this.#writingCount = this.#count;
-    this.#count = 0;
+    this.#writing = this.#queue;
+    this.#queue = null;
     this.#index = 0;
     this.#offset = 0;
     this.#inFlight = this.#queued;
     this.#queued = 0;
-    this.#writing = true;
     this.#writeNext();
   }
 
   /** Hands the sink what is left of the current chunk. */
   #writeNext(): void {
-    const chunk = this.#writingChunks[this.#index];
+    const writing = this.#writing!;
+    const chunk = writing.chunks[this.#index];
     let promise: Promise<number>;
     try {
-      promise = this.#sink(chunk.subarray(this.#offset, this.#writingLengths[this.#index]));
+      promise = this.#sink(chunk.subarray(this.#offset, writing.lengths[this.#index]));
     } catch (err) {
       return this.#failed(err);
     }
@@ -262,34 +281,29 @@ export class BatchWriter {
 
   #written(n: number): void {
     if (n <= 0) return this.#failed(new Error("write returned no progress"));
+    const writing = this.#writing!;
     this.#offset += n;
-    if (this.#offset < this.#writingLengths[this.#index]) return this.#writeNext();
+    if (this.#offset < writing.lengths[this.#index]) return this.#writeNext();
     // Written: the sink no longer needs the bytes (sinks that keep them copy them). A shared
     // payload belongs to its message: it must never be lent out as a chunk to fill.
-    if (!this.#writingShared[this.#index]) giveBack(this.#writingChunks[this.#index]);
+    if (!writing.shared[this.#index]) giveBack(writing.chunks[this.#index]);
     // Nor does this writer: the list must not keep a chunk that is lent to another one now.
-    this.#writingChunks[this.#index] = NO_CHUNK;
+    writing.chunks[this.#index] = NO_CHUNK;
     this.#offset = 0;
-    if (++this.#index < this.#writingCount) return this.#writeNext();
-    this.#writingCount = 0;
-    this.#writing = false;
+    if (++this.#index < writing.count) return this.#writeNext();
+    this.#writing = null;
+    giveBackList(writing);
     this.#inFlight = 0;
     if (this.#queued > 0) this.#schedule();
     else if (this.#closing) this.#finish();
   }
 
   #failed(err: unknown): void {
-    this.#writing = false;
+    // The lists are dropped, not pooled: they may still hold chunks.
+    this.#writing = null;
     this.#inFlight = 0;
     this.#queued = 0;
-    this.#chunks = [];
-    this.#lengths = [];
-    this.#shared = [];
-    this.#count = 0;
-    this.#writingChunks = [];
-    this.#writingLengths = [];
-    this.#writingShared = [];
-    this.#writingCount = 0;
+    this.#queue = null;
     this.#onError(err);
     this.#finish();
   }
@@ -298,10 +312,7 @@ export class BatchWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing = true;
-    this.#chunks = [];
-    this.#lengths = [];
-    this.#shared = [];
-    this.#count = 0;
+    this.#queue = null;
     this.#onClose();
   }
 }

@@ -31,38 +31,6 @@ import type { EncodedPublish } from "../protocol/publish.ts";
 export interface FrameSource {
   /** The next non-empty batch, or null once the peer has ended. Rejects on malformed input. */
   next(): Promise<Frame[] | null>;
-  /**
-   * The same as {@link next}, told to `receiver` instead of through a promise of its own (a
-   * source that offers it saves the waiting reader a promise, a reaction and a callback per
-   * wait, which an idle connection holds for as long as its client is silent). Either method
-   * may be used for each batch, never both at once.
-   */
-  pull?(receiver: FrameReceiver): void;
-}
-
-/**
- * Who {@link FrameSource.pull} tells about the next batch. Neither method may throw.
- *
- * @example
- * ```ts
- * import type { Frame, FrameReceiver, FrameSource } from "../mod.ts";
- * const body = new Uint8Array(0);
- * const source: FrameSource = {
- *   next: () => Promise.resolve(null),
- *   pull: (receiver) => receiver.framesRead([{ header: 0xc0, bytes: body, start: 0, end: 0, body }]), // one PINGREQ
- * };
- * const receiver: FrameReceiver = {
- *   framesRead: (frames: Frame[] | null) => console.log(frames?.length), // 1
- *   framesFailed: (err) => console.error(err),
- * };
- * source.pull!(receiver);
- * ```
- */
-export interface FrameReceiver {
-  /** The next non-empty batch, or null once the peer has ended. */
-  framesRead(frames: Frame[] | null): void;
-  /** Reading failed: malformed input (with its reason code) or the transport. */
-  framesFailed(err: unknown): void;
 }
 
 /**

@@ -16,7 +16,7 @@ import { BatchWriter } from "./batch_writer.ts";
 import { lingeringClose } from "./lingering_close.ts";
 import { readProxyHeader } from "./proxy_protocol.ts";
 import { borrowReadBuffer, MIN_READ, nextReadSize, returnReadBuffer } from "./read_buffers.ts";
-import type { FrameReceiver, FrameSource, Socket } from "./socket.ts";
+import type { FrameSource, Socket } from "./socket.ts";
 
 export interface TcpOptions {
   hostname: string;
@@ -77,8 +77,6 @@ class TcpSocket implements Socket, FrameSource {
   /** Bytes the last read returned (0 before the first). */
   #lastRead = 0;
   #initial: Uint8Array | undefined;
-  /** Who the pending read tells (set by each pull). */
-  #receiver: FrameReceiver | null = null;
   #ended = false;
   #connClosed = false;
   #wrote = false;
@@ -162,11 +160,6 @@ class TcpSocket implements Socket, FrameSource {
   // waiting seconds for its next packet, every object a pending read holds is promoted to the
   // old generation, and an async frame holds several more than one reaction does.
   next(): Promise<Frame[] | null> {
-    return new Promise((resolve, reject) => this.pull({ framesRead: resolve, framesFailed: reject }));
-  }
-
-  pull(receiver: FrameReceiver): void {
-    this.#receiver = receiver;
     // The previous batch is handled: its array and frames go back to the framer's spares.
     this.#splitter.recycle();
     const initial = this.#initial;
@@ -174,43 +167,35 @@ class TcpSocket implements Socket, FrameSource {
       this.#initial = undefined;
       let batch: Frame[];
       try {
-        batch = this.#splitter.push(initial);
+        batch = this.#splitter.push(initial, initial.length);
       } catch (err) {
         // As from a read: a first packet over its limit right after the PROXY header.
-        return receiver.framesFailed(err);
+        return Promise.reject(err);
       }
-      if (batch.length > 0) return receiver.framesRead(batch);
+      if (batch.length > 0) return Promise.resolve(batch);
     }
-    if (this.#ended) return receiver.framesRead(null);
-    this.#read();
+    if (this.#ended) return Promise.resolve(null);
+    return this.#read();
   }
 
-  #read(): void {
+  #read(): Promise<Frame[] | null> {
     this.#sizeBuffer();
-    this.#conn.read(this.#buffer).then(this.#settled, this.#settled);
+    return this.#conn.read(this.#buffer).then(this.#settled, this.#settled);
   }
 
   /**
    * How the read settled: a byte count, null at the end of the stream, or the error (one
-   * callback for both). It tells the receiver, which never throws: nothing rejects the
-   * promise then() returned, which nobody waits on.
+   * callback for both). Malformed input throws, which rejects the batch's promise.
    */
-  readonly #settled = (result: unknown): void => {
-    const receiver = this.#receiver!;
+  readonly #settled = (result: unknown): Frame[] | null | Promise<Frame[] | null> => {
     if (typeof result !== "number") { // null (EOF) or a read error: the peer is gone
       this.#end();
-      return receiver.framesRead(null);
+      return null;
     }
-    if (this.#ended) return receiver.framesRead(null); // closed meanwhile: a late read is not framed any more
+    if (this.#ended) return null; // closed meanwhile: a late read is not framed any more
     this.#lastRead = result;
-    let batch: Frame[];
-    try {
-      batch = this.#splitter.push(this.#buffer, result);
-    } catch (err) {
-      return receiver.framesFailed(err);
-    }
-    if (batch.length > 0) receiver.framesRead(batch);
-    else this.#read();
+    const batch = this.#splitter.push(this.#buffer, result);
+    return batch.length > 0 ? batch : this.#read();
   };
 
   /**

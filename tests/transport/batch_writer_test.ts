@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SHARED_PAYLOAD_MIN } from "../../src/protocol/publish.ts";
-import { BatchWriter } from "../../src/transport/batch_writer.ts";
+import { BatchWriter, pooledChunkLists } from "../../src/transport/batch_writer.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -222,4 +222,21 @@ Deno.test("a written shared payload is never lent out as a write chunk, even one
   for (const o of others) o.write(new Uint8Array(300 * 1024).fill(1));
   for (let i = 0; i < 5 && others.some((o) => o.bufferedBytes > 0); i++) await tick();
   assert.ok(held.every((b) => b === 9), "the message's payload is untouched");
+});
+
+Deno.test("a writer holds a chunk list only while it has bytes to write: an idle one gives it back for the next", async () => {
+  const sink = (b: Uint8Array) => Promise.resolve(b.length);
+  const first = new BatchWriter(sink);
+  first.write(new Uint8Array([1, 2, 3]));
+  await tick();
+  assert.equal(first.bufferedBytes, 0);
+  const pooled = pooledChunkLists();
+  assert.ok(pooled >= 1, "the written list is back in the pool");
+  const second = new BatchWriter(sink);
+  second.write(new Uint8Array([4]));
+  assert.equal(pooledChunkLists(), pooled - 1, "the next writer takes it instead of making one");
+  await tick();
+  assert.equal(pooledChunkLists(), pooled);
+  first.close();
+  second.close();
 });
