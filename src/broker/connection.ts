@@ -61,13 +61,16 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
   #connectTimer: TimerHandle | undefined;
   #closeReason = "connection closed";
   readonly #onEnded: ((connection: Connection) => void) | undefined;
-  #onFrames: ((frames: Frame[] | null) => void) | undefined;
-  #onFailed: ((err: unknown) => void) | undefined;
+  /** The read's two outcomes, bound once per connection (every read reuses them). */
+  readonly #onFrames: (frames: Frame[] | null) => void;
+  readonly #onFailed: (err: unknown) => void;
 
   constructor(engine: BrokerContext, socket: Socket, options: ConnectionOptions = {}) {
     this.engine = engine;
     this.socket = socket;
     this.#onEnded = options.onEnded;
+    this.#onFrames = this.#framesRead.bind(this);
+    this.#onFailed = this.#framesFailed.bind(this);
     this.#lastActivity = engine.clock.now();
     // The connection observes its own chain: no closure per connection.
     this.chain = new CommitChain(engine.store, this, { relaxed: options.durability === "relaxed" });
@@ -122,10 +125,7 @@ export class Connection implements ClientContext, SessionLink, KeepAliveClient, 
     // reaction: measured here, that saved ~430 B of heap per idle connection but cost 16 KiB
     // fan-out a fifth of its throughput, with QoS 0 drops (docs/benchmarks.md, 2026-12-05).
     try {
-      this.socket.frames.next().then(
-        this.#onFrames ??= this.#framesRead.bind(this),
-        this.#onFailed ??= this.#framesFailed.bind(this),
-      );
+      this.socket.frames.next().then(this.#onFrames, this.#onFailed);
     } catch (err) {
       this.#stop(err);
     }
