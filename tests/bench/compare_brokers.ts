@@ -21,7 +21,7 @@ import {
   startBroker,
   toolDir,
 } from "./loadgen/broker_launchers.ts";
-import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
+import { readCommandLine, withoutSeparator } from "./loadgen/options.ts";
 import { type ChartRow, ratioChart } from "./loadgen/ratio_chart.ts";
 
 /**
@@ -380,18 +380,9 @@ export async function check(
 }
 
 async function main(): Promise<number> {
-  const { help, rest } = helpRequested(Deno.args);
-  let a: CompareArgs;
-  try {
-    a = parseArgs(rest);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const line = readCommandLine(Deno.args, USAGE, parseArgs);
+  if ("exit" in line) return line.exit;
+  const a: CompareArgs = line.args;
   const dir = await Deno.makeTempDir({ prefix: "compare-brokers-" });
   try {
     if (a.brokers.includes("aedes")) {

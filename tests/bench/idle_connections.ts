@@ -20,7 +20,7 @@ import {
   type RunningBroker,
   startBroker,
 } from "./loadgen/broker_launchers.ts";
-import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
+import { readCommandLine, withoutSeparator } from "./loadgen/options.ts";
 import { encodeConnect, encodeSubscribe } from "./loadgen/wire.ts";
 
 const TARGET = 100_000;
@@ -179,19 +179,9 @@ export function formatRow(r: IdleResult): string {
 
 async function main(): Promise<number> {
   const limit = await openFileLimit();
-  const { help, rest } = helpRequested(Deno.args);
-  let parsed;
-  try {
-    parsed = parseIdleArgs(rest, limit);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const { args: a, lowered } = parsed;
+  const line = readCommandLine(Deno.args, USAGE, (rest) => parseIdleArgs(rest, limit));
+  if ("exit" in line) return line.exit;
+  const { args: a, lowered } = line.args;
   if (lowered) {
     console.error(`the open-file limit is ${limit}: measuring ${a.conns} connections instead of ${TARGET}`);
   }

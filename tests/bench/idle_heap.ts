@@ -11,7 +11,8 @@
  * The bytes are V8's self sizes: the RSS that bench:idle reports is larger (the heap's own
  * slack, Deno's per-socket state outside the heap). 127.0.0.1 only, bounded by the count.
  */
-import { helpRequested, withoutSeparator } from "./loadgen/options.ts";
+import { freePort } from "./loadgen/broker_launchers.ts";
+import { readCommandLine, withoutSeparator } from "./loadgen/options.ts";
 import { encodeConnect, encodeSubscribe } from "./loadgen/wire.ts";
 
 const USAGE = "usage: deno task bench:heap -- [--conns 3000] [--subscribe 0|1|2] [--retainers KIND,KIND]";
@@ -172,21 +173,10 @@ async function openMany(port: number, n: number, prefix: string, a: HeapArgs): P
 }
 
 async function main(): Promise<number> {
-  const { help, rest } = helpRequested(Deno.args);
-  let a: HeapArgs;
-  try {
-    a = parseArgs(rest);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
+  const line = readCommandLine(Deno.args, USAGE, parseArgs);
+  if ("exit" in line) return line.exit;
+  const a: HeapArgs = line.args;
+  const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "idle-heap-" });
   await Deno.writeTextFile(
     `${dir}/broker.yaml`,

@@ -12,7 +12,7 @@
  * connection failed, 2 usage error.
  */
 import { type LoadProgress, type LoadSummary, runLoad } from "./loadgen/load_run.ts";
-import { helpRequested, parseOptions, USAGE, UsageError } from "./loadgen/options.ts";
+import { parseOptions, readCommandLine, USAGE, UsageError } from "./loadgen/options.ts";
 
 export { runLoad } from "./loadgen/load_run.ts";
 export { parseOptions } from "./loadgen/options.ts";
@@ -34,20 +34,9 @@ function progressLine(p: LoadProgress): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { help, rest } = helpRequested(argv);
-  let options;
-  try {
-    // Checked even with --help, so that `… --help` tells whether the rest of the line is right.
-    options = parseOptions(rest);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const line = readCommandLine(argv, USAGE, parseOptions, (err) => err instanceof UsageError);
+  if ("exit" in line) return line.exit;
+  const options = line.args;
   const terminal = Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   const onProgress = (p: LoadProgress) => {

@@ -73,6 +73,32 @@ export function helpRequested(argv: string[]): { help: boolean; rest: string[] }
   return { help: rest.length < argv.length, rest };
 }
 
+/**
+ * A bench tool's command line: `parse` checks the arguments besides --help/-h (even with
+ * --help, so that `… --help` also tells whether the rest of the line is right). Gives the
+ * parsed arguments, or the exit code once the usage is printed: 0 for --help, 2 after a
+ * mistake (`mistake` tells the user's errors from the others, which are thrown).
+ */
+export function readCommandLine<T>(
+  argv: string[],
+  usage: string,
+  parse: (args: string[]) => T,
+  mistake: (err: unknown) => boolean = () => true,
+): { args: T } | { exit: number } {
+  const { help, rest } = helpRequested(argv);
+  let args: T;
+  try {
+    args = parse(rest);
+  } catch (err) {
+    if (!mistake(err)) throw err;
+    console.error(`${(err as Error).message}\n${usage}`);
+    return { exit: 2 };
+  }
+  if (!help) return { args };
+  console.log(usage);
+  return { exit: 0 };
+}
+
 const NUMERIC = [
   "port",
   "pubs",
