@@ -79,6 +79,28 @@ export interface KvStoreOptions {
   exclusive?: boolean;
 }
 
+/** How long a shared store keeps trying to open a file another instance is opening. */
+const SHARED_OPEN_RETRY_MS = 2000;
+
+/**
+ * Opens the KV file. SQLite answers "database is locked" to an open that meets another
+ * open of the same new file; instances sharing one file (serverless isolates) all open it
+ * at start, so a shared open tries again for a while, backing off. An exclusive store has
+ * taken the file lock first: nobody else can be opening it, and an error is final.
+ */
+async function openKvFile(path: string | undefined, shared: boolean): Promise<Deno.Kv> {
+  const deadline = Date.now() + SHARED_OPEN_RETRY_MS;
+  for (let pause = 5;; pause = Math.min(pause * 2, 100)) {
+    try {
+      return await Deno.openKv(path);
+    } catch (err) {
+      const busy = /database is locked/.test((err as Error).message);
+      if (!shared || !busy || Date.now() + pause > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}
+
 /**
  * Broker state in Deno KV, for one broker (a lock keeps a second process off the file):
  * everything is restored at start. Writes are grouped into few atomic commits.
@@ -135,7 +157,7 @@ export class KvStore implements SnapshotStore {
       // The lock comes before the database is touched: a second process never opens it.
       if (path && this.#exclusive) this.#lock = await KvLock.acquire(path);
       try {
-        this.#kv = await Deno.openKv(path);
+        this.#kv = await openKvFile(path, !this.#exclusive);
       } catch (err) {
         this.#lock?.release();
         throw new Error(`cannot open the Deno KV store ${path ?? "(default)"}: ${(err as Error).message}`);
